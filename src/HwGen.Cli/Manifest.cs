@@ -1,0 +1,77 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using HwGen.Core;
+using HwGen.Rtl.Emit;
+using HwGen.Rtl.Program;
+
+namespace HwGen.Cli;
+
+/// <summary>manifest.json: what a design directory holds, for people and for 'hwgen simulate'.</summary>
+public static class Manifest
+{
+    public static string Json(Compiled c, string modelPath)
+    {
+        var d = c.Design;
+        var cfg = d.Config;
+        JsonObject Tensor(Storage s, string role)
+        {
+            var q = s.Value.Type.Quant!;
+            return new JsonObject
+            {
+                ["role"] = role, ["name"] = s.Value.Name, ["shape"] = new JsonArray(s.Value.Type.Shape.Select(x => (JsonNode)x).ToArray()),
+                ["element"] = "int8", ["scale"] = q.Scale, ["zeroPoint"] = q.ZeroPoint,
+                ["rows"] = s.Rows, ["features"] = s.Features, ["rowBlocks"] = s.RowBlocks, ["extWord"] = s.ExtWord,
+                ["layout"] = $"line (row/{cfg.ArrayRows})*{s.Features}+feature at word extWord+line*{cfg.BeatsPerLine}; byte row%{cfg.ArrayRows} of the line",
+            };
+        }
+        var root = new JsonObject
+        {
+            ["generator"] = "hwgen",
+            ["model"] = d.ModelName,
+            ["modelPath"] = Path.GetFullPath(modelPath),
+            ["config"] = new JsonObject
+            {
+                ["arrayRows"] = cfg.ArrayRows, ["arrayCols"] = cfg.ArrayCols, ["scratchpadBytes"] = cfg.ScratchpadBytes,
+                ["portBytes"] = cfg.PortBytes, ["clockMHz"] = cfg.ClockMHz,
+            },
+            ["top"] = "hwgen_top",
+            ["modules"] = new JsonArray(RtlEmitter.Modules.Select(m => (JsonNode)new JsonObject { ["name"] = m, ["file"] = $"rtl/{m}.v" }).ToArray()),
+            ["parameters"] = new JsonObject(RtlEmitter.Prepare(d).Where(kv => kv.Value is int).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)(int)kv.Value))),
+            ["schedule"] = d.Schedule,
+            ["memoryMap"] = new JsonArray(d.Regions.Select(r => (JsonNode)new JsonObject
+                { ["name"] = r.Name, ["kind"] = r.Kind, ["word"] = r.Word, ["words"] = r.Words }).ToArray()),
+            ["memoryWords"] = d.MemoryWords,
+            ["tensors"] = new JsonArray([.. d.InputTensors.Select(s => (JsonNode)Tensor(s, "input")), .. d.OutputTensors.Select(s => (JsonNode)Tensor(s, "output"))]),
+            ["program"] = new JsonArray(d.Program.Select((i, n) => (JsonNode)new JsonObject
+            {
+                ["index"] = n, ["text"] = i.ToString(), ["words"] = new JsonArray(i.Encode().Select(w => (JsonNode)w.ToString("x8")).ToArray()),
+            }).ToArray()),
+            ["estimatedCycles"] = d.EstimatedCycles,
+            ["offChipBytesMoved"] = d.OffChipBytesMoved,
+        };
+        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+    }
+
+    /// <summary>Reads the model path and config back from a design directory's manifest.</summary>
+    public static (string ModelPath, HwConfig Config) Read(string dir)
+    {
+        var path = Path.Combine(dir, "manifest.json");
+        if (!File.Exists(path)) throw HwGenException.At(dir, null, "no manifest.json: not a directory written by 'hwgen compile'");
+        try
+        {
+            var root = JsonNode.Parse(File.ReadAllText(path))!;
+            var c = root["config"]!;
+            var cfg = new HwConfig
+            {
+                ArrayRows = (int)c["arrayRows"]!, ArrayCols = (int)c["arrayCols"]!, ScratchpadBytes = (int)c["scratchpadBytes"]!,
+                PortBytes = (int)c["portBytes"]!, ClockMHz = (double)c["clockMHz"]!,
+            };
+            cfg.Validate(path);
+            return ((string)root["modelPath"]!, cfg);
+        }
+        catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException or FormatException)
+        {
+            throw HwGenException.At(path, null, "manifest.json is damaged");
+        }
+    }
+}

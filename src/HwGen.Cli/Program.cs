@@ -1,0 +1,150 @@
+using System.CommandLine;
+using System.Diagnostics;
+using HwGen.Core;
+using HwGen.Core.Ir;
+using HwGen.Reference;
+using HwGen.Sim;
+
+namespace HwGen.Cli;
+
+public static class Program
+{
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+
+    /// <summary>Runs the CLI with the given writers (tests call this directly).</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var root = new RootCommand("HwGen: quantized ONNX models to bit-exact, verified Verilog.");
+        root.Subcommands.Add(CompileCommand(stdout));
+        root.Subcommands.Add(SimulateCommand(stdout));
+        root.Subcommands.Add(RunCommand(stdout));
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var e in parsed.Errors) stderr.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+        try
+        {
+            return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        }
+        catch (HwGenException e)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        catch (Exception e)
+        {
+            stderr.WriteLine($"internal error ({e.GetType().Name}): {e.Message}. Please report it with the model.");
+            return 3;
+        }
+    }
+
+    static Option<string?> ConfigOption() => new("--config") { Description = "hardware configuration JSON (arrayRows, arrayCols, scratchpadBytes, portBytes, clockMHz)" };
+    static Option<string?> InputOption(string what) => new("--input") { Description = what };
+    static HwConfig LoadConfig(string? path) => path is null ? HwConfig.Default : HwConfig.Load(path);
+
+    static Tensor[] ReadInputs(Graph g, string path) => Flow.CheckInputs(g, [Npy.Read(path)], path);
+
+    static Command CompileCommand(TextWriter o)
+    {
+        var model = new Argument<string>("model") { Description = "quantized ONNX model (QDQ or QOperator form)" };
+        var output = new Option<string?>("--output", "-o") { Description = "output directory (default rtl-out/<model name>)" };
+        var config = ConfigOption();
+        var input = InputOption("float32 .npy input for the generated test vectors (default: seeded random over the input's range)");
+        var dumpIr = new Option<string?>("--dump-ir") { Description = "write the IR after every pass into this directory" };
+        var cmd = new Command("compile", "Compile a model to Verilog with a testbench, manifest and report.") { model, output, config, input, dumpIr };
+        cmd.SetAction(pr =>
+        {
+            var modelPath = pr.GetValue(model)!;
+            var cfg = LoadConfig(pr.GetValue(config));
+            var dump = pr.GetValue(dumpIr);
+            if (dump is not null) Directory.CreateDirectory(dump);
+            var sw = Stopwatch.StartNew();
+            var c = Flow.Compile(modelPath, cfg, dump is null ? null : (name, g) => File.WriteAllText(Path.Combine(dump, name + ".hwir"), Printer.Print(g)));
+            var inputs = pr.GetValue(input) is { } ip ? ReadInputs(c.Graph, ip) : Flow.DefaultInputs(c.Graph);
+            var outDir = pr.GetValue(output) ?? Path.Combine("rtl-out", Flow.ModelName(modelPath));
+            Flow.WriteDesignDirectory(c, outDir, inputs, modelPath);
+            var d = c.Design;
+            o.WriteLine($"compiled {modelPath} -> {outDir} in {sw.Elapsed.TotalMilliseconds:F0} ms");
+            o.WriteLine($"  {d.Layers.Count} dense layers on a {cfg.ArrayRows}x{cfg.ArrayCols} array, schedule {d.Schedule}, {d.Program.Count} instructions");
+            o.WriteLine($"  estimated {d.EstimatedCycles} cycles, {d.OffChipBytesMoved} off-chip bytes moved, scratchpad {d.ScratchpadLinesUsed * cfg.LineBytes}/{cfg.ScratchpadBytes} B");
+            o.WriteLine($"  simulate: hwgen simulate {outDir}   (or {Path.Combine(outDir, "run_verilator.sh")})");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command SimulateCommand(TextWriter o)
+    {
+        var dir = new Argument<string>("dir") { Description = "design directory written by 'hwgen compile'" };
+        var sim = new Option<string>("--simulator") { Description = "verilator or icarus", DefaultValueFactory = _ => "verilator" };
+        var input = InputOption("float32 .npy input: regenerate the vectors for it with the golden model before simulating");
+        var noStall = new Option<bool>("--no-stall") { Description = "memory never stalls (cycle counts then match the report's estimate)" };
+        var cmd = new Command("simulate", "Build and run the testbench; exit 0 only when every output is bit-exact.") { dir, sim, input, noStall };
+        cmd.SetAction(pr =>
+        {
+            var d = pr.GetValue(dir)!;
+            var simulator = Simulation.Get(pr.GetValue(sim)!);
+            if (!Directory.Exists(d)) throw HwGenException.At(d, null, "directory not found");
+            var (modelPath, cfg) = Manifest.Read(d);
+            long estimate = -1;
+            if (pr.GetValue(input) is { } ip)
+            {
+                var c = Flow.Compile(modelPath, cfg);
+                Flow.WriteVectors(c, d, ReadInputs(c.Graph, ip));
+                estimate = c.Design.EstimatedCycles;
+            }
+            var r = Simulation.Run(simulator, d, pr.GetValue(noStall));
+            o.WriteLine($"{r.Simulator}: {(r.Passed ? "PASS" : "FAIL")}  {r.Summary}");
+            o.WriteLine($"  simulated cycles: {r.Cycles}{(estimate >= 0 ? $" (estimate {estimate})" : "")}, wall time {r.WallTime.TotalSeconds:F1} s");
+            if (!r.Passed)
+            {
+                o.WriteLine($"  mismatches: {r.MismatchCount}");
+                foreach (var m in r.FirstMismatches) o.WriteLine($"    element {m.Index}: expected {m.Expected}, got {m.Got}");
+                if (r.FirstMismatches.Count == 0) o.WriteLine(string.Join('\n', r.Log.Split('\n').TakeLast(20)));
+            }
+            return r.Passed ? 0 : 1;
+        });
+        return cmd;
+    }
+
+    static Command RunCommand(TextWriter o)
+    {
+        var model = new Argument<string>("model") { Description = "quantized ONNX model" };
+        var input = new Option<string>("--input") { Description = "float32 .npy input", Required = true };
+        var output = new Option<string>("--output") { Description = ".npy file for the output", Required = true };
+        var semantics = new Option<string>("--semantics") { Description = "hardware (bit-exact model of the generated RTL) or onnx (ONNX operator semantics)", DefaultValueFactory = _ => "hardware" };
+        var config = ConfigOption();
+        var cmd = new Command("run", "Run the golden model only (no RTL).") { model, input, output, semantics, config };
+        cmd.SetAction(pr =>
+        {
+            var modelPath = pr.GetValue(model)!;
+            var x = Npy.Read(pr.GetValue(input)!);
+            Tensor y;
+            switch (pr.GetValue(semantics))
+            {
+                case "hardware":
+                    var c = Flow.Compile(modelPath, LoadConfig(pr.GetValue(config)));
+                    y = HardwareModel.Outputs(c.Graph, Flow.CheckInputs(c.Graph, [x], pr.GetValue(input)!))[0];
+                    break;
+                case "onnx":
+                    var m = HwGen.Onnx.OnnxLoader.Load(modelPath);
+                    var name = m.RuntimeInputs.First().Name;
+                    y = OnnxEvaluator.Run(m, new Dictionary<string, Tensor> { [name] = x.WithType(DType.Float32) }).Values.First();
+                    break;
+                default:
+                    throw new HwGenException($"--semantics must be 'hardware' or 'onnx', got '{pr.GetValue(semantics)}'");
+            }
+            Npy.Write(pr.GetValue(output)!, y.Type == DType.Float64 ? y.WithType(DType.Float32) : y);
+            o.WriteLine($"wrote {pr.GetValue(output)} {ShapeUtil.Format(y.Shape)} ({y.Type.Name()})");
+            return 0;
+        });
+        return cmd;
+    }
+}

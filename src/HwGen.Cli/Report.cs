@@ -1,0 +1,35 @@
+using System.Text;
+using HwGen.Core;
+
+namespace HwGen.Cli;
+
+/// <summary>report.md: per layer shapes, bit widths, engine, tiling and estimated cycles; totals.</summary>
+public static class Report
+{
+    public static string Markdown(Compiled c)
+    {
+        var d = c.Design;
+        var cfg = d.Config;
+        var sb = new StringBuilder();
+        sb.AppendLine($"# HwGen report: {d.ModelName}").AppendLine();
+        sb.AppendLine($"Array {cfg.ArrayRows}x{cfg.ArrayCols} int8 MACs, scratchpad {cfg.ScratchpadBytes} B ({cfg.ScratchpadLines} lines of {cfg.LineBytes} B), " +
+                      $"off-chip port {cfg.PortBytes} B, clock {cfg.ClockMHz} MHz (for time estimates). Schedule: {d.Schedule}.").AppendLine();
+        sb.AppendLine("| layer | engine | input | output | bits (x, w, acc, y) | tiles (row blocks x col tiles) | K chunk | est. cycles | off-chip bytes |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---:|---:|");
+        foreach (var l in d.Layers)
+            sb.AppendLine($"| {l.Name} | {l.Engine} | {ShapeUtil.Format(l.InShape)} | {ShapeUtil.Format(l.OutShape)} | i8, i8, i32, i8 | " +
+                          $"{l.Tiling.RowBlocks}x{l.Tiling.ColTiles} | {l.KChunk}/{l.K} | {l.Cycles} | {l.OffChipBytes} |");
+        long other = d.EstimatedCycles - d.Layers.Sum(l => l.Cycles);
+        sb.AppendLine().AppendLine("## Totals").AppendLine();
+        sb.AppendLine($"- scratchpad: {d.ScratchpadLinesUsed * cfg.LineBytes} B used of {cfg.ScratchpadBytes} B");
+        sb.AppendLine($"- off-chip bytes moved: {d.OffChipBytesMoved} (weights, parameters, activations; program fetch not counted)");
+        sb.AppendLine($"- off-chip memory: {d.MemoryWords * cfg.PortBytes} B ({d.MemoryWords} words)");
+        sb.AppendLine($"- program: {d.Program.Count} instructions");
+        sb.AppendLine($"- estimated cycles: {d.EstimatedCycles} ({other} outside layers: input loads, END) = " +
+                      $"{d.EstimatedCycles / cfg.ClockMHz:F1} us at {cfg.ClockMHz} MHz, with a memory that never stalls and answers in one cycle");
+        sb.AppendLine().AppendLine("## Program").AppendLine().AppendLine("```");
+        foreach (var i in d.Program) sb.AppendLine(i.ToString());
+        sb.AppendLine("```");
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,72 @@
+using System.Text.Json;
+
+namespace HwGen.Core;
+
+/// <summary>
+/// The hardware configuration: the dense engine's MAC array (rows = activation rows processed together,
+/// cols = output channels), the scratchpad size, the off-chip port width and the clock used in reports.
+/// </summary>
+public sealed record HwConfig
+{
+    public int ArrayRows { get; init; } = 4;
+    public int ArrayCols { get; init; } = 8;
+    public int ScratchpadBytes { get; init; } = 64 * 1024;
+    public int PortBytes { get; init; } = 8;
+    public double ClockMHz { get; init; } = 200;
+
+    /// <summary>Bytes per scratchpad line: one line feeds the array for one reduction step.</summary>
+    public int LineBytes => Math.Max(ArrayRows, ArrayCols);
+    public int ScratchpadLines => ScratchpadBytes / LineBytes;
+    /// <summary>Off-chip port beats per scratchpad line.</summary>
+    public int BeatsPerLine => (LineBytes + PortBytes - 1) / PortBytes;
+
+    public static HwConfig Default { get; } = new();
+
+    static readonly string[] Fields = ["arrayRows", "arrayCols", "scratchpadBytes", "portBytes", "clockMHz"];
+
+    /// <summary>Reads a JSON config; every field is optional, unknown fields and bad values are errors.</summary>
+    public static HwConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw HwGenException.At(path, null, "config file not found");
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(File.ReadAllText(path)); }
+        catch (JsonException e) { throw HwGenException.At(path, null, $"config is not valid JSON ({e.Message.Split('.')[0]})"); }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw HwGenException.At(path, null, "config must be a JSON object");
+            var c = new HwConfig();
+            foreach (var p in doc.RootElement.EnumerateObject())
+            {
+                if (!Fields.Contains(p.Name))
+                    throw HwGenException.At(path, null, $"unknown config field '{p.Name}' (known: {string.Join(", ", Fields)})");
+                if (p.Value.ValueKind != JsonValueKind.Number)
+                    throw HwGenException.At(path, null, $"config field '{p.Name}' must be a number");
+                c = p.Name switch
+                {
+                    "arrayRows" => c with { ArrayRows = Int(path, p) },
+                    "arrayCols" => c with { ArrayCols = Int(path, p) },
+                    "scratchpadBytes" => c with { ScratchpadBytes = Int(path, p) },
+                    "portBytes" => c with { PortBytes = Int(path, p) },
+                    _ => c with { ClockMHz = p.Value.GetDouble() },
+                };
+            }
+            c.Validate(path);
+            return c;
+        }
+    }
+
+    static int Int(string path, JsonProperty p) =>
+        p.Value.TryGetInt32(out var v) ? v : throw HwGenException.At(path, null, $"config field '{p.Name}' must be an integer");
+
+    public void Validate(string source = "config")
+    {
+        void Need(bool ok, string why) { if (!ok) throw HwGenException.At(source, null, why); }
+        Need(ArrayRows is >= 1 and <= 64, $"arrayRows must be in [1, 64], got {ArrayRows}");
+        Need(ArrayCols is >= 1 and <= 64, $"arrayCols must be in [1, 64], got {ArrayCols}");
+        Need(PortBytes is 1 or 2 or 4 or 8 or 16 or 32 or 64, $"portBytes must be a power of two in [1, 64], got {PortBytes}");
+        Need(ScratchpadBytes >= LineBytes * 8 && ScratchpadBytes <= 1 << 26,
+            $"scratchpadBytes must be between 8 lines ({LineBytes * 8} bytes) and 64 MiB, got {ScratchpadBytes}");
+        Need(ScratchpadBytes % LineBytes == 0, $"scratchpadBytes ({ScratchpadBytes}) must be a multiple of the line size {LineBytes}");
+        Need(ClockMHz is > 0 and <= 5000, $"clockMHz must be in (0, 5000], got {ClockMHz}");
+    }
+}

@@ -1,0 +1,87 @@
+namespace HwGen.Core;
+
+public enum DType { Float32, Float64, Int8, UInt8, Int16, UInt16, Int32, UInt32, Int64, Bool }
+
+public static class DTypeInfo
+{
+    public static bool IsInteger(this DType t) => t is not (DType.Float32 or DType.Float64);
+
+    public static (long Min, long Max) Range(this DType t) => t switch
+    {
+        DType.Int8 => (sbyte.MinValue, sbyte.MaxValue),
+        DType.UInt8 => (byte.MinValue, byte.MaxValue),
+        DType.Int16 => (short.MinValue, short.MaxValue),
+        DType.UInt16 => (ushort.MinValue, ushort.MaxValue),
+        DType.Int32 => (int.MinValue, int.MaxValue),
+        DType.UInt32 => (uint.MinValue, uint.MaxValue),
+        DType.Bool => (0, 1),
+        _ => (long.MinValue, long.MaxValue),
+    };
+
+    public static int Bits(this DType t) => t switch
+    {
+        DType.Int8 or DType.UInt8 or DType.Bool => 8,
+        DType.Int16 or DType.UInt16 => 16,
+        DType.Int32 or DType.UInt32 or DType.Float32 => 32,
+        _ => 64,
+    };
+
+    public static bool IsSigned(this DType t) => t is not (DType.UInt8 or DType.UInt16 or DType.UInt32 or DType.Bool);
+
+    public static string Name(this DType t) => t switch
+    {
+        DType.Float32 => "f32", DType.Float64 => "f64", DType.Int8 => "i8", DType.UInt8 => "u8",
+        DType.Int16 => "i16", DType.UInt16 => "u16", DType.Int32 => "i32", DType.UInt32 => "u32",
+        DType.Int64 => "i64", _ => "bool",
+    };
+}
+
+/// <summary>
+/// A dense row-major tensor. Values are held as doubles, which represent every float32 and every
+/// integer the supported types hold (|v| &lt; 2^53) exactly; float32 arithmetic is emulated by the
+/// kernels that need it by rounding through <c>(float)</c>.
+/// </summary>
+public sealed class Tensor
+{
+    public DType Type { get; }
+    public int[] Shape { get; }
+    public double[] Data { get; }
+
+    public Tensor(DType type, int[] shape, double[] data)
+    {
+        if (data.Length != ShapeUtil.Size(shape))
+            throw new ArgumentException($"tensor data has {data.Length} elements, shape [{string.Join(",", shape)}] needs {ShapeUtil.Size(shape)}");
+        Type = type;
+        Shape = shape;
+        Data = data;
+    }
+
+    public static Tensor Zeros(DType type, int[] shape) => new(type, shape, new double[ShapeUtil.Size(shape)]);
+    public static Tensor Scalar(DType type, double v) => new(type, [], [v]);
+
+    public int Rank => Shape.Length;
+    public long Size => Data.Length;
+    public Tensor Reshaped(int[] shape) => new(Type, shape, Data);
+    public Tensor WithType(DType type) => new(type, Shape, Data);
+    public override string ToString() => $"{Type.Name()}[{string.Join("x", Shape)}]";
+}
+
+public static class ShapeUtil
+{
+    public static int Size(IReadOnlyList<int> shape)
+    {
+        long n = 1;
+        foreach (var d in shape) n *= d;
+        return checked((int)n);
+    }
+
+    public static int[] Strides(IReadOnlyList<int> shape)
+    {
+        var s = new int[shape.Count];
+        int acc = 1;
+        for (int i = shape.Count - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
+        return s;
+    }
+
+    public static string Format(IReadOnlyList<int> shape) => "[" + string.Join("x", shape) + "]";
+}

@@ -1,0 +1,36 @@
+using HwGen.Core;
+
+namespace HwGen.Onnx;
+
+/// <summary>An attribute value of an ONNX node, converted from protobuf.</summary>
+public sealed record OnnxAttribute(string Name, long? Int = null, float? Float = null, string? String = null,
+    IReadOnlyList<long>? Ints = null, IReadOnlyList<float>? Floats = null, Tensor? Tensor = null);
+
+/// <summary>An ONNX node with its attributes; the importer's view of the protobuf NodeProto.</summary>
+public sealed record OnnxNode(string Name, string OpType, string Domain, IReadOnlyList<string> Inputs,
+    IReadOnlyList<string> Outputs, IReadOnlyDictionary<string, OnnxAttribute> Attributes)
+{
+    public long Int(string name, long dflt) => Attributes.TryGetValue(name, out var a) && a.Int is { } v ? v : dflt;
+    public float Float(string name, float dflt) => Attributes.TryGetValue(name, out var a) && a.Float is { } v ? v : dflt;
+    public IReadOnlyList<long>? Ints(string name) => Attributes.TryGetValue(name, out var a) ? a.Ints : null;
+    /// <summary>The i-th input name, or null when absent or empty (ONNX optional inputs).</summary>
+    public string? Input(int i) => i < Inputs.Count && Inputs[i].Length > 0 ? Inputs[i] : null;
+}
+
+/// <summary>A graph input or output: name, element type and shape (dims may be symbolic: -1).</summary>
+public sealed record OnnxValueInfo(string Name, DType Type, IReadOnlyList<int> Shape);
+
+/// <summary>A loaded ONNX model: its main graph with initializers as tensors.</summary>
+public sealed class OnnxModel
+{
+    public required string Path { get; init; }
+    public required string Name { get; init; }
+    public required long Opset { get; init; }
+    public required IReadOnlyList<OnnxValueInfo> Inputs { get; init; }
+    public required IReadOnlyList<OnnxValueInfo> Outputs { get; init; }
+    public required IReadOnlyDictionary<string, Tensor> Initializers { get; init; }
+    public required IReadOnlyList<OnnxNode> Nodes { get; init; }
+
+    /// <summary>Graph inputs that are not initializers: what a user feeds.</summary>
+    public IEnumerable<OnnxValueInfo> RuntimeInputs => Inputs.Where(i => !Initializers.ContainsKey(i.Name));
+}

@@ -1,0 +1,152 @@
+using HwGen.Core;
+using HwGen.Core.Ir;
+using HwGen.Onnx;
+using HwGen.Reference;
+
+namespace HwGen.Passes.Import;
+
+public sealed partial class LowerOnnxToIr
+{
+    /// <summary>A float matrix product of a quantized activation with quantized weights, awaiting its QuantizeLinear.</summary>
+    sealed record PendingMatMul(Value X, int K, int N, int[] Weights, double[] WeightScale, double[]? BiasReal,
+        double ClampLo, double ClampHi, string Node) : Abs;
+
+    /// <summary>Weights W[k,n] with the zero point removed, and the per-column scale, from a DequantizeLinear'd constant.</summary>
+    (int K, int N, int[] W, double[] Scale) Weights(OnnxNode node, QConst b, bool transposed, double alpha)
+    {
+        if (b.Q.Rank != 2) throw Error(node, $"weights must be 2-D, got {ShapeUtil.Format(b.Q.Shape)}");
+        int k = transposed ? b.Q.Shape[1] : b.Q.Shape[0], n = transposed ? b.Q.Shape[0] : b.Q.Shape[1];
+        int nAxis = transposed ? 0 : 1;
+        if (b.Scale.Size != 1 && (b.Scale.Size != n || b.Axis != nAxis))
+            throw Error(node, $"weight scales must be per tensor or per output channel (axis {nAxis}); got {b.Scale.Size} scales on axis {b.Axis}");
+        if (b.Q.Type is not (DType.Int8 or DType.UInt8)) throw Error(node, $"weights must be int8 or uint8, got {b.Q.Type.Name()}");
+        var w = new int[k * n];
+        var scale = new double[n];
+        for (int j = 0; j < n; j++)
+        {
+            scale[j] = (float)b.Scale.Data[b.Scale.Size == 1 ? 0 : j] * alpha;
+            long zp = b.Zp is null ? 0 : (long)b.Zp.Data[b.Zp.Size == 1 ? 0 : j];
+            for (int i = 0; i < k; i++)
+            {
+                long q = (long)b.Q.Data[transposed ? j * k + i : i * n + j] - zp;
+                if (q is < -128 or > 127)
+                    throw Error(node, $"weight minus its zero point ({q}) does not fit int8; the dense engine takes signed 8-bit weights");
+                w[i * n + j] = (int)q;
+            }
+        }
+        return (k, n, w, scale);
+    }
+
+    double[] BiasVector(OnnxNode node, Abs? c, int n, double beta)
+    {
+        var t = c switch
+        {
+            QConst q => q.Real,
+            Const f when !f.T.Type.IsInteger() => f.T,
+            _ => throw Error(node, "bias must be a constant (float, or DequantizeLinear of an int32 constant)"),
+        };
+        if (t.Size != 1 && (t.Size != n || t.Shape.Count(d => d != 1) > 1))
+            throw Error(node, $"bias of shape {ShapeUtil.Format(t.Shape)} must be a scalar or a vector of {n}");
+        return Enumerable.Range(0, n).Select(j => t.Data[t.Size == 1 ? 0 : j] * beta).ToArray();
+    }
+
+    Abs LowerMatMul(OnnxNode node, Abs?[] ins)
+    {
+        if (ins[0] is not RealView a) throw Error(node, $"{node.OpType} input A must be a dequantized activation (DequantizeLinear of a quantized tensor)");
+        if (ins[1] is not QConst b) throw Error(node, $"{node.OpType} input B must be quantized constant weights (DequantizeLinear of an int8 initializer)");
+        bool gemm = node.OpType == "Gemm";
+        if (gemm && node.Int("transA", 0) != 0) throw Error(node, "Gemm with transA=1 is not supported");
+        if (gemm && a.V.Type.Shape.Count != 2) throw Error(node, $"Gemm input A must be 2-D, got {ShapeUtil.Format(a.V.Type.Shape)}");
+        var (k, n, w, scale) = Weights(node, b, gemm && node.Int("transB", 0) != 0, gemm ? node.Float("alpha", 1) : 1);
+        if (a.V.Type.Shape[^1] != k)
+            throw Error(node, $"shape mismatch: A is {ShapeUtil.Format(a.V.Type.Shape)} but B needs {k} input features");
+        var bias = gemm && ins.ElementAtOrDefault(2) is { } c ? BiasVector(node, c, n, node.Float("beta", 1)) : null;
+        return new PendingMatMul(a.V, k, n, w, scale, bias, double.NegativeInfinity, double.PositiveInfinity, node.Name);
+    }
+
+    Abs LowerAdd(OnnxNode node, Abs?[] ins)
+    {
+        var (pm, c) = ins[0] is PendingMatMul p ? (p, ins[1]) : ins[1] is PendingMatMul q ? (q, ins[0]) : (null, null);
+        if (pm is null || pm.BiasReal is not null || !double.IsNegativeInfinity(pm.ClampLo))
+            throw Error(node, "Add is supported as the bias of a MatMul (quantized element-wise Add is not supported yet)");
+        return pm with { BiasReal = BiasVector(node, c, pm.N, 1) };
+    }
+
+    Abs LowerActivation(OnnxNode node, Abs?[] ins)
+    {
+        double lo = 0, hi = double.PositiveInfinity;
+        if (node.OpType == "Clip")
+        {
+            lo = ins.ElementAtOrDefault(1) is Const mn ? mn.T.Data[0] : node.Float("min", float.NegativeInfinity);
+            hi = ins.ElementAtOrDefault(2) is Const mx ? mx.T.Data[0] : node.Float("max", float.PositiveInfinity);
+        }
+        return ins[0] switch
+        {
+            PendingMatMul pm => pm with { ClampLo = Math.Max(pm.ClampLo, lo), ClampHi = Math.Min(pm.ClampHi, hi) },
+            RealView rv when node.OpType == "Relu" => new PendingRelu(rv.V, node.Name),
+            _ => throw Error(node, $"{node.OpType} is supported after a quantized matrix product or on a dequantized tensor (Relu)"),
+        };
+    }
+
+    Abs LowerReshape(OnnxNode node, Abs?[] ins)
+    {
+        var (v, wrap) = ins[0] switch
+        {
+            RealView rv => (rv.V, (Func<Value, Abs>)(x => new RealView(x))),
+            Quantized q => (q.V, x => new Quantized(x, q.OnnxType)),
+            _ => throw Error(node, $"{node.OpType} input must be a quantized tensor or its dequantized view"),
+        };
+        int[] target;
+        try
+        {
+            target = node.OpType == "Flatten"
+                ? OnnxEvaluator.FlattenTarget(v.Type.Shape.ToArray(), (int)node.Int("axis", 1))
+                : OnnxEvaluator.ReshapeTarget(v.Type.Shape.ToArray(), ConstIn(node, ins, 1, "shape").T.Data.Select(d => (long)d).ToArray(), node.Int("allowzero", 0) != 0);
+        }
+        catch (ArgumentException e) { throw Error(node, $"shape mismatch: {e.Message}"); }
+        var o = NewValue(node.Outputs[0], v.Type with { Shape = target });
+        return wrap(Emit(new Reshape(Legal(node.Name), v, o, target)));
+    }
+
+    Abs LowerQLinearMatMul(OnnxNode node, Abs?[] ins)
+    {
+        if (ins[0] is not Quantized a) throw Error(node, "QLinearMatMul input A must be a quantized activation");
+        if (ins[3] is not Const b || !b.T.Type.IsInteger()) throw Error(node, "QLinearMatMul input B must be constant integer weights");
+        var (aq, _) = ActivationQuant(node, [null, ins[1], ins[2]]);
+        if (!a.V.Type.Quant!.SameAs(aq)) throw Error(node, "QLinearMatMul A parameters differ from those A was quantized with");
+        var bq = new QConst(b.T, ConstIn(node, ins, 4, "b_scale").T, ConstIn(node, ins, 5, "b_zero_point").T, 1, b.T);
+        var (k, n, w, scale) = Weights(node, bq, false, 1);
+        if (a.V.Type.Shape[^1] != k) throw Error(node, $"shape mismatch: A is {ShapeUtil.Format(a.V.Type.Shape)} but B needs {k} input features");
+        var (yq, onnxType) = ActivationQuant(node, [null, ins[6], ins[7]]);
+        var pm = new PendingMatMul(a.V, k, n, w, scale, null, double.NegativeInfinity, double.PositiveInfinity, node.Name);
+        return new Quantized(EmitGemm(node, pm, yq), onnxType);
+    }
+
+    /// <summary>Turns a pending product plus its output quantization into an integer QGemm.</summary>
+    Value EmitGemm(OnnxNode quantNode, PendingMatMul pm, QuantParams yq)
+    {
+        var xq = pm.X.Type.Quant!;
+        double sx = xq.Scale, sy = yq.Scale;
+        var bias = new int[pm.N];
+        var real = new double[pm.N];
+        for (int j = 0; j < pm.N; j++)
+        {
+            double accScale = sx * pm.WeightScale[j];
+            double b = pm.BiasReal is null ? 0 : Math.Round(pm.BiasReal[j] / accScale, MidpointRounding.ToEven);
+            if (b is < int.MinValue or > int.MaxValue)
+                throw Error(quantNode, $"bias of output channel {j} does not fit int32 at scale {accScale}");
+            bias[j] = (int)b;
+            real[j] = accScale / sy;
+        }
+        int zy = (int)yq.ZeroPoint;
+        int lo = double.IsNegativeInfinity(pm.ClampLo) ? -128 : (int)Math.Max(-128, QuantMath.Quantize(pm.ClampLo, sy, zy, DType.Int8));
+        int hi = double.IsPositiveInfinity(pm.ClampHi) ? 127 : (int)Math.Min(127, QuantMath.Quantize(pm.ClampHi, sy, zy, DType.Int8));
+        var shape = pm.X.Type.Shape.Take(pm.X.Type.Shape.Count - 1).Append(pm.N).ToArray();
+        var y = NewValue(quantNode.Outputs[0], new TensorType(DType.Int8, shape, yq));
+        return Emit(new QGemm(Legal(pm.Node), pm.X, y)
+        {
+            K = pm.K, N = pm.N, Weights = pm.Weights, Bias = bias, RealMultiplier = real,
+            InputZeroPoint = (int)xq.ZeroPoint, ClampMin = lo, ClampMax = hi, OutputQuant = yq,
+        });
+    }
+}

@@ -1,0 +1,126 @@
+using System.Text;
+using HwGen.Core;
+using HwGen.Core.Ir;
+using HwGen.Onnx;
+using HwGen.Reference;
+
+namespace HwGen.Passes.Import;
+
+/// <summary>
+/// Lowers an ONNX model in QDQ or QOperator form to HwGen's integer IR by abstract interpretation: each ONNX
+/// tensor becomes a constant, a quantized IR value, a float view of one (after DequantizeLinear), or a
+/// pending float computation that a later QuantizeLinear turns into an integer op. This is where Q/DQ pairs
+/// fold away. Unsigned 8-bit activations are shifted to int8 (q - 128, zero point - 128), which changes no
+/// real value. One partial file per op family.
+/// </summary>
+public sealed partial class LowerOnnxToIr
+{
+    abstract record Abs;
+    /// <summary>A compile-time constant (folded with ONNX semantics).</summary>
+    sealed record Const(Tensor T) : Abs;
+    /// <summary>DequantizeLinear of a constant integer tensor (weights, biases): keeps the integers.</summary>
+    sealed record QConst(Tensor Q, Tensor Scale, Tensor? Zp, int Axis, Tensor Real) : Abs;
+    /// <summary>A float graph input, before quantization.</summary>
+    sealed record FloatInput(Value V) : Abs;
+    /// <summary>A quantized IR value; OnnxType is the integer type ONNX gives it (uint8 values are held as int8 - 128).</summary>
+    sealed record Quantized(Value V, DType OnnxType) : Abs;
+    /// <summary>DequantizeLinear of a quantized value: its real numbers.</summary>
+    sealed record RealView(Value V) : Abs;
+    /// <summary>ReLU of a real view, waiting for its QuantizeLinear.</summary>
+    sealed record PendingRelu(Value V, string Node) : Abs;
+
+    readonly OnnxModel model;
+    readonly Graph graph;
+    readonly Dictionary<string, Abs> env = [];
+    readonly HashSet<string> names = [];
+
+    LowerOnnxToIr(OnnxModel model)
+    {
+        this.model = model;
+        graph = new Graph(Legal(model.Name));
+    }
+
+    public static Graph Run(OnnxModel model) => new LowerOnnxToIr(model).Lower();
+
+    Graph Lower()
+    {
+        foreach (var (name, t) in model.Initializers) env[name] = new Const(t);
+        foreach (var i in model.RuntimeInputs)
+        {
+            if (i.Type != DType.Float32)
+                throw Error(null, $"graph input '{i.Name}' is {i.Type.Name()}; HwGen takes float32 inputs and quantizes them with the model's QuantizeLinear");
+            var shape = i.Shape.Select(d => d <= 0 ? 1 : d).ToArray();  // symbolic (batch) dims are compiled as 1
+            var v = NewValue(i.Name, new TensorType(DType.Float32, shape));
+            graph.Inputs.Add(v);
+            env[i.Name] = new FloatInput(v);
+        }
+        foreach (var node in model.Nodes) LowerNode(node);
+        foreach (var o in model.Outputs)
+        {
+            var a = env.GetValueOrDefault(o.Name) ?? throw Error(null, $"graph output '{o.Name}' is never computed");
+            graph.Outputs.Add(a switch
+            {
+                RealView rv => Emit(new Dequantize(Legal("dequantize_" + o.Name), rv.V, NewValue(o.Name, new TensorType(DType.Float32, rv.V.Type.Shape)))),
+                Quantized => throw Error(null, $"graph output '{o.Name}' is an integer tensor; end the graph with DequantizeLinear so HwGen can return real values"),
+                _ => throw Error(null, $"graph output '{o.Name}' is not computed from quantized tensors (it needs QuantizeLinear/DequantizeLinear around the ops that produce it)"),
+            });
+        }
+        if (!graph.Ops.Any(o => o is QGemm))
+            throw Error(null, "the model has no quantized matrix product (QDQ Gemm/MatMul, QLinearMatMul) for the dense engine");
+        return graph;
+    }
+
+    void LowerNode(OnnxNode node)
+    {
+        if (node.Domain is not ("" or "ai.onnx") || !OnnxEvaluator.SupportedOps.Contains(node.OpType))
+            throw Error(node, $"unsupported op {(node.Domain is "" ? "" : node.Domain + ".")}{node.OpType} (opset {model.Opset})");
+        var ins = node.Inputs.Select(n => n.Length == 0 ? null : env.GetValueOrDefault(n)
+            ?? throw Error(node, $"input '{n}' is not produced by any earlier node, initializer or graph input")).ToArray();
+
+        // Constant subgraphs fold with ONNX semantics; a DequantizeLinear of constants is kept as integers.
+        if (ins.All(a => a is null or Const) && node.OpType != "DequantizeLinear")
+        {
+            var outs = OnnxEvaluator.Evaluate(node, ins.Select(a => (a as Const)?.T).ToArray(), model.Path);
+            for (int k = 0; k < outs.Length && k < node.Outputs.Count; k++) env[node.Outputs[k]] = new Const(outs[k]);
+            return;
+        }
+        Abs result = node.OpType switch
+        {
+            "QuantizeLinear" => LowerQuantize(node, ins),
+            "DequantizeLinear" => LowerDequantize(node, ins),
+            "Identity" => ins[0]!,
+            "Cast" => LowerCast(node, ins),
+            "Gemm" or "MatMul" => LowerMatMul(node, ins),
+            "Add" => LowerAdd(node, ins),
+            "Relu" or "Clip" => LowerActivation(node, ins),
+            "Reshape" or "Flatten" => LowerReshape(node, ins),
+            "QLinearMatMul" => LowerQLinearMatMul(node, ins),
+            _ => throw Error(node, $"op {node.OpType} (opset {model.Opset}) is supported by the golden model but not on quantized tensors in the hardware flow"),
+        };
+        env[node.Outputs[0]] = result;
+    }
+
+    HwGenException Error(OnnxNode? node, string reason) => HwGenException.At(model.Path, node?.Name, reason);
+
+    Value NewValue(string onnxName, TensorType type) => new(Legal(onnxName), type);
+
+    /// <summary>A unique identifier made from an ONNX name: letters, digits and '_' only.</summary>
+    string Legal(string raw)
+    {
+        var sb = new StringBuilder();
+        foreach (var c in raw.TrimStart('/')) sb.Append(char.IsAsciiLetterOrDigit(c) ? c : '_');
+        var s = sb.Length == 0 || char.IsAsciiDigit(sb[0]) ? "v" + sb : sb.ToString();
+        var u = s;
+        for (int i = 1; !names.Add(u); i++) u = $"{s}_{i}";
+        return u;
+    }
+
+    Value Emit(Op op)
+    {
+        graph.Ops.Add(op);
+        return op.Output;
+    }
+
+    Const ConstIn(OnnxNode node, Abs?[] ins, int i, string what) =>
+        ins.ElementAtOrDefault(i) as Const ?? throw Error(node, $"{what} (input {i}) must be a constant");
+}

@@ -1,0 +1,35 @@
+using HwGen.Core;
+using HwGen.Core.Ir;
+using HwGen.Reference;
+
+namespace HwGen.Passes;
+
+/// <summary>
+/// Replaces each QGemm's real requantization multiplier by an integer multiplier m in [2^30, 2^31) and a
+/// shift s (real ≈ m·2^-s), and proves the int32 accumulator cannot overflow for any int8 input.
+/// Rounding rule of the hardware: add 2^(s-1), arithmetic shift right (round half toward +infinity).
+/// </summary>
+public sealed class LegalizeRequant : IPass
+{
+    public string Name => nameof(LegalizeRequant);
+
+    public void Run(Graph graph, HwConfig config)
+    {
+        foreach (var g in graph.Ops.OfType<QGemm>().ToList())
+        {
+            var mult = new int[g.N];
+            var shift = new int[g.N];
+            for (int n = 0; n < g.N; n++)
+            {
+                if (g.RealMultiplier[n] >= 1 << 30)
+                    throw new HwGenException($"node '{g.Name}': requantization multiplier {g.RealMultiplier[n]} of channel {n} is too large (scales are inconsistent)");
+                (mult[n], shift[n]) = QuantMath.FixedPoint(g.RealMultiplier[n]);
+                long bound = Math.Abs((long)g.Bias[n]);
+                for (int k = 0; k < g.K; k++) bound += 255L * Math.Abs(g.Weights[k * g.N + n]);
+                if (bound > int.MaxValue)
+                    throw new HwGenException($"node '{g.Name}': the int32 accumulator of channel {n} can overflow (|acc| up to {bound})");
+            }
+            graph.Replace(g, g with { Multiplier = mult, Shift = shift });
+        }
+    }
+}

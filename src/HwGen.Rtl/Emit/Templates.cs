@@ -1,0 +1,35 @@
+using HwGen.Core;
+using Scriban;
+using Scriban.Runtime;
+
+namespace HwGen.Rtl.Emit;
+
+/// <summary>Renders the Scriban templates shipped next to the binary (templates/, testbenches/). Templates only
+/// present precomputed values; a missing value is an error (StrictVariables).</summary>
+public static class Templates
+{
+    static readonly Dictionary<string, Template> Cache = [];
+
+    public static string Directory(string kind) => Path.Combine(AppContext.BaseDirectory, kind);
+
+    public static string Render(string kind, string file, IReadOnlyDictionary<string, object> values)
+    {
+        Template t;
+        lock (Cache)
+        {
+            var path = Path.Combine(Directory(kind), file);
+            if (!Cache.TryGetValue(path, out t!))
+            {
+                if (!File.Exists(path)) throw new HwGenException($"template {path} is missing from the installation");
+                t = Template.Parse(File.ReadAllText(path), path);
+                if (t.HasErrors) throw new HwGenException($"template {path}: {string.Join("; ", t.Messages)}");
+                Cache[path] = t;
+            }
+        }
+        var so = new ScriptObject();
+        foreach (var (k, v) in values) so.Add(k, v);
+        var ctx = new TemplateContext { StrictVariables = true, MemberRenamer = m => m.Name };
+        ctx.PushGlobal(so);
+        return t.Render(ctx);
+    }
+}

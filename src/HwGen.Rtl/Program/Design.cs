@@ -1,0 +1,91 @@
+using HwGen.Core;
+using HwGen.Core.Ir;
+
+namespace HwGen.Rtl.Program;
+
+/// <summary>
+/// Where an int8 activation tensor lives. Layout (on and off chip): rows are cut into blocks of ArrayRows;
+/// block b holds one line per feature f, and byte r of that line is element (b*ArrayRows + r, f). Line index
+/// = b * Features + f. Off chip, line i starts at word ExtWord + i * BeatsPerLine.
+/// </summary>
+public sealed class Storage(Value value, int rows, int features, int rowsPerBlock)
+{
+    public Value Value { get; } = value;
+    public int Rows { get; } = rows;
+    public int Features { get; } = features;
+    public int RowBlocks { get; } = (rows + rowsPerBlock - 1) / rowsPerBlock;
+    public int Lines => RowBlocks * Features;
+    public long ExtWord { get; set; } = -1;
+    public int SpadLine { get; set; } = -1;
+    public bool OnChip => SpadLine >= 0;
+}
+
+/// <summary>A named range of off-chip memory, in port words.</summary>
+public sealed record Region(string Name, string Kind, long Word, long Words);
+
+/// <summary>What the report says of one dense layer.</summary>
+public sealed record LayerInfo(string Name, string Engine, IReadOnlyList<int> InShape, IReadOnlyList<int> OutShape,
+    int K, int N, GemmTiling Tiling, int KChunk, long Cycles, long OffChipBytes);
+
+/// <summary>
+/// A compiled accelerator: the configuration, the final IR, the controller program, the off-chip memory map
+/// with the static image (program and weights) and where each tensor lives.
+/// </summary>
+public sealed class Design
+{
+    public required string ModelName { get; init; }
+    public required HwConfig Config { get; init; }
+    public required Graph Graph { get; init; }
+    public required IReadOnlyList<Instruction> Program { get; init; }
+    public required IReadOnlyList<Region> Regions { get; init; }
+    public required IReadOnlyDictionary<Value, Storage> Storage { get; init; }
+    public required IReadOnlyList<LayerInfo> Layers { get; init; }
+    public required byte[] StaticImage { get; init; }
+    public required string Schedule { get; init; }
+    public required int ScratchpadLinesUsed { get; init; }
+    public required long EstimatedCycles { get; init; }
+    public required long OffChipBytesMoved { get; init; }
+
+    public long MemoryWords => StaticImage.Length / Config.PortBytes;
+    public int InstrBeats => (Instruction.Bytes + Config.PortBytes - 1) / Config.PortBytes;
+    public int ParamLines => DesignBuilder.ParamLinesFor(Config);
+
+    /// <summary>Device tensors the host writes before start (quantized graph inputs), in graph input order.</summary>
+    public IEnumerable<Storage> InputTensors => Graph.Ops.OfType<Quantize>().Select(q => Storage[q.Output]);
+    /// <summary>Device tensors the host reads after done (dequantized graph outputs), in graph output order.</summary>
+    public IEnumerable<Storage> OutputTensors => Graph.Outputs.Select(o => Graph.ProducerOf(o)).OfType<Dequantize>().Select(d => Storage[d.Input]);
+
+    /// <summary>Byte offset in the off-chip image of element (row, feature) of a tensor.</summary>
+    public long ByteOffset(Storage s, int row, int feature)
+    {
+        int r = Config.ArrayRows;
+        long line = (long)(row / r) * s.Features + feature;
+        return (s.ExtWord + line * Config.BeatsPerLine) * Config.PortBytes + row % r;
+    }
+
+    /// <summary>The full off-chip image for one run: the static image plus the quantized inputs.</summary>
+    public byte[] MemoryImage(IReadOnlyList<Tensor> quantizedInputs)
+    {
+        var img = (byte[])StaticImage.Clone();
+        var ins = InputTensors.ToList();
+        for (int i = 0; i < ins.Count; i++)
+        {
+            var s = ins[i];
+            var t = quantizedInputs[i];
+            for (int m = 0; m < s.Rows; m++)
+                for (int f = 0; f < s.Features; f++)
+                    img[ByteOffset(s, m, f)] = (byte)(sbyte)t.Data[m * s.Features + f];
+        }
+        return img;
+    }
+
+    /// <summary>Reads an output tensor (int8, rows x features) back from an off-chip image.</summary>
+    public Tensor ReadTensor(byte[] image, Storage s)
+    {
+        var data = new double[s.Rows * s.Features];
+        for (int m = 0; m < s.Rows; m++)
+            for (int f = 0; f < s.Features; f++)
+                data[m * s.Features + f] = (sbyte)image[ByteOffset(s, m, f)];
+        return new Tensor(DType.Int8, s.Value.Type.Shape.ToArray(), data);
+    }
+}
