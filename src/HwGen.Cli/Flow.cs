@@ -10,19 +10,20 @@ using HwGen.Sim;
 namespace HwGen.Cli;
 
 /// <summary>A model compiled down to a design.</summary>
-public sealed record Compiled(OnnxModel Model, Graph Graph, Design Design);
+public sealed record Compiled(OnnxModel Model, Graph Graph, Design Design, int? Batch);
 
 /// <summary>The steps behind the CLI commands, usable from tests: compile, golden runs, writing a design directory.</summary>
 public static class Flow
 {
-    public static Compiled Compile(string modelPath, HwConfig config, Action<string, Graph>? dump = null)
+    public static Compiled Compile(string modelPath, HwConfig config, Action<string, Graph>? dump = null, int? batch = null)
     {
+        if (batch is < 1) throw new HwGenException($"--batch must be at least 1, got {batch}");
         var model = OnnxLoader.Load(modelPath);
         Graph graph;
-        try { graph = Pipeline.Compile(model, config, dump); }
+        try { graph = Pipeline.Compile(model, config, dump, batch); }
         catch (HwGenException e) when (!e.Message.StartsWith(modelPath)) { throw new HwGenException($"{modelPath}: {e.Message}"); }
         var design = DesignBuilder.Build(graph, config, ModelName(modelPath));
-        return new Compiled(model, graph, design);
+        return new Compiled(model, graph, design, batch);
     }
 
     /// <summary>A model's name: its file name without extension, or its folder's name for a file called model.onnx.</summary>

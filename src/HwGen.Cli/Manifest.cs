@@ -29,6 +29,7 @@ public static class Manifest
             ["generator"] = "hwgen",
             ["model"] = d.ModelName,
             ["modelPath"] = Path.GetFullPath(modelPath),
+            ["batch"] = c.Batch,
             ["config"] = new JsonObject
             {
                 ["arrayRows"] = cfg.ArrayRows, ["arrayCols"] = cfg.ArrayCols, ["scratchpadBytes"] = cfg.ScratchpadBytes,
@@ -53,7 +54,7 @@ public static class Manifest
     }
 
     /// <summary>Reads the model path and config back from a design directory's manifest.</summary>
-    public static (string ModelPath, HwConfig Config) Read(string dir)
+    public static (string ModelPath, HwConfig Config, int? Batch) Read(string dir)
     {
         var path = Path.Combine(dir, "manifest.json");
         if (!File.Exists(path)) throw HwGenException.At(dir, null, "no manifest.json: not a directory written by 'hwgen compile'");
@@ -67,7 +68,7 @@ public static class Manifest
                 PortBytes = (int)c["portBytes"]!, ClockMHz = (double)c["clockMHz"]!,
             };
             cfg.Validate(path);
-            return ((string)root["modelPath"]!, cfg);
+            return ((string)root["modelPath"]!, cfg, (int?)root["batch"]);
         }
         catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException or FormatException)
         {

@@ -46,6 +46,7 @@ public static class Program
     }
 
     static Option<string?> ConfigOption() => new("--config") { Description = "hardware configuration JSON (arrayRows, arrayCols, scratchpadBytes, portBytes, clockMHz)" };
+    static Option<int?> BatchOption() => new("--batch") { Description = "rows to compile for: replaces the leading dimension of every input" };
     static Option<string?> InputOption(string what) => new("--input") { Description = what };
     static HwConfig LoadConfig(string? path) => path is null ? HwConfig.Default : HwConfig.Load(path);
 
@@ -58,7 +59,8 @@ public static class Program
         var config = ConfigOption();
         var input = InputOption("float32 .npy input for the generated test vectors (default: seeded random over the input's range)");
         var dumpIr = new Option<string?>("--dump-ir") { Description = "write the IR after every pass into this directory" };
-        var cmd = new Command("compile", "Compile a model to Verilog with a testbench, manifest and report.") { model, output, config, input, dumpIr };
+        var batch = BatchOption();
+        var cmd = new Command("compile", "Compile a model to Verilog with a testbench, manifest and report.") { model, output, config, input, dumpIr, batch };
         cmd.SetAction(pr =>
         {
             var modelPath = pr.GetValue(model)!;
@@ -66,7 +68,7 @@ public static class Program
             var dump = pr.GetValue(dumpIr);
             if (dump is not null) Directory.CreateDirectory(dump);
             var sw = Stopwatch.StartNew();
-            var c = Flow.Compile(modelPath, cfg, dump is null ? null : (name, g) => File.WriteAllText(Path.Combine(dump, name + ".hwir"), Printer.Print(g)));
+            var c = Flow.Compile(modelPath, cfg, dump is null ? null : (name, g) => File.WriteAllText(Path.Combine(dump, name + ".hwir"), Printer.Print(g)), pr.GetValue(batch));
             var inputs = pr.GetValue(input) is { } ip ? ReadInputs(c.Graph, ip) : Flow.DefaultInputs(c.Graph);
             var outDir = pr.GetValue(output) ?? Path.Combine("rtl-out", Flow.ModelName(modelPath));
             Flow.WriteDesignDirectory(c, outDir, inputs, modelPath);
@@ -92,11 +94,11 @@ public static class Program
             var d = pr.GetValue(dir)!;
             var simulator = Simulation.Get(pr.GetValue(sim)!);
             if (!Directory.Exists(d)) throw HwGenException.At(d, null, "directory not found");
-            var (modelPath, cfg) = Manifest.Read(d);
+            var (modelPath, cfg, batch) = Manifest.Read(d);
             long estimate = -1;
             if (pr.GetValue(input) is { } ip)
             {
-                var c = Flow.Compile(modelPath, cfg);
+                var c = Flow.Compile(modelPath, cfg, batch: batch);
                 Flow.WriteVectors(c, d, ReadInputs(c.Graph, ip));
                 estimate = c.Design.EstimatedCycles;
             }

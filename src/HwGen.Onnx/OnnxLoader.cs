@@ -138,10 +138,16 @@ public static class OnnxLoader
                 DType.Float64 => t.DoubleData.ToArray(),
                 DType.Int64 => t.Int64Data.Select(v => (double)v).ToArray(),
                 DType.UInt32 => t.Uint64Data.Select(v => (double)v).ToArray(),
-                _ => t.Int32Data.Select(v => type == DType.Int8 ? (sbyte)v : (double)v).ToArray(),
+                _ => t.Int32Data.Select(v => (double)v).ToArray(),
             };
             if (src.Count != n) throw HwGenException.At(path, null, $"tensor '{t.Name}' holds {src.Count} values, its shape needs {n}");
-            for (int i = 0; i < n; i++) data[i] = src[i];
+            var (lo, hi) = type.Range();
+            for (int i = 0; i < n; i++)
+            {
+                if (type.IsInteger() && (src[i] < lo || src[i] > hi))
+                    throw HwGenException.At(path, null, $"tensor '{t.Name}' holds {src[i]}, out of range for {type.Name()}");
+                data[i] = src[i];
+            }
         }
         return new Tensor(type, shape, data);
     }

@@ -27,9 +27,9 @@ public static class Pipeline
     public static IPass? Find(string name) => Passes.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Imports an ONNX model and runs every pass.</summary>
-    public static Graph Compile(OnnxModel model, HwConfig config, Action<string, Graph>? dump = null)
+    public static Graph Compile(OnnxModel model, HwConfig config, Action<string, Graph>? dump = null, int? batch = null)
     {
-        var g = LowerOnnxToIr.Run(model);
+        var g = LowerOnnxToIr.Run(model, batch);
         Verifier.Verify(g, "LowerOnnxToIr");
         dump?.Invoke("00_LowerOnnxToIr", g);
         Run(g, config, Passes, dump);

@@ -34,13 +34,18 @@ public sealed partial class LowerOnnxToIr
     readonly Dictionary<string, Abs> env = [];
     readonly HashSet<string> names = [];
 
-    LowerOnnxToIr(OnnxModel model)
+    readonly int? batch;
+
+    LowerOnnxToIr(OnnxModel model, int? batch)
     {
         this.model = model;
+        this.batch = batch;
         graph = new Graph(Legal(model.Name));
     }
 
-    public static Graph Run(OnnxModel model) => new LowerOnnxToIr(model).Lower();
+    /// <summary>Lowers the model; <paramref name="batch"/> replaces the leading dimension of every input (symbolic
+    /// dimensions are otherwise compiled as 1).</summary>
+    public static Graph Run(OnnxModel model, int? batch = null) => new LowerOnnxToIr(model, batch).Lower();
 
     Graph Lower()
     {
@@ -49,7 +54,7 @@ public sealed partial class LowerOnnxToIr
         {
             if (i.Type != DType.Float32)
                 throw Error(null, $"graph input '{i.Name}' is {i.Type.Name()}; HwGen takes float32 inputs and quantizes them with the model's QuantizeLinear");
-            var shape = i.Shape.Select(d => d <= 0 ? 1 : d).ToArray();  // symbolic (batch) dims are compiled as 1
+            var shape = i.Shape.Select((d, k) => k == 0 && batch is { } b ? b : d <= 0 ? 1 : d).ToArray();
             var v = NewValue(i.Name, new TensorType(DType.Float32, shape));
             graph.Inputs.Add(v);
             env[i.Name] = new FloatInput(v);

@@ -1,0 +1,70 @@
+using Google.Protobuf;
+using HwGen.Core;
+using HwGen.Onnx;
+using HwGen.Onnx.Proto;
+
+namespace HwGen.Tests.Support;
+
+/// <summary>Builds ONNX models in tests, with protobuf classes generated from onnx.proto.</summary>
+public sealed class OnnxBuilder
+{
+    readonly ModelProto model = new() { IrVersion = 8, ProducerName = "hwgen-tests" };
+    readonly GraphProto g = new() { Name = "test" };
+    int counter;
+
+    public OnnxBuilder(long opset = 13)
+    {
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
+        model.Graph = g;
+    }
+
+    public string Init(string name, Tensor t)
+    {
+        g.Initializer.Add(OnnxLoader.FromTensor(t, name));
+        return name;
+    }
+
+    public string Init(string name, DType type, int[] shape, params double[] data) => Init(name, new Tensor(type, shape, data));
+
+    public string Node(string op, IEnumerable<string> inputs, string? name = null, params (string Key, object Value)[] attrs)
+    {
+        var n = new NodeProto { OpType = op, Name = name ?? $"{op}_{counter}" };
+        n.Input.AddRange(inputs);
+        var output = $"{n.Name}_out";
+        n.Output.Add(output);
+        counter++;
+        foreach (var (k, v) in attrs)
+        {
+            var a = new AttributeProto { Name = k };
+            switch (v)
+            {
+                case int i: a.Type = AttributeProto.Types.AttributeType.Int; a.I = i; break;
+                case float f: a.Type = AttributeProto.Types.AttributeType.Float; a.F = f; break;
+                case long[] ls: a.Type = AttributeProto.Types.AttributeType.Ints; a.Ints.AddRange(ls); break;
+                case Tensor t: a.Type = AttributeProto.Types.AttributeType.Tensor; a.T = OnnxLoader.FromTensor(t, k); break;
+                default: throw new ArgumentException($"attribute type {v.GetType()}");
+            }
+            n.Attribute.Add(a);
+        }
+        g.Node.Add(n);
+        return output;
+    }
+
+    public void Input(string name, DType type, params int[] shape) => g.Input.Add(ValueInfo(name, type, shape));
+    public void Output(string name, DType type, params int[] shape) => g.Output.Add(ValueInfo(name, type, shape));
+
+    static ValueInfoProto ValueInfo(string name, DType type, int[] shape)
+    {
+        var tt = new TypeProto.Types.Tensor { ElemType = OnnxLoader.FromDType(type), Shape = new TensorShapeProto() };
+        foreach (var d in shape) tt.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = tt } };
+    }
+
+    public byte[] Bytes() => model.ToByteArray();
+
+    public string Save(string path)
+    {
+        File.WriteAllBytes(path, Bytes());
+        return path;
+    }
+}
