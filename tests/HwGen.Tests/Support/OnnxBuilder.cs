@@ -26,6 +26,16 @@ public sealed class OnnxBuilder
 
     public string Init(string name, DType type, int[] shape, params double[] data) => Init(name, new Tensor(type, shape, data));
 
+    /// <summary>An integer initializer stored in int32_data (as some exporters write it), values unchecked.</summary>
+    public string InitInt32Data(string name, DType type, int[] shape, params int[] data)
+    {
+        var t = new TensorProto { Name = name, DataType = OnnxLoader.FromDType(type) };
+        t.Dims.AddRange(shape.Select(d => (long)d));
+        t.Int32Data.AddRange(data);
+        g.Initializer.Add(t);
+        return name;
+    }
+
     public string Node(string op, IEnumerable<string> inputs, string? name = null, params (string Key, object Value)[] attrs)
     {
         var n = new NodeProto { OpType = op, Name = name ?? $"{op}_{counter}" };

@@ -1,0 +1,166 @@
+using HwGen.Core;
+using HwGen.Sim;
+using HwGen.Tests.Support;
+
+namespace HwGen.Tests.Cli;
+
+/// <summary>Every bad input: one line naming the file (and node), a non-zero exit, no stack trace, no output directory.</summary>
+public sealed class BadInputTests
+{
+    static void AssertCleanFailure(TempDir dir, string[] args, params string[] mustContain)
+    {
+        var outDir = dir.File("out");
+        var (exit, stdout, stderr) = CliRunner.Run([.. args, "-o", outDir]);
+        Assert.NotEqual(0, exit);
+        var lines = stderr.Trim().Split('\n');
+        Assert.Single(lines);
+        Assert.StartsWith("error: ", lines[0]);
+        foreach (var m in mustContain) Assert.Contains(m, lines[0]);
+        Assert.DoesNotContain("   at ", stderr);
+        Assert.False(Directory.Exists(outDir), "no output directory may be left behind");
+        Assert.Empty(Directory.GetDirectories(dir.Path, ".out.tmp-*"));
+        Assert.Equal("", stdout);
+    }
+
+    /// <summary>A one-layer QDQ model; <paramref name="tweak"/> changes it before saving.</summary>
+    static string Model(TempDir dir, Action<OnnxBuilder, string>? tweak = null, double inScale = 0.02, int inZp = 128, double wScale = 0.05, int k = 4)
+    {
+        var b = new OnnxBuilder();
+        b.Input("x", DType.Float32, 1, 4);
+        var q = b.Node("QuantizeLinear", ["x", b.Init("s", DType.Float32, [], inScale), b.InitInt32Data("z", DType.UInt8, [], inZp)], "quant_in");
+        var dq = b.Node("DequantizeLinear", [q, "s", "z"], "dequant_in");
+        var w = b.Node("DequantizeLinear", [b.Init("w", DType.Int8, [k, 2], Enumerable.Range(0, 2 * k).Select(i => (double)(i - 3)).ToArray()),
+            b.Init("ws", DType.Float32, [], wScale), b.Init("wz", DType.Int8, [], 0)], "dequant_w");
+        var mm = b.Node("MatMul", [dq, w], "fc");
+        var y = b.Node("QuantizeLinear", [mm, b.Init("ys", DType.Float32, [], 0.01), b.Init("yz", DType.UInt8, [], 128)], "quant_out");
+        var o = b.Node("DequantizeLinear", [y, "ys", "yz"], "dequant_out");
+        tweak?.Invoke(b, o);
+        b.Output(o, DType.Float32, 1, 2);
+        return b.Save(dir.File("model.onnx"));
+    }
+
+    [Fact]
+    public void The_reference_model_compiles()
+    {
+        using var dir = new TempDir();
+        var (exit, _, err) = CliRunner.Run("compile", Model(dir), "-o", dir.File("out"));
+        Assert.True(exit == 0, err);
+        Assert.True(File.Exists(dir.File("out/rtl/hwgen_top.v")));
+    }
+
+    [Fact]
+    public void Missing_file()
+    {
+        using var dir = new TempDir();
+        AssertCleanFailure(dir, ["compile", dir.File("nope.onnx")], "nope.onnx", "file not found");
+    }
+
+    [Fact]
+    public void Not_onnx()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("text.onnx"), "this is not a model\n");
+        AssertCleanFailure(dir, ["compile", dir.File("text.onnx")], "text.onnx", "not a valid ONNX model");
+    }
+
+    [Fact]
+    public void Truncated_protobuf()
+    {
+        using var dir = new TempDir();
+        var bytes = File.ReadAllBytes(Repo.Example("mlp_digits"));
+        File.WriteAllBytes(dir.File("cut.onnx"), bytes[..(bytes.Length / 2)]);
+        AssertCleanFailure(dir, ["compile", dir.File("cut.onnx")], "cut.onnx", "truncated");
+    }
+
+    [Fact]
+    public void Unsupported_op_names_node_op_and_opset()
+    {
+        using var dir = new TempDir();
+        var path = Model(dir, (b, o) => b.Node("Softmax", [o], "my_softmax"));
+        AssertCleanFailure(dir, ["compile", path], "model.onnx", "node 'my_softmax'", "unsupported op Softmax", "opset 13");
+    }
+
+    [Fact]
+    public void Shape_mismatch()
+    {
+        using var dir = new TempDir();
+        AssertCleanFailure(dir, ["compile", Model(dir, k: 5)], "model.onnx", "node 'fc'", "shape mismatch");
+    }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(-0.5)]
+    public void Zero_or_negative_scale(double scale)
+    {
+        using var dir = new TempDir();
+        AssertCleanFailure(dir, ["compile", Model(dir, inScale: scale)], "node 'quant_in'", "scale must be positive");
+    }
+
+    [Fact]
+    public void Zero_or_negative_weight_scale()
+    {
+        using var dir = new TempDir();
+        AssertCleanFailure(dir, ["compile", Model(dir, wScale: 0)], "node 'dequant_w'", "scale must be positive");
+    }
+
+    [Fact]
+    public void Zero_point_out_of_range()
+    {
+        using var dir = new TempDir();
+        AssertCleanFailure(dir, ["compile", Model(dir, inZp: 300)], "model.onnx", "300", "out of range");
+    }
+
+    [Fact]
+    public void Config_that_cannot_hold_one_tile()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("hw.json"), """{ "arrayRows": 2, "arrayCols": 64, "scratchpadBytes": 1024 }""");
+        AssertCleanFailure(dir, ["compile", Model(dir), "--config", dir.File("hw.json")], "cannot hold one tile");
+    }
+
+    [Theory]
+    [InlineData("""{ "arrayRows": 0 }""", "arrayRows must be")]
+    [InlineData("""{ "arrayCols": 8, "colour": 3 }""", "unknown config field 'colour'")]
+    [InlineData("""{ "portBytes": 3 }""", "portBytes must be a power of two")]
+    [InlineData("""{ "scratchpadBytes": "big" }""", "must be a number")]
+    [InlineData("""[1, 2]""", "must be a JSON object")]
+    [InlineData("""{ "arrayRows": 4, """, "not valid JSON")]
+    public void Invalid_config(string json, string reason)
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("hw.json"), json);
+        AssertCleanFailure(dir, ["compile", Model(dir), "--config", dir.File("hw.json")], "hw.json", reason);
+    }
+
+    [Fact]
+    public void Input_of_the_wrong_shape()
+    {
+        using var dir = new TempDir();
+        Npy.Write(dir.File("x.npy"), new Tensor(DType.Float32, [1, 5], new double[5]));
+        AssertCleanFailure(dir, ["compile", Model(dir), "--input", dir.File("x.npy")], "x.npy", "needs shape [1x4]");
+    }
+
+    [Fact]
+    public void Simulate_a_directory_that_is_not_a_design()
+    {
+        using var dir = new TempDir();
+        var (exit, _, err) = CliRunner.Run("simulate", dir.Path);
+        Assert.Equal(1, exit);
+        Assert.Contains("no manifest.json", err);
+    }
+
+    sealed class MissingSimulator : ISimulator
+    {
+        public string Name => "missing";
+        public string Tool => "hwgen-no-such-simulator";
+        public string Script => "run_missing.sh";
+    }
+
+    [Fact]
+    public void Missing_simulator_tool()
+    {
+        using var dir = new TempDir();
+        var e = Assert.Throws<HwGenException>(() => Simulation.Run(new MissingSimulator(), dir.Path));
+        Assert.Contains("hwgen-no-such-simulator is not installed", e.Message);
+    }
+}

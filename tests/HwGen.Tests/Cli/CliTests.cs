@@ -1,0 +1,65 @@
+using HwGen.Cli;
+using HwGen.Core;
+using HwGen.Reference;
+using HwGen.Tests.Support;
+
+namespace HwGen.Tests.Cli;
+
+public sealed class CliTests
+{
+    [Fact]
+    public void Compile_writes_a_complete_design_directory()
+    {
+        using var dir = new TempDir();
+        var model = QdqModels.Mlp(4, 2, [10, 6], QdqStyle.GemmRelu).Save(dir.File("tiny.onnx"));
+        var (exit, stdout, err) = CliRunner.Run("compile", model, "-o", dir.File("out"), "--dump-ir", dir.File("ir"));
+        Assert.True(exit == 0, err);
+        Assert.Contains("estimated", stdout);
+        foreach (var f in new[] { "rtl/hwgen_top.v", "rtl/hwgen_controller.v", "rtl/hwgen_dense_engine.v", "rtl/hwgen_spad.v", "tb/tb_hwgen.v",
+                     "tb/memory.hex", "tb/expected.hex", "run_verilator.sh", "run_icarus.sh", "manifest.json", "report.md", "model.hwir" })
+            Assert.True(File.Exists(Path.Combine(dir.File("out"), f)), f);
+        var report = File.ReadAllText(dir.File("out/report.md"));
+        Assert.Contains("| l0_gemm | dense | [2x10] | [2x6] |", report);
+        Assert.Contains("estimated cycles", report);
+        Assert.Equal(Directory.GetFiles(dir.File("ir")).Length, HwGen.Passes.Pipeline.Passes.Count + 1);
+    }
+
+    [Fact]
+    public void Run_writes_the_golden_output_for_both_semantics()
+    {
+        using var dir = new TempDir();
+        var model = QdqModels.Mlp(5, 3, [8, 5], QdqStyle.MatMulAdd).Save(dir.File("m.onnx"));
+        var x = QdqModels.Input(9, 3, 8);
+        Npy.Write(dir.File("x.npy"), x);
+        Assert.Equal(0, CliRunner.Run("run", model, "--input", dir.File("x.npy"), "--output", dir.File("hw.npy")).Exit);
+        Assert.Equal(0, CliRunner.Run("run", model, "--input", dir.File("x.npy"), "--output", dir.File("onnx.npy"), "--semantics", "onnx").Exit);
+        var hw = Npy.Read(dir.File("hw.npy"));
+        var c = Flow.Compile(model, HwConfig.Default);
+        Assert.Equal(HardwareModel.Outputs(c.Graph, [x])[0].Data, hw.Data);
+        Assert.Equal([3, 5], hw.Shape);
+        Assert.Equal([3, 5], Npy.Read(dir.File("onnx.npy")).Shape);
+    }
+
+    [Fact]
+    public void Simulate_with_a_new_input_passes_and_a_corrupted_expectation_fails()
+    {
+        using var dir = new TempDir();
+        var model = QdqModels.Mlp(6, 2, [9, 4], QdqStyle.GemmRelu).Save(dir.File("m.onnx"));
+        Assert.Equal(0, CliRunner.Run("compile", model, "-o", dir.File("out")).Exit);
+        Npy.Write(dir.File("x.npy"), QdqModels.Input(77, 2, 9));
+        var (exit, stdout, _) = CliRunner.Run("simulate", dir.File("out"), "--simulator", "icarus", "--input", dir.File("x.npy"));
+        Assert.True(exit == 0, stdout);
+        Assert.Contains("PASS", stdout);
+        Assert.Contains("(estimate", stdout);
+
+        var path = dir.File("out/tb/expected.hex");
+        var lines = File.ReadAllLines(path);
+        lines[0] = lines[0][..^2] + (Convert.ToByte(lines[0][^2..], 16) ^ 1).ToString("x2");
+        File.WriteAllLines(path, lines);
+        (exit, stdout, _) = CliRunner.Run("simulate", dir.File("out"), "--simulator", "icarus");
+        Assert.Equal(1, exit);
+        Assert.Contains("FAIL", stdout);
+        Assert.Contains("mismatches: 1", stdout);
+        Assert.Contains("element 0: expected", stdout);
+    }
+}

@@ -1,0 +1,86 @@
+using HwGen.Cli;
+using HwGen.Core;
+using HwGen.Onnx;
+using HwGen.Reference;
+using HwGen.Tests.Support;
+using Microsoft.ML.OnnxRuntime;
+using DenseTensorF = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
+using Tensor = HwGen.Core.Tensor;
+using Xunit.Abstractions;
+
+namespace HwGen.Tests.Reference;
+
+/// <summary>
+/// The hardware model (b) against ONNX semantics (a) and against ONNX Runtime, on real QDQ models. They differ only
+/// by rounding (fixed-point multiplier with round-half-up against float scales with round-half-even), so the
+/// largest difference must be at most one output quantum.
+/// </summary>
+public sealed class GoldenAgreementTests(ITestOutputHelper log)
+{
+    static Tensor RunOrt(string modelPath, Tensor x)
+    {
+        using var session = new InferenceSession(modelPath);
+        var name = session.InputMetadata.Keys.First();
+        var input = new DenseTensorF(x.Data.Select(v => (float)v).ToArray(), x.Shape);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(name, input)]);
+        var y = results.First().AsTensor<float>();
+        return new Tensor(DType.Float32, y.Dimensions.ToArray(), y.ToArray().Select(v => (double)v).ToArray());
+    }
+
+    /// <summary>Largest |a - b| in quanta of the output scale.</summary>
+    static double MaxQuanta(Tensor a, Tensor b, double scale)
+    {
+        Assert.Equal(a.Size, b.Size);
+        return a.Data.Zip(b.Data).Max(p => Math.Abs(p.First - p.Second)) / scale;
+    }
+
+    (double HwVsOnnx, double OrtVsOnnx, double HwMismatchShare) Measure(string modelPath, Tensor x, int batch)
+    {
+        var c = Flow.Compile(modelPath, HwConfig.Default, batch: batch);
+        var hw = HardwareModel.Outputs(c.Graph, [x])[0];
+        var onnx = OnnxEvaluator.Run(c.Model, new Dictionary<string, Tensor> { [c.Model.RuntimeInputs.First().Name] = x }).Values.First();
+        var ort = RunOrt(modelPath, x);
+        double scale = c.Design.OutputTensors.First().Value.Type.Quant!.Scale;
+        double share = hw.Data.Zip(onnx.Data).Count(p => p.First != p.Second) / (double)hw.Size;
+        return (MaxQuanta(hw, onnx, scale), MaxQuanta(ort, onnx, scale), share);
+    }
+
+    [Fact]
+    public void Example_mlp_digits_agrees_within_one_quantum()
+    {
+        var x = Npy.Read(Path.Combine(Repo.Root, "examples/mlp_digits/test_x.npy"));
+        // ONNX Runtime runs the exported batch of 1; run it row by row through a batch-1 model.
+        var model = Repo.Example("mlp_digits");
+        var c1 = Flow.Compile(model, HwConfig.Default);
+        double scale = c1.Design.OutputTensors.First().Value.Type.Quant!.Scale;
+        double hwVsOnnx = 0, ortVsOnnx = 0;
+        int differ = 0;
+        for (int r = 0; r < x.Shape[0]; r++)
+        {
+            var row = new Tensor(DType.Float32, [1, 64], x.Data.Skip(r * 64).Take(64).ToArray());
+            var hw = HardwareModel.Outputs(c1.Graph, [row])[0];
+            var onnx = OnnxEvaluator.Run(c1.Model, new Dictionary<string, Tensor> { ["pixels"] = row }).Values.First();
+            var ort = RunOrt(model, row);
+            hwVsOnnx = Math.Max(hwVsOnnx, MaxQuanta(hw, onnx, scale));
+            ortVsOnnx = Math.Max(ortVsOnnx, MaxQuanta(ort, onnx, scale));
+            differ += hw.Data.Zip(onnx.Data).Count(p => p.First != p.Second);
+        }
+        log.WriteLine($"mlp_digits, {x.Shape[0]} test digits: max |hardware - onnx| = {hwVsOnnx} quanta ({differ} of {x.Shape[0] * 10} outputs differ), max |ORT - onnx| = {ortVsOnnx} quanta");
+        Assert.True(hwVsOnnx <= 1.0001, $"hardware model differs from ONNX semantics by {hwVsOnnx} quanta");
+        Assert.True(ortVsOnnx <= 1.0001, $"ONNX Runtime differs from ONNX semantics by {ortVsOnnx} quanta");
+    }
+
+    [Theory]
+    [InlineData(1, QdqStyle.GemmRelu)]
+    [InlineData(2, QdqStyle.MatMulAdd)]
+    [InlineData(3, QdqStyle.QLinearMatMul)]
+    public void Random_models_agree_within_one_quantum(int seed, QdqStyle style)
+    {
+        using var dir = new TempDir();
+        var path = QdqModels.Mlp(seed, 16, [32, 24, 12], style).Save(dir.File("m.onnx"));
+        var (hw, ort, share) = Measure(path, QdqModels.Input(seed, 16, 32), 16);
+        log.WriteLine($"{style}: max |hardware - onnx| = {hw} quanta ({share:P1} of outputs differ), max |ORT - onnx| = {ort} quanta");
+        Assert.True(hw <= 1.0001, $"hardware model differs by {hw} quanta");
+        Assert.True(ort <= 1.0001, $"ONNX Runtime differs by {ort} quanta");
+    }
+}
