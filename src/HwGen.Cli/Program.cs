@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using HwGen.Core;
 using HwGen.Core.Ir;
+using HwGen.Passes;
 using HwGen.Reference;
 using HwGen.Sim;
 
@@ -18,6 +19,7 @@ public static class Program
         root.Subcommands.Add(CompileCommand(stdout));
         root.Subcommands.Add(SimulateCommand(stdout));
         root.Subcommands.Add(RunCommand(stdout));
+        root.Subcommands.Add(OptCommand(stdout));
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -114,6 +116,67 @@ public static class Program
             return r.Passed ? 0 : 1;
         });
         return cmd;
+    }
+
+    static Command OptCommand(TextWriter o)
+    {
+        var file = new Argument<string>("file") { Description = "textual HwGen IR (.hwir)" };
+        var passes = new Option<string>("--passes") { Description = $"comma-separated passes to run in order, or 'all' ({string.Join(", ", Pipeline.Passes.Select(p => p.Name))})", DefaultValueFactory = _ => "" };
+        var split = new Option<bool>("--split-input-file") { Description = "treat each '// -----' chunk as its own input; errors are printed per chunk" };
+        var config = ConfigOption();
+        var cmd = new Command("opt", "Run passes on textual IR and print the result (the verifier runs after every pass).") { file, passes, split, config };
+        cmd.SetAction(pr =>
+        {
+            var path = pr.GetValue(file)!;
+            if (!File.Exists(path)) throw HwGenException.At(path, null, "file not found");
+            var cfg = LoadConfig(pr.GetValue(config));
+            var names = pr.GetValue(passes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var chosen = names is ["all"] ? Pipeline.Passes.ToList()
+                : names.Select(n => Pipeline.Find(n) ?? throw new HwGenException($"unknown pass '{n}' (known: {string.Join(", ", Pipeline.Passes.Select(p => p.Name))})")).ToList();
+            var text = File.ReadAllText(path);
+            if (!pr.GetValue(split))
+            {
+                o.Write(Opt(text, path, chosen, cfg));
+                return 0;
+            }
+            int failures = 0;
+            var chunks = SplitInput(text);
+            for (int i = 0; i < chunks.Count; i++)
+            {
+                if (i > 0) o.WriteLine("// -----");
+                try { o.Write(Opt(chunks[i], path, chosen, cfg)); }
+                catch (HwGenException e) { o.WriteLine($"error: {e.Message}"); failures++; }
+            }
+            return failures == 0 ? 0 : 1;
+        });
+        return cmd;
+    }
+
+    /// <summary>Splits textual IR at lines that are exactly '// -----', keeping line numbers (earlier chunks become blank lines).</summary>
+    public static List<string> SplitInput(string text)
+    {
+        var lines = text.Split('\n');
+        var chunks = new List<string>();
+        int start = 0;
+        for (int i = 0; i <= lines.Length; i++)
+        {
+            if (i < lines.Length && lines[i].TrimEnd() != "// -----") continue;
+            chunks.Add(string.Concat(Enumerable.Repeat("\n", start)) + string.Join('\n', lines[start..i]));
+            start = i + 1;
+        }
+        return chunks;
+    }
+
+    static string Opt(string text, string path, IReadOnlyList<IPass> passes, HwConfig cfg)
+    {
+        var sb = new System.Text.StringBuilder();
+        foreach (var g in HwGen.Core.Ir.Text.Parser.Parse(text, path))
+        {
+            Pipeline.Run(g, cfg, passes);
+            Verifier.Verify(g, passes.Count == 0 ? "parsing" : passes[^1].Name);
+            sb.Append(Printer.Print(g));
+        }
+        return sb.ToString();
     }
 
     static Command RunCommand(TextWriter o)

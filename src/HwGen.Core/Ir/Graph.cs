@@ -52,8 +52,9 @@ public abstract record Op(string Name, IReadOnlyList<Value> Inputs, Value Output
     /// <summary>The result type this op's operands and attributes imply (the op's type rule).</summary>
     public abstract TensorType InferType();
 
-    /// <summary>Attributes for the textual form, in a fixed order.</summary>
-    public virtual IEnumerable<(string Key, string Value)> Attributes() => [];
+    /// <summary>Attributes for the textual form, in a fixed order; with the operands and the result type they
+    /// determine the op (see <see cref="Text.OpSyntax"/>).</summary>
+    public virtual IEnumerable<(string Key, Text.Attr Value)> Attributes() => [];
 
     /// <summary>Op-specific invariants beyond the type rule; null when valid.</summary>
     public virtual string? Check() => null;

@@ -40,16 +40,37 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
         return new TensorType(DType.Int8, [.. s.Take(s.Count - 1), N], OutputQuant);
     }
 
-    public override IEnumerable<(string, string)> Attributes()
+    public override IEnumerable<(string, Text.Attr)> Attributes()
     {
-        yield return ("k", K.ToString());
-        yield return ("n", N.ToString());
-        yield return ("zx", InputZeroPoint.ToString());
-        yield return ("clamp", $"[{ClampMin},{ClampMax}]");
-        if (RequantLegalized) yield return ("shift", $"[{Shift.Min()}..{Shift.Max()}]");
-        if (Engine is not null) yield return ("engine", Engine);
-        if (Tiling is not null) yield return ("tiles", $"{Tiling.RowBlocks}x{Tiling.ColTiles} of {Tiling.Rows}x{Tiling.Cols}");
+        yield return ("k", Text.Attr.Of(K));
+        yield return ("n", Text.Attr.Of(N));
+        yield return ("zx", Text.Attr.Of(InputZeroPoint));
+        yield return ("clamp", Text.Attr.Of([ClampMin, ClampMax]));
+        if (Engine is not null) yield return ("engine", Text.Attr.Of(Engine));
+        if (Tiling is not null) yield return ("tiles", Text.Attr.Of([Tiling.Rows, Tiling.Cols, Tiling.RowBlocks, Tiling.ColTiles]));
+        yield return ("real_multiplier", Text.Attr.Of(RealMultiplier));
+        if (RequantLegalized)
+        {
+            yield return ("multiplier", Text.Attr.Of(Multiplier));
+            yield return ("shift", Text.Attr.Of(Shift));
+        }
+        yield return ("bias", Text.Attr.Of(Bias));
+        yield return ("weights", Text.Attr.Of(Weights));
     }
+
+    /// <summary>Builds a QGemm from its textual form; the output quantization is the result type's.</summary>
+    public static QGemm FromText(string name, Value input, Value output, Text.AttrMap a) => new(name, input, output)
+    {
+        K = a.Int("k"), N = a.Int("n"), InputZeroPoint = a.Int("zx"),
+        ClampMin = a.Ints("clamp")[0], ClampMax = a.Ints("clamp")[^1],
+        Engine = a.Has("engine") ? a.String("engine") : null,
+        Tiling = a.Has("tiles") && a.Ints("tiles") is [var r, var c, var rb, var ct] ? new GemmTiling(r, c, rb, ct) : null,
+        RealMultiplier = a.Doubles("real_multiplier"),
+        Multiplier = a.Has("multiplier") ? a.Ints("multiplier") : [],
+        Shift = a.Has("shift") ? a.Ints("shift") : [],
+        Bias = a.Ints("bias"), Weights = a.Ints("weights"),
+        OutputQuant = output.Type.Quant ?? throw new HwGenException($"op '{name}': hw.qgemm needs a quantized result type"),
+    };
 
     public override string? Check()
     {

@@ -10,7 +10,6 @@ public sealed record Quantize(string Name, Value Input, Value Output, DType Targ
 
     public override string Mnemonic => "hw.quantize";
     public override TensorType InferType() => new(Target, Inputs[0].Type.Shape, Quant);
-    public override IEnumerable<(string, string)> Attributes() => [("scale", Quant.Scale.ToString("R")), ("zp", Quant.ZeroPoint.ToString())];
     public override string? Check() =>
         Inputs[0].Type.Elem.IsInteger() ? "input must be float" : Quant.PerChannel ? "per-channel input quantization is not supported" : null;
 }

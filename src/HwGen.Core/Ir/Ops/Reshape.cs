@@ -9,7 +9,7 @@ public sealed record Reshape(string Name, Value Input, Value Output, IReadOnlyLi
 
     public override string Mnemonic => "hw.reshape";
     public override TensorType InferType() => Inputs[0].Type with { Shape = NewShape.ToArray() };
-    public override IEnumerable<(string, string)> Attributes() => [("shape", ShapeUtil.Format(NewShape))];
+    public override IEnumerable<(string, Text.Attr)> Attributes() => [("shape", Text.Attr.Of(NewShape))];
     public override string? Check() =>
         ShapeUtil.Size(NewShape) != Inputs[0].Type.Size ? $"cannot reshape {ShapeUtil.Format(Inputs[0].Type.Shape)} to {ShapeUtil.Format(NewShape)}" : null;
 }

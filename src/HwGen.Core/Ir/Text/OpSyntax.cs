@@ -1,0 +1,22 @@
+namespace HwGen.Core.Ir.Text;
+
+/// <summary>Builds an op from its textual form: mnemonic, name (loc), operands, result and attributes.</summary>
+public static class OpSyntax
+{
+    public delegate Op Factory(string name, IReadOnlyList<Value> operands, Value result, AttrMap attrs);
+
+    static Value One(IReadOnlyList<Value> operands, string mnemonic) =>
+        operands.Count == 1 ? operands[0] : throw new HwGenException($"{mnemonic} takes one operand, got {operands.Count}");
+
+    static QuantParams QuantOf(Value result, string mnemonic) =>
+        result.Type.Quant ?? throw new HwGenException($"{mnemonic} needs a quantized result type");
+
+    public static readonly IReadOnlyDictionary<string, Factory> Ops = new Dictionary<string, Factory>
+    {
+        ["hw.quantize"] = (n, o, r, _) => new Quantize(n, One(o, "hw.quantize"), r, r.Type.Elem, QuantOf(r, "hw.quantize")),
+        ["hw.dequantize"] = (n, o, r, _) => new Dequantize(n, One(o, "hw.dequantize"), r),
+        ["hw.reshape"] = (n, o, r, a) => new Reshape(n, One(o, "hw.reshape"), r, a.Ints("shape")),
+        ["hw.qrelu"] = (n, o, r, _) => new QRelu(n, One(o, "hw.qrelu"), r),
+        ["hw.qgemm"] = (n, o, r, a) => QGemm.FromText(n, One(o, "hw.qgemm"), r, a),
+    };
+}

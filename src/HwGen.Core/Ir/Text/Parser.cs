@@ -1,0 +1,111 @@
+using System.Globalization;
+using Antlr4.Runtime;
+using HwGen.Core.Ir.Text.Generated;
+
+namespace HwGen.Core.Ir.Text;
+
+/// <summary>Parses textual HwGen IR (Text/HwIr.g4) into graphs. Errors name the file, line and column.</summary>
+public static class Parser
+{
+    public static IReadOnlyList<Graph> Parse(string text, string file = "<input>")
+    {
+        var lexer = new HwIrLexer(new AntlrInputStream(text));
+        var parser = new HwIrParser(new CommonTokenStream(lexer));
+        var errors = new ErrorListener(file);
+        lexer.RemoveErrorListeners();
+        lexer.AddErrorListener(errors);
+        parser.RemoveErrorListeners();
+        parser.AddErrorListener(errors);
+        var tree = parser.module();
+        return tree.graph().Select(g => Build(g, file)).ToList();
+    }
+
+    public static Graph ParseOne(string text, string file = "<input>") =>
+        Parse(text, file) is [var g] ? g : throw new HwGenException($"{file}: expected exactly one graph");
+
+    static HwGenException At(string file, IToken t, string why) => new($"{file}:{t.Line}:{t.Column + 1}: {why}");
+
+    sealed class ErrorListener(string file) : IAntlrErrorListener<IToken>, IAntlrErrorListener<int>
+    {
+        public void SyntaxError(TextWriter output, IRecognizer recognizer, IToken offendingSymbol, int line, int col, string msg, RecognitionException e) =>
+            throw new HwGenException($"{file}:{line}:{col + 1}: syntax error: {msg}");
+        public void SyntaxError(TextWriter output, IRecognizer recognizer, int offendingSymbol, int line, int col, string msg, RecognitionException e) =>
+            throw new HwGenException($"{file}:{line}:{col + 1}: syntax error: {msg}");
+    }
+
+    static double Number(string s) => s switch
+    {
+        "inf" => double.PositiveInfinity, "-inf" => double.NegativeInfinity, "nan" => double.NaN,
+        _ => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture),
+    };
+
+    static Graph Build(HwIrParser.GraphContext g, string file)
+    {
+        var graph = new Graph(g.GRAPHNAME().GetText()[1..]);
+        var values = new Dictionary<string, Value>();
+        Value Define(ITerminalNodeWrapper v, TensorType type)
+        {
+            var name = v.Text[1..];
+            if (values.ContainsKey(name)) throw At(file, v.Token, $"value %{name} is defined twice");
+            return values[name] = new Value(name, type);
+        }
+        Value Use(Antlr4.Runtime.Tree.ITerminalNode v) =>
+            values.TryGetValue(v.GetText()[1..], out var x) ? x : throw At(file, v.Symbol, $"value {v.GetText()} is not defined");
+
+        foreach (var a in g.arg()) graph.Inputs.Add(Define(new(a.VALUE()), Type(a.type(), file)));
+        foreach (var o in g.op())
+        {
+            var mnemonic = o.IDENT().GetText();
+            if (!OpSyntax.Ops.TryGetValue(mnemonic, out var factory)) throw At(file, o.IDENT().Symbol, $"unknown op {mnemonic}");
+            var operands = o.VALUE().Skip(1).Select(Use).ToList();
+            var attrs = o.attrs()?.attr().ToDictionary(a => a.IDENT().GetText(), a => ToAttr(a.attrValue())) ?? [];
+            var result = Define(new(o.VALUE(0)), Type(o.type(), file));
+            var name = o.loc() is { } l ? ((Attr.Str)ToString(l.STRING().GetText())).Value : result.Name;
+            try
+            {
+                graph.Ops.Add(factory(name, operands, result, new AttrMap(attrs, why => At(file, o.Start, $"{mnemonic}: {why}"))));
+            }
+            catch (HwGenException e) when (!e.Message.StartsWith(file)) { throw At(file, o.Start, e.Message); }
+        }
+        graph.Outputs.AddRange(g.ret().VALUE().Select(Use));
+        return graph;
+    }
+
+    readonly record struct ITerminalNodeWrapper(Antlr4.Runtime.Tree.ITerminalNode Node)
+    {
+        public string Text => Node.GetText();
+        public IToken Token => Node.Symbol;
+    }
+
+    static Attr ToString(string quoted) => new Attr.Str(System.Text.RegularExpressions.Regex.Unescape(quoted[1..^1]));
+
+    static Attr ToAttr(HwIrParser.AttrValueContext c) => c switch
+    {
+        HwIrParser.NumberAttrContext n => new Attr.Num(Number(n.NUMBER().GetText())),
+        HwIrParser.StringAttrContext s => ToString(s.STRING().GetText()),
+        HwIrParser.IdentAttrContext i => new Attr.Ident(i.IDENT().GetText()),
+        HwIrParser.ListAttrContext l => new Attr.List(l.attrValue().Select(ToAttr).ToArray()),
+        _ => throw new InvalidOperationException("unknown attribute form"),
+    };
+
+    static readonly Dictionary<string, DType> Elems = Enum.GetValues<DType>().ToDictionary(t => t.Name());
+
+    static TensorType Type(HwIrParser.TypeContext t, string file)
+    {
+        var elemName = t.IDENT().GetText();
+        if (!Elems.TryGetValue(elemName, out var elem)) throw At(file, t.IDENT().Symbol, $"unknown element type {elemName}");
+        var shape = t.NUMBER().Select(n => (int)Number(n.GetText())).ToArray();
+        QuantParams? q = t.quant() switch
+        {
+            null => null,
+            HwIrParser.PerTensorContext p => QuantParams.PerTensor(Number(p.NUMBER(0).GetText()), (long)Number(p.NUMBER(1).GetText())),
+            HwIrParser.PerChannelContext p => new QuantParams(
+                ListOf(ToAttr(p.attrValue(0))), ListOf(ToAttr(p.attrValue(1))).Select(d => (long)d).ToArray(), (int)Number(p.NUMBER().GetText())),
+            _ => null,
+        };
+        return new TensorType(elem, shape, q);
+
+        double[] ListOf(Attr a) => a is Attr.List l && l.Items.All(i => i is Attr.Num)
+            ? l.Items.Select(i => ((Attr.Num)i).Value).ToArray() : throw At(file, t.Start, "per-channel scales and zero points must be lists of numbers");
+    }
+}
