@@ -18,7 +18,7 @@ public static class Pipeline
     public static IReadOnlyList<IPass> Passes { get; } =
     [
         new InferShapes(),        // first: later passes read result types
-        new FuseReluIntoGemm(),   // before LegalizeRequant: changes the clamp bounds it checks
+        new FuseClampIntoGemm(),  // before SelectEngines: leaves no QClamp behind a single-use QGemm
         new LegalizeRequant(),    // integer multiplier and shift for every QGemm
         new SelectEngines(),      // after the fusions: every remaining op needs an engine
         new TileToEngine(),       // after SelectEngines: tiles only ops placed on the dense engine

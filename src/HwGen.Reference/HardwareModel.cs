@@ -38,7 +38,7 @@ public static class HardwareModel
         Dequantize d => new Tensor(DType.Float32, x[0].Shape,
             x[0].Data.Select(v => QuantMath.Dequantize((long)v, d.Input.Type.Quant!.Scale, d.Input.Type.Quant.ZeroPoint)).ToArray()),
         Reshape r => x[0].Reshaped(r.NewShape.ToArray()),
-        QRelu r => OnnxEvaluator.Map(x[0], v => Math.Max(v, r.Input.Type.Quant!.ZeroPoint)),
+        QClamp c => OnnxEvaluator.Map(x[0], v => Math.Clamp(v, c.Min, c.Max)),
         QGemm g => Gemm(g, x[0]),
         _ => throw new HwGenException($"hardware model: no semantics for {op.Mnemonic}"),
     };

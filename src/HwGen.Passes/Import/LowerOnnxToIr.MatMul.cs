@@ -79,12 +79,14 @@ public sealed partial class LowerOnnxToIr
         {
             lo = ins.ElementAtOrDefault(1) is Const mn ? mn.T.Data[0] : node.Float("min", float.NegativeInfinity);
             hi = ins.ElementAtOrDefault(2) is Const mx ? mx.T.Data[0] : node.Float("max", float.PositiveInfinity);
+            if (ins.Skip(1).Any(a => a is not null and not Const)) throw Error(node, "Clip bounds must be constants");
         }
         return ins[0] switch
         {
             PendingMatMul pm => pm with { ClampLo = Math.Max(pm.ClampLo, lo), ClampHi = Math.Min(pm.ClampHi, hi) },
-            RealView rv when node.OpType == "Relu" => new PendingRelu(rv.V, node.Name),
-            _ => throw Error(node, $"{node.OpType} is supported after a quantized matrix product or on a dequantized tensor (Relu)"),
+            RealView rv => new PendingClamp(rv.V, lo, hi, node.Name),
+            PendingClamp pc => pc with { Lo = Math.Max(pc.Lo, lo), Hi = Math.Min(pc.Hi, hi) },
+            _ => throw Error(node, $"{node.OpType} is supported after a quantized matrix product or on a dequantized tensor"),
         };
     }
 
@@ -138,9 +140,7 @@ public sealed partial class LowerOnnxToIr
             bias[j] = (int)b;
             real[j] = accScale / sy;
         }
-        int zy = (int)yq.ZeroPoint;
-        int lo = double.IsNegativeInfinity(pm.ClampLo) ? -128 : (int)Math.Max(-128, QuantMath.Quantize(pm.ClampLo, sy, zy, DType.Int8));
-        int hi = double.IsPositiveInfinity(pm.ClampHi) ? 127 : (int)Math.Min(127, QuantMath.Quantize(pm.ClampHi, sy, zy, DType.Int8));
+        var (lo, hi) = QuantizedBounds(pm.ClampLo, pm.ClampHi, yq);
         var shape = pm.X.Type.Shape.Take(pm.X.Type.Shape.Count - 1).Append(pm.N).ToArray();
         var y = NewValue(quantNode.Outputs[0], new TensorType(DType.Int8, shape, yq));
         return Emit(new QGemm(Legal(pm.Node), pm.X, y)

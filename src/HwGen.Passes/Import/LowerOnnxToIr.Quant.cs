@@ -38,15 +38,21 @@ public sealed partial class LowerOnnxToIr
                 throw Error(node, "requantizing a tensor to different parameters is not supported yet");
             case PendingMatMul pm:
                 return new Quantized(EmitGemm(node, pm, q), onnxType);
-            case PendingRelu pr when pr.V.Type.Quant!.SameAs(q):
-                var r = NewValue(node.Outputs[0], pr.V.Type);
-                return new Quantized(Emit(new QRelu(Legal(pr.Node), pr.V, r)), onnxType);
-            case PendingRelu:
-                throw Error(node, "ReLU that changes quantization parameters is not supported yet");
+            case PendingClamp pc when pc.V.Type.Quant!.SameAs(q):
+                var r = NewValue(node.Outputs[0], pc.V.Type);
+                var (lo, hi) = QuantizedBounds(pc.Lo, pc.Hi, q);
+                return new Quantized(Emit(new QClamp(Legal(pc.Node), pc.V, r, lo, hi)), onnxType);
+            case PendingClamp:
+                throw Error(node, "ReLU/Clip that changes quantization parameters is not supported yet");
             default:
                 throw Error(node, "QuantizeLinear input is not a float input or a computation on quantized tensors");
         }
     }
+
+    /// <summary>Real clamp bounds as int8 bounds in the output's quantization (infinite bounds: the int8 range).</summary>
+    static (int Lo, int Hi) QuantizedBounds(double lo, double hi, QuantParams q) => (
+        double.IsNegativeInfinity(lo) ? -128 : (int)Math.Max(-128, QuantMath.Quantize(lo, q.Scale, q.ZeroPoint, DType.Int8)),
+        double.IsPositiveInfinity(hi) ? 127 : (int)Math.Min(127, QuantMath.Quantize(hi, q.Scale, q.ZeroPoint, DType.Int8)));
 
     Abs LowerDequantize(OnnxNode node, Abs?[] ins)
     {
@@ -79,6 +85,7 @@ public sealed partial class LowerOnnxToIr
         return ins[0] switch
         {
             Quantized qv when qv.OnnxType == to => qv,  // exporters insert no-op casts between Q and DQ
+            PendingIntMatMul pm when !to.IsInteger() => pm with { AsFloat = true },
             _ => throw Error(node, $"Cast to {to.Name()} of a non-constant tensor is not supported in the hardware flow"),
         };
     }

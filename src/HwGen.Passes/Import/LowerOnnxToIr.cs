@@ -26,8 +26,8 @@ public sealed partial class LowerOnnxToIr
     sealed record Quantized(Value V, DType OnnxType) : Abs;
     /// <summary>DequantizeLinear of a quantized value: its real numbers.</summary>
     sealed record RealView(Value V) : Abs;
-    /// <summary>ReLU of a real view, waiting for its QuantizeLinear.</summary>
-    sealed record PendingRelu(Value V, string Node) : Abs;
+    /// <summary>ReLU or Clip (real bounds) of a real view, waiting for its QuantizeLinear.</summary>
+    sealed record PendingClamp(Value V, double Lo, double Hi, string Node) : Abs;
 
     readonly OnnxModel model;
     readonly Graph graph;
@@ -100,6 +100,9 @@ public sealed partial class LowerOnnxToIr
             "Relu" or "Clip" => LowerActivation(node, ins),
             "Reshape" or "Flatten" => LowerReshape(node, ins),
             "QLinearMatMul" => LowerQLinearMatMul(node, ins),
+            "MatMulInteger" => LowerMatMulInteger(node, ins),
+            "Mul" => LowerMul(node, ins),
+            "Transpose" => LowerTranspose(node, ins),
             _ => throw Error(node, $"op {node.OpType} (opset {model.Opset}) is supported by the golden model but not on quantized tensors in the hardware flow"),
         };
         env[node.Outputs[0]] = result;

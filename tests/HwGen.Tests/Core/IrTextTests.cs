@@ -13,7 +13,7 @@ namespace HwGen.Tests.Core;
 /// <summary>The textual IR prints and parses back to the same graph, after every pass.</summary>
 public sealed class IrTextTests
 {
-    public static TheoryData<string> Models() => new("mlp_digits", "GemmRelu", "MatMulAdd", "QLinearMatMul");
+    public static TheoryData<string> Models() => new("mlp_digits", "GemmRelu", "MatMulAdd", "QLinearMatMul", "MatMulInteger");
 
     static string ModelPath(string name, TempDir dir) => name == "mlp_digits"
         ? Repo.Example("mlp_digits")

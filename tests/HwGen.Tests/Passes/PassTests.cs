@@ -43,7 +43,7 @@ public sealed class PassTests
     public void Lowering_folds_qdq_pairs_into_integer_ops()
     {
         var g = TorchStyleGraph();
-        Assert.Equal(["hw.quantize", "hw.qgemm", "hw.qrelu", "hw.dequantize"], g.Ops.Select(o => o.Mnemonic));
+        Assert.Equal(["hw.quantize", "hw.qgemm", "hw.qclamp", "hw.dequantize"], g.Ops.Select(o => o.Mnemonic));
         var gemm = g.Ops.OfType<QGemm>().Single();
         Assert.Equal(0, gemm.InputZeroPoint);          // uint8 zero point 128 becomes int8 zero point 0
         Assert.Equal(-28, gemm.OutputZeroPoint);       // 100 - 128
@@ -51,27 +51,50 @@ public sealed class PassTests
     }
 
     [Fact]
-    public void FuseReluIntoGemm_moves_relu_into_the_clamp_and_keeps_the_results()
+    public void FuseClampIntoGemm_moves_relu_into_the_clamp_and_keeps_the_results()
     {
         var g = TorchStyleGraph();
         var x = QdqModels.Input(5, 3, 4);
         new InferShapes().Run(g, HwConfig.Default);
         var before = Eval(g, x);
-        new FuseReluIntoGemm().Run(g, HwConfig.Default);
-        Verifier.Verify(g, "FuseReluIntoGemm");
-        Assert.DoesNotContain(g.Ops, o => o is QRelu);
+        new FuseClampIntoGemm().Run(g, HwConfig.Default);
+        Verifier.Verify(g, "FuseClampIntoGemm");
+        Assert.DoesNotContain(g.Ops, o => o is QClamp);
         Assert.Equal(-28, g.Ops.OfType<QGemm>().Single().ClampMin);
         Assert.Equal(before[0].Data, Eval(g, x)[0].Data);
     }
 
     [Fact]
-    public void FuseReluIntoGemm_leaves_a_gemm_with_other_users_alone()
+    public void Clip_on_a_dequantized_tensor_lowers_to_a_clamp_and_fuses()
+    {
+        // torch's ReLU6 pattern: DQ -> Clip(0, 6) -> Q with the same parameters.
+        var b = new OnnxBuilder();
+        b.Input("x", DType.Float32, 2, 3);
+        var q = b.Node("QuantizeLinear", ["x", b.Init("s", DType.Float32, [], 0.02), b.Init("z", DType.Int8, [], 0)]);
+        var dq = b.Node("DequantizeLinear", [q, "s", "z"]);
+        var w = b.Node("DequantizeLinear", [b.Init("w", DType.Int8, [3, 2], 10, -20, 30, -40, 50, -60), b.Init("ws", DType.Float32, [], 0.5), b.Init("wz", DType.Int8, [], 0)]);
+        var y = b.Node("QuantizeLinear", [b.Node("MatMul", [dq, w]), b.Init("ys", DType.Float32, [], 0.05), b.Init("yz", DType.Int8, [], -10)]);
+        var c = b.Node("Clip", [b.Node("DequantizeLinear", [y, "ys", "yz"]), b.Init("lo", DType.Float32, [], 0), b.Init("hi", DType.Float32, [], 6)]);
+        var o = b.Node("DequantizeLinear", [b.Node("QuantizeLinear", [c, "ys", "yz"]), "ys", "yz"]);
+        b.Output(o, DType.Float32, 2, 2);
+        var g = Lowered(b);
+        var clamp = g.Ops.OfType<QClamp>().Single();
+        Assert.Equal((-10, 110), (clamp.Min, clamp.Max));  // 0 / 0.05 - 10, 6 / 0.05 - 10
+        var x = QdqModels.Input(3, 2, 3);
+        var before = Eval(g, x);
+        Pipeline.Run(g, HwConfig.Default, [new FuseClampIntoGemm()]);
+        Assert.Equal((-10, 110), (g.Ops.OfType<QGemm>().Single().ClampMin, g.Ops.OfType<QGemm>().Single().ClampMax));
+        Assert.Equal(before[0].Data, Eval(g, x)[0].Data);
+    }
+
+    [Fact]
+    public void FuseClampIntoGemm_leaves_a_gemm_with_other_users_alone()
     {
         var g = TorchStyleGraph();
         var gemm = g.Ops.OfType<QGemm>().Single();
         g.Outputs.Add(gemm.Output);  // a second use of the pre-ReLU value
-        new FuseReluIntoGemm().Run(g, HwConfig.Default);
-        Assert.Contains(g.Ops, o => o is QRelu);
+        new FuseClampIntoGemm().Run(g, HwConfig.Default);
+        Assert.Contains(g.Ops, o => o is QClamp);
     }
 
     [Fact]
@@ -125,10 +148,10 @@ public sealed class PassTests
     {
         var g = TorchStyleGraph();
         var gemm = g.Ops.OfType<QGemm>().Single();
-        g.Outputs.Add(gemm.Output);  // keeps the QRelu unfused
-        new FuseReluIntoGemm().Run(g, HwConfig.Default);
+        g.Outputs.Add(gemm.Output);  // keeps the QClamp unfused
+        new FuseClampIntoGemm().Run(g, HwConfig.Default);
         var e = Assert.Throws<HwGenException>(() => new SelectEngines().Run(g, HwConfig.Default));
-        Assert.Contains("hw.qrelu", e.Message);
+        Assert.Contains("hw.qclamp", e.Message);
     }
 
     [Fact]

@@ -74,6 +74,7 @@ public sealed class GoldenAgreementTests(ITestOutputHelper log)
     [InlineData(1, QdqStyle.GemmRelu)]
     [InlineData(2, QdqStyle.MatMulAdd)]
     [InlineData(3, QdqStyle.QLinearMatMul)]
+    [InlineData(4, QdqStyle.MatMulInteger)]
     public void Random_models_agree_within_one_quantum(int seed, QdqStyle style)
     {
         using var dir = new TempDir();

@@ -19,6 +19,7 @@ public sealed class RtlSimTests
         { "narrow-port", 4, "9,17,5", 2, QdqStyle.QLinearMatMul, "3,5,1024,2" },
         { "streamed", 5, "40,24,10", 7, QdqStyle.GemmRelu, "4,4,512,4" },
         { "k-chunked", 6, "70,6", 3, QdqStyle.GemmRelu, "2,4,256,4" },
+        { "matmulinteger", 7, "15,12,6", 6, QdqStyle.MatMulInteger, "4,8,2048,8" },
     };
 
     static HwConfig Config(string s)

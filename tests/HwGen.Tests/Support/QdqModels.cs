@@ -12,6 +12,9 @@ public enum QdqStyle
     MatMulAdd,
     /// <summary>QOperator form: QuantizeLinear, QLinearMatMul per layer, DequantizeLinear.</summary>
     QLinearMatMul,
+    /// <summary>QOperator form: MatMulInteger (weights through a constant Transpose), Cast, Mul(scale), Add(bias),
+    /// Relu, QuantizeLinear.</summary>
+    MatMulInteger,
 }
 
 /// <summary>Random quantized MLPs with calibrated scales, so outputs use their range rather than saturate.</summary>
@@ -57,6 +60,7 @@ public static class QdqModels
             cur = style switch
             {
                 QdqStyle.QLinearMatMul => QLinear(b, cur, sx, zx, wq, k, n, ws[0], sy, zy, actType, l),
+                QdqStyle.MatMulInteger => IntegerLayer(b, cur, sx, zx, wq, k, n, ws[0], bias, sy, zy, actType, doRelu, l),
                 _ => QdqLayer(b, cur, sx, zx, wq, ws, bias, k, n, sy, zy, actType, style, doRelu, l),
             };
             (sx, zx) = (sy, zy);
@@ -115,6 +119,22 @@ public static class QdqModels
         return b.Node("QLinearMatMul", [cur, b.Init($"{tag}_as", DType.Float32, [], sx), b.Init($"{tag}_azp", t, [], zx),
             b.Init($"{tag}_w", DType.Int8, [k, n], wq), b.Init($"{tag}_ws", DType.Float32, [], ws), b.Init($"{tag}_wzp", DType.Int8, [], 0),
             b.Init($"{tag}_ys", DType.Float32, [], sy), b.Init($"{tag}_yzp", t, [], zy)], $"{tag}_qlinearmatmul");
+    }
+
+    static string IntegerLayer(OnnxBuilder b, string cur, double sx, double zx, double[] wq, int k, int n, double ws, double[] bias,
+        double sy, double zy, DType t, bool relu, int l)
+    {
+        string tag = $"l{l}";
+        // Weights stored transposed and transposed back, as some exporters do.
+        var wT = new double[n * k];
+        for (int i = 0; i < k; i++) for (int j = 0; j < n; j++) wT[j * k + i] = wq[i * n + j];
+        var w = b.Node("Transpose", [b.Init($"{tag}_wT", DType.Int8, [n, k], wT)], $"{tag}_wt", ("perm", new long[] { 1, 0 }));
+        var acc = b.Node("MatMulInteger", [cur, w, b.Init($"{tag}_azp", t, [], zx), b.Init($"{tag}_wzp", DType.Int8, [], 0)], $"{tag}_mmi");
+        var f = b.Node("Cast", [acc], $"{tag}_cast", ("to", 1));
+        var y = b.Node("Mul", [f, b.Init($"{tag}_scale", DType.Float32, [], (float)sx * (float)ws)], $"{tag}_mul");
+        y = b.Node("Add", [y, b.Init($"{tag}_bias", DType.Float32, [n], bias.Select(v => (double)(float)v).ToArray())], $"{tag}_add");
+        if (relu) y = b.Node("Relu", [y], $"{tag}_relu");
+        return Q(b, y, sy, zy, t, tag + "y");
     }
 
     /// <summary>Random float inputs in [-1, 1] for a model built above.</summary>

@@ -16,7 +16,7 @@ public static class OpSyntax
         ["hw.quantize"] = (n, o, r, _) => new Quantize(n, One(o, "hw.quantize"), r, r.Type.Elem, QuantOf(r, "hw.quantize")),
         ["hw.dequantize"] = (n, o, r, _) => new Dequantize(n, One(o, "hw.dequantize"), r),
         ["hw.reshape"] = (n, o, r, a) => new Reshape(n, One(o, "hw.reshape"), r, a.Ints("shape")),
-        ["hw.qrelu"] = (n, o, r, _) => new QRelu(n, One(o, "hw.qrelu"), r),
+        ["hw.qclamp"] = (n, o, r, a) => new QClamp(n, One(o, "hw.qclamp"), r, a.Int("min"), a.Int("max")),
         ["hw.qgemm"] = (n, o, r, a) => QGemm.FromText(n, One(o, "hw.qgemm"), r, a),
     };
 }

@@ -1,0 +1,55 @@
+using HwGen.Core;
+using HwGen.Core.Ir;
+using HwGen.Onnx;
+using HwGen.Reference;
+
+namespace HwGen.Passes.Import;
+
+public sealed partial class LowerOnnxToIr
+{
+    /// <summary>MatMulInteger of a quantized activation with constant integer weights: the int32 accumulator, possibly
+    /// already cast to float, waiting for the Mul by its scale.</summary>
+    sealed record PendingIntMatMul(Value X, int K, int N, int[] Weights, bool AsFloat, string Node) : Abs;
+
+    /// <summary>
+    /// Static MatMulInteger pattern (QOperator form): QuantizeLinear -> MatMulInteger -> Cast(float) -> Mul(scale)
+    /// [-> Add(bias)] [-> Relu/Clip] -> QuantizeLinear. The Mul's scale (per tensor or per output column) is
+    /// sx * sw; the zero points must be those the operands were quantized with.
+    /// </summary>
+    Abs LowerMatMulInteger(OnnxNode node, Abs?[] ins)
+    {
+        if (ins[0] is not Quantized a) throw Error(node, "MatMulInteger input A must be a quantized activation (QuantizeLinear output)");
+        if (ins[1] is not Const b || !b.T.Type.IsInteger()) throw Error(node, "MatMulInteger input B must be constant integer weights");
+        var azp = ins.ElementAtOrDefault(2) is { } z ? (z as Const ?? throw Error(node, "a_zero_point must be a constant")).T : null;
+        long az = azp is null ? 0 : azp.Size == 1 ? (long)azp.Data[0] : throw Error(node, "a per-row a_zero_point is not supported");
+        long expected = a.V.Type.Quant!.ZeroPoint + (a.OnnxType == DType.UInt8 ? 128 : 0);
+        if (az != expected) throw Error(node, $"a_zero_point {az} differs from the zero point {expected} input A was quantized with");
+        var bzp = ins.ElementAtOrDefault(3) is { } bz ? (bz as Const ?? throw Error(node, "b_zero_point must be a constant")).T : null;
+        var ones = new Tensor(DType.Float32, [], [1.0]);
+        var (k, n, w, _) = Weights(node, new QConst(b.T, ones, bzp, 1, b.T), false, 1);
+        if (a.V.Type.Shape[^1] != k) throw Error(node, $"shape mismatch: A is {ShapeUtil.Format(a.V.Type.Shape)} but B needs {k} input features");
+        return new PendingIntMatMul(a.V, k, n, w, false, node.Name);
+    }
+
+    Abs LowerMul(OnnxNode node, Abs?[] ins)
+    {
+        var (pm, c) = ins[0] is PendingIntMatMul p ? (p, ins[1]) : ins[1] is PendingIntMatMul q ? (q, ins[0]) : (null, null);
+        if (pm is null || !pm.AsFloat || c is not Const s || s.T.Type.IsInteger())
+            throw Error(node, "Mul is supported as the float scale of a MatMulInteger result (after its Cast to float)");
+        if (s.T.Size != 1 && s.T.Size != pm.N) throw Error(node, $"the scale must be a scalar or one value per output column ({pm.N})");
+        double sx = pm.X.Type.Quant!.Scale;
+        var scale = Enumerable.Range(0, pm.N).Select(j => s.T.Data[s.T.Size == 1 ? 0 : j] / sx).ToArray();
+        if (scale.Any(v => !(v > 0) || double.IsInfinity(v))) throw Error(node, "scale must be positive and finite");
+        return new PendingMatMul(pm.X, pm.K, pm.N, pm.Weights, scale, null, double.NegativeInfinity, double.PositiveInfinity, pm.Node);
+    }
+
+    /// <summary>Transpose of constant quantized weights folds at compile time (a per-channel axis follows the permutation).</summary>
+    Abs LowerTranspose(OnnxNode node, Abs?[] ins)
+    {
+        if (ins[0] is not QConst q) throw Error(node, "Transpose of activations needs a layout engine HwGen does not have yet (constant weights are fine)");
+        var perm = node.Ints("perm");
+        var p = perm?.Select(v => (int)v).ToArray() ?? Enumerable.Range(0, q.Q.Rank).Reverse().ToArray();
+        int axis = q.Scale.Size == 1 ? q.Axis : Array.IndexOf(p, q.Axis);
+        return new QConst(OnnxEvaluator.Transpose(q.Q, perm), q.Scale, q.Zp, axis, OnnxEvaluator.Transpose(q.Real, perm));
+    }
+}
