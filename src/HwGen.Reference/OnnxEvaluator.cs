@@ -7,12 +7,12 @@ namespace HwGen.Reference;
 /// Golden model (a): ONNX semantics for every op HwGen supports, evaluated in float32 (integers exactly).
 /// Checked against the ONNX conformance node tests. Also used by the importer to fold constant subgraphs.
 /// </summary>
-public static class OnnxEvaluator
+public static partial class OnnxEvaluator
 {
     public static readonly IReadOnlySet<string> SupportedOps = new HashSet<string>
     {
         "Constant", "ConstantOfShape", "Identity", "Cast", "QuantizeLinear", "DequantizeLinear", "QLinearMatMul",
-        "MatMulInteger", "MatMul", "Gemm", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Reshape", "Flatten", "Transpose",
+        "MatMulInteger", "MatMul", "Gemm", "Conv", "QLinearConv", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Reshape", "Flatten", "Transpose",
     };
 
     /// <summary>Runs the whole model; returns every graph output by name.</summary>
@@ -51,6 +51,8 @@ public static class OnnxEvaluator
                 "QLinearMatMul" => [QLinearMatMul(In(0), In(1), In(2), In(3), In(4), In(5), In(6), In(7))],
                 "MatMulInteger" => [MatMulInteger(In(0), In(1), Opt(2), Opt(3))],
                 "MatMul" => [MatMul(In(0), In(1))],
+                "Conv" => [Conv(node, In(0), In(1), Opt(2))],
+                "QLinearConv" => [QLinearConv(node, In(0), In(1), In(2), In(3), In(4), In(5), In(6), In(7), Opt(8))],
                 "Gemm" => [Gemm(In(0), In(1), Opt(2), node.Float("alpha", 1), node.Float("beta", 1), node.Int("transA", 0) != 0, node.Int("transB", 0) != 0)],
                 "Add" => [Binary(In(0), In(1), (a, b) => a + b)],
                 "Sub" => [Binary(In(0), In(1), (a, b) => a - b)],

@@ -14,7 +14,7 @@ public sealed class ConformanceTests
     [
         "test_quantizelinear", "test_dequantizelinear", "test_qlinearmatmul", "test_matmulinteger", "test_matmul_", "test_gemm_",
         "test_add", "test_sub", "test_mul", "test_div", "test_relu", "test_clip", "test_reshape_", "test_flatten_", "test_transpose_",
-        "test_cast_", "test_constant", "test_identity", "test_constantofshape",
+        "test_cast_", "test_constant", "test_identity", "test_constantofshape", "test_qlinearconv", "test_conv_", "test_basic_conv_",
     ];
 
     /// <summary>Cases of those ops HwGen does not take, each with the reason (16-bit floats, strings, sequences, opset 19 attributes).</summary>
