@@ -53,26 +53,33 @@ public static class Manifest
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
     }
 
-    /// <summary>Reads the model path and config back from a design directory's manifest.</summary>
+    /// <summary>Reads the model path, config and batch back from a design directory's manifest.</summary>
     public static (string ModelPath, HwConfig Config, int? Batch) Read(string dir)
     {
         var path = Path.Combine(dir, "manifest.json");
         if (!File.Exists(path)) throw HwGenException.At(dir, null, "no manifest.json: not a directory written by 'hwgen compile'");
-        try
+        JsonNode? root;
+        try { root = JsonNode.Parse(File.ReadAllText(path)); }
+        catch (JsonException) { throw HwGenException.At(path, null, "manifest.json is not valid JSON"); }
+        T Field<T>(JsonNode? node, string key)
         {
-            var root = JsonNode.Parse(File.ReadAllText(path))!;
-            var c = root["config"]!;
-            var cfg = new HwConfig
+            try
             {
-                ArrayRows = (int)c["arrayRows"]!, ArrayCols = (int)c["arrayCols"]!, ScratchpadBytes = (int)c["scratchpadBytes"]!,
-                PortBytes = (int)c["portBytes"]!, ClockMHz = (double)c["clockMHz"]!,
-            };
-            cfg.Validate(path);
-            return ((string)root["modelPath"]!, cfg, (int?)root["batch"]);
+                return node?[key] is { } v ? v.GetValue<T>() : throw HwGenException.At(path, null, $"manifest.json has no '{key}'");
+            }
+            catch (Exception e) when (e is InvalidOperationException or FormatException)
+            {
+                throw HwGenException.At(path, null, $"manifest.json field '{key}' has the wrong type");
+            }
         }
-        catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException or FormatException)
+        var c = root?["config"];
+        var cfg = new HwConfig
         {
-            throw HwGenException.At(path, null, "manifest.json is damaged");
-        }
+            ArrayRows = Field<int>(c, "arrayRows"), ArrayCols = Field<int>(c, "arrayCols"), ScratchpadBytes = Field<int>(c, "scratchpadBytes"),
+            PortBytes = Field<int>(c, "portBytes"), ClockMHz = Field<double>(c, "clockMHz"),
+        };
+        cfg.Validate(path);
+        int? batch = root?["batch"] is null ? null : Field<int>(root, "batch");
+        return (Field<string>(root, "modelPath"), cfg, batch);
     }
 }

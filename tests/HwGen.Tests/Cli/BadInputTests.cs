@@ -149,6 +149,20 @@ public sealed class BadInputTests
         Assert.Contains("no manifest.json", err);
     }
 
+    [Theory]
+    [InlineData("{ not json", "not valid JSON")]
+    [InlineData("""{ "modelPath": "m.onnx" }""", "has no 'arrayRows'")]
+    [InlineData("""{ "modelPath": 3, "config": { "arrayRows": 4, "arrayCols": 8, "scratchpadBytes": 4096, "portBytes": 8, "clockMHz": 100 } }""", "'modelPath' has the wrong type")]
+    public void Simulate_with_a_damaged_manifest(string manifest, string reason)
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("manifest.json"), manifest);
+        var (exit, _, err) = CliRunner.Run("simulate", dir.Path, "--input", dir.File("x.npy"));
+        Assert.Equal(1, exit);
+        Assert.Contains(reason, err);
+        Assert.Single(err.Trim().Split('\n'));
+    }
+
     sealed class MissingSimulator : ISimulator
     {
         public string Name => "missing";
