@@ -10,14 +10,15 @@ public static class Templates
 {
     static readonly Dictionary<string, Template> Cache = [];
 
-    public static string Directory(string kind) => Path.Combine(AppContext.BaseDirectory, kind);
+    /// <summary>Where the templates of a kind (templates, testbenches) are installed: next to the binary.</summary>
+    public static string Folder(string kind) => Path.Combine(AppContext.BaseDirectory, kind);
 
     public static string Render(string kind, string file, IReadOnlyDictionary<string, object> values)
     {
         Template t;
         lock (Cache)
         {
-            var path = Path.Combine(Directory(kind), file);
+            var path = Path.Combine(Folder(kind), file);
             if (!Cache.TryGetValue(path, out t!))
             {
                 if (!File.Exists(path)) throw new HwGenException($"template {path} is missing from the installation");
