@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Globalization;
+using Google.OrTools.Sat;
+
+namespace HwGen.Scheduling;
+
+/// <summary>Options of the exact model.</summary>
+public sealed record IlpOptions(double TimeLimitSeconds = 10, int Workers = 2, bool HintWithGreedy = true);
+
+/// <summary>
+/// The exact scheduling model in OR-Tools CP-SAT (our formulation with COSMA's semantics):
+/// <list type="bullet">
+/// <item>pos[o] in [0, T): the step of op o; all different; producers before consumers.</item>
+/// <item>each tensor has up to one residency segment per use: an optional time interval [start, end) at a fixed
+/// aligned address; segment 0 of a produced tensor starts at its producer's step; segments are ordered.</item>
+/// <item>every use of a tensor lies inside one present segment; a segment of a produced tensor other than the
+/// first is a reload and needs the tensor stored; outputs are stored.</item>
+/// <item>no two segments overlap in (time x address): AddNoOverlap2D; addresses lie inside the capacity.</item>
+/// <item>minimize bytes loaded (every segment of an input or weight, every later segment of the others) plus bytes stored.</item>
+/// </list>
+/// Returns null when no schedule is found within the time limit.
+/// </summary>
+public static class IlpScheduler
+{
+    sealed record Segment(int Tensor, int K, BoolVar Present, IntVar Start, IntVar End, IntVar Address);
+
+    public static Schedule? Solve(ScratchpadProblem p, IlpOptions? options = null)
+    {
+        options ??= new IlpOptions();
+        var sw = Stopwatch.StartNew();
+        int T = p.Ops.Count;
+        long align = p.Alignment;
+        var m = new CpModel();
+        var pos = p.Ops.Select(o => m.NewIntVar(0, T - 1, $"pos_{o.Id}")).ToArray();
+        m.AddAllDifferent(pos);
+        foreach (var t in p.Tensors)
+            if (p.Producer(t.Id) is var q and >= 0)
+                foreach (var c in p.Consumers(t.Id).Distinct()) m.Add(pos[q] < pos[c]);
+
+        var segments = new List<Segment>();
+        var segs = new Segment[p.Tensors.Count][];
+        var stored = new Dictionary<int, BoolVar>();
+        var costTerms = new List<(ILiteral Lit, long Bytes)>();
+        var rects = m.AddNoOverlap2D();
+        foreach (var t in p.Tensors)
+        {
+            int producer = p.Producer(t.Id);
+            var consumers = p.Consumers(t.Id).Distinct().ToList();
+            int n = consumers.Count + (producer >= 0 ? 1 : 0);
+            long units = p.Size(t.Id) / align, maxAddr = p.Capacity / align - units;
+            segs[t.Id] = new Segment[n];
+            for (int k = 0; k < n; k++)
+            {
+                var present = m.NewBoolVar($"p_{t.Id}_{k}");
+                var start = m.NewIntVar(0, T - 1, $"s_{t.Id}_{k}");
+                var end = m.NewIntVar(1, T, $"e_{t.Id}_{k}");
+                var dur = m.NewIntVar(1, T, $"d_{t.Id}_{k}");
+                var addr = m.NewIntVar(0, maxAddr, $"a_{t.Id}_{k}");
+                var time = m.NewOptionalIntervalVar(start, dur, end, present, $"ti_{t.Id}_{k}");
+                var space = m.NewOptionalFixedSizeIntervalVar(addr, units, present, $"ai_{t.Id}_{k}");
+                rects.AddRectangle(time, space);
+                var seg = new Segment(t.Id, k, present, start, end, addr);
+                segs[t.Id][k] = seg;
+                segments.Add(seg);
+                if (k > 0)
+                {
+                    m.AddImplication(present, segs[t.Id][k - 1].Present);
+                    m.Add(segs[t.Id][k - 1].End <= start).OnlyEnforceIf(present);
+                }
+                if (t.StartsOffChip || k > 0) costTerms.Add((present, t.Bytes));
+            }
+            if (n == 0) continue;
+            if (producer >= 0)
+            {
+                m.Add(segs[t.Id][0].Present == 1);
+                m.Add(segs[t.Id][0].Start == pos[producer]);
+                var st = m.NewBoolVar($"st_{t.Id}");
+                stored[t.Id] = st;
+                costTerms.Add((st, t.Bytes));
+                if (t.Kind == TensorKind.Output) m.Add(st == 1);
+                if (n > 1) m.AddImplication(segs[t.Id][1].Present, st);
+            }
+            else m.Add(segs[t.Id][0].Present == 1);
+            foreach (var c in consumers)
+            {
+                var inSeg = new List<ILiteral>();
+                foreach (var s in segs[t.Id])
+                {
+                    var b = m.NewBoolVar($"in_{c}_{t.Id}_{s.K}");
+                    m.AddImplication(b, s.Present);
+                    m.Add(s.Start <= pos[c]).OnlyEnforceIf(b);
+                    m.Add(pos[c] + 1 <= s.End).OnlyEnforceIf(b);
+                    inSeg.Add(b);
+                }
+                m.AddBoolOr(inSeg);
+            }
+        }
+        m.Minimize(LinearExpr.WeightedSum(costTerms.Select(c => (ILiteral)c.Lit), costTerms.Select(c => c.Bytes)));
+
+        if (options.HintWithGreedy) Hint(m, p, pos, segs, stored, GreedyScheduler.Solve(p));
+
+        var solver = new CpSolver
+        {
+            StringParameters = string.Create(CultureInfo.InvariantCulture,
+                $"max_time_in_seconds:{options.TimeLimitSeconds} num_workers:{options.Workers} random_seed:1"),
+        };
+        var status = solver.Solve(m);
+        if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) return null;
+
+        // Rebuild the steps from the solution.
+        var order = Enumerable.Range(0, T).OrderBy(o => solver.Value(pos[o])).ToArray();
+        var chosen = segments.Where(s => solver.BooleanValue(s.Present)).ToList();
+        var steps = new List<ScheduleStep>();
+        var final = new List<int>();
+        for (int step = 0; step < T; step++)
+        {
+            var op = p.Ops[order[step]];
+            var stores = stored.Where(kv => solver.BooleanValue(kv.Value) && solver.Value(segs[kv.Key][0].End) == step).Select(kv => kv.Key).ToList();
+            var evictions = chosen.Where(s => solver.Value(s.End) == step).Select(s => s.Tensor).ToList();
+            var loads = chosen.Where(s => solver.Value(s.Start) == step && (p.Tensors[s.Tensor].StartsOffChip || s.K > 0)).ToList();
+            var results = chosen.Where(s => s.K == 0 && op.Outputs.Contains(s.Tensor)).ToList();
+            var addresses = loads.Concat(results).ToDictionary(s => s.Tensor, s => solver.Value(s.Address) * align);
+            steps.Add(new ScheduleStep(op.Id, stores, evictions, loads.Select(s => s.Tensor).ToList(), addresses));
+        }
+        final.AddRange(stored.Where(kv => solver.BooleanValue(kv.Value) && solver.Value(segs[kv.Key][0].End) == T).Select(kv => kv.Key));
+        double obj = solver.ObjectiveValue, bound = solver.BestObjectiveBound;
+        return new Schedule(steps, final, "cp-sat",
+            status == CpSolverStatus.Optimal ? SolveStatus.Optimal : SolveStatus.Feasible,
+            obj <= 0 ? 0 : Math.Max(0, (obj - bound) / obj), sw.Elapsed);
+    }
+
+    /// <summary>Residency segments of a legal schedule: (tensor, start step, end step, address), in start order per tensor.</summary>
+    public static List<(int Tensor, int Start, int End, long Address)> SegmentsOf(ScratchpadProblem p, Schedule s)
+    {
+        var open = new Dictionary<int, (int Start, long Address)>();
+        var result = new List<(int, int, int, long)>();
+        for (int step = 0; step < s.Steps.Count; step++)
+        {
+            var st = s.Steps[step];
+            foreach (var t in st.Evictions) { var (a, addr) = open[t]; open.Remove(t); result.Add((t, a, step, addr)); }
+            foreach (var (t, addr) in st.Addresses) open[t] = (step, addr);
+        }
+        foreach (var (t, (a, addr)) in open) result.Add((t, a, s.Steps.Count, addr));
+        return result.OrderBy(r => r.Item1).ThenBy(r => r.Item2).ToList();
+    }
+
+    static void Hint(CpModel m, ScratchpadProblem p, IntVar[] pos, Segment[][] segs, Dictionary<int, BoolVar> stored, Schedule g)
+    {
+        var order = g.Order.ToList();
+        for (int i = 0; i < order.Count; i++) m.AddHint(pos[order[i]], i);
+        var byTensor = SegmentsOf(p, g).GroupBy(r => r.Tensor).ToDictionary(x => x.Key, x => x.ToList());
+        foreach (var t in p.Tensors)
+        {
+            var list = byTensor.GetValueOrDefault(t.Id) ?? [];
+            for (int k = 0; k < segs[t.Id].Length; k++)
+            {
+                var s = segs[t.Id][k];
+                if (k < list.Count)
+                {
+                    m.AddHint(s.Present, 1);
+                    m.AddHint(s.Start, list[k].Start);
+                    m.AddHint(s.End, list[k].End);
+                    m.AddHint(s.Address, list[k].Address / p.Alignment);
+                }
+                else m.AddHint(s.Present, 0);
+            }
+        }
+        var storedSet = new HashSet<int>(g.Steps.SelectMany(s => s.Stores).Concat(g.FinalStores));
+        foreach (var (t, v) in stored) m.AddHint(v, storedSet.Contains(t) ? 1 : 0);
+    }
+}

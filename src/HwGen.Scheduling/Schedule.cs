@@ -1,0 +1,102 @@
+namespace HwGen.Scheduling;
+
+/// <summary>
+/// One step of a schedule, in this order: store the listed tensors to off-chip memory, evict the listed tensors,
+/// load the listed tensors at their addresses, run the op (its results are placed at their addresses).
+/// </summary>
+public sealed record ScheduleStep(int Op, IReadOnlyList<int> Stores, IReadOnlyList<int> Evictions,
+    IReadOnlyList<int> Loads, IReadOnlyDictionary<int, long> Addresses);
+
+/// <summary>Off-chip traffic of a schedule, in bytes.</summary>
+public sealed record Traffic(long Loaded, long Stored, long Compulsory)
+{
+    public long Total => Loaded + Stored;
+    public long NonCompulsory => Total - Compulsory;
+}
+
+/// <summary>How a solver finished.</summary>
+public enum SolveStatus { Optimal, Feasible, Heuristic }
+
+/// <summary>A schedule for a <see cref="ScratchpadProblem"/>: steps in execution order, then the stores after the last op.</summary>
+public sealed record Schedule(IReadOnlyList<ScheduleStep> Steps, IReadOnlyList<int> FinalStores, string Solver,
+    SolveStatus Status = SolveStatus.Heuristic, double Gap = double.NaN, TimeSpan SolveTime = default)
+{
+    public IEnumerable<int> Order => Steps.Select(s => s.Op);
+
+    /// <summary>
+    /// Proves the schedule legal for <paramref name="p"/> and returns its traffic; throws <see cref="ScheduleException"/>
+    /// naming the first violation: every op once, after its operands' producers; operands resident when used;
+    /// loads only of tensors off chip (inputs, weights, or stored earlier); stores and evictions only of resident
+    /// tensors; no two resident tensors overlapping; everything inside the capacity and aligned; every output stored.
+    /// </summary>
+    public Traffic Verify(ScratchpadProblem p)
+    {
+        var resident = new Dictionary<int, long>();   // tensor -> address
+        var offChip = new HashSet<int>(p.Tensors.Where(t => t.StartsOffChip).Select(t => t.Id));
+        var produced = new HashSet<int>();
+        var done = new HashSet<int>();
+        long loaded = 0, stored = 0;
+        ScheduleException Bad(int step, string why) => new($"step {step}: {why}");
+        string N(int t) => t >= 0 && t < p.Tensors.Count ? $"'{p.Tensors[t].Name}'" : $"#{t}";
+
+        for (int s = 0; s < Steps.Count; s++)
+        {
+            var st = Steps[s];
+            if (st.Op < 0 || st.Op >= p.Ops.Count) throw Bad(s, $"op {st.Op} does not exist");
+            var op = p.Ops[st.Op];
+            if (!done.Add(op.Id)) throw Bad(s, $"op '{op.Name}' runs twice");
+            foreach (var t in st.Stores)
+            {
+                if (!resident.ContainsKey(t)) throw Bad(s, $"stores {N(t)}, which is not resident");
+                if (offChip.Contains(t)) throw Bad(s, $"stores {N(t)} again; an identical copy is already off chip");
+                offChip.Add(t);
+                stored += p.Tensors[t].Bytes;
+            }
+            foreach (var t in st.Evictions)
+                if (!resident.Remove(t)) throw Bad(s, $"evicts {N(t)}, which is not resident");
+            foreach (var t in st.Loads)
+            {
+                if (resident.ContainsKey(t)) throw Bad(s, $"loads {N(t)}, which is already resident");
+                if (!offChip.Contains(t)) throw Bad(s, $"loads {N(t)}, which is not off chip (a reload needs a store first)");
+                Place(s, t);
+                loaded += p.Tensors[t].Bytes;
+            }
+            foreach (var t in op.Inputs)
+            {
+                if (p.Producer(t) >= 0 && !produced.Contains(t)) throw Bad(s, $"op '{op.Name}' runs before the producer of its operand {N(t)}");
+                if (!resident.ContainsKey(t)) throw Bad(s, $"op '{op.Name}' needs {N(t)}, which is not resident");
+            }
+            foreach (var t in op.Outputs)
+            {
+                if (resident.ContainsKey(t)) throw Bad(s, $"result {N(t)} is already resident");
+                Place(s, t);
+                produced.Add(t);
+            }
+        }
+        if (done.Count != p.Ops.Count) throw new ScheduleException($"{p.Ops.Count - done.Count} ops never run");
+        foreach (var t in FinalStores)
+        {
+            if (!resident.ContainsKey(t)) throw new ScheduleException($"final store of {N(t)}, which is not resident");
+            if (!offChip.Add(t)) throw new ScheduleException($"final store of {N(t)}, which is already off chip");
+            stored += p.Tensors[t].Bytes;
+        }
+        foreach (var t in p.Tensors.Where(t => t.Kind == TensorKind.Output))
+            if (!offChip.Contains(t.Id)) throw new ScheduleException($"output {N(t.Id)} is never stored");
+        return new Traffic(loaded, stored, p.CompulsoryTraffic);
+
+        void Place(int s, int t)
+        {
+            if (!Steps[s].Addresses.TryGetValue(t, out long a)) throw Bad(s, $"{N(t)} has no address");
+            long size = p.Size(t);
+            if (a < 0 || a + size > p.Capacity) throw Bad(s, $"{N(t)} at [{a}, {a + size}) is outside the scratchpad of {p.Capacity} bytes");
+            if (a % p.Alignment != 0) throw Bad(s, $"{N(t)} at {a} is not aligned to {p.Alignment}");
+            foreach (var (u, b) in resident)
+                if (a < b + p.Size(u) && b < a + size)
+                    throw Bad(s, $"{N(t)} at [{a}, {a + size}) overlaps resident {N(u)} at [{b}, {b + p.Size(u)})");
+            resident[t] = a;
+        }
+    }
+}
+
+/// <summary>An illegal schedule: a solver bug, never a user error.</summary>
+public sealed class ScheduleException(string message) : Exception(message);

@@ -1,0 +1,109 @@
+using HwGen.Core;
+
+namespace HwGen.Scheduling;
+
+/// <summary>Where a tensor starts and must end: inputs and weights start off chip; outputs must end off chip.</summary>
+public enum TensorKind { Input, Weight, Intermediate, Output }
+
+public sealed record SchedTensor(int Id, string Name, long Bytes, TensorKind Kind)
+{
+    /// <summary>Inputs and weights are off chip from the start and can be loaded any time.</summary>
+    public bool StartsOffChip => Kind is TensorKind.Input or TensorKind.Weight;
+}
+
+/// <summary>An operator: while it runs, every operand and result is resident in the scratchpad.</summary>
+public sealed record SchedOp(int Id, string Name, IReadOnlyList<int> Inputs, IReadOnlyList<int> Outputs);
+
+/// <summary>
+/// The scratchpad scheduling problem (after COSMA, arXiv 2311.18246, and CIRCT's scheduling problems): choose an
+/// operator order, scratchpad addresses, and which tensors to evict, store and reload, so that every operator's
+/// operands and results are resident while it runs, and off-chip traffic is least. Sizes are rounded up to
+/// the alignment. <see cref="Check"/> validates the problem; <see cref="Schedule.Verify"/> a solution.
+/// </summary>
+public sealed class ScratchpadProblem
+{
+    public IReadOnlyList<SchedOp> Ops { get; }
+    public IReadOnlyList<SchedTensor> Tensors { get; }
+    public long Capacity { get; }
+    public long Alignment { get; }
+    public string Name { get; }
+
+    readonly int[] producer;
+    readonly List<int>[] consumers;
+
+    public ScratchpadProblem(string name, IReadOnlyList<SchedOp> ops, IReadOnlyList<SchedTensor> tensors, long capacity, long alignment = 1)
+    {
+        Name = name;
+        Ops = ops;
+        Tensors = tensors;
+        Capacity = capacity;
+        Alignment = alignment;
+        producer = Enumerable.Repeat(-1, tensors.Count).ToArray();
+        consumers = tensors.Select(_ => new List<int>()).ToArray();
+        foreach (var o in ops)
+        {
+            foreach (var t in o.Outputs.Where(InRange)) producer[t] = producer[t] == -1 ? o.Id : -2;  // -2: produced twice (Check reports it)
+            foreach (var t in o.Inputs.Where(InRange)) consumers[t].Add(o.Id);
+        }
+    }
+
+    bool InRange(int t) => t >= 0 && t < Tensors.Count;
+
+    /// <summary>Size in the scratchpad: bytes rounded up to the alignment.</summary>
+    public long Size(int tensor) => (Tensors[tensor].Bytes + Alignment - 1) / Alignment * Alignment;
+
+    /// <summary>The op producing a tensor, or -1 for inputs and weights.</summary>
+    public int Producer(int tensor) => producer[tensor];
+    public IReadOnlyList<int> Consumers(int tensor) => consumers[tensor];
+
+    /// <summary>Every tensor an op touches (operands, then results).</summary>
+    public IEnumerable<int> Uses(SchedOp op) => op.Inputs.Concat(op.Outputs).Distinct();
+
+    /// <summary>Bytes any schedule moves: each input and weight loaded once, each output stored once.</summary>
+    public long CompulsoryTraffic => Tensors.Where(t => t.StartsOffChip && consumers[t.Id].Count > 0).Sum(t => t.Bytes)
+                                     + Tensors.Where(t => t.Kind == TensorKind.Output).Sum(t => t.Bytes);
+
+    /// <summary>Validates the problem; throws one <see cref="HwGenException"/> naming what is wrong.</summary>
+    public void Check()
+    {
+        HwGenException Bad(string why) => new($"scheduling problem '{Name}': {why}");
+        if (Capacity <= 0) throw Bad($"scratchpad capacity must be positive, got {Capacity}");
+        if (Alignment <= 0 || Capacity % Alignment != 0) throw Bad($"alignment {Alignment} must be positive and divide the capacity {Capacity}");
+        for (int i = 0; i < Ops.Count; i++) if (Ops[i].Id != i) throw Bad($"op '{Ops[i].Name}' has id {Ops[i].Id}, expected {i}");
+        for (int i = 0; i < Tensors.Count; i++)
+        {
+            var t = Tensors[i];
+            if (t.Id != i) throw Bad($"tensor '{t.Name}' has id {t.Id}, expected {i}");
+            if (t.Bytes <= 0) throw Bad($"tensor '{t.Name}' has size {t.Bytes}");
+            if (producer[i] == -2) throw Bad($"tensor '{t.Name}' is produced by more than one op");
+            if (t.StartsOffChip && producer[i] >= 0) throw Bad($"{t.Kind.ToString().ToLowerInvariant()} '{t.Name}' is produced by op '{Ops[producer[i]].Name}'");
+            if (!t.StartsOffChip && producer[i] == -1) throw Bad($"{t.Kind.ToString().ToLowerInvariant()} '{t.Name}' is never produced");
+        }
+        foreach (var o in Ops)
+        {
+            foreach (var t in o.Inputs.Concat(o.Outputs))
+                if (!InRange(t)) throw Bad($"op '{o.Name}' refers to tensor {t}, which does not exist");
+            long need = Uses(o).Sum(Size);
+            if (need > Capacity)
+                throw Bad($"scratchpad of {Capacity} bytes is too small for op '{o.Name}', whose operands and results take {need} bytes");
+        }
+        if (TopologicalOrder() is null) throw Bad("the graph has a cycle");
+    }
+
+    /// <summary>Ops in an order where each comes after the producers of its operands (smallest id first); null if cyclic.</summary>
+    public IReadOnlyList<int>? TopologicalOrder()
+    {
+        var indegree = Ops.Select(o => o.Inputs.Select(t => producer[t]).Where(p => p >= 0).Distinct().Count()).ToArray();
+        var ready = new SortedSet<int>(Ops.Where(o => indegree[o.Id] == 0).Select(o => o.Id));
+        var order = new List<int>();
+        while (ready.Count > 0)
+        {
+            int o = ready.Min;
+            ready.Remove(o);
+            order.Add(o);
+            foreach (var succ in Ops[o].Outputs.SelectMany(t => consumers[t]).Distinct())
+                if (--indegree[succ] == 0) ready.Add(succ);
+        }
+        return order.Count == Ops.Count ? order : null;
+    }
+}

@@ -1,0 +1,128 @@
+using HwGen.Core;
+using HwGen.Scheduling;
+using HwGen.Tests.Support;
+using Xunit.Abstractions;
+
+namespace HwGen.Tests.Scheduling;
+
+public sealed class SchedulingTests(ITestOutputHelper log)
+{
+    /// <summary>a -> op0 -> b -> op1 -> c, with weights; capacity in bytes, unit alignment.</summary>
+    static ScratchpadProblem Chain(long capacity) => new("chain",
+        [new SchedOp(0, "op0", [0, 1], [2]), new SchedOp(1, "op1", [2, 3], [4])],
+        [new(0, "x", 4, TensorKind.Input), new(1, "w0", 2, TensorKind.Weight), new(2, "y", 3, TensorKind.Intermediate),
+         new(3, "w1", 2, TensorKind.Weight), new(4, "z", 1, TensorKind.Output)], capacity);
+
+    static ScheduleStep Step(int op, int[]? stores = null, int[]? evict = null, int[]? loads = null, params (int T, long A)[] at) =>
+        new(op, stores ?? [], evict ?? [], loads ?? [], at.ToDictionary(x => x.T, x => x.A));
+
+    [Fact]
+    public void A_legal_hand_schedule_verifies_with_its_traffic()
+    {
+        var p = Chain(12);
+        p.Check();
+        var s = new Schedule([Step(0, loads: [0, 1], at: [(0, 0), (1, 4), (2, 6)]),
+                              Step(1, evict: [0, 1], loads: [3], at: [(3, 0), (4, 2)])], [4], "hand");
+        var t = s.Verify(p);
+        Assert.Equal((8L, 1L, 9L, 0L), (t.Loaded, t.Stored, t.Compulsory, t.NonCompulsory));
+    }
+
+    public static TheoryData<string, string> IllegalSchedules => new()
+    {
+        { "operand-missing", "needs 'w1', which is not resident" },
+        { "overlap", "overlaps resident 'x'" },
+        { "capacity", "outside the scratchpad" },
+        { "reload-without-store", "not off chip (a reload needs a store first)" },
+        { "output-not-stored", "output 'z' is never stored" },
+        { "order", "runs before the producer" },
+        { "twice", "runs twice" },
+        { "evict-absent", "evicts 'w1', which is not resident" },
+    };
+
+    [Theory]
+    [MemberData(nameof(IllegalSchedules))]
+    public void Verify_rejects_illegal_schedules(string kind, string reason)
+    {
+        var p = Chain(12);
+        Schedule s = kind switch
+        {
+            "operand-missing" => new([Step(0, loads: [0, 1], at: [(0, 0), (1, 4), (2, 6)]), Step(1, at: [(4, 9)])], [4], "bad"),
+            "overlap" => new([Step(0, loads: [0, 1], at: [(0, 0), (1, 3), (2, 6)])], [], "bad"),
+            "capacity" => new([Step(0, loads: [0, 1], at: [(0, 0), (1, 4), (2, 10)])], [], "bad"),
+            "reload-without-store" => new([Step(0, loads: [0, 1], at: [(0, 0), (1, 4), (2, 6)]),
+                                           Step(1, evict: [2], loads: [2, 3], at: [(2, 6), (3, 9), (4, 11)])], [4], "bad"),
+            "output-not-stored" => new([Step(0, loads: [0, 1], at: [(0, 0), (1, 4), (2, 6)]),
+                                        Step(1, evict: [0, 1], loads: [3], at: [(3, 0), (4, 2)])], [], "bad"),
+            "order" => new([Step(1, loads: [3], at: [(3, 0), (4, 2)])], [], "bad"),
+            "twice" => new([Step(0, loads: [0, 1], at: [(0, 0), (1, 4), (2, 6)]), Step(0, at: [])], [], "bad"),
+            _ => new([Step(0, evict: [3], loads: [0, 1], at: [(0, 0), (1, 4), (2, 6)])], [], "bad"),
+        };
+        var e = Assert.Throws<ScheduleException>(() => s.Verify(p));
+        Assert.Contains(reason, e.Message);
+    }
+
+    [Fact]
+    public void Check_rejects_a_cyclic_graph_and_a_scratchpad_too_small_for_one_op()
+    {
+        var cyclic = new ScratchpadProblem("cyc", [new SchedOp(0, "a", [1], [0]), new SchedOp(1, "b", [0], [1])],
+            [new(0, "p", 1, TensorKind.Intermediate), new(1, "q", 1, TensorKind.Intermediate)], 10);
+        Assert.Contains("cycle", Assert.Throws<HwGenException>(cyclic.Check).Message);
+        Assert.Contains("too small for op 'op0'", Assert.Throws<HwGenException>(Chain(8).Check).Message);
+        var twice = new ScratchpadProblem("two", [new SchedOp(0, "a", [], [0]), new SchedOp(1, "b", [], [0])],
+            [new(0, "p", 1, TensorKind.Output)], 10);
+        Assert.Contains("produced by more than one op", Assert.Throws<HwGenException>(twice.Check).Message);
+    }
+
+    public static TheoryData<int, int, double> Small => new()
+    {
+        { 1, 3, 0.35 }, { 2, 4, 0.3 }, { 3, 4, 0.4 }, { 4, 5, 0.3 }, { 5, 5, 0.45 }, { 6, 3, 0.25 }, { 7, 4, 0.25 }, { 8, 5, 0.35 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Small))]
+    public void Ilp_optimum_equals_brute_force_on_small_graphs(int seed, int ops, double share)
+    {
+        var p = ProblemGenerators.RandomDag(seed, ops, share, maxUnits: 3, unit: 1, weights: ops <= 4);
+        p.Check();
+        var ilp = IlpScheduler.Solve(p, new IlpOptions(TimeLimitSeconds: 20))!;
+        Assert.Equal(SolveStatus.Optimal, ilp.Status);
+        var t = ilp.Verify(p);
+        long brute = ScheduleBruteForce.Optimum(p);
+        var greedy = GreedyScheduler.Solve(p).Verify(p);
+        log.WriteLine($"seed {seed}, {ops} ops, capacity {p.Capacity}: brute force {brute}, ILP {t.Total}, greedy {greedy.Total}");
+        Assert.Equal(brute, t.Total);
+        Assert.True(greedy.Total >= t.Total);
+    }
+
+    [Theory]
+    [InlineData(11, 20, 0.2)]
+    [InlineData(12, 30, 0.15)]
+    [InlineData(13, 40, 0.25)]
+    public void Greedy_and_ilp_give_legal_schedules_and_the_ilp_is_no_worse(int seed, int ops, double share)
+    {
+        var p = ProblemGenerators.RandomDag(seed, ops, share);
+        p.Check();
+        var g = GreedyScheduler.Solve(p);
+        var gt = g.Verify(p);
+        var ilp = IlpScheduler.Solve(p, new IlpOptions(TimeLimitSeconds: 10))!;
+        var it = ilp.Verify(p);
+        log.WriteLine($"{p.Name}: greedy non-compulsory {gt.NonCompulsory}, ILP {it.NonCompulsory} ({ilp.Status}, gap {ilp.Gap:P1}, {ilp.SolveTime.TotalSeconds:F1} s)");
+        Assert.True(it.Total <= gt.Total, $"ILP {it.Total} is worse than greedy {gt.Total}");
+        Assert.True(it.Compulsory == gt.Compulsory);
+    }
+
+    [Fact]
+    public void Greedy_repacks_when_fragmentation_leaves_no_gap()
+    {
+        // Capacity 6: a(2) at 0, b(2) at 2, c(2) at 4 → op3 reads a and c and writes d(2): only b can go, d fits at 2.
+        // Then op4 reads d(2) and writes e(4): needs a 4-wide gap, which the repack makes.
+        var p = new ScratchpadProblem("frag",
+            [new SchedOp(0, "o0", [], [0]), new SchedOp(1, "o1", [], [1]), new SchedOp(2, "o2", [], [2]),
+             new SchedOp(3, "o3", [0, 2], [3]), new SchedOp(4, "o4", [3, 1], [4])],
+            [new(0, "a", 2, TensorKind.Intermediate), new(1, "b", 1, TensorKind.Intermediate), new(2, "c", 2, TensorKind.Intermediate),
+             new(3, "d", 2, TensorKind.Intermediate), new(4, "e", 3, TensorKind.Output)], 6);
+        p.Check();
+        var t = GreedyScheduler.Solve(p).Verify(p);
+        Assert.True(t.Total >= p.CompulsoryTraffic);
+    }
+}
