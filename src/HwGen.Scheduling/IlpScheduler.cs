@@ -33,6 +33,7 @@ public static class IlpScheduler
         var m = new CpModel();
         var pos = p.Ops.Select(o => m.NewIntVar(0, T - 1, $"pos_{o.Id}")).ToArray();
         m.AddAllDifferent(pos);
+        foreach (var o in p.Ops) if (o.After is { } a) m.Add(pos[o.Id] == pos[a] + 1);
         foreach (var t in p.Tensors)
             if (p.Producer(t.Id) is var q and >= 0)
                 foreach (var c in p.Consumers(t.Id).Distinct()) m.Add(pos[q] < pos[c]);

@@ -6,7 +6,9 @@ public static class ProblemGenerators
     /// <summary>A random DAG: op i reads one or two earlier tensors (or a graph input) and a weight, and writes one
     /// tensor; tensors nobody reads are outputs. Capacity is <paramref name="capacityShare"/> of all bytes, at least
     /// what the largest op needs.</summary>
-    public static ScratchpadProblem RandomDag(int seed, int ops, double capacityShare = 0.3, int maxUnits = 4, long unit = 64, bool weights = true)
+    /// <remarks>With <paramref name="chains"/>, about half the ops are split in two: the first part reads one operand and
+    /// half the weights and produces nothing; the second must run right after it and produces the result.</remarks>
+    public static ScratchpadProblem RandomDag(int seed, int ops, double capacityShare = 0.3, int maxUnits = 4, long unit = 64, bool weights = true, bool chains = false)
     {
         var rng = new Random(seed);
         var tensors = new List<SchedTensor>();
@@ -19,7 +21,13 @@ public static class ProblemGenerators
             if (rng.NextDouble() < 0.4) ins.Add(produced[rng.Next(produced.Count)]);
             if (weights) ins.Add(NewTensor($"w{i}", TensorKind.Weight));
             int y = NewTensor($"t{i}", TensorKind.Intermediate);
-            opList.Add(new SchedOp(i, $"op{i}", ins.Distinct().ToList(), [y]));
+            if (chains && rng.NextDouble() < 0.5)
+            {
+                int first = opList.Count;
+                opList.Add(new SchedOp(first, $"op{i}a", [ins[0], NewTensor($"w{i}a", TensorKind.Weight)], []));
+                opList.Add(new SchedOp(first + 1, $"op{i}b", ins.Skip(1).Distinct().ToList(), [y], After: first));
+            }
+            else opList.Add(new SchedOp(opList.Count, $"op{i}", ins.Distinct().ToList(), [y]));
             produced.Add(y);
         }
         var read = new HashSet<int>(opList.SelectMany(o => o.Inputs));

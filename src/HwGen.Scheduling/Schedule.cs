@@ -45,6 +45,8 @@ public sealed record Schedule(IReadOnlyList<ScheduleStep> Steps, IReadOnlyList<i
             if (st.Op < 0 || st.Op >= p.Ops.Count) throw Bad(s, $"op {st.Op} does not exist");
             var op = p.Ops[st.Op];
             if (!done.Add(op.Id)) throw Bad(s, $"op '{op.Name}' runs twice");
+            if (op.After is { } after && (s == 0 || Steps[s - 1].Op != after))
+                throw Bad(s, $"op '{op.Name}' must run right after '{p.Ops[after].Name}'");
             foreach (var t in st.Stores)
             {
                 if (!resident.ContainsKey(t)) throw Bad(s, $"stores {N(t)}, which is not resident");

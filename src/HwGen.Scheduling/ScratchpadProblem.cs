@@ -11,8 +11,10 @@ public sealed record SchedTensor(int Id, string Name, long Bytes, TensorKind Kin
     public bool StartsOffChip => Kind is TensorKind.Input or TensorKind.Weight;
 }
 
-/// <summary>An operator: while it runs, every operand and result is resident in the scratchpad.</summary>
-public sealed record SchedOp(int Id, string Name, IReadOnlyList<int> Inputs, IReadOnlyList<int> Outputs);
+/// <summary>An operator: while it runs, every operand and result is resident in the scratchpad. With
+/// <see cref="After"/> set, it must run in the step right after that op (state is carried between them outside the
+/// scratchpad, e.g. in the engine's accumulators).</summary>
+public sealed record SchedOp(int Id, string Name, IReadOnlyList<int> Inputs, IReadOnlyList<int> Outputs, int? After = null);
 
 /// <summary>
 /// The scratchpad scheduling problem (after COSMA, arXiv 2311.18246, and CIRCT's scheduling problems): choose an
@@ -81,6 +83,8 @@ public sealed class ScratchpadProblem
         }
         foreach (var o in Ops)
         {
+            if (o.After is { } a && (a < 0 || a >= Ops.Count || a == o.Id)) throw Bad($"op '{o.Name}' must follow op {a}, which does not exist");
+            if (o.After is { } b && Ops.Count(x => x.After == b) > 1) throw Bad($"more than one op must run right after '{Ops[b].Name}'");
             foreach (var t in o.Inputs.Concat(o.Outputs))
                 if (!InRange(t)) throw Bad($"op '{o.Name}' refers to tensor {t}, which does not exist");
             long need = Uses(o).Sum(Size);
@@ -90,19 +94,30 @@ public sealed class ScratchpadProblem
         if (TopologicalOrder() is null) throw Bad("the graph has a cycle");
     }
 
-    /// <summary>Ops in an order where each comes after the producers of its operands (smallest id first); null if cyclic.</summary>
+    /// <summary>The ops an op waits for: producers of its operands and the op it must follow.</summary>
+    public IEnumerable<int> Predecessors(SchedOp o) =>
+        o.Inputs.Select(t => producer[t]).Where(p => p >= 0).Concat(o.After is { } a ? [a] : []).Distinct();
+
+    /// <summary>Ops in an order where each comes after its predecessors, an op that must follow another right after
+    /// it, otherwise the smallest id first; null if there is a cycle or a chain cannot be kept.</summary>
     public IReadOnlyList<int>? TopologicalOrder()
     {
-        var indegree = Ops.Select(o => o.Inputs.Select(t => producer[t]).Where(p => p >= 0).Distinct().Count()).ToArray();
+        var indegree = Ops.Select(o => Predecessors(o).Count()).ToArray();
+        var successors = Ops.Select(_ => new List<int>()).ToArray();
+        foreach (var o in Ops) foreach (var q in Predecessors(o)) successors[q].Add(o.Id);
+        var chainNext = new int?[Ops.Count];
+        foreach (var o in Ops) if (o.After is { } a) chainNext[a] = o.Id;
         var ready = new SortedSet<int>(Ops.Where(o => indegree[o.Id] == 0).Select(o => o.Id));
         var order = new List<int>();
+        int? forced = null;
         while (ready.Count > 0)
         {
-            int o = ready.Min;
-            ready.Remove(o);
+            int o = forced ?? ready.Min;
+            if (!ready.Remove(o)) return null;  // the op that must come next is still waiting for another
             order.Add(o);
-            foreach (var succ in Ops[o].Outputs.SelectMany(t => consumers[t]).Distinct())
+            foreach (var succ in successors[o])
                 if (--indegree[succ] == 0) ready.Add(succ);
+            forced = chainNext[o];
         }
         return order.Count == Ops.Count ? order : null;
     }

@@ -95,6 +95,35 @@ public sealed class SchedulingTests(ITestOutputHelper log)
     }
 
     [Theory]
+    [InlineData(21, 3, 0.35)]
+    [InlineData(22, 4, 0.3)]
+    [InlineData(23, 4, 0.4)]
+    public void Ilp_optimum_equals_brute_force_with_chained_ops(int seed, int ops, double share)
+    {
+        var p = ProblemGenerators.RandomDag(seed, ops, share, maxUnits: 3, unit: 1, weights: false, chains: true);
+        p.Check();
+        Assert.Contains(p.Ops, o => o.After is not null);
+        var ilp = IlpScheduler.Solve(p, new IlpOptions(TimeLimitSeconds: 20))!;
+        Assert.Equal(SolveStatus.Optimal, ilp.Status);
+        var greedy = GreedyScheduler.Solve(p).Verify(p);
+        long brute = ScheduleBruteForce.Optimum(p);
+        log.WriteLine($"chains, seed {seed}: brute force {brute}, ILP {ilp.Verify(p).Total}, greedy {greedy.Total}");
+        Assert.Equal(brute, ilp.Verify(p).Total);
+    }
+
+    [Fact]
+    public void Verify_rejects_a_broken_chain()
+    {
+        var p = new ScratchpadProblem("chain", [new SchedOp(0, "a", [0], []), new SchedOp(1, "x", [0], [1]), new SchedOp(2, "b", [0], [2], After: 0)],
+            [new(0, "in", 1, TensorKind.Input), new(1, "y", 1, TensorKind.Output), new(2, "z", 1, TensorKind.Output)], 4);
+        p.Check();
+        Assert.Equal([0, 2, 1], p.TopologicalOrder()!);
+        var s = new Schedule([Step(0, loads: [0], at: [(0, 0)]), Step(1, at: [(1, 1)]), Step(2, stores: [1], at: [(2, 2)])], [2], "bad");
+        Assert.Contains("must run right after 'a'", Assert.Throws<ScheduleException>(() => s.Verify(p)).Message);
+        GreedyScheduler.Solve(p).Verify(p);
+    }
+
+    [Theory]
     [InlineData(11, 20, 0.2)]
     [InlineData(12, 30, 0.15)]
     [InlineData(13, 40, 0.25)]

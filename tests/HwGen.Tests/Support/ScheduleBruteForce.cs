@@ -25,7 +25,9 @@ public static class ScheduleBruteForce
             if (order.Count == p.Ops.Count) { yield return order.ToArray(); yield break; }
             foreach (var o in p.Ops)
             {
-                if (done.Contains(o.Id) || o.Inputs.Any(t => p.Producer(t) >= 0 && !done.Contains(p.Producer(t)))) continue;
+                if (done.Contains(o.Id) || p.Predecessors(o).Any(q => !done.Contains(q))) continue;
+                if (o.After is { } a && order[^1] != a) continue;
+                if (order.Count > 0 && p.Ops.Any(x => x.After == order[^1]) && o.After != order[^1]) continue;
                 order.Add(o.Id); done.Add(o.Id);
                 foreach (var r in Rec()) yield return r;
                 order.RemoveAt(order.Count - 1); done.Remove(o.Id);
