@@ -34,11 +34,19 @@ public static class Manifest
             {
                 ["arrayRows"] = cfg.ArrayRows, ["arrayCols"] = cfg.ArrayCols, ["scratchpadBytes"] = cfg.ScratchpadBytes,
                 ["portBytes"] = cfg.PortBytes, ["clockMHz"] = cfg.ClockMHz,
+                ["scheduler"] = cfg.Scheduler, ["ilpTimeLimitSeconds"] = cfg.IlpTimeLimitSeconds,
             },
             ["top"] = "hwgen_top",
             ["modules"] = new JsonArray(RtlEmitter.Modules.Select(m => (JsonNode)new JsonObject { ["name"] = m, ["file"] = $"rtl/{m}.v" }).ToArray()),
             ["parameters"] = new JsonObject(RtlEmitter.Prepare(d).Where(kv => kv.Value is int).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)(int)kv.Value))),
-            ["schedule"] = d.Schedule,
+            ["schedule"] = new JsonObject
+            {
+                ["scheduler"] = d.Schedule,
+                ["tasks"] = d.Tiles.Problem.Ops.Count,
+                ["bytesLoaded"] = d.Traffic.Loaded, ["bytesStored"] = d.Traffic.Stored,
+                ["compulsoryBytes"] = d.Traffic.Compulsory, ["nonCompulsoryBytes"] = d.Traffic.NonCompulsory,
+                ["greedyNonCompulsoryBytes"] = d.GreedyTraffic.NonCompulsory,
+            },
             ["memoryMap"] = new JsonArray(d.Regions.Select(r => (JsonNode)new JsonObject
                 { ["name"] = r.Name, ["kind"] = r.Kind, ["word"] = r.Word, ["words"] = r.Words }).ToArray()),
             ["memoryWords"] = d.MemoryWords,
@@ -77,6 +85,7 @@ public static class Manifest
         {
             ArrayRows = Field<int>(c, "arrayRows"), ArrayCols = Field<int>(c, "arrayCols"), ScratchpadBytes = Field<int>(c, "scratchpadBytes"),
             PortBytes = Field<int>(c, "portBytes"), ClockMHz = Field<double>(c, "clockMHz"),
+            Scheduler = Field<string>(c, "scheduler"), IlpTimeLimitSeconds = Field<double>(c, "ilpTimeLimitSeconds"),
         };
         cfg.Validate(path);
         int? batch = root?["batch"] is null ? null : Field<int>(root, "batch");

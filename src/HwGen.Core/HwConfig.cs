@@ -13,6 +13,9 @@ public sealed record HwConfig
     public int ScratchpadBytes { get; init; } = 64 * 1024;
     public int PortBytes { get; init; } = 8;
     public double ClockMHz { get; init; } = 200;
+    /// <summary>"ilp" (exact CP-SAT model, greedy when it finds nothing in time or the graph is large) or "greedy".</summary>
+    public string Scheduler { get; init; } = "ilp";
+    public double IlpTimeLimitSeconds { get; init; } = 10;
 
     /// <summary>Bytes per scratchpad line: one line feeds the array for one reduction step.</summary>
     public int LineBytes => Math.Max(ArrayRows, ArrayCols);
@@ -22,7 +25,7 @@ public sealed record HwConfig
 
     public static HwConfig Default { get; } = new();
 
-    static readonly string[] Fields = ["arrayRows", "arrayCols", "scratchpadBytes", "portBytes", "clockMHz"];
+    static readonly string[] Fields = ["arrayRows", "arrayCols", "scratchpadBytes", "portBytes", "clockMHz", "scheduler", "ilpTimeLimitSeconds"];
 
     /// <summary>Reads a JSON config; every field is optional, unknown fields and bad values are errors.</summary>
     public static HwConfig Load(string path)
@@ -39,6 +42,11 @@ public sealed record HwConfig
             {
                 if (!Fields.Contains(p.Name))
                     throw HwGenException.At(path, null, $"unknown config field '{p.Name}' (known: {string.Join(", ", Fields)})");
+                if (p.Name == "scheduler")
+                {
+                    c = c with { Scheduler = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw HwGenException.At(path, null, "config field 'scheduler' must be a string") };
+                    continue;
+                }
                 if (p.Value.ValueKind != JsonValueKind.Number)
                     throw HwGenException.At(path, null, $"config field '{p.Name}' must be a number");
                 c = p.Name switch
@@ -47,6 +55,7 @@ public sealed record HwConfig
                     "arrayCols" => c with { ArrayCols = Int(path, p) },
                     "scratchpadBytes" => c with { ScratchpadBytes = Int(path, p) },
                     "portBytes" => c with { PortBytes = Int(path, p) },
+                    "ilpTimeLimitSeconds" => c with { IlpTimeLimitSeconds = p.Value.GetDouble() },
                     _ => c with { ClockMHz = p.Value.GetDouble() },
                 };
             }
@@ -68,5 +77,7 @@ public sealed record HwConfig
             $"scratchpadBytes must be between 8 lines ({LineBytes * 8} bytes) and 64 MiB, got {ScratchpadBytes}");
         Need(ScratchpadBytes % LineBytes == 0, $"scratchpadBytes ({ScratchpadBytes}) must be a multiple of the line size {LineBytes}");
         Need(ClockMHz is > 0 and <= 5000, $"clockMHz must be in (0, 5000], got {ClockMHz}");
+        Need(Scheduler is "ilp" or "greedy", $"scheduler must be \"ilp\" or \"greedy\", got \"{Scheduler}\"");
+        Need(IlpTimeLimitSeconds is > 0 and <= 3600, $"ilpTimeLimitSeconds must be in (0, 3600], got {IlpTimeLimitSeconds}");
     }
 }

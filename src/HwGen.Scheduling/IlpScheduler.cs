@@ -4,7 +4,8 @@ using Google.OrTools.Sat;
 
 namespace HwGen.Scheduling;
 
-/// <summary>Options of the exact model.</summary>
+/// <summary>Options of the exact model. The time limit is CP-SAT's deterministic time (about seconds on this machine,
+/// but independent of load, so the same problem always gives the same schedule); wall time is capped at three times it.</summary>
 public sealed record IlpOptions(double TimeLimitSeconds = 10, int Workers = 2, bool HintWithGreedy = true);
 
 /// <summary>
@@ -103,7 +104,7 @@ public static class IlpScheduler
         var solver = new CpSolver
         {
             StringParameters = string.Create(CultureInfo.InvariantCulture,
-                $"max_time_in_seconds:{options.TimeLimitSeconds} num_workers:{options.Workers} random_seed:1"),
+                $"max_deterministic_time:{options.TimeLimitSeconds} max_time_in_seconds:{options.TimeLimitSeconds * 3} num_workers:{options.Workers} interleave_search:true random_seed:1"),
         };
         var status = solver.Solve(m);
         if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) return null;

@@ -1,5 +1,6 @@
 using HwGen.Core;
 using HwGen.Core.Ir;
+using HwGen.Scheduling;
 
 namespace HwGen.Rtl.Program;
 
@@ -41,7 +42,13 @@ public sealed class Design
     public required IReadOnlyDictionary<Value, Storage> Storage { get; init; }
     public required IReadOnlyList<LayerInfo> Layers { get; init; }
     public required byte[] StaticImage { get; init; }
+    /// <summary>Which scheduler made the schedule, and why.</summary>
     public required string Schedule { get; init; }
+    public required TileProblem Tiles { get; init; }
+    public required Schedule ScratchpadSchedule { get; init; }
+    public required Traffic Traffic { get; init; }
+    /// <summary>What the greedy baseline moves for the same problem (for the report).</summary>
+    public required Traffic GreedyTraffic { get; init; }
     public required int ScratchpadLinesUsed { get; init; }
     public required long EstimatedCycles { get; init; }
     public required long OffChipBytesMoved { get; init; }

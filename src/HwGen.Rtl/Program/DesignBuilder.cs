@@ -1,18 +1,22 @@
 using HwGen.Core;
 using HwGen.Core.Ir;
 using HwGen.Passes;
+using HwGen.Scheduling;
 
 namespace HwGen.Rtl.Program;
 
 /// <summary>
-/// Lays out off-chip memory and schedules the scratchpad for a compiled graph, then emits the controller
-/// program. Baseline schedule (the ILP of issue 4 replaces it): if every activation tensor fits on chip
-/// for its lifetime next to a weight buffer, all stay resident ("resident"); otherwise every tensor lives
-/// off chip and each layer streams row blocks of its input in and its output out ("streamed"). Weights are
-/// always off chip and loaded per column tile, in chunks along K when the buffer is short.
+/// Lays out off-chip memory, schedules the scratchpad and emits the controller program. The graph becomes a
+/// <see cref="TileProblem"/> (activation tiles, weight chunks, parameter blocks, GEMM tasks); the exact CP-SAT
+/// model solves it within the configured time limit when it has at most <see cref="IlpMaxOps"/> tasks, otherwise
+/// (or when it finds nothing in time) the greedy baseline does, and the report says which. The program's loads,
+/// stores, addresses and order are the schedule's.
 /// </summary>
 public sealed class DesignBuilder
 {
+    /// <summary>Largest task count handed to the exact model; larger graphs use the greedy baseline for now.</summary>
+    public const int IlpMaxOps = 60;
+
     /// <summary>Scratchpad lines holding the column parameters of one tile: 4-byte bias, 4-byte multiplier, 1-byte shift per column.</summary>
     public static int ParamLinesFor(HwConfig c) => (9 * c.ArrayCols + c.LineBytes - 1) / c.LineBytes;
 
@@ -24,7 +28,6 @@ public sealed class DesignBuilder
     readonly List<Region> regions = [];
     readonly List<Instruction> program = [];
     readonly Dictionary<QGemm, long> weightWord = [];
-    readonly Dictionary<QGemm, int> kChunk = [];
     long nextWord;
 
     DesignBuilder(Graph graph, HwConfig cfg)
@@ -39,29 +42,35 @@ public sealed class DesignBuilder
 
     int L => cfg.BeatsPerLine;
     int C => cfg.ArrayCols;
-    int Cap => cfg.ScratchpadLines;
     int TileLines(QGemm g) => g.K + paramLines;
 
     Design Run(string modelName)
     {
         CreateStorage();
-        int minLines = 2 + C + paramLines;
-        if (Cap < minLines)
-            throw new HwGenException($"config: a scratchpad of {Cap} lines cannot hold one tile of the {cfg.ArrayRows}x{C} array " +
-                $"(needs at least {minLines} lines = {minLines * cfg.LineBytes} bytes: one activation and one weight line, {paramLines} parameter lines, {C} output lines)");
-
-        // Off-chip map: program first (its size is known once scheduled: reserve after), then tensors and weights.
-        bool resident = TryAllocateResident(out int residentPeak);
         var devices = storage.Values.Distinct().ToList();
-        foreach (var s in devices.Where(s => !resident || IsHostVisible(s)))
-            s.ExtWord = Reserve($"tensor {s.Value.Name}", IsInput(s) ? "input" : IsOutput(s) ? "output" : "spill", (long)s.Lines * L);
+        var inputs = new HashSet<Storage>(graph.Ops.OfType<Quantize>().Select(q => storage[q.Output]));
+        var outputs = new HashSet<Storage>(graph.Ops.OfType<Dequantize>().Select(d => storage[d.Input]));
+        var tp = TileProblem.Build(graph, cfg, storage, inputs, outputs, paramLines, modelName);
+        try { tp.Problem.Check(); }
+        catch (HwGenException e) when (e.Message.Contains("too small"))
+        {
+            int need = tp.Problem.Ops.Max(o => tp.Problem.Uses(o).Sum(t => tp.Tensors[t].Lines));
+            throw new HwGenException($"config: a scratchpad of {cfg.ScratchpadLines} lines cannot hold one tile of the {cfg.ArrayRows}x{C} array " +
+                $"(the smallest task needs {need} lines = {need * cfg.LineBytes} bytes: activations, weights, {paramLines} parameter lines, {C} output lines)");
+        }
+        var (schedule, traffic, greedyTraffic, note) = Solve(tp.Problem);
+
+        // Off-chip map: program first (placed at word 0 below), then tensors, weights, spill space.
+        var stored = new HashSet<int>(schedule.Steps.SelectMany(s => s.Stores).Concat(schedule.FinalStores));
+        var spilled = stored.Select(t => tp.Tensors[t]).OfType<ActTile>().Select(a => a.Storage).Where(s => !outputs.Contains(s)).ToHashSet();
+        foreach (var s in devices.Where(s => inputs.Contains(s) || outputs.Contains(s) || spilled.Contains(s)))
+            s.ExtWord = Reserve($"tensor {s.Value.Name}", inputs.Contains(s) ? "input" : outputs.Contains(s) ? "output" : "spill", (long)s.Lines * L);
         foreach (var g in layers)
             weightWord[g] = Reserve($"weights {g.Name}", "weights", (long)g.Tiling!.ColTiles * TileLines(g) * L);
 
-        if (resident) EmitResident(residentPeak); else EmitStreamed();
+        int spadUsed = Emit(tp, schedule);
         program.Add(new Instruction(Opcode.End, "end"));
 
-        // Place the program at word 0 by shifting everything else up by its size.
         int instrBeats = (Instruction.Bytes + cfg.PortBytes - 1) / cfg.PortBytes;
         long progWords = (long)program.Count * instrBeats;
         long shift = (progWords + L - 1) / L * L;
@@ -71,7 +80,7 @@ public sealed class DesignBuilder
         var finalRegions = new List<Region> { new("program", "program", 0, progWords) };
         finalRegions.AddRange(regions.Select(r => r with { Word = r.Word + shift }));
         long totalWords = Math.Max(nextWord + shift, 1);
-        if (totalWords * cfg.PortBytes > (1L << 32) * cfg.PortBytes)
+        if (totalWords > 1L << 32)
             throw new HwGenException($"model needs {totalWords} words of off-chip memory, more than the 32-bit address space");
 
         var image = new byte[totalWords * cfg.PortBytes];
@@ -84,15 +93,33 @@ public sealed class DesignBuilder
 
         long offChipBytes = finalProgram.Where(i => i.Op is Opcode.Load or Opcode.Store).Sum(i => (long)i.Lines * L * cfg.PortBytes);
         var layerInfo = layers.Select(g => new LayerInfo(g.Name, g.Engine ?? "?", g.Input.Type.Shape, g.Output.Type.Shape, g.K, g.N,
-            g.Tiling!, kChunk[g], finalProgram.Where(i => i.Comment.StartsWith(g.Name + ":")).Sum(i => CycleModel.Of(i, cfg, paramLines)),
+            g.Tiling!, Math.Min(g.K, tp.GroupTiles[g] * C), finalProgram.Where(i => i.Comment.StartsWith(g.Name + ":")).Sum(i => CycleModel.Of(i, cfg, paramLines)),
             finalProgram.Where(i => i.Comment.StartsWith(g.Name + ":") && i.Op is Opcode.Load or Opcode.Store).Sum(i => (long)i.Lines * L * cfg.PortBytes))).ToList();
         return new Design
         {
             ModelName = modelName, Config = cfg, Graph = graph, Program = finalProgram, Regions = finalRegions,
-            Storage = storage, Layers = layerInfo, StaticImage = image, Schedule = resident ? "resident" : "streamed",
-            ScratchpadLinesUsed = resident ? Math.Min(Cap, residentPeak + layers.Max(g => kChunk[g] + paramLines)) : Cap,
-            EstimatedCycles = CycleModel.Total(finalProgram, cfg, paramLines), OffChipBytesMoved = offChipBytes,
+            Storage = storage, Layers = layerInfo, StaticImage = image, Schedule = note,
+            ScratchpadLinesUsed = spadUsed, EstimatedCycles = CycleModel.Total(finalProgram, cfg, paramLines), OffChipBytesMoved = offChipBytes,
+            Tiles = tp, ScratchpadSchedule = schedule, Traffic = traffic, GreedyTraffic = greedyTraffic,
         };
+    }
+
+    (Schedule Schedule, Traffic Traffic, Traffic Greedy, string Note) Solve(ScratchpadProblem p)
+    {
+        var greedy = GreedyScheduler.Solve(p);
+        var greedyTraffic = greedy.Verify(p);
+        if (cfg.Scheduler == "greedy")
+            return (greedy, greedyTraffic, greedyTraffic, "greedy (requested)");
+        if (p.Ops.Count > IlpMaxOps)
+            return (greedy, greedyTraffic, greedyTraffic, $"greedy: {p.Ops.Count} tasks is more than the exact model's limit of {IlpMaxOps}");
+        var ilp = IlpScheduler.Solve(p, new IlpOptions(cfg.IlpTimeLimitSeconds));
+        if (ilp is null)
+            return (greedy, greedyTraffic, greedyTraffic, $"greedy: the exact model found no schedule within {cfg.IlpTimeLimitSeconds} s, so HwGen fell back to greedy");
+        var t = ilp.Verify(p);
+        var status = ilp.Status == SolveStatus.Optimal ? "optimal" : $"feasible, gap {ilp.Gap:P1}";
+        return t.Total <= greedyTraffic.Total
+            ? (ilp, t, greedyTraffic, $"cp-sat ({status}, {ilp.SolveTime.TotalSeconds:F1} s)")
+            : (greedy, greedyTraffic, greedyTraffic, $"greedy: the exact model's best in {cfg.IlpTimeLimitSeconds} s ({status}) moved more bytes");
     }
 
     long Reserve(string name, string kind, long words)
@@ -102,10 +129,6 @@ public sealed class DesignBuilder
         nextWord += words;
         return r.Word;
     }
-
-    bool IsInput(Storage s) => graph.Ops.OfType<Quantize>().Any(q => storage[q.Output] == s);
-    bool IsOutput(Storage s) => graph.Ops.OfType<Dequantize>().Any(d => storage[d.Input] == s);
-    bool IsHostVisible(Storage s) => IsInput(s) || IsOutput(s);
 
     /// <summary>One storage per device tensor; a Reshape shares its input's storage (it keeps rows and features).</summary>
     void CreateStorage()
@@ -125,121 +148,53 @@ public sealed class DesignBuilder
         }
     }
 
-    /// <summary>Index of the layer that produces a storage (-1: the host) and of the last layer that reads it
-    /// (layers.Count: the host reads it after the run).</summary>
-    (int Def, int LastUse) Lifetime(Storage s)
+    long ExtWordOf(TileTensor t) => t switch
     {
-        int def = layers.FindIndex(g => storage[g.Output] == s);
-        int last = IsOutput(s) ? layers.Count : layers.FindLastIndex(g => storage[g.Input] == s);
-        return (def, Math.Max(last, def));
-    }
+        ActTile a => a.Storage.ExtWord + ((long)a.Block * a.Storage.Features + a.FirstFeature) * L,
+        WeightChunk w => weightWord[w.Layer] + ((long)w.ColTile * TileLines(w.Layer) + w.FirstK) * L,
+        ParamBlock p => weightWord[p.Layer] + ((long)p.ColTile * TileLines(p.Layer) + p.Layer.K) * L,
+        _ => throw new InvalidOperationException("unknown tile tensor"),
+    };
 
-    /// <summary>First-fit allocation of every tensor for its lifetime; succeeds when a weight buffer of at least one
-    /// reduction line plus the parameters still fits beside them.</summary>
-    bool TryAllocateResident(out int peak)
+    /// <summary>Turns the schedule into instructions; returns the highest scratchpad line used.</summary>
+    int Emit(TileProblem tp, Schedule schedule)
     {
-        var placed = new List<(int Start, int End, int Def, int Last)>();
-        peak = 0;
-        foreach (var s in storage.Values.Distinct().OrderBy(s => Lifetime(s).Def))
+        var line = new Dictionary<int, int>();
+        int lb = cfg.LineBytes, used = 0;
+        string Name(int t) => tp.Problem.Tensors[t].Name;
+        void Store(int t, string layer) =>
+            program.Add(new Instruction(Opcode.Store, $"{layer}: store {Name(t)}") { Ext = ExtWordOf(tp.Tensors[t]), SpadLine = line[t], Lines = tp.Tensors[t].Lines });
+        foreach (var step in schedule.Steps)
         {
-            var (def, last) = Lifetime(s);
-            int start = 0;
-            foreach (var p in placed.Where(p => p.Def <= last && def <= p.Last).OrderBy(p => p.Start))
-                if (start + s.Lines > p.Start && start < p.End) start = p.End;
-            placed.Add((start, start + s.Lines, def, last));
-            s.SpadLine = start;
-            peak = Math.Max(peak, start + s.Lines);
-        }
-        if (peak + 1 + paramLines <= Cap) return true;
-        foreach (var s in storage.Values) s.SpadLine = -1;
-        return false;
-    }
-
-    void EmitResident(int wbuf)
-    {
-        foreach (var s in InputsInOrder())
-            program.Add(new Instruction(Opcode.Load, $"input {s.Value.Name}") { Ext = s.ExtWord, SpadLine = s.SpadLine, Lines = s.Lines });
-        foreach (var g in layers)
-        {
-            var x = storage[g.Input];
-            var y = storage[g.Output];
-            int kc = Math.Min(g.K, Cap - wbuf - paramLines);
-            kChunk[g] = kc;
-            for (int j = 0; j < g.Tiling!.ColTiles; j++)
+            var task = tp.Tasks[step.Op];
+            var g = task.Layer;
+            foreach (var t in step.Stores) Store(t, g.Name);
+            foreach (var t in step.Evictions) line.Remove(t);
+            foreach (var (t, addr) in step.Addresses)
             {
-                bool whole = kc == g.K;
-                if (whole) LoadWeights(g, j, 0, g.K, wbuf, withParams: true);
-                for (int b = 0; b < x.RowBlocks; b++)
-                    for (int k0 = 0; k0 < g.K; k0 += kc)
-                    {
-                        int kl = Math.Min(kc, g.K - k0);
-                        if (!whole) LoadWeights(g, j, k0, kl, wbuf, withParams: k0 == 0);
-                        program.Add(Gemm(g, j, k0, kl, x.SpadLine + b * g.K + k0, wbuf, y.SpadLine + b * g.N + j * C));
-                    }
+                line[t] = (int)(addr / lb);
+                used = Math.Max(used, line[t] + tp.Tensors[t].Lines);
             }
-            if (IsOutput(y))
-                program.Add(new Instruction(Opcode.Store, $"{g.Name}: output {y.Value.Name}") { Ext = y.ExtWord, SpadLine = y.SpadLine, Lines = y.Lines });
-        }
-    }
-
-    void EmitStreamed()
-    {
-        foreach (var g in layers)
-        {
-            var x = storage[g.Input];
-            var y = storage[g.Output];
-            // Scratchpad: [input staging | C output lines | weight chunk + parameters].
-            bool wholeBlock = 2 * g.K + C + paramLines <= Cap;
-            int kc = wholeBlock ? g.K : (Cap - C - paramLines) / 2;
-            kChunk[g] = kc;
-            int inStage = 0, outStage = wholeBlock ? g.K : kc, wbuf = outStage + C;
-            for (int b = 0; b < x.RowBlocks; b++)
+            foreach (var t in step.Loads)
+                program.Add(new Instruction(Opcode.Load, $"{g.Name}: load {Name(t)}") { Ext = ExtWordOf(tp.Tensors[t]), SpadLine = line[t], Lines = tp.Tensors[t].Lines });
+            int offset = 0;
+            for (int i = 0; i < task.InputTensors.Count; i++)
             {
-                if (wholeBlock) program.Add(LoadInput(g, x, b * g.K, g.K, inStage));
-                for (int j = 0; j < g.Tiling!.ColTiles; j++)
+                int x = task.InputTensors[i], k = tp.Tensors[x].Lines;
+                program.Add(new Instruction(Opcode.Gemm, $"{g.Name}: block {task.Block} tile {task.ColTile} k {((ActTile)tp.Tensors[x]).FirstFeature}..+{k}")
                 {
-                    for (int k0 = 0; k0 < g.K; k0 += kc)
-                    {
-                        int kl = Math.Min(kc, g.K - k0);
-                        LoadWeights(g, j, k0, kl, wbuf, withParams: k0 == 0);
-                        if (!wholeBlock) program.Add(LoadInput(g, x, b * g.K + k0, kl, inStage));
-                        program.Add(Gemm(g, j, k0, kl, inStage + (wholeBlock ? k0 : 0), wbuf, outStage));
-                    }
-                    int cols = Math.Min(C, g.N - j * C);
-                    program.Add(new Instruction(Opcode.Store, $"{g.Name}: output block {b} tile {j}")
-                        { Ext = y.ExtWord + ((long)b * g.N + j * C) * L, SpadLine = outStage, Lines = cols });
-                }
+                    First = task.First && i == 0, Last = task.Last && i == task.InputTensors.Count - 1,
+                    ActLine = line[x], WeightLine = line[task.Weights] + offset, Lines = k,
+                    ParamLine = task.Params is { } prm ? line[prm] : 0, OutLine = task.Output is { } o ? line[o] : 0,
+                    Cols = Math.Min(C, g.N - task.ColTile * C),
+                    Zx = g.InputZeroPoint, Zy = g.OutputZeroPoint, QMin = g.ClampMin, QMax = g.ClampMax,
+                });
+                offset += k;
             }
         }
+        foreach (var t in schedule.FinalStores) Store(t, "output");
+        return used;
     }
-
-    IEnumerable<Storage> InputsInOrder() => graph.Ops.OfType<Quantize>().Select(q => storage[q.Output]);
-
-    Instruction LoadInput(QGemm g, Storage x, int line, int lines, int spad) =>
-        new(Opcode.Load, $"{g.Name}: input lines {line}..{line + lines - 1}") { Ext = x.ExtWord + (long)line * L, SpadLine = spad, Lines = lines };
-
-    /// <summary>Loads weight lines [k0, k0+kl) of column tile j to wbuf and, when asked, the tile's parameters after
-    /// the chunk (one LOAD when the whole reduction fits, since parameters follow the weights off chip).</summary>
-    void LoadWeights(QGemm g, int j, int k0, int kl, int wbuf, bool withParams)
-    {
-        long tile = weightWord[g] + (long)j * TileLines(g) * L;
-        if (withParams && k0 == 0 && kl == g.K)
-        {
-            program.Add(new Instruction(Opcode.Load, $"{g.Name}: weights+params tile {j}") { Ext = tile, SpadLine = wbuf, Lines = g.K + paramLines });
-            return;
-        }
-        program.Add(new Instruction(Opcode.Load, $"{g.Name}: weights tile {j} k {k0}..{k0 + kl - 1}") { Ext = tile + (long)k0 * L, SpadLine = wbuf, Lines = kl });
-        if (withParams)
-            program.Add(new Instruction(Opcode.Load, $"{g.Name}: params tile {j}") { Ext = tile + (long)g.K * L, SpadLine = wbuf + kChunk[g], Lines = paramLines });
-    }
-
-    Instruction Gemm(QGemm g, int j, int k0, int kl, int act, int wbuf, int outLine) =>
-        new(Opcode.Gemm, $"{g.Name}: tile {j} k {k0}..{k0 + kl - 1}")
-        {
-            First = k0 == 0, Last = k0 + kl == g.K, ActLine = act, WeightLine = wbuf, Lines = kl,
-            ParamLine = wbuf + (kl == g.K ? g.K : kChunk[g]), OutLine = outLine, Cols = Math.Min(C, g.N - j * C),
-            Zx = g.InputZeroPoint, Zy = g.OutputZeroPoint, QMin = g.ClampMin, QMax = g.ClampMax,
-        };
 
     /// <summary>Weights of tile j: K lines of C signed bytes, then the parameter lines (unused columns are zero).</summary>
     void WriteWeights(byte[] image, QGemm g)

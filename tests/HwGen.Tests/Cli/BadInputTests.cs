@@ -122,6 +122,9 @@ public sealed class BadInputTests
     [InlineData("""{ "arrayRows": 0 }""", "arrayRows must be")]
     [InlineData("""{ "arrayCols": 8, "colour": 3 }""", "unknown config field 'colour'")]
     [InlineData("""{ "portBytes": 3 }""", "portBytes must be a power of two")]
+    [InlineData("""{ "scheduler": "fast" }""", "scheduler must be \"ilp\" or \"greedy\"")]
+    [InlineData("""{ "scheduler": 1 }""", "'scheduler' must be a string")]
+    [InlineData("""{ "ilpTimeLimitSeconds": 0 }""", "ilpTimeLimitSeconds must be in")]
     [InlineData("""{ "scratchpadBytes": "big" }""", "must be a number")]
     [InlineData("""[1, 2]""", "must be a JSON object")]
     [InlineData("""{ "arrayRows": 4, """, "not valid JSON")]
@@ -152,7 +155,7 @@ public sealed class BadInputTests
     [Theory]
     [InlineData("{ not json", "not valid JSON")]
     [InlineData("""{ "modelPath": "m.onnx" }""", "has no 'arrayRows'")]
-    [InlineData("""{ "modelPath": 3, "config": { "arrayRows": 4, "arrayCols": 8, "scratchpadBytes": 4096, "portBytes": 8, "clockMHz": 100 } }""", "'modelPath' has the wrong type")]
+    [InlineData("""{ "modelPath": 3, "config": { "arrayRows": 4, "arrayCols": 8, "scratchpadBytes": 4096, "portBytes": 8, "clockMHz": 100, "scheduler": "ilp", "ilpTimeLimitSeconds": 10 } }""", "'modelPath' has the wrong type")]
     public void Simulate_with_a_damaged_manifest(string manifest, string reason)
     {
         using var dir = new TempDir();
