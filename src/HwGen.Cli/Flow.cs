@@ -91,6 +91,8 @@ public static class Flow
             for (int i = 0; i < inputs.Count; i++) Npy.Write(Path.Combine(tmp, "tb", $"input_{i}.npy"), inputs[i]);
             File.WriteAllText(Path.Combine(tmp, "manifest.json"), Manifest.Json(c, modelPath));
             File.WriteAllText(Path.Combine(tmp, "report.md"), Report.Markdown(c));
+            File.WriteAllText(Path.Combine(tmp, "schedule.svg"), ScheduleChart.Svg(c.Design));
+            File.WriteAllText(Path.Combine(tmp, "schedule.html"), ScheduleChart.Html(c.Design));
             File.WriteAllText(Path.Combine(tmp, "model.hwir"), Printer.Print(c.Graph));
             if (Directory.Exists(full)) Directory.Delete(full, recursive: true);
             Directory.Move(tmp, full);

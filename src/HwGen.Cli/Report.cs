@@ -27,6 +27,13 @@ public static class Report
         sb.AppendLine($"- program: {d.Program.Count} instructions");
         sb.AppendLine($"- estimated cycles: {d.EstimatedCycles} ({other} outside layers: input loads, END) = " +
                       $"{d.EstimatedCycles / cfg.ClockMHz:F1} us at {cfg.ClockMHz} MHz, with a memory that never stalls and answers in one cycle");
+        var t = d.Traffic;
+        sb.AppendLine().AppendLine("## Scratchpad schedule").AppendLine();
+        sb.AppendLine($"- scheduler: {d.Schedule}; {d.Tiles.Problem.Ops.Count} tasks, {d.Tiles.Problem.Tensors.Count} tensors");
+        sb.AppendLine($"- off-chip traffic: {t.Loaded} B loaded + {t.Stored} B stored = {t.Total} B; compulsory {t.Compulsory} B, non-compulsory {t.NonCompulsory} B " +
+                      $"(greedy baseline: {d.GreedyTraffic.NonCompulsory} B non-compulsory)");
+        sb.AppendLine("- timeline and scratchpad occupancy: [schedule.html](schedule.html) (also schedule.svg)");
+        sb.AppendLine().AppendLine("![schedule](schedule.svg)");
         sb.AppendLine().AppendLine("## Program").AppendLine().AppendLine("```");
         foreach (var i in d.Program) sb.AppendLine(i.ToString());
         sb.AppendLine("```");

@@ -15,7 +15,9 @@ public sealed record HwConfig
     public double ClockMHz { get; init; } = 200;
     /// <summary>"ilp" (exact CP-SAT model, greedy when it finds nothing in time or the graph is large) or "greedy".</summary>
     public string Scheduler { get; init; } = "ilp";
-    public double IlpTimeLimitSeconds { get; init; } = 10;
+    /// <summary>CP-SAT's deterministic time limit: the same problem always gets the same schedule, whatever the load.
+    /// One unit took about 3 s of wall time on the 2-core development machine; wall time is capped at 3x the limit.</summary>
+    public double IlpTimeLimitSeconds { get; init; } = 5;
 
     /// <summary>Bytes per scratchpad line: one line feeds the array for one reduction step.</summary>
     public int LineBytes => Math.Max(ArrayRows, ArrayCols);
