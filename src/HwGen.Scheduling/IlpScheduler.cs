@@ -4,6 +4,14 @@ using Google.OrTools.Sat;
 
 namespace HwGen.Scheduling;
 
+/// <summary>
+/// Fixed states at the ends of a window (divide and conquer): tensors resident at the start at their addresses,
+/// tensors already off chip at the start, tensors that must be resident at the end at given addresses, and
+/// tensors that must be off chip by the end.
+/// </summary>
+public sealed record Boundary(IReadOnlyDictionary<int, long> InitialResident, IReadOnlySet<int> InitiallyOffChip,
+    IReadOnlyDictionary<int, long> FinalResident, IReadOnlySet<int> MustEndOffChip);
+
 /// <summary>Options of the exact model. The time limit is CP-SAT's deterministic time (about seconds on this machine,
 /// but independent of load, so the same problem always gives the same schedule); wall time is capped at three times it.</summary>
 public sealed record IlpOptions(double TimeLimitSeconds = 10, int Workers = 2, bool HintWithGreedy = true);
@@ -25,7 +33,7 @@ public static class IlpScheduler
 {
     sealed record Segment(int Tensor, int K, BoolVar Present, IntVar Start, IntVar End, IntVar Address);
 
-    public static Schedule? Solve(ScratchpadProblem p, IlpOptions? options = null)
+    public static Schedule? Solve(ScratchpadProblem p, IlpOptions? options = null, Boundary? boundary = null, Schedule? hint = null)
     {
         options ??= new IlpOptions();
         var sw = Stopwatch.StartNew();
@@ -48,7 +56,12 @@ public static class IlpScheduler
         {
             int producer = p.Producer(t.Id);
             var consumers = p.Consumers(t.Id).Distinct().ToList();
-            int n = consumers.Count + (producer >= 0 ? 1 : 0);
+            long? initial = boundary?.InitialResident.TryGetValue(t.Id, out var ia) == true ? ia / align : null;
+            long? final = boundary?.FinalResident.TryGetValue(t.Id, out var fa) == true ? fa / align : null;
+            bool offAtStart = boundary is null ? t.StartsOffChip : boundary.InitiallyOffChip.Contains(t.Id);
+            bool mustStore = t.Kind == TensorKind.Output && (boundary is null || producer >= 0) && !offAtStart
+                             || boundary?.MustEndOffChip.Contains(t.Id) == true && !offAtStart;
+            int n = consumers.Count + (producer >= 0 || initial is not null ? 1 : 0) + (final is not null ? 1 : 0);
             long units = p.Size(t.Id) / align, maxAddr = p.Capacity / align - units;
             segs[t.Id] = new Segment[n];
             for (int k = 0; k < n; k++)
@@ -69,20 +82,39 @@ public static class IlpScheduler
                     m.AddImplication(present, segs[t.Id][k - 1].Present);
                     m.Add(segs[t.Id][k - 1].End <= start).OnlyEnforceIf(present);
                 }
-                if (t.StartsOffChip || k > 0) costTerms.Add((present, t.Bytes));
+                // A load: every segment but one that starts at production or as the initial residency.
+                if (k > 0 || (producer < 0 && initial is null)) costTerms.Add((present, t.Bytes));
             }
             if (n == 0) continue;
-            if (producer >= 0)
+            var first = segs[t.Id][0];
+            if (producer >= 0) m.Add(first.Start == pos[producer]);
+            if (initial is { } a0)
             {
-                m.Add(segs[t.Id][0].Present == 1);
-                m.Add(segs[t.Id][0].Start == pos[producer]);
+                m.Add(first.Start == 0);
+                m.Add(first.Address == a0);
+            }
+            if (producer >= 0 || initial is not null || consumers.Count > 0) m.Add(first.Present == 1);
+            if (!offAtStart)
+            {
+                // Made here or resident from before without an off-chip copy: a reload needs a store first.
                 var st = m.NewBoolVar($"st_{t.Id}");
                 stored[t.Id] = st;
                 costTerms.Add((st, t.Bytes));
-                if (t.Kind == TensorKind.Output) m.Add(st == 1);
+                if (mustStore) m.Add(st == 1);
                 if (n > 1) m.AddImplication(segs[t.Id][1].Present, st);
             }
-            else m.Add(segs[t.Id][0].Present == 1);
+            if (final is { } af)
+            {
+                var ends = segs[t.Id].Select(s =>
+                {
+                    var b = m.NewBoolVar($"fin_{t.Id}_{s.K}");
+                    m.AddImplication(b, s.Present);
+                    m.Add(s.End == T).OnlyEnforceIf(b);
+                    m.Add(s.Address == af).OnlyEnforceIf(b);
+                    return (ILiteral)b;
+                }).ToList();
+                m.AddBoolOr(ends);
+            }
             foreach (var c in consumers)
             {
                 var inSeg = new List<ILiteral>();
@@ -99,12 +131,13 @@ public static class IlpScheduler
         }
         m.Minimize(LinearExpr.WeightedSum(costTerms.Select(c => (ILiteral)c.Lit), costTerms.Select(c => c.Bytes)));
 
-        if (options.HintWithGreedy) Hint(m, p, pos, segs, stored, GreedyScheduler.Solve(p));
+        if (hint is not null) Hint(m, p, pos, segs, stored, hint, boundary?.InitialResident);
+        else if (options.HintWithGreedy && boundary is null) Hint(m, p, pos, segs, stored, GreedyScheduler.Solve(p), null);
 
         var solver = new CpSolver
         {
             StringParameters = string.Create(CultureInfo.InvariantCulture,
-                $"max_deterministic_time:{options.TimeLimitSeconds} max_time_in_seconds:{options.TimeLimitSeconds * 3} num_workers:{options.Workers} interleave_search:true random_seed:1"),
+                $"max_deterministic_time:{options.TimeLimitSeconds} max_time_in_seconds:{options.TimeLimitSeconds * 3} num_workers:{options.Workers} interleave_search:{(options.Workers > 1 ? "true" : "false")} random_seed:1"),
         };
         var status = solver.Solve(m);
         if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) return null;
@@ -113,28 +146,29 @@ public static class IlpScheduler
         var order = Enumerable.Range(0, T).OrderBy(o => solver.Value(pos[o])).ToArray();
         var chosen = segments.Where(s => solver.BooleanValue(s.Present)).ToList();
         var steps = new List<ScheduleStep>();
-        var final = new List<int>();
+        var finalStores = new List<int>();
         for (int step = 0; step < T; step++)
         {
             var op = p.Ops[order[step]];
             var stores = stored.Where(kv => solver.BooleanValue(kv.Value) && solver.Value(segs[kv.Key][0].End) == step).Select(kv => kv.Key).ToList();
             var evictions = chosen.Where(s => solver.Value(s.End) == step).Select(s => s.Tensor).ToList();
-            var loads = chosen.Where(s => solver.Value(s.Start) == step && (p.Tensors[s.Tensor].StartsOffChip || s.K > 0)).ToList();
+            var loads = chosen.Where(s => solver.Value(s.Start) == step && (s.K > 0 || (p.Producer(s.Tensor) < 0 && boundary?.InitialResident.ContainsKey(s.Tensor) != true))).ToList();
             var results = chosen.Where(s => s.K == 0 && op.Outputs.Contains(s.Tensor)).ToList();
             var addresses = loads.Concat(results).ToDictionary(s => s.Tensor, s => solver.Value(s.Address) * align);
             steps.Add(new ScheduleStep(op.Id, stores, evictions, loads.Select(s => s.Tensor).ToList(), addresses));
         }
-        final.AddRange(stored.Where(kv => solver.BooleanValue(kv.Value) && solver.Value(segs[kv.Key][0].End) == T).Select(kv => kv.Key));
+        finalStores.AddRange(stored.Where(kv => solver.BooleanValue(kv.Value) && solver.Value(segs[kv.Key][0].End) == T).Select(kv => kv.Key));
         double obj = solver.ObjectiveValue, bound = solver.BestObjectiveBound;
-        return new Schedule(steps, final, "cp-sat",
+        return new Schedule(steps, finalStores, "cp-sat",
             status == CpSolverStatus.Optimal ? SolveStatus.Optimal : SolveStatus.Feasible,
             obj <= 0 ? 0 : Math.Max(0, (obj - bound) / obj), sw.Elapsed);
     }
 
-    /// <summary>Residency segments of a legal schedule: (tensor, start step, end step, address), in start order per tensor.</summary>
-    public static List<(int Tensor, int Start, int End, long Address)> SegmentsOf(ScratchpadProblem p, Schedule s)
+    /// <summary>Residency segments of a legal schedule: (tensor, start step, end step, address), in start order per tensor;
+    /// <paramref name="initial"/> are resident before the first step.</summary>
+    public static List<(int Tensor, int Start, int End, long Address)> SegmentsOf(ScratchpadProblem p, Schedule s, IReadOnlyDictionary<int, long>? initial = null)
     {
-        var open = new Dictionary<int, (int Start, long Address)>();
+        var open = (initial ?? new Dictionary<int, long>()).ToDictionary(kv => kv.Key, kv => (Start: 0, Address: kv.Value));
         var result = new List<(int, int, int, long)>();
         for (int step = 0; step < s.Steps.Count; step++)
         {
@@ -146,11 +180,12 @@ public static class IlpScheduler
         return result.OrderBy(r => r.Item1).ThenBy(r => r.Item2).ToList();
     }
 
-    static void Hint(CpModel m, ScratchpadProblem p, IntVar[] pos, Segment[][] segs, Dictionary<int, BoolVar> stored, Schedule g)
+    static void Hint(CpModel m, ScratchpadProblem p, IntVar[] pos, Segment[][] segs, Dictionary<int, BoolVar> stored, Schedule g,
+        IReadOnlyDictionary<int, long>? initial)
     {
         var order = g.Order.ToList();
         for (int i = 0; i < order.Count; i++) m.AddHint(pos[order[i]], i);
-        var byTensor = SegmentsOf(p, g).GroupBy(r => r.Tensor).ToDictionary(x => x.Key, x => x.ToList());
+        var byTensor = SegmentsOf(p, g, initial).GroupBy(r => r.Tensor).ToDictionary(x => x.Key, x => x.ToList());
         foreach (var t in p.Tensors)
         {
             var list = byTensor.GetValueOrDefault(t.Id) ?? [];

@@ -14,8 +14,10 @@ namespace HwGen.Rtl.Program;
 /// </summary>
 public sealed class DesignBuilder
 {
-    /// <summary>Largest task count handed to the exact model; larger graphs use the greedy baseline for now.</summary>
+    /// <summary>Largest task count handed to the exact model as a whole; larger graphs are divided into windows.</summary>
     public const int IlpMaxOps = 60;
+    /// <summary>Window size of divide and conquer.</summary>
+    public const int WindowOps = 40;
 
     /// <summary>Scratchpad lines holding the column parameters of one tile: 4-byte bias, 4-byte multiplier, 1-byte shift per column.</summary>
     public static int ParamLinesFor(HwConfig c) => (9 * c.ArrayCols + c.LineBytes - 1) / c.LineBytes;
@@ -110,8 +112,16 @@ public sealed class DesignBuilder
         var greedyTraffic = greedy.Verify(p);
         if (cfg.Scheduler == "greedy")
             return (greedy, greedyTraffic, greedyTraffic, "greedy (requested)");
+        if (greedyTraffic.NonCompulsory == 0)
+            return (greedy, greedyTraffic, greedyTraffic, "greedy (optimal: it moves only compulsory traffic)");
         if (p.Ops.Count > IlpMaxOps)
-            return (greedy, greedyTraffic, greedyTraffic, $"greedy: {p.Ops.Count} tasks is more than the exact model's limit of {IlpMaxOps}");
+        {
+            var dnc = DivideAndConquerScheduler.Solve(p, WindowOps, new IlpOptions(cfg.IlpTimeLimitSeconds));
+            var dt = dnc.Verify(p);
+            return dt.Total <= greedyTraffic.Total
+                ? (dnc, dt, greedyTraffic, $"{dnc.Solver}, {dnc.SolveTime.TotalSeconds:F1} s ({p.Ops.Count} tasks is more than the exact model's {IlpMaxOps})")
+                : (greedy, greedyTraffic, greedyTraffic, $"greedy: divide and conquer over {p.Ops.Count} tasks moved more bytes ({dt.NonCompulsory} B non-compulsory)");
+        }
         var ilp = IlpScheduler.Solve(p, new IlpOptions(cfg.IlpTimeLimitSeconds));
         if (ilp is null)
             return (greedy, greedyTraffic, greedyTraffic, $"greedy: the exact model found no schedule within {cfg.IlpTimeLimitSeconds} s, so HwGen fell back to greedy");

@@ -140,6 +140,42 @@ public sealed class SchedulingTests(ITestOutputHelper log)
         Assert.True(it.Compulsory == gt.Compulsory);
     }
 
+    [Theory]
+    [InlineData(41, 120, 0.15, false)]
+    [InlineData(42, 150, 0.1, true)]
+    [InlineData(45, 100, 0.04, false)]
+    [InlineData(46, 120, 0.03, true)]
+    public void Divide_and_conquer_gives_legal_schedules_on_large_graphs(int seed, int ops, double share, bool chains)
+    {
+        var p = ProblemGenerators.RandomDag(seed, ops, share, chains: chains);
+        p.Check();
+        var dnc = DivideAndConquerScheduler.Solve(p, 40, new IlpOptions(TimeLimitSeconds: 2));
+        var t = dnc.Verify(p);
+        var g = GreedyScheduler.Solve(p).Verify(p);
+        log.WriteLine($"{p.Name}: divide and conquer non-compulsory {t.NonCompulsory}, greedy {g.NonCompulsory}, {dnc.SolveTime.TotalSeconds:F1} s");
+        Assert.Equal(g.Compulsory, t.Compulsory);
+        Assert.True(t.Total <= g.Total, $"divide and conquer moved {t.Total} bytes, greedy {g.Total}");
+    }
+
+    [Fact]
+    public void Divide_and_conquer_with_one_window_is_the_exact_model()
+    {
+        var p = ProblemGenerators.RandomDag(43, 12, 0.2);
+        p.Check();
+        var dnc = DivideAndConquerScheduler.Solve(p, 100, new IlpOptions(TimeLimitSeconds: 5)).Verify(p);
+        var ilp = IlpScheduler.Solve(p, new IlpOptions(TimeLimitSeconds: 5))!;
+        Assert.Equal(SolveStatus.Optimal, ilp.Status);
+        Assert.Equal(ilp.Verify(p).Total, dnc.Total);
+    }
+
+    [Fact]
+    public void The_exact_model_returns_nothing_when_it_finds_no_schedule_in_time()
+    {
+        var p = ProblemGenerators.RandomDag(44, 60, 0.08, chains: true);
+        p.Check();
+        Assert.Null(IlpScheduler.Solve(p, new IlpOptions(TimeLimitSeconds: 0.0001, HintWithGreedy: false)));
+    }
+
     [Fact]
     public void Greedy_repacks_when_fragmentation_leaves_no_gap()
     {

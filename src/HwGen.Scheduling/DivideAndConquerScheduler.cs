@@ -1,0 +1,134 @@
+using System.Diagnostics;
+
+namespace HwGen.Scheduling;
+
+/// <summary>
+/// Divide and conquer for graphs too large for the exact model (our choice, in the spirit of COSMA's heuristic):
+/// a large-neighbourhood search on the greedy schedule. The greedy order is cut into windows of at most
+/// <c>windowOps</c> ops (a chain is never split). Each window is solved exactly between the greedy's states at
+/// its two ends (what is resident where, what is off chip), hinted with the greedy's own steps; the cheaper of
+/// the two is kept. States at the window ends match, so the windows stitch into one legal schedule that moves
+/// no more than the greedy.
+/// </summary>
+public static class DivideAndConquerScheduler
+{
+    sealed record State(Dictionary<int, long> Resident, HashSet<int> OffChip);
+
+    public static Schedule Solve(ScratchpadProblem p, int windowOps, IlpOptions options)
+    {
+        var sw = Stopwatch.StartNew();
+        var greedy = GreedyScheduler.Solve(p);
+        var states = States(p, greedy);
+        var windows = Windows(p, greedy, windowOps);
+        var perWindow = options with { TimeLimitSeconds = Math.Max(0.5, options.TimeLimitSeconds / windows.Count) };
+
+        var steps = new List<ScheduleStep>();
+        var offChip = new HashSet<int>(p.Tensors.Where(t => t.StartsOffChip).Select(t => t.Id));
+        List<int> carriedStores = [], carriedEvictions = [];
+        List<int> finalStores = [];
+        int improved = 0;
+        // Nothing follows the last window: it only has to leave every output off chip.
+        var outputs = p.Tensors.Where(t => t.Kind == TensorKind.Output).Select(t => t.Id);
+        var last = new State([], new HashSet<int>(outputs.Concat(p.Tensors.Where(t => t.StartsOffChip).Select(t => t.Id))));
+        foreach (var (s, e) in windows)
+        {
+            var endState = e == greedy.Steps.Count ? last : states[e];
+            var (windowSteps, windowFinal, better) = SolveWindow(p, greedy, states[s], endState, s, e, perWindow);
+            if (better) improved++;
+            for (int i = 0; i < windowSteps.Count; i++)
+            {
+                var st = windowSteps[i];
+                var stores = (i == 0 ? carriedStores.Concat(st.Stores) : st.Stores).Where(offChip.Add).ToList();
+                var evictions = i == 0 ? carriedEvictions.Concat(st.Evictions).Distinct().ToList() : st.Evictions.ToList();
+                steps.Add(st with { Stores = stores, Evictions = evictions });
+            }
+            // Tensors the window leaves resident beyond the greedy's state go at the next step; its end stores come first.
+            var resident = Replay(p, states[s], windowSteps);
+            carriedEvictions = resident.Keys.Where(t => !endState.Resident.ContainsKey(t)).ToList();
+            carriedStores = windowFinal;
+            finalStores = windowFinal;
+        }
+        return new Schedule(steps, finalStores.Where(offChip.Add).ToList(),
+            $"divide-and-conquer ({windows.Count} windows of <= {windowOps} ops, {improved} improved on greedy)",
+            SolveStatus.Heuristic, double.NaN, sw.Elapsed);
+    }
+
+    /// <summary>The exact model on greedy steps [s, e) between the given states; falls back to the greedy's own steps.</summary>
+    static (List<ScheduleStep> Steps, List<int> Final, bool Better) SolveWindow(ScratchpadProblem p, Schedule greedy,
+        State start, State end, int s, int e, IlpOptions options)
+    {
+        var greedySteps = greedy.Steps.Skip(s).Take(e - s).ToList();
+        var greedyFinal = e == greedy.Steps.Count ? greedy.FinalStores.ToList() : [];
+        long greedyCost = greedySteps.Sum(st => st.Loads.Concat(st.Stores).Sum(t => p.Tensors[t].Bytes)) + greedyFinal.Sum(t => p.Tensors[t].Bytes);
+        if (greedyCost == 0) return (greedySteps, greedyFinal, false);  // nothing to gain
+
+        var ops = greedySteps.Select(st => st.Op).ToList();
+        var inWindow = new HashSet<int>(ops);
+        var global = ops.SelectMany(o => p.Uses(p.Ops[o])).Concat(start.Resident.Keys).Concat(end.Resident.Keys).Distinct().ToList();
+        var local = global.Select((t, i) => (t, i)).ToDictionary(x => x.t, x => x.i);
+        var localOp = ops.Select((o, i) => (o, i)).ToDictionary(x => x.o, x => x.i);
+        var tensors = global.Select((t, i) => new SchedTensor(i, p.Tensors[t].Name, p.Tensors[t].Bytes,
+            p.Producer(t) >= 0 && inWindow.Contains(p.Producer(t)) ? TensorKind.Intermediate : TensorKind.Input)).ToList();
+        var sub = new ScratchpadProblem(p.Name + $"/steps{s}-{e}",
+            ops.Select((o, i) => new SchedOp(i, p.Ops[o].Name, p.Ops[o].Inputs.Select(t => local[t]).ToList(),
+                p.Ops[o].Outputs.Select(t => local[t]).ToList(), p.Ops[o].After is { } a && localOp.TryGetValue(a, out var la) ? la : null)).ToList(),
+            tensors, p.Capacity, p.Alignment);
+        Dictionary<int, long> Local(Dictionary<int, long> m) => m.ToDictionary(kv => local[kv.Key], kv => kv.Value);
+        HashSet<int> LocalSet(HashSet<int> set) => set.Where(local.ContainsKey).Select(t => local[t]).ToHashSet();
+        var boundary = new Boundary(Local(start.Resident), LocalSet(start.OffChip), Local(end.Resident), LocalSet(end.OffChip));
+        var hint = new Schedule(greedySteps.Select(st => new ScheduleStep(localOp[st.Op], st.Stores.Select(t => local[t]).ToList(),
+            st.Evictions.Select(t => local[t]).ToList(), st.Loads.Select(t => local[t]).ToList(),
+            st.Addresses.ToDictionary(kv => local[kv.Key], kv => kv.Value))).ToList(), greedyFinal.Select(t => local[t]).ToList(), "greedy");
+
+        var ilp = IlpScheduler.Solve(sub, options, boundary, hint);
+        if (ilp is null) return (greedySteps, greedyFinal, false);
+        long cost = ilp.Steps.Sum(st => st.Loads.Concat(st.Stores).Sum(t => tensors[t].Bytes)) + ilp.FinalStores.Sum(t => tensors[t].Bytes);
+        if (cost >= greedyCost) return (greedySteps, greedyFinal, false);
+        var mapped = ilp.Steps.Select(st => new ScheduleStep(ops[st.Op], st.Stores.Select(t => global[t]).ToList(),
+            st.Evictions.Select(t => global[t]).ToList(), st.Loads.Select(t => global[t]).ToList(),
+            st.Addresses.ToDictionary(kv => global[kv.Key], kv => kv.Value))).ToList();
+        return (mapped, ilp.FinalStores.Select(t => global[t]).ToList(), true);
+    }
+
+    /// <summary>The state before each step of a schedule (after the previous one ran); the last includes the final stores.</summary>
+    static List<State> States(ScratchpadProblem p, Schedule g)
+    {
+        var resident = new Dictionary<int, long>();
+        var offChip = new HashSet<int>(p.Tensors.Where(t => t.StartsOffChip).Select(t => t.Id));
+        var states = new List<State> { new(new(resident), new(offChip)) };
+        foreach (var st in g.Steps)
+        {
+            foreach (var t in st.Stores) offChip.Add(t);
+            foreach (var t in st.Evictions) resident.Remove(t);
+            foreach (var (t, a) in st.Addresses) resident[t] = a;
+            states.Add(new(new(resident), new(offChip)));
+        }
+        foreach (var t in g.FinalStores) states[^1].OffChip.Add(t);
+        return states;
+    }
+
+    static Dictionary<int, long> Replay(ScratchpadProblem p, State start, List<ScheduleStep> steps)
+    {
+        var resident = new Dictionary<int, long>(start.Resident);
+        foreach (var st in steps)
+        {
+            foreach (var t in st.Evictions) resident.Remove(t);
+            foreach (var (t, a) in st.Addresses) resident[t] = a;
+        }
+        return resident;
+    }
+
+    /// <summary>Step ranges [s, e) of at most <paramref name="size"/> steps, extended so a chain stays whole.</summary>
+    static List<(int S, int E)> Windows(ScratchpadProblem p, Schedule g, int size)
+    {
+        var windows = new List<(int, int)>();
+        int s = 0;
+        for (int i = 0; i < g.Steps.Count; i++)
+        {
+            bool chainContinues = i + 1 < g.Steps.Count && p.Ops[g.Steps[i + 1].Op].After == g.Steps[i].Op;
+            if (i + 1 - s >= size && !chainContinues) { windows.Add((s, i + 1)); s = i + 1; }
+        }
+        if (s < g.Steps.Count) windows.Add((s, g.Steps.Count));
+        return windows;
+    }
+}
