@@ -20,6 +20,7 @@ public static class Program
         root.Subcommands.Add(SimulateCommand(stdout));
         root.Subcommands.Add(RunCommand(stdout));
         root.Subcommands.Add(OptCommand(stdout));
+        root.Subcommands.Add(BenchCommand(stdout));
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -177,6 +178,31 @@ public static class Program
             sb.Append(Printer.Print(g));
         }
         return sb.ToString();
+    }
+
+    static Command BenchCommand(TextWriter o)
+    {
+        var what = new Argument<string>("suite") { Description = "schedule: greedy vs exact vs divide-and-conquer scratchpad scheduling" };
+        var quick = new Option<bool>("--quick") { Description = "three small problems (a smoke run)" };
+        var time = new Option<double>("--time") { Description = "deterministic time limit per exact solve", DefaultValueFactory = _ => 10 };
+        var output = new Option<string?>("--output", "-o") { Description = "also write the markdown table to this file" };
+        var cmd = new Command("bench", "Run a benchmark suite and print a markdown table.") { what, quick, time, output };
+        cmd.SetAction(pr =>
+        {
+            if (pr.GetValue(what) != "schedule") throw new HwGenException($"unknown benchmark '{pr.GetValue(what)}' (known: schedule)");
+            var rows = new List<ScheduleBench.Row>();
+            foreach (var p in ScheduleBench.Suite(pr.GetValue(quick)))
+            {
+                var r = ScheduleBench.Run(p, pr.GetValue(time));
+                rows.Add(r);
+                o.WriteLine($"  {r.Graph}: greedy {r.Greedy}, exact {r.Ilp?.ToString() ?? r.IlpStatus}, d&c {r.Dnc?.ToString() ?? "-"}");
+            }
+            var md = ScheduleBench.Markdown(rows, pr.GetValue(time));
+            o.WriteLine(md);
+            if (pr.GetValue(output) is { } path) File.WriteAllText(path, md);
+            return 0;
+        });
+        return cmd;
     }
 
     static Command RunCommand(TextWriter o)

@@ -62,4 +62,14 @@ public sealed class CliTests
         Assert.Contains("mismatches: 1", stdout);
         Assert.Contains("element 0: expected", stdout);
     }
+
+    [Fact]
+    public void Bench_schedule_quick_prints_a_table_with_every_solver()
+    {
+        var (exit, stdout, err) = CliRunner.Run("bench", "schedule", "--quick", "--time", "1");
+        Assert.True(exit == 0, err);
+        Assert.Contains("| transformer-s16-d32-h2@0.15 | 17 |", stdout);
+        Assert.Contains("optimal", stdout);
+        Assert.Contains("average share of greedy's non-compulsory traffic removed", stdout);
+    }
 }
