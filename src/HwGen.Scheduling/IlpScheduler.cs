@@ -52,6 +52,8 @@ public static class IlpScheduler
         var stored = new Dictionary<int, BoolVar>();
         var costTerms = new List<(ILiteral Lit, long Bytes)>();
         var rects = m.AddNoOverlap2D();
+        // Redundant with the rectangles, but a stronger relaxation: at every step, resident sizes sum to at most the capacity.
+        var occupancy = m.AddCumulative(p.Capacity / align);
         foreach (var t in p.Tensors)
         {
             int producer = p.Producer(t.Id);
@@ -74,6 +76,7 @@ public static class IlpScheduler
                 var time = m.NewOptionalIntervalVar(start, dur, end, present, $"ti_{t.Id}_{k}");
                 var space = m.NewOptionalFixedSizeIntervalVar(addr, units, present, $"ai_{t.Id}_{k}");
                 rects.AddRectangle(time, space);
+                occupancy.AddDemand(time, units);
                 var seg = new Segment(t.Id, k, present, start, end, addr);
                 segs[t.Id][k] = seg;
                 segments.Add(seg);

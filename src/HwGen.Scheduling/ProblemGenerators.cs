@@ -114,7 +114,7 @@ public static class ProblemGenerators
                 x = b.Op($"s{s}b{k}.add", outBytes, c, skip);
             }
         }
-        b.Op("head", 1000, x, b.Tensor("fc.w", (long)channels * 1000, TensorKind.Weight));
+        b.Op("head", 10, x, b.Tensor("fc.w", (long)channels * 10, TensorKind.Weight));
         return b.Build(share, align);
     }
 }

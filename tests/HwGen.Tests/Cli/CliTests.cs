@@ -72,4 +72,17 @@ public sealed class CliTests
         Assert.Contains("optimal", stdout);
         Assert.Contains("average share of greedy's non-compulsory traffic removed", stdout);
     }
+
+    [Fact]
+    public void Compile_falls_back_to_greedy_when_the_exact_model_finds_nothing_in_time_and_says_so()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("hw.json"), """{ "arrayRows": 4, "arrayCols": 4, "scratchpadBytes": 512, "portBytes": 4, "ilpTimeLimitSeconds": 0.0001 }""");
+        var (exit, stdout, err) = CliRunner.Run("compile", Repo.Example("mlp_digits"), "-o", dir.File("out"), "--config", dir.File("hw.json"));
+        Assert.True(exit == 0, err);
+        Assert.Contains("fell back to greedy", stdout);
+        Assert.Contains("fell back to greedy", File.ReadAllText(dir.File("out/report.md")));
+        var r = HwGen.Sim.Simulation.Run(new HwGen.Sim.Icarus(), dir.File("out"));
+        Assert.True(r.Passed, r.Log);
+    }
 }
