@@ -5,7 +5,7 @@ using HwGen.Scheduling;
 namespace HwGen.Rtl.Program;
 
 /// <summary>
-/// Where an int8 activation tensor lives. Layout (on and off chip): rows are cut into blocks of ArrayRows;
+/// An int8 activation tensor of the device. Layout (off chip, and per tile on chip): rows are cut into blocks of ArrayRows;
 /// block b holds one line per feature f, and byte r of that line is element (b*ArrayRows + r, f). Line index
 /// = b * Features + f. Off chip, line i starts at word ExtWord + i * BeatsPerLine.
 /// </summary>
@@ -16,9 +16,8 @@ public sealed class Storage(Value value, int rows, int features, int rowsPerBloc
     public int Features { get; } = features;
     public int RowBlocks { get; } = (rows + rowsPerBlock - 1) / rowsPerBlock;
     public int Lines => RowBlocks * Features;
+    /// <summary>Start of the tensor's off-chip region (inputs, outputs and spilled tensors), or -1.</summary>
     public long ExtWord { get; set; } = -1;
-    public int SpadLine { get; set; } = -1;
-    public bool OnChip => SpadLine >= 0;
 }
 
 /// <summary>A named range of off-chip memory, in port words.</summary>
