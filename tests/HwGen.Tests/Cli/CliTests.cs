@@ -85,4 +85,21 @@ public sealed class CliTests
         var r = HwGen.Sim.Simulation.Run(new HwGen.Sim.Icarus(), dir.File("out"));
         Assert.True(r.Passed, r.Log);
     }
+
+    [Fact]
+    public void Report_shows_the_schedule_as_a_chart_and_in_numbers()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("hw.json"), """{ "arrayRows": 4, "arrayCols": 4, "scratchpadBytes": 512, "portBytes": 4, "ilpTimeLimitSeconds": 1 }""");
+        Assert.Equal(0, CliRunner.Run("compile", Repo.Example("mlp_digits"), "-o", dir.File("out"), "--config", dir.File("hw.json")).Exit);
+        var c = HwGen.Cli.Flow.Compile(Repo.Example("mlp_digits"), HwGen.Core.HwConfig.Load(dir.File("hw.json")));
+        var segments = HwGen.Scheduling.IlpScheduler.SegmentsOf(c.Design.Tiles.Problem, c.Design.ScratchpadSchedule).Count;
+        var svg = File.ReadAllText(dir.File("out/schedule.svg"));
+        Assert.Equal(segments, System.Text.RegularExpressions.Regex.Matches(svg, @"<rect [^>]*fill-opacity").Count);
+        Assert.Equal(c.Design.ScratchpadSchedule.Steps.Count, System.Text.RegularExpressions.Regex.Matches(svg, @"<title>step \d+:").Count);
+        Assert.Contains("<svg", File.ReadAllText(dir.File("out/schedule.html")));
+        var report = File.ReadAllText(dir.File("out/report.md"));
+        Assert.Contains("## Scratchpad schedule", report);
+        Assert.Contains($"non-compulsory {c.Design.Traffic.NonCompulsory} B", report);
+    }
 }
