@@ -34,7 +34,7 @@ public static class Manifest
             {
                 ["arrayRows"] = cfg.ArrayRows, ["arrayCols"] = cfg.ArrayCols, ["scratchpadBytes"] = cfg.ScratchpadBytes,
                 ["portBytes"] = cfg.PortBytes, ["clockMHz"] = cfg.ClockMHz,
-                ["scheduler"] = cfg.Scheduler, ["ilpTimeLimitSeconds"] = cfg.IlpTimeLimitSeconds,
+                ["scheduler"] = cfg.Scheduler, ["ilpTimeLimitSeconds"] = cfg.IlpTimeLimitSeconds, ["ilpWorkers"] = cfg.IlpWorkers,
             },
             ["top"] = "hwgen_top",
             ["modules"] = new JsonArray(RtlEmitter.Modules.Select(m => (JsonNode)new JsonObject { ["name"] = m, ["file"] = $"rtl/{m}.v" }).ToArray()),
@@ -86,6 +86,7 @@ public static class Manifest
             ArrayRows = Field<int>(c, "arrayRows"), ArrayCols = Field<int>(c, "arrayCols"), ScratchpadBytes = Field<int>(c, "scratchpadBytes"),
             PortBytes = Field<int>(c, "portBytes"), ClockMHz = Field<double>(c, "clockMHz"),
             Scheduler = Field<string>(c, "scheduler"), IlpTimeLimitSeconds = Field<double>(c, "ilpTimeLimitSeconds"),
+            IlpWorkers = Field<int>(c, "ilpWorkers"),
         };
         cfg.Validate(path);
         int? batch = root?["batch"] is null ? null : Field<int>(root, "batch");

@@ -186,18 +186,19 @@ public static class Program
         var quick = new Option<bool>("--quick") { Description = "three small problems (a smoke run)" };
         var time = new Option<double>("--time") { Description = "deterministic time limit per exact solve", DefaultValueFactory = _ => 10 };
         var output = new Option<string?>("--output", "-o") { Description = "also write the markdown table to this file" };
-        var cmd = new Command("bench", "Run a benchmark suite and print a markdown table.") { what, quick, time, output };
+        var workers = new Option<int>("--workers") { Description = "CP-SAT workers (1 is reproducible)", DefaultValueFactory = _ => 1 };
+        var cmd = new Command("bench", "Run a benchmark suite and print a markdown table.") { what, quick, time, output, workers };
         cmd.SetAction(pr =>
         {
             if (pr.GetValue(what) != "schedule") throw new HwGenException($"unknown benchmark '{pr.GetValue(what)}' (known: schedule)");
             var rows = new List<ScheduleBench.Row>();
             foreach (var p in ScheduleBench.Suite(pr.GetValue(quick)))
             {
-                var r = ScheduleBench.Run(p, pr.GetValue(time));
+                var r = ScheduleBench.Run(p, pr.GetValue(time), pr.GetValue(workers));
                 rows.Add(r);
                 o.WriteLine($"  {r.Graph}: greedy {r.Greedy}, exact {r.Ilp?.ToString() ?? r.IlpStatus}, d&c {r.Dnc?.ToString() ?? "-"}");
             }
-            var md = ScheduleBench.Markdown(rows, pr.GetValue(time));
+            var md = ScheduleBench.Markdown(rows, pr.GetValue(time), pr.GetValue(workers));
             o.WriteLine(md);
             if (pr.GetValue(output) is { } path) File.WriteAllText(path, md);
             return 0;

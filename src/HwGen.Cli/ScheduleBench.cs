@@ -47,7 +47,7 @@ public static class ScheduleBench
                 yield return ProblemGenerators.RandomDag(ops * 7 + (int)(share * 100), ops, share, chains: ops >= 100);
     }
 
-    public static Row Run(ScratchpadProblem p, double timeLimit)
+    public static Row Run(ScratchpadProblem p, double timeLimit, int workers = 1)
     {
         p.Check();
         var g = GreedyScheduler.Solve(p).Verify(p);
@@ -56,7 +56,7 @@ public static class ScheduleBench
         double ilpSec = 0, dncSec = 0;
         if (p.Ops.Count <= DesignBuilder.IlpMaxOps)
         {
-            var s = IlpScheduler.Solve(p, new IlpOptions(timeLimit));
+            var s = IlpScheduler.Solve(p, new IlpOptions(timeLimit, workers));
             if (s is not null)
             {
                 ilp = s.Verify(p).NonCompulsory;
@@ -67,18 +67,18 @@ public static class ScheduleBench
         }
         if (p.Ops.Count > DesignBuilder.WindowOps)
         {
-            var s = DivideAndConquerScheduler.Solve(p, DesignBuilder.WindowOps, new IlpOptions(timeLimit));
+            var s = DivideAndConquerScheduler.Solve(p, DesignBuilder.WindowOps, new IlpOptions(timeLimit, workers));
             dnc = s.Verify(p).NonCompulsory;
             dncSec = s.SolveTime.TotalSeconds;
         }
         return new Row(p.Name, p.Ops.Count, p.Capacity, p.CompulsoryTraffic, g.NonCompulsory, ilp, status, ilpSec, dnc, dncSec);
     }
 
-    public static string Markdown(IReadOnlyList<Row> rows, double timeLimit)
+    public static string Markdown(IReadOnlyList<Row> rows, double timeLimit, int workers = 1)
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
-        sb.AppendLine($"Non-compulsory off-chip traffic in bytes (lower is better); exact model with a deterministic time limit of {timeLimit.ToString(inv)}.").AppendLine();
+        sb.AppendLine($"Non-compulsory off-chip traffic in bytes (lower is better); exact model with a deterministic time limit of {timeLimit.ToString(inv)} and {workers} CP-SAT worker(s){(workers == 1 ? " (reproducible)" : " (parallel: not reproducible)")}.").AppendLine();
         sb.AppendLine("| graph | ops | scratchpad B | compulsory B | greedy | exact (status, s) | divide & conquer (s) | removed vs greedy |");
         sb.AppendLine("|---|---:|---:|---:|---:|---|---|---:|");
         foreach (var r in rows)

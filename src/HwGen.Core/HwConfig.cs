@@ -18,6 +18,9 @@ public sealed record HwConfig
     /// <summary>CP-SAT's deterministic time limit: the same problem always gets the same schedule, whatever the load.
     /// One unit took about 3 s of wall time on the 2-core development machine; wall time is capped at 3x the limit.</summary>
     public double IlpTimeLimitSeconds { get; init; } = 5;
+    /// <summary>CP-SAT workers: 1 (default) is reproducible, the same model always compiles to the same program;
+    /// more search in parallel and often find better schedules, but not reproducibly.</summary>
+    public int IlpWorkers { get; init; } = 1;
 
     /// <summary>Bytes per scratchpad line: one line feeds the array for one reduction step.</summary>
     public int LineBytes => Math.Max(ArrayRows, ArrayCols);
@@ -27,7 +30,7 @@ public sealed record HwConfig
 
     public static HwConfig Default { get; } = new();
 
-    static readonly string[] Fields = ["arrayRows", "arrayCols", "scratchpadBytes", "portBytes", "clockMHz", "scheduler", "ilpTimeLimitSeconds"];
+    static readonly string[] Fields = ["arrayRows", "arrayCols", "scratchpadBytes", "portBytes", "clockMHz", "scheduler", "ilpTimeLimitSeconds", "ilpWorkers"];
 
     /// <summary>Reads a JSON config; every field is optional, unknown fields and bad values are errors.</summary>
     public static HwConfig Load(string path)
@@ -58,6 +61,7 @@ public sealed record HwConfig
                     "scratchpadBytes" => c with { ScratchpadBytes = Int(path, p) },
                     "portBytes" => c with { PortBytes = Int(path, p) },
                     "ilpTimeLimitSeconds" => c with { IlpTimeLimitSeconds = p.Value.GetDouble() },
+                    "ilpWorkers" => c with { IlpWorkers = Int(path, p) },
                     _ => c with { ClockMHz = p.Value.GetDouble() },
                 };
             }
@@ -81,5 +85,6 @@ public sealed record HwConfig
         Need(ClockMHz is > 0 and <= 5000, $"clockMHz must be in (0, 5000], got {ClockMHz}");
         Need(Scheduler is "ilp" or "greedy", $"scheduler must be \"ilp\" or \"greedy\", got \"{Scheduler}\"");
         Need(IlpTimeLimitSeconds is > 0 and <= 3600, $"ilpTimeLimitSeconds must be in (0, 3600], got {IlpTimeLimitSeconds}");
+        Need(IlpWorkers is >= 1 and <= 64, $"ilpWorkers must be in [1, 64], got {IlpWorkers}");
     }
 }

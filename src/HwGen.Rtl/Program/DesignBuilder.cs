@@ -116,13 +116,13 @@ public sealed class DesignBuilder
             return (greedy, greedyTraffic, greedyTraffic, "greedy (optimal: it moves only compulsory traffic)");
         if (p.Ops.Count > IlpMaxOps)
         {
-            var dnc = DivideAndConquerScheduler.Solve(p, WindowOps, new IlpOptions(cfg.IlpTimeLimitSeconds));
+            var dnc = DivideAndConquerScheduler.Solve(p, WindowOps, new IlpOptions(cfg.IlpTimeLimitSeconds, cfg.IlpWorkers));
             var dt = dnc.Verify(p);
             return dt.Total <= greedyTraffic.Total
                 ? (dnc, dt, greedyTraffic, $"{dnc.Solver}, {dnc.SolveTime.TotalSeconds:F1} s ({p.Ops.Count} tasks is more than the exact model's {IlpMaxOps})")
                 : (greedy, greedyTraffic, greedyTraffic, $"greedy: divide and conquer over {p.Ops.Count} tasks moved more bytes ({dt.NonCompulsory} B non-compulsory)");
         }
-        var ilp = IlpScheduler.Solve(p, new IlpOptions(cfg.IlpTimeLimitSeconds));
+        var ilp = IlpScheduler.Solve(p, new IlpOptions(cfg.IlpTimeLimitSeconds, cfg.IlpWorkers));
         if (ilp is null)
             return (greedy, greedyTraffic, greedyTraffic, $"greedy: the exact model found no schedule within {cfg.IlpTimeLimitSeconds} s, so HwGen fell back to greedy");
         var t = ilp.Verify(p);

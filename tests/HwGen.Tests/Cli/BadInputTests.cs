@@ -125,6 +125,7 @@ public sealed class BadInputTests
     [InlineData("""{ "scheduler": "fast" }""", "scheduler must be \"ilp\" or \"greedy\"")]
     [InlineData("""{ "scheduler": 1 }""", "'scheduler' must be a string")]
     [InlineData("""{ "ilpTimeLimitSeconds": 0 }""", "ilpTimeLimitSeconds must be in")]
+    [InlineData("""{ "ilpWorkers": 0 }""", "ilpWorkers must be in [1, 64]")]
     [InlineData("""{ "scratchpadBytes": "big" }""", "must be a number")]
     [InlineData("""[1, 2]""", "must be a JSON object")]
     [InlineData("""{ "arrayRows": 4, """, "not valid JSON")]
@@ -155,7 +156,7 @@ public sealed class BadInputTests
     [Theory]
     [InlineData("{ not json", "not valid JSON")]
     [InlineData("""{ "modelPath": "m.onnx" }""", "has no 'arrayRows'")]
-    [InlineData("""{ "modelPath": 3, "config": { "arrayRows": 4, "arrayCols": 8, "scratchpadBytes": 4096, "portBytes": 8, "clockMHz": 100, "scheduler": "ilp", "ilpTimeLimitSeconds": 10 } }""", "'modelPath' has the wrong type")]
+    [InlineData("""{ "modelPath": 3, "config": { "arrayRows": 4, "arrayCols": 8, "scratchpadBytes": 4096, "portBytes": 8, "clockMHz": 100, "scheduler": "ilp", "ilpTimeLimitSeconds": 10, "ilpWorkers": 1 } }""", "'modelPath' has the wrong type")]
     public void Simulate_with_a_damaged_manifest(string manifest, string reason)
     {
         using var dir = new TempDir();

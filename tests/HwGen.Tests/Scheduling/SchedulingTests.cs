@@ -177,6 +177,21 @@ public sealed class SchedulingTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void The_exact_model_with_default_options_is_reproducible()
+    {
+        var p = ProblemGenerators.RandomDag(354, 50, 0.04);
+        p.Check();
+        string Signature(Schedule s) => string.Join(";", s.Steps.Select(st =>
+            $"{st.Op}|{string.Join(",", st.Loads)}|{string.Join(",", st.Stores)}|{string.Join(",", st.Addresses.OrderBy(a => a.Key).Select(a => $"{a.Key}@{a.Value}"))}"));
+        var a = IlpScheduler.Solve(p, new IlpOptions(TimeLimitSeconds: 4));
+        var b = IlpScheduler.Solve(p, new IlpOptions(TimeLimitSeconds: 4));
+        Assert.NotNull(a);
+        Assert.NotNull(b);
+        Assert.Equal(Signature(a), Signature(b));
+        Assert.True(a.Verify(p).NonCompulsory < GreedyScheduler.Solve(p).Verify(p).NonCompulsory);
+    }
+
+    [Fact]
     public void Greedy_repacks_when_fragmentation_leaves_no_gap()
     {
         // Capacity 6: a(2) at 0, b(2) at 2, c(2) at 4 → op3 reads a and c and writes d(2): only b can go, d fits at 2.
