@@ -66,7 +66,7 @@ public static class Flow
     public static (Tensor[] QuantizedInputs, Tensor[] DeviceOutputs, Tensor[] Outputs) Golden(Compiled c, IReadOnlyList<Tensor> inputs)
     {
         var env = HardwareModel.Run(c.Graph, inputs);
-        var qin = c.Graph.Ops.OfType<Quantize>().Select(q => env[q.Output]).ToArray();
+        var qin = c.Design.InputTensors.Select(s => env[s.Value]).ToArray();
         var dout = c.Design.OutputTensors.Select(s => env[s.Value]).ToArray();
         return (qin, dout, c.Graph.Outputs.Select(o => env[o]).ToArray());
     }

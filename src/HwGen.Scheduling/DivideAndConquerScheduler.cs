@@ -43,7 +43,8 @@ public static class DivideAndConquerScheduler
                 steps.Add(st with { Stores = stores, Evictions = evictions });
             }
             // Tensors the window leaves resident beyond the greedy's state go at the next step; its end stores come first.
-            var resident = Replay(p, states[s], windowSteps);
+            var resident = new Dictionary<int, long>(states[s].Resident);
+            foreach (var st in windowSteps) Apply(st, resident, null);
             carriedEvictions = resident.Keys.Where(t => !endState.Resident.ContainsKey(t)).ToList();
             carriedStores = windowFinal;
             finalStores = windowFinal;
@@ -59,7 +60,7 @@ public static class DivideAndConquerScheduler
     {
         var greedySteps = greedy.Steps.Skip(s).Take(e - s).ToList();
         var greedyFinal = e == greedy.Steps.Count ? greedy.FinalStores.ToList() : [];
-        long greedyCost = greedySteps.Sum(st => st.Loads.Concat(st.Stores).Sum(t => p.Tensors[t].Bytes)) + greedyFinal.Sum(t => p.Tensors[t].Bytes);
+        long greedyCost = Moved(greedySteps, greedyFinal, t => p.Tensors[t].Bytes);
         if (greedyCost == 0) return (greedySteps, greedyFinal, false);  // nothing to gain
 
         var ops = greedySteps.Select(st => st.Op).ToList();
@@ -76,18 +77,30 @@ public static class DivideAndConquerScheduler
         Dictionary<int, long> Local(Dictionary<int, long> m) => m.ToDictionary(kv => local[kv.Key], kv => kv.Value);
         HashSet<int> LocalSet(HashSet<int> set) => set.Where(local.ContainsKey).Select(t => local[t]).ToHashSet();
         var boundary = new Boundary(Local(start.Resident), LocalSet(start.OffChip), Local(end.Resident), LocalSet(end.OffChip));
-        var hint = new Schedule(greedySteps.Select(st => new ScheduleStep(localOp[st.Op], st.Stores.Select(t => local[t]).ToList(),
-            st.Evictions.Select(t => local[t]).ToList(), st.Loads.Select(t => local[t]).ToList(),
-            st.Addresses.ToDictionary(kv => local[kv.Key], kv => kv.Value))).ToList(), greedyFinal.Select(t => local[t]).ToList(), "greedy");
+        var hint = new Schedule(greedySteps.Select(st => Renumber(st, o => localOp[o], t => local[t])).ToList(),
+            greedyFinal.Select(t => local[t]).ToList(), "greedy");
 
         var ilp = IlpScheduler.Solve(sub, options, boundary, hint);
         if (ilp is null) return (greedySteps, greedyFinal, false);
-        long cost = ilp.Steps.Sum(st => st.Loads.Concat(st.Stores).Sum(t => tensors[t].Bytes)) + ilp.FinalStores.Sum(t => tensors[t].Bytes);
-        if (cost >= greedyCost) return (greedySteps, greedyFinal, false);
-        var mapped = ilp.Steps.Select(st => new ScheduleStep(ops[st.Op], st.Stores.Select(t => global[t]).ToList(),
-            st.Evictions.Select(t => global[t]).ToList(), st.Loads.Select(t => global[t]).ToList(),
-            st.Addresses.ToDictionary(kv => global[kv.Key], kv => kv.Value))).ToList();
-        return (mapped, ilp.FinalStores.Select(t => global[t]).ToList(), true);
+        if (Moved(ilp.Steps, ilp.FinalStores, t => tensors[t].Bytes) >= greedyCost) return (greedySteps, greedyFinal, false);
+        return (ilp.Steps.Select(st => Renumber(st, o => ops[o], t => global[t])).ToList(), ilp.FinalStores.Select(t => global[t]).ToList(), true);
+    }
+
+    /// <summary>Bytes a run of steps loads and stores, with the final stores.</summary>
+    static long Moved(IEnumerable<ScheduleStep> steps, IEnumerable<int> final, Func<int, long> bytes) =>
+        steps.Sum(st => st.Loads.Concat(st.Stores).Sum(bytes)) + final.Sum(bytes);
+
+    /// <summary>A step with its op and tensor ids mapped (between a window's problem and the whole problem).</summary>
+    static ScheduleStep Renumber(ScheduleStep st, Func<int, int> op, Func<int, int> tensor) =>
+        new(op(st.Op), st.Stores.Select(tensor).ToList(), st.Evictions.Select(tensor).ToList(), st.Loads.Select(tensor).ToList(),
+            st.Addresses.ToDictionary(kv => tensor(kv.Key), kv => kv.Value));
+
+    /// <summary>Advances a residency map (and, when given, the off-chip set) over one step.</summary>
+    static void Apply(ScheduleStep st, Dictionary<int, long> resident, HashSet<int>? offChip)
+    {
+        foreach (var t in st.Stores) offChip?.Add(t);
+        foreach (var t in st.Evictions) resident.Remove(t);
+        foreach (var (t, a) in st.Addresses) resident[t] = a;
     }
 
     /// <summary>The state before each step of a schedule (after the previous one ran); the last includes the final stores.</summary>
@@ -98,24 +111,11 @@ public static class DivideAndConquerScheduler
         var states = new List<State> { new(new(resident), new(offChip)) };
         foreach (var st in g.Steps)
         {
-            foreach (var t in st.Stores) offChip.Add(t);
-            foreach (var t in st.Evictions) resident.Remove(t);
-            foreach (var (t, a) in st.Addresses) resident[t] = a;
+            Apply(st, resident, offChip);
             states.Add(new(new(resident), new(offChip)));
         }
         foreach (var t in g.FinalStores) states[^1].OffChip.Add(t);
         return states;
-    }
-
-    static Dictionary<int, long> Replay(ScratchpadProblem p, State start, List<ScheduleStep> steps)
-    {
-        var resident = new Dictionary<int, long>(start.Resident);
-        foreach (var st in steps)
-        {
-            foreach (var t in st.Evictions) resident.Remove(t);
-            foreach (var (t, a) in st.Addresses) resident[t] = a;
-        }
-        return resident;
     }
 
     /// <summary>Step ranges [s, e) of at most <paramref name="size"/> steps, extended so a chain stays whole.</summary>

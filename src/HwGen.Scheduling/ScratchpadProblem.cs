@@ -61,6 +61,12 @@ public sealed class ScratchpadProblem
     /// <summary>Every tensor an op touches (operands, then results).</summary>
     public IEnumerable<int> Uses(SchedOp op) => op.Inputs.Concat(op.Outputs).Distinct();
 
+    /// <summary>Scratchpad bytes an op needs while it runs: its operands and results.</summary>
+    public long Need(SchedOp op) => Uses(op).Sum(Size);
+
+    /// <summary>The op needing the most scratchpad; a capacity below its need admits no schedule.</summary>
+    public SchedOp LargestOp => Ops.MaxBy(Need)!;
+
     /// <summary>Bytes any schedule moves: each input and weight loaded once, each output stored once.</summary>
     public long CompulsoryTraffic => Tensors.Where(t => t.StartsOffChip && consumers[t.Id].Count > 0).Sum(t => t.Bytes)
                                      + Tensors.Where(t => t.Kind == TensorKind.Output).Sum(t => t.Bytes);
@@ -87,7 +93,7 @@ public sealed class ScratchpadProblem
             if (o.After is { } b && Ops.Count(x => x.After == b) > 1) throw Bad($"more than one op must run right after '{Ops[b].Name}'");
             foreach (var t in o.Inputs.Concat(o.Outputs))
                 if (!InRange(t)) throw Bad($"op '{o.Name}' refers to tensor {t}, which does not exist");
-            long need = Uses(o).Sum(Size);
+            long need = Need(o);
             if (need > Capacity)
                 throw Bad($"scratchpad of {Capacity} bytes is too small for op '{o.Name}', whose operands and results take {need} bytes");
         }

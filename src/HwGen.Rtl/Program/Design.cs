@@ -57,9 +57,15 @@ public sealed class Design
     public int ParamLines => DesignBuilder.ParamLinesFor(Config);
 
     /// <summary>Device tensors the host writes before start (quantized graph inputs), in graph input order.</summary>
-    public IEnumerable<Storage> InputTensors => Graph.Ops.OfType<Quantize>().Select(q => Storage[q.Output]);
+    public IEnumerable<Storage> InputTensors => InputsOf(Graph, Storage);
     /// <summary>Device tensors the host reads after done (dequantized graph outputs), in graph output order.</summary>
-    public IEnumerable<Storage> OutputTensors => Graph.Outputs.Select(o => Graph.ProducerOf(o)).OfType<Dequantize>().Select(d => Storage[d.Input]);
+    public IEnumerable<Storage> OutputTensors => OutputsOf(Graph, Storage);
+
+    public static IEnumerable<Storage> InputsOf(Graph g, IReadOnlyDictionary<Value, Storage> storage) =>
+        g.Ops.OfType<Quantize>().Select(q => storage[q.Output]);
+
+    public static IEnumerable<Storage> OutputsOf(Graph g, IReadOnlyDictionary<Value, Storage> storage) =>
+        g.Outputs.Select(o => g.ProducerOf(o)).OfType<Dequantize>().Select(d => storage[d.Input]);
 
     /// <summary>Byte offset in the off-chip image of element (row, feature) of a tensor.</summary>
     public long ByteOffset(Storage s, int row, int feature)

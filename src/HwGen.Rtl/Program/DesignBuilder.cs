@@ -50,16 +50,14 @@ public sealed class DesignBuilder
     {
         CreateStorage();
         var devices = storage.Values.Distinct().ToList();
-        var inputs = new HashSet<Storage>(graph.Ops.OfType<Quantize>().Select(q => storage[q.Output]));
-        var outputs = new HashSet<Storage>(graph.Ops.OfType<Dequantize>().Select(d => storage[d.Input]));
+        var inputs = new HashSet<Storage>(Design.InputsOf(graph, storage));
+        var outputs = new HashSet<Storage>(Design.OutputsOf(graph, storage));
         var tp = TileProblem.Build(graph, cfg, storage, inputs, outputs, paramLines, modelName);
-        try { tp.Problem.Check(); }
-        catch (HwGenException e) when (e.Message.Contains("too small"))
-        {
-            int need = tp.Problem.Ops.Max(o => tp.Problem.Uses(o).Sum(t => tp.Tensors[t].Lines));
+        long need = tp.Problem.Need(tp.Problem.LargestOp);
+        if (need > tp.Problem.Capacity)
             throw new HwGenException($"config: a scratchpad of {cfg.ScratchpadLines} lines cannot hold one tile of the {cfg.ArrayRows}x{C} array " +
-                $"(the smallest task needs {need} lines = {need * cfg.LineBytes} bytes: activations, weights, {paramLines} parameter lines, {C} output lines)");
-        }
+                $"(the smallest task needs {need / cfg.LineBytes} lines = {need} bytes: activations, weights, {paramLines} parameter lines, {C} output lines)");
+        tp.Problem.Check();
         var (schedule, traffic, greedyTraffic, note) = Solve(tp.Problem);
 
         // Off-chip map: program first (placed at word 0 below), then tensors, weights, spill space.
