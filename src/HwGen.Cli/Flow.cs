@@ -76,15 +76,9 @@ public static class Flow
     /// manifest.json, report.md, model.hwir. Written to a temporary sibling first and moved into place, so a
     /// failure leaves no partial directory.
     /// </summary>
-    public static void WriteDesignDirectory(Compiled c, string outDir, IReadOnlyList<Tensor> inputs, string modelPath)
-    {
-        var full = Path.GetFullPath(outDir);
-        var parent = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(parent);
-        var tmp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        try
+    public static void WriteDesignDirectory(Compiled c, string outDir, IReadOnlyList<Tensor> inputs, string modelPath) =>
+        WriteAtomically(outDir, tmp =>
         {
-            Directory.CreateDirectory(tmp);
             RtlEmitter.Write(c.Design, Path.Combine(tmp, "rtl"));
             var (qin, dout, _) = Golden(c, inputs);
             Testbench.Write(c.Design, tmp, qin, dout);
@@ -94,6 +88,20 @@ public static class Flow
             File.WriteAllText(Path.Combine(tmp, "schedule.svg"), ScheduleChart.Svg(c.Design));
             File.WriteAllText(Path.Combine(tmp, "schedule.html"), ScheduleChart.Html(c.Design));
             File.WriteAllText(Path.Combine(tmp, "model.hwir"), Printer.Print(c.Graph));
+        });
+
+    /// <summary>Writes a directory through <paramref name="write"/> into a temporary sibling, then moves it into place
+    /// (replacing an old one), so a failure leaves no partial directory.</summary>
+    public static void WriteAtomically(string outDir, Action<string> write)
+    {
+        var full = Path.GetFullPath(outDir);
+        var parent = Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(parent);
+        var tmp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            Directory.CreateDirectory(tmp);
+            write(tmp);
             if (Directory.Exists(full)) Directory.Delete(full, recursive: true);
             Directory.Move(tmp, full);
         }

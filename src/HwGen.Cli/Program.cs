@@ -21,6 +21,7 @@ public static class Program
         root.Subcommands.Add(RunCommand(stdout));
         root.Subcommands.Add(OptCommand(stdout));
         root.Subcommands.Add(BenchCommand(stdout));
+        root.Subcommands.Add(UnitCommand.Create(stdout));
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -182,7 +183,7 @@ public static class Program
 
     static Command BenchCommand(TextWriter o)
     {
-        var what = new Argument<string>("suite") { Description = "schedule: greedy vs exact vs divide-and-conquer scratchpad scheduling" };
+        var what = new Argument<string>("suite") { Description = "schedule: greedy vs exact vs divide-and-conquer scratchpad scheduling; nnlut: accuracy of the nonlinear units" };
         var quick = new Option<bool>("--quick") { Description = "three small problems (a smoke run)" };
         var time = new Option<double>("--time") { Description = "deterministic time limit per exact solve", DefaultValueFactory = _ => 10 };
         var output = new Option<string?>("--output", "-o") { Description = "also write the markdown table to this file" };
@@ -190,7 +191,14 @@ public static class Program
         var cmd = new Command("bench", "Run a benchmark suite and print a markdown table.") { what, quick, time, output, workers };
         cmd.SetAction(pr =>
         {
-            if (pr.GetValue(what) != "schedule") throw new HwGenException($"unknown benchmark '{pr.GetValue(what)}' (known: schedule)");
+            if (pr.GetValue(what) == "nnlut")
+            {
+                var table = NnLutBench.Document();
+                o.WriteLine(table);
+                if (pr.GetValue(output) is { } file) File.WriteAllText(file, table);
+                return 0;
+            }
+            if (pr.GetValue(what) != "schedule") throw new HwGenException($"unknown benchmark '{pr.GetValue(what)}' (known: schedule, nnlut)");
             var rows = new List<ScheduleBench.Row>();
             foreach (var p in ScheduleBench.Suite(pr.GetValue(quick)))
             {

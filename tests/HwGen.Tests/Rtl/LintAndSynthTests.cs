@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using HwGen.Cli;
 using HwGen.Core;
 using HwGen.Tests.Support;
@@ -8,16 +7,6 @@ namespace HwGen.Tests.Rtl;
 /// <summary>The emitted Verilog is lint-clean under verilator -Wall, deterministic, and synthesizable by yosys.</summary>
 public sealed class LintAndSynthTests
 {
-    static (int Exit, string Output) Run(string exe, string args, string cwd)
-    {
-        var psi = new ProcessStartInfo(exe, args) { WorkingDirectory = cwd, RedirectStandardOutput = true, RedirectStandardError = true };
-        using var p = Process.Start(psi)!;
-        var o = p.StandardOutput.ReadToEndAsync();
-        var e = p.StandardError.ReadToEndAsync();
-        p.WaitForExit();
-        return (p.ExitCode, o.Result + e.Result);
-    }
-
     static string Compile(TempDir dir, HwConfig cfg, string name = "out")
     {
         var model = QdqModels.Mlp(3, 3, [10, 7, 5], QdqStyle.GemmRelu).Save(dir.File("m.onnx"));
@@ -34,7 +23,7 @@ public sealed class LintAndSynthTests
     {
         using var dir = new TempDir();
         var outDir = Compile(dir, new HwConfig { ArrayRows = rows, ArrayCols = cols, PortBytes = port, ScratchpadBytes = 4096 });
-        var (exit, output) = Run("verilator", "--lint-only -Wall --top-module hwgen_top rtl/hwgen_top.v rtl/hwgen_controller.v rtl/hwgen_dense_engine.v rtl/hwgen_spad.v", outDir);
+        var (exit, output) = Tool.Run("verilator", "--lint-only -Wall --top-module hwgen_top rtl/hwgen_top.v rtl/hwgen_controller.v rtl/hwgen_dense_engine.v rtl/hwgen_spad.v", outDir);
         Assert.True(exit == 0 && !output.Contains("%Warning"), output);
     }
 
@@ -56,7 +45,7 @@ public sealed class LintAndSynthTests
     {
         using var dir = new TempDir();
         var outDir = Compile(dir, new HwConfig { ArrayRows = 1, ArrayCols = 2, PortBytes = 2, ScratchpadBytes = 128 });
-        var (exit, output) = Run("yosys", "-p \"read_verilog rtl/hwgen_top.v rtl/hwgen_controller.v rtl/hwgen_dense_engine.v rtl/hwgen_spad.v; " +
+        var (exit, output) = Tool.Run("yosys", "-p \"read_verilog rtl/hwgen_top.v rtl/hwgen_controller.v rtl/hwgen_dense_engine.v rtl/hwgen_spad.v; " +
             "hierarchy -check -top hwgen_top; proc; opt; memory -nomap; tee -o mem.txt stat; synth -top hwgen_top; tee -o stat.txt stat\"", outDir);
         Assert.True(exit == 0, output);
         Assert.Contains("$mem", File.ReadAllText(Path.Combine(outDir, "mem.txt")));
