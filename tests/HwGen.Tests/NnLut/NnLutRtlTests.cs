@@ -60,3 +60,35 @@ public sealed class NnLutRtlTests
         Assert.Contains($"PASS {lanes.Sum(l => l.Expected.Count)} elements", r.Summary);
     }
 }
+
+/// <summary>Without input bubbles, each unit's simulated cycles equal the cycle model exactly.</summary>
+public sealed class NnLutCycleTests
+{
+    public static TheoryData<string, string> Cases()
+    {
+        var d = new TheoryData<string, string>();
+        foreach (var sim in new[] { "verilator", "icarus" })
+            foreach (var unit in new[] { "pwl", "softmax", "layernorm" }) d.Add(sim, unit);
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Simulated_cycles_equal_the_model(string simulator, string unit)
+    {
+        using var dir = new TempDir();
+        var rows = NnLutBench.RandomRows(20, 5, 2);
+        var (lane, expected) = unit switch
+        {
+            "pwl" => (UnitBench.Pwl(new PwlUnit("u", LutTables.Elementwise(LutFunction.Sigmoid, 16, 0.05, 0, 1 / 256.0, -128)), Enumerable.Range(-128, 256).Select(v => (long)v)),
+                NnLutCycles.Pwl(256)),
+            "softmax" => (UnitBench.Softmax(new SoftmaxRtlUnit("u", SoftmaxUnit.Create(16, 0.1, 1 / 256.0, -128, 20)), rows), NnLutCycles.Softmax(5, 20)),
+            _ => (UnitBench.LayerNorm(new LayerNormRtlUnit("u", LayerNormUnit.Create(16, 20, 0.1, 1e-5, Enumerable.Repeat(1.0, 20).ToArray(), new double[20], 0.05, 0)), rows),
+                NnLutCycles.LayerNorm(5, 20)),
+        };
+        UnitBench.Write(dir.Path, [lane]);
+        var r = Simulation.Run(Simulation.Get(simulator), dir.Path, noStall: true);
+        Assert.True(r.Passed, r.Log);
+        Assert.Equal(expected, r.Cycles);
+    }
+}
