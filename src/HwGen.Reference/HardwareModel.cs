@@ -40,6 +40,7 @@ public static class HardwareModel
         Reshape r => x[0].Reshaped(r.NewShape.ToArray()),
         QClamp c => OnnxEvaluator.Map(x[0], v => Math.Clamp(v, c.Min, c.Max)),
         QGemm g => Gemm(g, x[0]),
+        QNonlinear n => NnLut.NnLutOps.Run(n, x[0]),
         _ => throw new HwGenException($"hardware model: no semantics for {op.Mnemonic}"),
     };
 

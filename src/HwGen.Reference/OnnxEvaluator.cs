@@ -13,6 +13,7 @@ public static partial class OnnxEvaluator
     {
         "Constant", "ConstantOfShape", "Identity", "Cast", "QuantizeLinear", "DequantizeLinear", "QLinearMatMul",
         "MatMulInteger", "MatMul", "Gemm", "Conv", "QLinearConv", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Reshape", "Flatten", "Transpose",
+        "Erf", "Sigmoid", "Tanh", "Sqrt", "Exp", "Pow", "ReduceMean", "Softmax", "LayerNormalization",
     };
 
     /// <summary>Runs the whole model; returns every graph output by name.</summary>
@@ -28,13 +29,14 @@ public static partial class OnnxEvaluator
         {
             var ins = node.Inputs.Select(n => n.Length == 0 ? null : env.TryGetValue(n, out var t) ? t
                 : throw HwGenException.At(model.Path, node.Name, $"input '{n}' is not defined")).ToArray();
-            var outs = Evaluate(node, ins, model.Path);
+            var outs = Evaluate(node, ins, model.Path, model.Opset);
             for (int k = 0; k < outs.Length && k < node.Outputs.Count; k++) env[node.Outputs[k]] = outs[k];
         }
         return model.Outputs.ToDictionary(o => o.Name, o => env[o.Name]);
     }
 
-    public static Tensor[] Evaluate(OnnxNode node, Tensor?[] x, string file)
+    /// <summary>One node; <paramref name="opset"/> matters where an op's defaults changed (Softmax's axis at 13).</summary>
+    public static Tensor[] Evaluate(OnnxNode node, Tensor?[] x, string file, long opset = 18)
     {
         Tensor In(int i) => i < x.Length && x[i] is { } t ? t : throw HwGenException.At(file, node.Name, $"{node.OpType} needs input {i}");
         Tensor? Opt(int i) => i < x.Length ? x[i] : null;
@@ -63,6 +65,7 @@ public static partial class OnnxEvaluator
                 "Reshape" => [Reshape(In(0), In(1), node.Int("allowzero", 0) != 0)],
                 "Flatten" => [Flatten(In(0), (int)node.Int("axis", 1))],
                 "Transpose" => [Transpose(In(0), node.Ints("perm"))],
+                "Erf" or "Sigmoid" or "Tanh" or "Sqrt" or "Exp" or "Pow" or "ReduceMean" or "Softmax" or "LayerNormalization" => Nonlinear(node, x, opset, file),
                 _ => throw HwGenException.At(file, node.Name, $"unsupported op {node.OpType}"),
             };
         }

@@ -27,6 +27,7 @@ public sealed partial class LowerOnnxToIr
     Abs LowerQuantize(OnnxNode node, Abs?[] ins)
     {
         var (q, onnxType) = ActivationQuant(node, ins);
+        if (ins[0] is { } x && EmitNonlinear(node, x, q) is { } nonlinear) return new Quantized(nonlinear, onnxType);
         switch (ins[0])
         {
             case FloatInput f:

@@ -70,8 +70,8 @@ public sealed partial class LowerOnnxToIr
                 _ => throw Error(null, $"graph output '{o.Name}' is not computed from quantized tensors (it needs QuantizeLinear/DequantizeLinear around the ops that produce it)"),
             });
         }
-        if (!graph.Ops.Any(o => o is QGemm))
-            throw Error(null, "the model has no quantized matrix product (QDQ Gemm/MatMul, QLinearMatMul) for the dense engine");
+        if (!graph.Ops.Any(o => o is QGemm or QNonlinear))
+            throw Error(null, "the model has no quantized op for the hardware (QDQ Gemm/MatMul, QLinearMatMul, or a nonlinear op between DequantizeLinear and QuantizeLinear)");
         return graph;
     }
 
@@ -85,8 +85,13 @@ public sealed partial class LowerOnnxToIr
         // Constant subgraphs fold with ONNX semantics; a DequantizeLinear of constants is kept as integers.
         if (ins.All(a => a is null or Const) && node.OpType != "DequantizeLinear")
         {
-            var outs = OnnxEvaluator.Evaluate(node, ins.Select(a => (a as Const)?.T).ToArray(), model.Path);
+            var outs = OnnxEvaluator.Evaluate(node, ins.Select(a => (a as Const)?.T).ToArray(), model.Path, model.Opset);
             for (int k = 0; k < outs.Length && k < node.Outputs.Count; k++) env[node.Outputs[k]] = new Const(outs[k]);
+            return;
+        }
+        if (LowerNonlinear(node, ins) is { } nonlinear)
+        {
+            env[node.Outputs[0]] = nonlinear;
             return;
         }
         Abs result = node.OpType switch

@@ -17,7 +17,7 @@ namespace HwGen.Tests.Reference;
 /// </summary>
 public sealed class GoldenAgreementTests(ITestOutputHelper log)
 {
-    static Tensor RunOrt(string modelPath, Tensor x)
+    internal static Tensor RunOrt(string modelPath, Tensor x)
     {
         using var session = new InferenceSession(modelPath);
         var name = session.InputMetadata.Keys.First();
@@ -43,6 +43,29 @@ public sealed class GoldenAgreementTests(ITestOutputHelper log)
         double scale = c.Design.OutputTensors.First().Value.Type.Quant!.Scale;
         double share = hw.Data.Zip(onnx.Data).Count(p => p.First != p.Second) / (double)hw.Size;
         return (MaxQuanta(hw, onnx, scale), MaxQuanta(ort, onnx, scale), share);
+    }
+
+    /// <summary>ONNX semantics (a) of the nonlinear ops against ONNX Runtime, as exporters write them.</summary>
+    [Theory]
+    [InlineData(NonlinearKind.Gelu)]
+    [InlineData(NonlinearKind.Silu)]
+    [InlineData(NonlinearKind.Sigmoid)]
+    [InlineData(NonlinearKind.Tanh)]
+    [InlineData(NonlinearKind.Erf)]
+    [InlineData(NonlinearKind.Softmax)]
+    [InlineData(NonlinearKind.LayerNorm)]
+    [InlineData(NonlinearKind.LayerNormExpanded)]
+    public void Onnx_semantics_of_nonlinear_ops_agree_with_onnx_runtime(NonlinearKind kind)
+    {
+        using var dir = new TempDir();
+        var path = NonlinearModels.Build(kind, 5, 16).Save(dir.File("m.onnx"));
+        var x = NonlinearModels.Input(4, 5, 16);
+        var onnx = OnnxEvaluator.Run(OnnxLoader.Load(path), new Dictionary<string, Tensor> { ["x"] = x }).Values.Single();
+        var ort = RunOrt(path, x);
+        double q = kind is NonlinearKind.Sigmoid or NonlinearKind.Softmax ? 1 / 256.0 : kind is NonlinearKind.Tanh or NonlinearKind.Erf ? 1 / 128.0 : 1 / 32.0;
+        double worst = MaxQuanta(ort, onnx, q);
+        log.WriteLine($"{kind}: ONNX Runtime vs (a) {worst} quanta");
+        Assert.True(worst <= 1, $"{kind}: {worst} quanta");
     }
 
     [Fact]

@@ -79,10 +79,10 @@ public static class QdqModels
         return (s, zp);
     }
 
-    static string Q(OnnxBuilder b, string x, double s, double zp, DType t, string tag) =>
+    public static string Q(OnnxBuilder b, string x, double s, double zp, DType t, string tag) =>
         b.Node("QuantizeLinear", [x, b.Init($"{tag}_qs", DType.Float32, [], s), b.Init($"{tag}_qzp", t, [], zp)], $"{tag}_quant");
 
-    static string Dq(OnnxBuilder b, string x, double s, double zp, DType t, string tag) =>
+    public static string Dq(OnnxBuilder b, string x, double s, double zp, DType t, string tag) =>
         b.Node("DequantizeLinear", [x, b.Init($"{tag}_dqs", DType.Float32, [], s), b.Init($"{tag}_dqzp", t, [], zp)], $"{tag}_dequant");
 
     static string QdqLayer(OnnxBuilder b, string cur, double sx, double zx, double[] wq, double[] ws, double[] bias, int k, int n,

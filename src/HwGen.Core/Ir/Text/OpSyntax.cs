@@ -11,6 +11,8 @@ public static class OpSyntax
     static QuantParams QuantOf(Value result, string mnemonic) =>
         result.Type.Quant ?? throw new HwGenException($"{mnemonic} needs a quantized result type");
 
+    static string? EngineOf(AttrMap a) => a.Has("engine") ? a.String("engine") : null;
+
     public static readonly IReadOnlyDictionary<string, Factory> Ops = new Dictionary<string, Factory>
     {
         ["hw.quantize"] = (n, o, r, _) => new Quantize(n, One(o, "hw.quantize"), r, r.Type.Elem, QuantOf(r, "hw.quantize")),
@@ -18,5 +20,11 @@ public static class OpSyntax
         ["hw.reshape"] = (n, o, r, a) => new Reshape(n, One(o, "hw.reshape"), r, a.Ints("shape")),
         ["hw.qclamp"] = (n, o, r, a) => new QClamp(n, One(o, "hw.qclamp"), r, a.Int("min"), a.Int("max")),
         ["hw.qgemm"] = (n, o, r, a) => QGemm.FromText(n, One(o, "hw.qgemm"), r, a),
+        ["hw.qlut"] = (n, o, r, a) => new QLut(n, One(o, "hw.qlut"), r, a.String("function")) { OutputQuant = QuantOf(r, "hw.qlut"), Entries = a.Int("entries"), Engine = EngineOf(a) },
+        ["hw.qsoftmax"] = (n, o, r, a) => new QSoftmax(n, One(o, "hw.qsoftmax"), r) { OutputQuant = QuantOf(r, "hw.qsoftmax"), Entries = a.Int("entries"), Engine = EngineOf(a) },
+        ["hw.qlayernorm"] = (n, o, r, a) => new QLayerNorm(n, One(o, "hw.qlayernorm"), r, a.Double("epsilon"), a.Doubles("gamma"), a.Doubles("beta"))
+        {
+            OutputQuant = QuantOf(r, "hw.qlayernorm"), Entries = a.Int("entries"), Engine = EngineOf(a),
+        },
     };
 }
