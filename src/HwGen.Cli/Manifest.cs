@@ -37,7 +37,7 @@ public static class Manifest
                 ["scheduler"] = cfg.Scheduler, ["ilpTimeLimitSeconds"] = cfg.IlpTimeLimitSeconds, ["ilpWorkers"] = cfg.IlpWorkers,
             },
             ["top"] = "hwgen_top",
-            ["modules"] = new JsonArray(RtlEmitter.Modules.Select(m => (JsonNode)new JsonObject { ["name"] = m, ["file"] = $"rtl/{m}.v" }).ToArray()),
+            ["modules"] = new JsonArray(RtlEmitter.ModuleNames(c.Design).Select(m => (JsonNode)new JsonObject { ["name"] = m, ["file"] = $"rtl/{m}.v" }).ToArray()),
             ["parameters"] = new JsonObject(RtlEmitter.Prepare(d).Where(kv => kv.Value is int).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)(int)kv.Value))),
             ["schedule"] = new JsonObject
             {

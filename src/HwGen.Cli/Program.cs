@@ -78,7 +78,7 @@ public static class Program
             Flow.WriteDesignDirectory(c, outDir, inputs, modelPath);
             var d = c.Design;
             o.WriteLine($"compiled {modelPath} -> {outDir} in {sw.Elapsed.TotalMilliseconds:F0} ms");
-            o.WriteLine($"  {d.Layers.Count} dense layers on a {cfg.ArrayRows}x{cfg.ArrayCols} array, schedule {d.Schedule}, {d.Program.Count} instructions");
+            o.WriteLine($"  {d.Layers.Count} dense layers on a {cfg.ArrayRows}x{cfg.ArrayCols} array{(d.UnitInfos.Count > 0 ? $", {d.UnitInfos.Count} nonlinear ops on the vector engine ({string.Join(", ", d.UnitInfos.Select(u => u.Unit))})" : "")}, schedule {d.Schedule}, {d.Program.Count} instructions");
             o.WriteLine($"  estimated {d.EstimatedCycles} cycles, {d.OffChipBytesMoved} off-chip bytes moved, scratchpad {d.ScratchpadLinesUsed * cfg.LineBytes}/{cfg.ScratchpadBytes} B");
             o.WriteLine($"  simulate: hwgen simulate {outDir}   (or {Path.Combine(outDir, "run_verilator.sh")})");
             return 0;

@@ -3,7 +3,7 @@ using HwGen.Core;
 
 namespace HwGen.Cli;
 
-/// <summary>report.md: per layer shapes, bit widths, engine, tiling and estimated cycles; totals.</summary>
+/// <summary>report.md: per layer shapes, bit widths, engine, tiling and estimated cycles; nonlinear ops; totals.</summary>
 public static class Report
 {
     public static string Markdown(Compiled c)
@@ -19,13 +19,22 @@ public static class Report
         foreach (var l in d.Layers)
             sb.AppendLine($"| {l.Name} | {l.Engine} | {ShapeUtil.Format(l.InShape)} | {ShapeUtil.Format(l.OutShape)} | i8, i8, i32, i8 | " +
                           $"{l.Tiling.RowBlocks}x{l.Tiling.ColTiles} | {l.KChunk}/{l.K} | {l.Cycles} | {l.OffChipBytes} |");
-        long other = d.EstimatedCycles - d.Layers.Sum(l => l.Cycles);
+        if (d.UnitInfos.Count > 0)
+        {
+            sb.AppendLine().AppendLine($"Nonlinear ops on the vector engine ({cfg.ArrayRows} lanes per unit, one element per lane and cycle; NN-LUT tables, " +
+                                       "see the README's accuracy table):").AppendLine();
+            sb.AppendLine("| op | unit | shape (int8 in and out) | table entries | est. cycles | off-chip bytes |");
+            sb.AppendLine("|---|---|---|---:|---:|---:|");
+            foreach (var u in d.UnitInfos)
+                sb.AppendLine($"| {u.Name} | {u.Unit} | {ShapeUtil.Format(u.Shape)} | {u.Entries} | {u.Cycles} | {u.OffChipBytes} |");
+        }
+        long other = d.EstimatedCycles - d.Layers.Sum(l => l.Cycles) - d.UnitInfos.Sum(u => u.Cycles);
         sb.AppendLine().AppendLine("## Totals").AppendLine();
         sb.AppendLine($"- scratchpad: {d.ScratchpadLinesUsed * cfg.LineBytes} B used of {cfg.ScratchpadBytes} B");
         sb.AppendLine($"- off-chip bytes moved: {d.OffChipBytesMoved} (weights, parameters, activations; program fetch not counted)");
         sb.AppendLine($"- off-chip memory: {d.MemoryWords * cfg.PortBytes} B ({d.MemoryWords} words)");
         sb.AppendLine($"- program: {d.Program.Count} instructions");
-        sb.AppendLine($"- estimated cycles: {d.EstimatedCycles} ({other} outside layers: input loads, END) = " +
+        sb.AppendLine($"- estimated cycles: {d.EstimatedCycles} ({other} outside layers and units: input loads, END) = " +
                       $"{d.EstimatedCycles / cfg.ClockMHz:F1} us at {cfg.ClockMHz} MHz, with a memory that never stalls and answers in one cycle");
         var t = d.Traffic;
         sb.AppendLine().AppendLine("## Scratchpad schedule").AppendLine();

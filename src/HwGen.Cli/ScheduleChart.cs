@@ -39,12 +39,12 @@ public static class ScheduleChart
                   $"non-compulsory {d.Traffic.NonCompulsory} B (greedy {d.GreedyTraffic.NonCompulsory} B)</text>\n");
 
         // Operator timeline.
-        var layers = d.Tiles.Tasks.Select(t => t.Layer.Name).Distinct().ToList();
+        var layers = d.Tiles.Tasks.Select(t => t.Op.Name).Distinct().ToList();
         sb.Append($"<text x=\"4\" y=\"{F(Top + 17)}\">operators</text>\n");
         for (int i = 0; i < steps; i++)
         {
             var task = d.Tiles.Tasks[s.Steps[i].Op];
-            string colour = LayerColours[layers.IndexOf(task.Layer.Name) % LayerColours.Length];
+            string colour = LayerColours[layers.IndexOf(task.Op.Name) % LayerColours.Length];
             sb.Append($"<rect x=\"{F(Left + i * colW)}\" y=\"{Top}\" width=\"{F(Math.Max(1, colW - 1))}\" height=\"{TimelineHeight}\" fill=\"{colour}\">" +
                       $"<title>step {i}: {Esc(p.Ops[s.Steps[i].Op].Name)}</title></rect>\n");
         }

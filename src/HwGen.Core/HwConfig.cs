@@ -21,6 +21,8 @@ public sealed record HwConfig
     /// <summary>CP-SAT workers: 1 (default) is reproducible, the same model always compiles to the same program;
     /// more search in parallel and often find better schedules, but not reproducibly.</summary>
     public int IlpWorkers { get; init; } = 1;
+    /// <summary>Entries of every NN-LUT table (8, 16 or 32): softmax, LayerNorm and element-wise units.</summary>
+    public int LutEntries { get; init; } = 16;
 
     /// <summary>Bytes per scratchpad line: one line feeds the array for one reduction step.</summary>
     public int LineBytes => Math.Max(ArrayRows, ArrayCols);
@@ -30,7 +32,7 @@ public sealed record HwConfig
 
     public static HwConfig Default { get; } = new();
 
-    static readonly string[] Fields = ["arrayRows", "arrayCols", "scratchpadBytes", "portBytes", "clockMHz", "scheduler", "ilpTimeLimitSeconds", "ilpWorkers"];
+    static readonly string[] Fields = ["arrayRows", "arrayCols", "scratchpadBytes", "portBytes", "clockMHz", "scheduler", "ilpTimeLimitSeconds", "ilpWorkers", "lutEntries"];
 
     /// <summary>Reads a JSON config; every field is optional, unknown fields and bad values are errors.</summary>
     public static HwConfig Load(string path)
@@ -62,6 +64,7 @@ public sealed record HwConfig
                     "portBytes" => c with { PortBytes = Int(path, p) },
                     "ilpTimeLimitSeconds" => c with { IlpTimeLimitSeconds = p.Value.GetDouble() },
                     "ilpWorkers" => c with { IlpWorkers = Int(path, p) },
+                    "lutEntries" => c with { LutEntries = Int(path, p) },
                     _ => c with { ClockMHz = p.Value.GetDouble() },
                 };
             }
@@ -86,5 +89,6 @@ public sealed record HwConfig
         Need(Scheduler is "ilp" or "greedy", $"scheduler must be \"ilp\" or \"greedy\", got \"{Scheduler}\"");
         Need(IlpTimeLimitSeconds is > 0 and <= 3600, $"ilpTimeLimitSeconds must be in (0, 3600], got {IlpTimeLimitSeconds}");
         Need(IlpWorkers is >= 1 and <= 64, $"ilpWorkers must be in [1, 64], got {IlpWorkers}");
+        Need(LutEntries is 8 or 16 or 32, $"lutEntries must be 8, 16 or 32 (table entries of the nonlinear units), got {LutEntries}");
     }
 }

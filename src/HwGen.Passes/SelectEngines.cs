@@ -11,6 +11,8 @@ namespace HwGen.Passes;
 public sealed class SelectEngines : IPass
 {
     public const string Dense = "dense";
+    /// <summary>The vector engine with NN-LUT units (softmax, LayerNorm, element-wise tables).</summary>
+    public const string NnLut = "nnlut";
     public string Name => nameof(SelectEngines);
 
     public void Run(Graph graph, HwConfig config)
@@ -21,6 +23,9 @@ public sealed class SelectEngines : IPass
             {
                 case QGemm g:
                     graph.Replace(g, g with { Engine = Dense });
+                    break;
+                case QNonlinear n:
+                    graph.Replace(n, n with { Engine = NnLut, Entries = config.LutEntries });
                     break;
                 case Reshape r when Rows(r.Input.Type.Shape) == Rows(r.NewShape):
                 case Quantize or Dequantize:

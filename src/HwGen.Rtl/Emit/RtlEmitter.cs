@@ -1,3 +1,6 @@
+using HwGen.Core.Ir;
+using HwGen.Reference.NnLut;
+using HwGen.Rtl.Engines.NnLut;
 using HwGen.Rtl.Program;
 
 namespace HwGen.Rtl.Emit;
@@ -33,19 +36,53 @@ public static class RtlEmitter
             ["spad_aw"] = aw,
             ["param_lines"] = d.ParamLines,
             ["lbuf_from_spad"] = lbufBits == lineBits ? "spad_rdata" : $"{{ {{{lbufBits - lineBits}{{1'b0}}}}, spad_rdata }}",
+            ["has_vector"] = d.Units.Count > 0,
+            ["units"] = d.Units.Select((u, i) => new Dictionary<string, object>
+            {
+                ["id"] = i, ["module"] = UnitModule(u), ["kind"] = u is QLut ? "pwl" : "row",
+                ["description"] = u switch { QLut l => $"{l.Function} of {u.Name}", QSoftmax => $"softmax {u.Name}", _ => $"LayerNorm {u.Name}" } + $", {u.Entries}-entry tables",
+                ["pass_expr"] = u is QSoftmax ? "pass" : "pass[0]",
+            }).ToList(),
+            ["wdata_expr"] = lineBits == 8 * c.ArrayRows ? "out_y" : $"{{ {{{lineBits - 8 * c.ArrayRows}{{1'b0}}}}, out_y }}",
         };
+    }
+
+    /// <summary>Module name of the unit computing a nonlinear op.</summary>
+    public static string UnitModule(QNonlinear op) => "hwgen_nl_" + op.Name;
+
+    /// <summary>The NN-LUT unit of a nonlinear op, with the golden model's tables.</summary>
+    public static NnLutUnit Unit(QNonlinear op) => op switch
+    {
+        QLut l => new PwlUnit(UnitModule(op), NnLutOps.Table(l)),
+        QSoftmax s => new SoftmaxRtlUnit(UnitModule(op), NnLutOps.Softmax(s)),
+        QLayerNorm n => new LayerNormRtlUnit(UnitModule(op), NnLutOps.LayerNorm(n)),
+        _ => throw new InvalidOperationException($"no unit for {op.Mnemonic}"),
+    };
+
+    /// <summary>Names of every module of a design, in the order <see cref="Render"/> writes them.</summary>
+    public static IEnumerable<string> ModuleNames(Design d) =>
+        Modules.Concat(d.Units.Count == 0 ? [] : d.Units.SelectMany(u => Unit(u).Emit("").Select(m => m.Module)).Prepend("hwgen_vector_engine"));
+
+    /// <summary>Every module of a design (one file each): the fixed ones, then the vector engine and its units' modules.</summary>
+    public static IEnumerable<(string Module, string Text)> Render(Design d)
+    {
+        var values = Prepare(d);
+        foreach (var m in Modules) yield return (m, Templates.Render("templates", m + ".v.sbn", values));
+        if (d.Units.Count == 0) yield break;
+        yield return ("hwgen_vector_engine", Templates.Render("templates", "hwgen_vector_engine.v.sbn", values));
+        foreach (var u in d.Units)
+            foreach (var m in Unit(u).Emit((string)values["header"])) yield return m;
     }
 
     /// <summary>Writes rtl/&lt;module&gt;.v for every module; returns the paths.</summary>
     public static IReadOnlyList<string> Write(Design d, string dir)
     {
-        var values = Prepare(d);
         Directory.CreateDirectory(dir);
         var files = new List<string>();
-        foreach (var m in Modules)
+        foreach (var (m, text) in Render(d))
         {
             var path = Path.Combine(dir, m + ".v");
-            File.WriteAllText(path, Templates.Render("templates", m + ".v.sbn", values));
+            File.WriteAllText(path, text);
             files.Add(path);
         }
         return files;

@@ -27,6 +27,9 @@ public sealed record Region(string Name, string Kind, long Word, long Words);
 public sealed record LayerInfo(string Name, string Engine, IReadOnlyList<int> InShape, IReadOnlyList<int> OutShape,
     int K, int N, GemmTiling Tiling, int KChunk, long Cycles, long OffChipBytes);
 
+/// <summary>What the report says of one nonlinear op on the vector engine.</summary>
+public sealed record UnitInfo(string Name, string Unit, IReadOnlyList<int> Shape, int Entries, long Cycles, long OffChipBytes);
+
 /// <summary>
 /// A compiled accelerator: the configuration, the final IR, the controller program, the off-chip memory map
 /// with the static image (program and weights) and where each tensor lives.
@@ -40,6 +43,7 @@ public sealed class Design
     public required IReadOnlyList<Region> Regions { get; init; }
     public required IReadOnlyDictionary<Value, Storage> Storage { get; init; }
     public required IReadOnlyList<LayerInfo> Layers { get; init; }
+    public required IReadOnlyList<UnitInfo> UnitInfos { get; init; }
     public required byte[] StaticImage { get; init; }
     /// <summary>Which scheduler made the schedule, and why.</summary>
     public required string Schedule { get; init; }
@@ -60,6 +64,10 @@ public sealed class Design
     public IEnumerable<Storage> InputTensors => InputsOf(Graph, Storage);
     /// <summary>Device tensors the host reads after done (dequantized graph outputs), in graph output order.</summary>
     public IEnumerable<Storage> OutputTensors => OutputsOf(Graph, Storage);
+
+    /// <summary>Nonlinear ops in graph order: unit i of the vector engine computes UnitsOf(g)[i].</summary>
+    public static IReadOnlyList<QNonlinear> UnitsOf(Graph g) => g.Ops.OfType<QNonlinear>().ToList();
+    public IReadOnlyList<QNonlinear> Units => UnitsOf(Graph);
 
     public static IEnumerable<Storage> InputsOf(Graph g, IReadOnlyDictionary<Value, Storage> storage) =>
         g.Ops.OfType<Quantize>().Select(q => storage[q.Output]);

@@ -26,6 +26,8 @@ public sealed class DesignBuilder
     readonly HwConfig cfg;
     readonly int paramLines;
     readonly List<QGemm> layers;
+    /// <summary>Nonlinear ops in graph order: the vector engine's unit numbers.</summary>
+    readonly List<QNonlinear> units;
     readonly Dictionary<Value, Storage> storage = [];
     readonly List<Region> regions = [];
     readonly List<Instruction> program = [];
@@ -38,6 +40,7 @@ public sealed class DesignBuilder
         this.cfg = cfg;
         paramLines = ParamLinesFor(cfg);
         layers = graph.Ops.OfType<QGemm>().ToList();
+        units = Design.UnitsOf(graph).ToList();
     }
 
     public static Design Build(Graph graph, HwConfig cfg, string modelName) => new DesignBuilder(graph, cfg).Run(modelName);
@@ -92,14 +95,22 @@ public sealed class DesignBuilder
         foreach (var g in layers) WriteWeights(image, g);
 
         long offChipBytes = finalProgram.Where(i => i.Op is Opcode.Load or Opcode.Store).Sum(i => (long)i.Lines * L * cfg.PortBytes);
+        // Cycles and off-chip bytes of the instructions an op's comments name.
+        (long Cycles, long Bytes) Cost(Op op)
+        {
+            var mine = finalProgram.Where(i => i.Comment.StartsWith(op.Name + ":")).ToList();
+            return (mine.Sum(i => CycleModel.Of(i, cfg, paramLines, units)),
+                mine.Where(i => i.Op is Opcode.Load or Opcode.Store).Sum(i => (long)i.Lines * L * cfg.PortBytes));
+        }
         var layerInfo = layers.Select(g => new LayerInfo(g.Name, g.Engine ?? "?", g.Input.Type.Shape, g.Output.Type.Shape, g.K, g.N,
-            g.Tiling!, Math.Min(g.K, tp.GroupTiles[g] * C), finalProgram.Where(i => i.Comment.StartsWith(g.Name + ":")).Sum(i => CycleModel.Of(i, cfg, paramLines)),
-            finalProgram.Where(i => i.Comment.StartsWith(g.Name + ":") && i.Op is Opcode.Load or Opcode.Store).Sum(i => (long)i.Lines * L * cfg.PortBytes))).ToList();
+            g.Tiling!, Math.Min(g.K, tp.GroupTiles[g] * C), Cost(g).Cycles, Cost(g).Bytes)).ToList();
+        var unitInfo = units.Select(u => new UnitInfo(u.Name, u switch { QLut l => l.Function, QSoftmax => "softmax", _ => "layernorm" },
+            u.Input.Type.Shape, u.Entries, Cost(u).Cycles, Cost(u).Bytes)).ToList();
         return new Design
         {
             ModelName = modelName, Config = cfg, Graph = graph, Program = finalProgram, Regions = finalRegions,
-            Storage = storage, Layers = layerInfo, StaticImage = image, Schedule = note,
-            ScratchpadLinesUsed = spadUsed, EstimatedCycles = CycleModel.Total(finalProgram, cfg, paramLines), OffChipBytesMoved = offChipBytes,
+            Storage = storage, Layers = layerInfo, UnitInfos = unitInfo, StaticImage = image, Schedule = note,
+            ScratchpadLinesUsed = spadUsed, EstimatedCycles = CycleModel.Total(finalProgram, cfg, paramLines, units), OffChipBytesMoved = offChipBytes,
             Tiles = tp, ScratchpadSchedule = schedule, Traffic = traffic, GreedyTraffic = greedyTraffic,
         };
     }
@@ -145,7 +156,7 @@ public sealed class DesignBuilder
         {
             switch (op)
             {
-                case Quantize or QGemm:
+                case Quantize or QGemm or QNonlinear:
                     var shape = op.Output.Type.Shape;
                     storage[op.Output] = new Storage(op.Output, SelectEngines.Rows(shape), shape.Count == 0 ? 1 : shape[^1], cfg.ArrayRows);
                     break;
@@ -175,8 +186,8 @@ public sealed class DesignBuilder
         foreach (var step in schedule.Steps)
         {
             var task = tp.Tasks[step.Op];
-            var g = task.Layer;
-            foreach (var t in step.Stores) Store(t, g.Name);
+            string opName = task.Op.Name;
+            foreach (var t in step.Stores) Store(t, opName);
             foreach (var t in step.Evictions) line.Remove(t);
             foreach (var (t, addr) in step.Addresses)
             {
@@ -184,17 +195,24 @@ public sealed class DesignBuilder
                 used = Math.Max(used, line[t] + tp.Tensors[t].Lines);
             }
             foreach (var t in step.Loads)
-                Add(new Instruction(Opcode.Load, $"{g.Name}: load {Name(t)}") { Ext = ExtWordOf(tp.Tensors[t]), SpadLine = line[t], Lines = tp.Tensors[t].Lines });
-            int offset = 0;
-            for (int i = 0; i < task.InputTensors.Count; i++)
+                Add(new Instruction(Opcode.Load, $"{opName}: load {Name(t)}") { Ext = ExtWordOf(tp.Tensors[t]), SpadLine = line[t], Lines = tp.Tensors[t].Lines });
+            if (task is VecTask v)
             {
-                int x = task.InputTensors[i], k = tp.Tensors[x].Lines;
-                Add(new Instruction(Opcode.Gemm, $"{g.Name}: block {task.Block} tile {task.ColTile} k {((ActTile)tp.Tensors[x]).FirstFeature}..+{k}")
+                EmitVec(v, tp, line);
+                continue;
+            }
+            var gt = (GemmTask)task;
+            var g = gt.Layer;
+            int offset = 0;
+            for (int i = 0; i < gt.InputTensors.Count; i++)
+            {
+                int x = gt.InputTensors[i], k = tp.Tensors[x].Lines;
+                Add(new Instruction(Opcode.Gemm, $"{g.Name}: block {gt.Block} tile {gt.ColTile} k {((ActTile)tp.Tensors[x]).FirstFeature}..+{k}")
                 {
-                    First = task.First && i == 0, Last = task.Last && i == task.InputTensors.Count - 1,
-                    ActLine = line[x], WeightLine = line[task.Weights] + offset, Lines = k,
-                    ParamLine = task.Params is { } prm ? line[prm] : 0, OutLine = task.Output is { } o ? line[o] : 0,
-                    Cols = Math.Min(C, g.N - task.ColTile * C),
+                    First = gt.First && i == 0, Last = gt.Last && i == gt.InputTensors.Count - 1,
+                    ActLine = line[x], WeightLine = line[gt.Weights] + offset, Lines = k,
+                    ParamLine = gt.Params is { } prm ? line[prm] : 0, OutLine = gt.Output is { } o ? line[o] : 0,
+                    Cols = Math.Min(C, g.N - gt.ColTile * C),
                     Zx = g.InputZeroPoint, Zy = g.OutputZeroPoint, QMin = g.ClampMin, QMax = g.ClampMax,
                 });
                 offset += k;
@@ -202,6 +220,27 @@ public sealed class DesignBuilder
         }
         foreach (var t in schedule.FinalStores) Store(t, "output");
         return used;
+    }
+
+    /// <summary>Passes each nonlinear unit streams a row through: softmax 3 (max; exp and sum; output), LayerNorm 2
+    /// (statistics; output), element-wise 1.</summary>
+    public static int PassesOf(QNonlinear op) => op switch { QSoftmax => 3, QLayerNorm => 2, _ => 1 };
+
+    /// <summary>The vector engine's instructions for a task: every tile of the row once per pass, results written in the last.</summary>
+    void EmitVec(VecTask v, TileProblem tp, Dictionary<int, int> line)
+    {
+        int passes = PassesOf(v.Nonlinear);
+        for (int p = 0; p < passes; p++)
+            for (int i = 0; i < v.Inputs.Count; i++)
+            {
+                var tile = (ActTile)tp.Tensors[v.Inputs[i]];
+                bool output = p == passes - 1;
+                Add(new Instruction(Opcode.Vec, $"{v.Nonlinear.Name}: block {v.Block} pass {p} f {tile.FirstFeature}..+{tile.Lines}")
+                {
+                    Unit = units.IndexOf(v.Nonlinear), Pass = p, Output = output, First = i == 0, Last = i == v.Inputs.Count - 1,
+                    ActLine = line[v.Inputs[i]], OutLine = output ? line[v.Outputs[i]] : 0, Lines = tile.Lines,
+                });
+            }
     }
 
     /// <summary>

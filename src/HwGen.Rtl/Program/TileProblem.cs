@@ -16,14 +16,24 @@ public sealed record WeightChunk(QGemm Layer, int ColTile, int FirstK, int Lines
 /// <summary>Bias, multiplier and shift of column tile ColTile of a layer.</summary>
 public sealed record ParamBlock(QGemm Layer, int ColTile, int Lines) : TileTensor(Lines);
 
+/// <summary>One scheduling op: work of one IR op on one row block.</summary>
+public abstract record TileTask(Op Op, int Block);
+
 /// <summary>
-/// One scheduling op: the GEMM instructions of one row block and column tile of a layer over a group of input
-/// tiles (one instruction per input tile). First loads the parameters and starts the accumulators from the bias;
-/// Last requantizes and writes the output tile. The groups of one tile form a chain: they run back to back,
-/// since the partial sums stay in the engine.
+/// The GEMM instructions of one row block and column tile of a layer over a group of input tiles (one instruction
+/// per input tile). First loads the parameters and starts the accumulators from the bias; Last requantizes and
+/// writes the output tile. The groups of one tile form a chain: they run back to back, since the partial sums stay
+/// in the engine.
 /// </summary>
 public sealed record GemmTask(QGemm Layer, int Block, int ColTile, IReadOnlyList<int> InputTensors, int Weights,
-    int? Params, int? Output, bool First, bool Last);
+    int? Params, int? Output, bool First, bool Last) : TileTask(Layer, Block);
+
+/// <summary>
+/// The vector engine's instructions for one nonlinear op on one row block: an element-wise table on one tile
+/// (Inputs and Outputs hold one tile each), or softmax / LayerNorm on the whole row (every tile of the block,
+/// streamed once per pass).
+/// </summary>
+public sealed record VecTask(QNonlinear Nonlinear, int Block, IReadOnlyList<int> Inputs, IReadOnlyList<int> Outputs) : TileTask(Nonlinear, Block);
 
 /// <summary>
 /// The scratchpad problem of a compiled graph at the granularity the hardware executes: activation tiles of
@@ -34,7 +44,7 @@ public sealed class TileProblem
 {
     public required ScratchpadProblem Problem { get; init; }
     public required IReadOnlyList<TileTensor> Tensors { get; init; }
-    public required IReadOnlyList<GemmTask> Tasks { get; init; }
+    public required IReadOnlyList<TileTask> Tasks { get; init; }
     /// <summary>Input tiles per task, per layer (the K chunk is this many tiles of ArrayCols features).</summary>
     public required IReadOnlyDictionary<QGemm, int> GroupTiles { get; init; }
 
@@ -56,11 +66,30 @@ public sealed class TileProblem
             Tensor(new ActTile(s, block, tile, tile * c, Math.Min(c, s.Features - tile * c)),
                 inputs.Contains(s) ? TensorKind.Input : outputs.Contains(s) ? TensorKind.Output : TensorKind.Intermediate);
 
-        var tasks = new List<GemmTask>();
+        var tasks = new List<TileTask>();
         var groupTiles = new Dictionary<QGemm, int>();
         var ops = new List<SchedOp>();
-        foreach (var g in graph.Ops.OfType<QGemm>())
+        foreach (var op in graph.Ops)
         {
+            if (op is QNonlinear nl)
+            {
+                var xs = storage[nl.Input];
+                var ys = storage[nl.Output];
+                int tiles = (xs.Features + c - 1) / c;
+                for (int b = 0; b < xs.RowBlocks; b++)
+                {
+                    var sets = nl is QLut ? Enumerable.Range(0, tiles).Select(t => new[] { t }) : [Enumerable.Range(0, tiles).ToArray()];
+                    foreach (var set in sets)
+                    {
+                        var ins = set.Select(t => Act(xs, b, t)).ToList();
+                        var outs = set.Select(t => Act(ys, b, t)).ToList();
+                        ops.Add(new SchedOp(ops.Count, $"{nl.Name}[b{b}{(nl is QLut ? $",f{set[0] * c}" : "")}]", ins, outs, null));
+                        tasks.Add(new VecTask(nl, b, ins, outs));
+                    }
+                }
+                continue;
+            }
+            if (op is not QGemm g) continue;
             var x = storage[g.Input];
             var y = storage[g.Output];
             int kTiles = (g.K + c - 1) / c;
