@@ -25,7 +25,9 @@ public sealed class SelectEngines : IPass
                     graph.Replace(g, g with { Engine = Dense });
                     break;
                 case QNonlinear n:
-                    graph.Replace(n, n with { Engine = NnLut, Entries = config.LutEntries });
+                    var unit = n with { Engine = NnLut, Entries = config.LutEntries };
+                    HwGen.Reference.NnLut.NnLutOps.Check(unit);
+                    graph.Replace(n, unit);
                     break;
                 case Reshape r when Rows(r.Input.Type.Shape) == Rows(r.NewShape):
                 case Quantize or Dequantize:

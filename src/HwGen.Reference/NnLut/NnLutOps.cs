@@ -35,6 +35,17 @@ public static class NnLutOps
         LayerNormUnit.Create(op.Entries, op.Input.Type.Shape[^1], op.Input.Type.Quant!.Scale, op.Epsilon, [.. op.Gamma], [.. op.Beta],
             op.OutputQuant.Scale, (int)op.OutputQuant.ZeroPoint, null, op.Name));
 
+    /// <summary>Fits the op's unit, so a table size or range the unit cannot take is reported now, naming the op.</summary>
+    public static void Check(QNonlinear op)
+    {
+        switch (op)
+        {
+            case QLut l: Table(l); break;
+            case QSoftmax s: Softmax(s); break;
+            case QLayerNorm n: LayerNorm(n); break;
+        }
+    }
+
     /// <summary>Runs a nonlinear op on int8 codes (rows along the last axis for softmax and LayerNorm).</summary>
     public static Tensor Run(QNonlinear op, Tensor x)
     {

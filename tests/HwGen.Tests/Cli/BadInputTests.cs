@@ -111,6 +111,22 @@ public sealed class BadInputTests
     }
 
     [Fact]
+    public void Layernorm_epsilon_beyond_what_the_normalization_covers()
+    {
+        using var dir = new TempDir();
+        var b = NonlinearModels.Build(NonlinearKind.LayerNormExpanded, 2, 8);
+        var path = dir.File("model.onnx");
+        // Replace epsilon: 1e8 is 6.6e12 squared input quanta at scale 1/32 over 8 features, beyond 2^40.
+        var text = b.Save(path);
+        var m = HwGen.Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(text));
+        var eps = m.Graph.Initializer.Single(t => t.Name == "eps");
+        eps.FloatData.Clear();
+        eps.RawData = Google.Protobuf.ByteString.CopyFrom(BitConverter.GetBytes(1e8f));
+        File.WriteAllBytes(path, Google.Protobuf.MessageExtensions.ToByteArray(m));
+        AssertCleanFailure(dir, ["compile", path], "model.onnx", "node 'mean'", "epsilon");
+    }
+
+    [Fact]
     public void Config_that_cannot_hold_one_tile()
     {
         using var dir = new TempDir();
@@ -126,6 +142,7 @@ public sealed class BadInputTests
     [InlineData("""{ "scheduler": 1 }""", "'scheduler' must be a string")]
     [InlineData("""{ "ilpTimeLimitSeconds": 0 }""", "ilpTimeLimitSeconds must be in")]
     [InlineData("""{ "ilpWorkers": 0 }""", "ilpWorkers must be in [1, 64]")]
+    [InlineData("""{ "lutEntries": 12 }""", "lutEntries must be 8, 16 or 32")]
     [InlineData("""{ "scratchpadBytes": "big" }""", "must be a number")]
     [InlineData("""[1, 2]""", "must be a JSON object")]
     [InlineData("""{ "arrayRows": 4, """, "not valid JSON")]
