@@ -68,27 +68,48 @@ public sealed class GoldenAgreementTests(ITestOutputHelper log)
         Assert.True(worst <= 1, $"{kind}: {worst} quanta");
     }
 
-    [Fact]
-    public void Example_mlp_digits_agrees_within_one_quantum()
+    /// <summary>Every held-back digit of an example through the hardware model, ONNX semantics and ONNX Runtime, one
+    /// row at a time (ONNX Runtime runs the exported batch of 1); returns the outputs and the output scale.</summary>
+    static (List<(Tensor Hw, Tensor Onnx, Tensor Ort)> Rows, double Scale) PerDigit(string example)
     {
-        var x = Npy.Read(Path.Combine(Repo.Root, "examples/mlp_digits/test_x.npy"));
-        // ONNX Runtime runs the exported batch of 1; run it row by row through a batch-1 model.
-        var model = Repo.Example("mlp_digits");
+        var x = Npy.Read(Path.Combine(Repo.Root, $"examples/{example}/test_x.npy"));
+        var model = Repo.Example(example);
         var c1 = Flow.Compile(model, HwConfig.Default);
-        double scale = c1.Design.OutputTensors.First().Value.Type.Quant!.Scale;
-        double hwVsOnnx = 0, ortVsOnnx = 0;
-        int differ = 0;
+        var input = c1.Model.RuntimeInputs.First().Name;
+        var rows = new List<(Tensor, Tensor, Tensor)>();
         for (int r = 0; r < x.Shape[0]; r++)
         {
             var row = new Tensor(DType.Float32, [1, 64], x.Data.Skip(r * 64).Take(64).ToArray());
-            var hw = HardwareModel.Outputs(c1.Graph, [row])[0];
-            var onnx = OnnxEvaluator.Run(c1.Model, new Dictionary<string, Tensor> { ["pixels"] = row }).Values.First();
-            var ort = RunOrt(model, row);
-            hwVsOnnx = Math.Max(hwVsOnnx, MaxQuanta(hw, onnx, scale));
-            ortVsOnnx = Math.Max(ortVsOnnx, MaxQuanta(ort, onnx, scale));
-            differ += hw.Data.Zip(onnx.Data).Count(p => p.First != p.Second);
+            rows.Add((HardwareModel.Outputs(c1.Graph, [row])[0],
+                OnnxEvaluator.Run(c1.Model, new Dictionary<string, Tensor> { [input] = row }).Values.First(), RunOrt(model, row)));
         }
-        log.WriteLine($"mlp_digits, {x.Shape[0]} test digits: max |hardware - onnx| = {hwVsOnnx} quanta ({differ} of {x.Shape[0] * 10} outputs differ), max |ORT - onnx| = {ortVsOnnx} quanta");
+        return (rows, c1.Design.OutputTensors.First().Value.Type.Quant!.Scale);
+    }
+
+    /// <summary>ffn_digits (GELU, LayerNorm, softmax through NN-LUT tables): ONNX Runtime equals ONNX semantics within one
+    /// quantum; the hardware model approximates them (measured and bounded here, 16-entry tables), and predicts the same
+    /// class as ONNX Runtime on nearly every digit.</summary>
+    [Fact]
+    public void Example_ffn_digits_hardware_model_stays_close_to_onnx_runtime()
+    {
+        var (rows, scale) = PerDigit("ffn_digits");
+        double hwVsOrt = rows.Max(r => MaxQuanta(r.Hw, r.Ort, scale)), ortVsOnnx = rows.Max(r => MaxQuanta(r.Ort, r.Onnx, scale));
+        double mean = rows.Sum(r => r.Hw.Data.Zip(r.Ort.Data).Sum(p => Math.Abs(p.First - p.Second)) / scale) / (rows.Count * 10);
+        int sameClass = rows.Count(r => Array.IndexOf(r.Hw.Data, r.Hw.Data.Max()) == Array.IndexOf(r.Ort.Data, r.Ort.Data.Max()));
+        log.WriteLine($"ffn_digits, {rows.Count} test digits: max |hardware - ORT| = {hwVsOrt} quanta (mean {mean:F3}), max |ORT - onnx| = {ortVsOnnx}, same class {sameClass}/{rows.Count}");
+        Assert.True(ortVsOnnx <= 1.0001, $"ONNX Runtime differs from ONNX semantics by {ortVsOnnx} quanta");
+        // One-quantum differences of GELU and LayerNorm move the logits, and softmax amplifies them near p = 0.5.
+        Assert.True(hwVsOrt <= 32, $"hardware model differs from ONNX Runtime by {hwVsOrt} quanta");
+        Assert.True(sameClass >= rows.Count - 5, $"only {sameClass} of {rows.Count} digits get ONNX Runtime's class");
+    }
+
+    [Fact]
+    public void Example_mlp_digits_agrees_within_one_quantum()
+    {
+        var (rows, scale) = PerDigit("mlp_digits");
+        double hwVsOnnx = rows.Max(r => MaxQuanta(r.Hw, r.Onnx, scale)), ortVsOnnx = rows.Max(r => MaxQuanta(r.Ort, r.Onnx, scale));
+        int differ = rows.Sum(r => r.Hw.Data.Zip(r.Onnx.Data).Count(p => p.First != p.Second));
+        log.WriteLine($"mlp_digits, {rows.Count} test digits: max |hardware - onnx| = {hwVsOnnx} quanta ({differ} of {rows.Count * 10} outputs differ), max |ORT - onnx| = {ortVsOnnx} quanta");
         Assert.True(hwVsOnnx <= 1.0001, $"hardware model differs from ONNX semantics by {hwVsOnnx} quanta");
         Assert.True(ortVsOnnx <= 1.0001, $"ONNX Runtime differs from ONNX semantics by {ortVsOnnx} quanta");
     }

@@ -8,22 +8,24 @@ using Xunit.Abstractions;
 
 namespace HwGen.Tests.Examples;
 
-/// <summary>The example: every held-back digit through the simulated RTL, bit-exact with the golden model in both
-/// simulators, so the RTL classifies them exactly as the golden model does; accuracy close to the float model's.</summary>
-public sealed class MlpDigitsTests(ITestOutputHelper log)
+/// <summary>The examples: every held-back digit through the simulated RTL, bit-exact with the golden model in both
+/// simulators, so the RTL classifies them exactly as the golden model does; accuracy close to the float model's.
+/// mlp_digits is dense layers with ReLU; ffn_digits adds GELU, LayerNorm and softmax on the vector engine.</summary>
+public sealed class DigitsExampleTests(ITestOutputHelper log)
 {
-    static readonly string Dir = Path.Combine(Repo.Root, "examples", "mlp_digits");
-
-    [Fact]
-    public void Rtl_classifies_every_test_digit_as_the_golden_model_does()
+    [Theory]
+    [InlineData("mlp_digits")]
+    [InlineData("ffn_digits")]
+    public void Rtl_classifies_every_test_digit_as_the_golden_model_does(string example)
     {
-        var x = Npy.Read(Path.Combine(Dir, "test_x.npy"));
-        var labels = Npy.Read(Path.Combine(Dir, "test_y.npy"));
+        var dir0 = Path.Combine(Repo.Root, "examples", example);
+        var x = Npy.Read(Path.Combine(dir0, "test_x.npy"));
+        var labels = Npy.Read(Path.Combine(dir0, "test_y.npy"));
         int n = x.Shape[0];
-        var c = Flow.Compile(Path.Combine(Dir, "model.onnx"), HwConfig.Default, batch: n);
+        var c = Flow.Compile(Path.Combine(dir0, "model.onnx"), HwConfig.Default, batch: n);
         var inputs = Flow.CheckInputs(c.Graph, [x], "test_x.npy");
         using var dir = new TempDir();
-        Flow.WriteDesignDirectory(c, dir.File("out"), inputs, Path.Combine(Dir, "model.onnx"));
+        Flow.WriteDesignDirectory(c, dir.File("out"), inputs, Path.Combine(dir0, "model.onnx"));
         foreach (ISimulator sim in new ISimulator[] { new Verilator(), new Icarus() })
         {
             var r = Simulation.Run(sim, dir.File("out"));
@@ -38,7 +40,7 @@ public sealed class MlpDigitsTests(ITestOutputHelper log)
             if (Array.IndexOf(row, row.Max()) == (int)labels.Data[i]) correct++;
         }
         double acc = correct / (double)n;
-        var floatAcc = double.Parse(File.ReadAllLines(Path.Combine(Dir, "float_accuracy.txt"))[0].Split(' ')[1], CultureInfo.InvariantCulture);
+        var floatAcc = double.Parse(File.ReadAllLines(Path.Combine(dir0, "float_accuracy.txt"))[0].Split(' ')[1], CultureInfo.InvariantCulture);
         log.WriteLine($"golden (= RTL) accuracy {acc:P2} on {n} digits; float model {floatAcc:P2}");
         Assert.True(acc >= floatAcc - 0.02, $"int8 accuracy {acc} is more than 2 points below the float model's {floatAcc}");
     }
