@@ -174,8 +174,9 @@ public static class Program
         var sb = new System.Text.StringBuilder();
         foreach (var g in HwGen.Core.Ir.Text.Parser.Parse(text, path))
         {
+            Verifier.Verify(g, "parsing");
             Pipeline.Run(g, cfg, passes);
-            Verifier.Verify(g, passes.Count == 0 ? "parsing" : passes[^1].Name);
+            if (passes.Count > 0) Verifier.Verify(g, passes[^1].Name);
             sb.Append(Printer.Print(g));
         }
         return sb.ToString();

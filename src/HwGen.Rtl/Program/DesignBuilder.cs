@@ -58,8 +58,12 @@ public sealed class DesignBuilder
         var tp = TileProblem.Build(graph, cfg, storage, inputs, outputs, paramLines, modelName);
         long need = tp.Problem.Need(tp.Problem.LargestOp);
         if (need > tp.Problem.Capacity)
-            throw new HwGenException($"config: a scratchpad of {cfg.ScratchpadLines} lines cannot hold one tile of the {cfg.ArrayRows}x{C} array " +
-                $"(the smallest task needs {need / cfg.LineBytes} lines = {need} bytes: activations, weights, {paramLines} parameter lines, {C} output lines)");
+        {
+            string what = tp.Tasks[tp.Problem.LargestOp.Id] is VecTask v
+                ? $"{v.Nonlinear.Mnemonic} '{v.Nonlinear.Name}' keeps a whole row block of {v.Nonlinear.Input.Type.Shape[^1]} features in and out: {need / cfg.LineBytes} lines"
+                : $"the smallest task needs {need / cfg.LineBytes} lines = {need} bytes: activations, weights, {paramLines} parameter lines, {C} output lines";
+            throw new HwGenException($"config: a scratchpad of {cfg.ScratchpadLines} lines cannot hold one tile of the {cfg.ArrayRows}x{C} array ({what})");
+        }
         tp.Problem.Check();
         var (schedule, traffic, greedyTraffic, note) = Solve(tp.Problem);
 

@@ -127,6 +127,15 @@ public sealed class BadInputTests
     }
 
     [Fact]
+    public void Config_that_cannot_hold_a_softmax_row()
+    {
+        using var dir = new TempDir();
+        var path = NonlinearModels.Build(NonlinearKind.Softmax, 1, 256).Save(dir.File("model.onnx"));
+        File.WriteAllText(dir.File("hw.json"), """{ "scratchpadBytes": 1024 }""");
+        AssertCleanFailure(dir, ["compile", path, "--config", dir.File("hw.json")], "cannot hold one tile", "hw.qsoftmax 'softmax'", "256 features");
+    }
+
+    [Fact]
     public void Config_that_cannot_hold_one_tile()
     {
         using var dir = new TempDir();
