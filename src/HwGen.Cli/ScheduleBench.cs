@@ -29,14 +29,14 @@ public static class ScheduleBench
             yield return ProblemGenerators.RandomDag(4, 70, 0.05, chains: true);
             yield break;
         }
-        var example = Path.Combine(AppContext.BaseDirectory, "examples", "mlp_digits", "model.onnx");
-        foreach (var (rows, cols, bytes) in new[] { (2, 4, 1024), (4, 4, 512), (4, 8, 1536) })
-            if (File.Exists(example))
-            {
-                var cfg = new HwConfig { ArrayRows = rows, ArrayCols = cols, ScratchpadBytes = bytes, PortBytes = 4, Scheduler = "greedy" };
-                var p = Flow.Compile(example, cfg).Design.Tiles.Problem;
-                yield return new ScratchpadProblem($"mlp_digits {rows}x{cols} {bytes}B", p.Ops, p.Tensors, p.Capacity, p.Alignment);
-            }
+        foreach (var (name, rows, cols, bytes) in new[] { ("mlp_digits", 2, 4, 1024), ("mlp_digits", 4, 4, 512), ("mlp_digits", 4, 8, 1536), ("ffn_digits", 4, 8, 1024) })
+        {
+            var example = Path.Combine(AppContext.BaseDirectory, "examples", name, "model.onnx");
+            if (!File.Exists(example)) continue;
+            var cfg = new HwConfig { ArrayRows = rows, ArrayCols = cols, ScratchpadBytes = bytes, PortBytes = 4, Scheduler = "greedy" };
+            var p = Flow.Compile(example, cfg).Design.Tiles.Problem;
+            yield return new ScratchpadProblem($"{name} {rows}x{cols} {bytes}B", p.Ops, p.Tensors, p.Capacity, p.Alignment);
+        }
         foreach (var share in new[] { 0.08, 0.15, 0.25 })
         {
             yield return ProblemGenerators.TransformerBlock(32, 64, 4, 128, share);
@@ -45,6 +45,10 @@ public static class ScheduleBench
         foreach (var ops in new[] { 20, 35, 50, 100, 200 })
             foreach (var share in new[] { 0.04, 0.08 })
                 yield return ProblemGenerators.RandomDag(ops * 7 + (int)(share * 100), ops, share, chains: ops >= 100);
+        // Banked scratchpads: every tensor inside one bank.
+        yield return ProblemGenerators.WithBanks(ProblemGenerators.RandomDag(20 * 7 + 4, 20, 0.04), 4);
+        yield return ProblemGenerators.WithBanks(ProblemGenerators.RandomDag(35 * 7 + 4, 35, 0.04), 2);
+        yield return ProblemGenerators.WithBanks(ProblemGenerators.RandomDag(100 * 7 + 4, 100, 0.04, chains: true), 4);
     }
 
     public static Row Run(ScratchpadProblem p, double timeLimit, int workers = 1)

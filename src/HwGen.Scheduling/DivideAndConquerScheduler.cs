@@ -8,7 +8,9 @@ namespace HwGen.Scheduling;
 /// <c>windowOps</c> ops (a chain is never split). Each window is solved exactly between the greedy's states at
 /// its two ends (what is resident where, what is off chip), hinted with the greedy's own steps; the cheaper of
 /// the two is kept. States at the window ends match, so the windows stitch into one legal schedule that moves
-/// no more than the greedy.
+/// no more than the greedy. A second pass (rolling horizon) solves the same windows in order from the state the
+/// previous window left, with a free end: what stays resident is the next window's start, and a tensor used later
+/// that does not stay costs its reload. The cheaper of the two passes is returned.
 /// </summary>
 public static class DivideAndConquerScheduler
 {
@@ -18,9 +20,27 @@ public static class DivideAndConquerScheduler
     {
         var sw = Stopwatch.StartNew();
         var greedy = GreedyScheduler.Solve(p);
-        var states = States(p, greedy);
         var windows = Windows(p, greedy, windowOps);
         var perWindow = options with { TimeLimitSeconds = Math.Max(0.5, options.TimeLimitSeconds / windows.Count) };
+        var fixedEnds = FixedEnds(p, greedy, windows, perWindow);
+        var rolling = RollingHorizon(p, greedy, windows, perWindow);
+        var best = rolling.Verify(p).Total < fixedEnds.Verify(p).Total ? rolling : fixedEnds;
+        return best with { SolveTime = sw.Elapsed };
+    }
+
+    /// <summary>The rolling-horizon pass alone (for tests and measurements).</summary>
+    public static Schedule SolveRolling(ScratchpadProblem p, int windowOps, IlpOptions options)
+    {
+        var greedy = GreedyScheduler.Solve(p);
+        var windows = Windows(p, greedy, windowOps);
+        return RollingHorizon(p, greedy, windows, options with { TimeLimitSeconds = Math.Max(0.5, options.TimeLimitSeconds / windows.Count) });
+    }
+
+    /// <summary>Windows between the greedy's states.</summary>
+    static Schedule FixedEnds(ScratchpadProblem p, Schedule greedy, List<(int S, int E)> windows, IlpOptions perWindow)
+    {
+        var sw = Stopwatch.StartNew();
+        var states = States(p, greedy);
 
         var steps = new List<ScheduleStep>();
         var offChip = new HashSet<int>(p.Tensors.Where(t => t.StartsOffChip).Select(t => t.Id));
@@ -50,8 +70,56 @@ public static class DivideAndConquerScheduler
             finalStores = windowFinal;
         }
         return new Schedule(steps, finalStores.Where(offChip.Add).ToList(),
-            $"divide-and-conquer ({windows.Count} windows of <= {windowOps} ops, {improved} improved on greedy)",
+            $"divide-and-conquer ({windows.Count} windows between greedy states, {improved} improved on greedy)",
             SolveStatus.Heuristic, double.NaN, sw.Elapsed);
+    }
+
+    /// <summary>Windows in order, each from the state the previous one left, with a free end. A window the exact model
+    /// cannot improve in time keeps the greedy's steps from that state. A window's end stores, and the evictions of
+    /// what it leaves resident but nobody needs, happen at the next window's first step.</summary>
+    static Schedule RollingHorizon(ScratchpadProblem p, Schedule greedy, List<(int S, int E)> windows, IlpOptions perWindow)
+    {
+        var sw = Stopwatch.StartNew();
+        var resident = new Dictionary<int, long>();
+        var offChip = new HashSet<int>(p.Tensors.Where(t => t.StartsOffChip).Select(t => t.Id));
+        var steps = new List<ScheduleStep>();
+        List<int> carriedStores = [], carriedEvictions = [], finalStores = [];
+        var lastUse = new int[p.Tensors.Count];
+        for (int i = 0; i < greedy.Steps.Count; i++)
+            foreach (var t in p.Uses(p.Ops[greedy.Steps[i].Op])) lastUse[t] = i;
+        bool IsOutput(int t) => p.Tensors[t].Kind == TensorKind.Output;
+        foreach (var (s, e) in windows)
+        {
+            bool lastWindow = e == greedy.Steps.Count;
+            var ops = greedy.Steps.Skip(s).Take(e - s).Select(st => st.Op).ToList();
+            var (sub, global, local, _) = SubProblem(p, ops, resident.Keys, $"/rolling{s}-{e}");
+            var usedLater = global.Where(t => lastUse[t] >= e).ToList();
+            var boundary = new Boundary(resident.ToDictionary(kv => local[kv.Key], kv => kv.Value), offChip.Where(local.ContainsKey).Select(t => local[t]).ToHashSet(),
+                new Dictionary<int, long>(), lastWindow ? global.Where(IsOutput).Select(t => local[t]).ToHashSet() : new HashSet<int>())
+            {
+                KeepAtEnd = lastWindow ? null : usedLater.Concat(global.Where(IsOutput)).Select(t => local[t]).ToHashSet(),
+                UsedLater = usedLater.Select(t => local[t]).ToHashSet(),
+            };
+            // The greedy from this window's start state: a legal hint, and the fallback.
+            var fallback = GreedyScheduler.Solve(sub, Enumerable.Range(0, ops.Count).ToList(), boundary);
+            var ilp = IlpScheduler.Solve(sub, perWindow, boundary, fallback) ?? fallback;
+            for (int i = 0; i < ilp.Steps.Count; i++)
+            {
+                var g = Renumber(ilp.Steps[i], o => ops[o], t => global[t]);
+                var stores = (i == 0 ? carriedStores : []).Concat(g.Stores.Where(offChip.Add)).ToList();
+                var evictions = i == 0 ? carriedEvictions.Concat(g.Evictions).Distinct().ToList() : g.Evictions.ToList();
+                g = g with { Stores = stores, Evictions = evictions };
+                steps.Add(g);
+                Apply(g, resident, null);
+            }
+            // End stores: off chip from here on (the next window knows), executed at its first step.
+            carriedStores = ilp.FinalStores.Select(t => global[t]).Where(offChip.Add).ToList();
+            if (lastWindow) finalStores = carriedStores;
+            // What stays resident but nobody needs any more leaves at the next window's first step.
+            carriedEvictions = resident.Keys.Where(t => lastUse[t] < e && (!IsOutput(t) || offChip.Contains(t))).ToList();
+            foreach (var t in carriedEvictions) resident.Remove(t);
+        }
+        return new Schedule(steps, finalStores, $"divide-and-conquer, rolling horizon ({windows.Count} windows)", SolveStatus.Heuristic, double.NaN, sw.Elapsed);
     }
 
     /// <summary>The exact model on greedy steps [s, e) between the given states; falls back to the greedy's own steps.</summary>
@@ -64,16 +132,8 @@ public static class DivideAndConquerScheduler
         if (greedyCost == 0) return (greedySteps, greedyFinal, false);  // nothing to gain
 
         var ops = greedySteps.Select(st => st.Op).ToList();
-        var inWindow = new HashSet<int>(ops);
-        var global = ops.SelectMany(o => p.Uses(p.Ops[o])).Concat(start.Resident.Keys).Concat(end.Resident.Keys).Distinct().ToList();
-        var local = global.Select((t, i) => (t, i)).ToDictionary(x => x.t, x => x.i);
-        var localOp = ops.Select((o, i) => (o, i)).ToDictionary(x => x.o, x => x.i);
-        var tensors = global.Select((t, i) => new SchedTensor(i, p.Tensors[t].Name, p.Tensors[t].Bytes,
-            p.Producer(t) >= 0 && inWindow.Contains(p.Producer(t)) ? TensorKind.Intermediate : TensorKind.Input)).ToList();
-        var sub = new ScratchpadProblem(p.Name + $"/steps{s}-{e}",
-            ops.Select((o, i) => new SchedOp(i, p.Ops[o].Name, p.Ops[o].Inputs.Select(t => local[t]).ToList(),
-                p.Ops[o].Outputs.Select(t => local[t]).ToList(), p.Ops[o].After is { } a && localOp.TryGetValue(a, out var la) ? la : null)).ToList(),
-            tensors, p.Capacity, p.Alignment);
+        var (sub, global, local, localOp) = SubProblem(p, ops, start.Resident.Keys.Concat(end.Resident.Keys), $"/steps{s}-{e}");
+        var tensors = sub.Tensors;
         Dictionary<int, long> Local(Dictionary<int, long> m) => m.ToDictionary(kv => local[kv.Key], kv => kv.Value);
         HashSet<int> LocalSet(HashSet<int> set) => set.Where(local.ContainsKey).Select(t => local[t]).ToHashSet();
         var boundary = new Boundary(Local(start.Resident), LocalSet(start.OffChip), Local(end.Resident), LocalSet(end.OffChip));
@@ -84,6 +144,24 @@ public static class DivideAndConquerScheduler
         if (ilp is null) return (greedySteps, greedyFinal, false);
         if (Moved(ilp.Steps, ilp.FinalStores, t => tensors[t].Bytes) >= greedyCost) return (greedySteps, greedyFinal, false);
         return (ilp.Steps.Select(st => Renumber(st, o => ops[o], t => global[t])).ToList(), ilp.FinalStores.Select(t => global[t]).ToList(), true);
+    }
+
+    /// <summary>The problem of a window: its ops (renumbered from 0) and every tensor they use or that is resident at its
+    /// ends (renumbered; tensors made outside the window count as inputs, their boundary says where they are).</summary>
+    static (ScratchpadProblem Sub, List<int> Global, Dictionary<int, int> Local, Dictionary<int, int> LocalOp) SubProblem(
+        ScratchpadProblem p, List<int> ops, IEnumerable<int> resident, string suffix)
+    {
+        var inWindow = new HashSet<int>(ops);
+        var global = ops.SelectMany(o => p.Uses(p.Ops[o])).Concat(resident).Distinct().ToList();
+        var local = global.Select((t, i) => (t, i)).ToDictionary(x => x.t, x => x.i);
+        var localOp = ops.Select((o, i) => (o, i)).ToDictionary(x => x.o, x => x.i);
+        var tensors = global.Select((t, i) => new SchedTensor(i, p.Tensors[t].Name, p.Tensors[t].Bytes,
+            p.Producer(t) >= 0 && inWindow.Contains(p.Producer(t)) ? TensorKind.Intermediate : TensorKind.Input)).ToList();
+        var sub = new ScratchpadProblem(p.Name + suffix,
+            ops.Select((o, i) => new SchedOp(i, p.Ops[o].Name, p.Ops[o].Inputs.Select(t => local[t]).ToList(),
+                p.Ops[o].Outputs.Select(t => local[t]).ToList(), p.Ops[o].After is { } a && localOp.TryGetValue(a, out var la) ? la : null)).ToList(),
+            tensors, p.Capacity, p.Alignment, p.Banks);
+        return (sub, global, local, localOp);
     }
 
     /// <summary>Bytes a run of steps loads and stores, with the final stores.</summary>

@@ -17,11 +17,12 @@ public sealed class GreedyScheduler
     readonly SortedDictionary<long, int> byAddress = [];
     readonly Dictionary<int, long> addressOf = [];
     readonly HashSet<int> offChip;
+    readonly IReadOnlySet<int> keep;                   // tensors needed after the last step (a window's free end)
     int step;
     List<int> stores = [], evictions = [], loads = [];
     Dictionary<int, long> placed = [];                  // placed during this step
 
-    GreedyScheduler(ScratchpadProblem p, IReadOnlyList<int> order)
+    GreedyScheduler(ScratchpadProblem p, IReadOnlyList<int> order, Boundary? start)
     {
         this.p = p;
         this.order = order;
@@ -30,15 +31,24 @@ public sealed class GreedyScheduler
         uses = p.Tensors.Select(_ => new List<int>()).ToArray();
         foreach (var o in p.Ops) foreach (var t in p.Uses(o)) uses[t].Add(stepOf[o.Id]);
         foreach (var u in uses) u.Sort();
-        offChip = new HashSet<int>(p.Tensors.Where(t => t.StartsOffChip).Select(t => t.Id));
+        offChip = start is null ? new HashSet<int>(p.Tensors.Where(t => t.StartsOffChip).Select(t => t.Id)) : new HashSet<int>(start.InitiallyOffChip);
+        keep = start is null ? new HashSet<int>() : (start.KeepAtEnd ?? new HashSet<int>()).Concat(start.MustEndOffChip).ToHashSet();
+        foreach (var (t, a) in start?.InitialResident ?? new Dictionary<int, long>())
+        {
+            byAddress[a] = t;
+            addressOf[t] = a;
+        }
     }
 
     public static Schedule Solve(ScratchpadProblem p) => Solve(p, p.TopologicalOrder()!);
 
-    public static Schedule Solve(ScratchpadProblem p, IReadOnlyList<int> order)
+    /// <summary>The greedy from a window's start state (<paramref name="start"/>: what is resident where, what is off
+    /// chip); tensors to keep or leave off chip at the end are stored when evicted, and those that must end off chip
+    /// are stored at the end.</summary>
+    public static Schedule Solve(ScratchpadProblem p, IReadOnlyList<int> order, Boundary? start = null)
     {
         var sw = Stopwatch.StartNew();
-        var g = new GreedyScheduler(p, order);
+        var g = new GreedyScheduler(p, order, start);
         var steps = new List<ScheduleStep>();
         var pendingStores = new List<int>();
         for (g.step = 0; g.step < order.Count; g.step++)
@@ -51,6 +61,8 @@ public sealed class GreedyScheduler
             pendingStores.AddRange(op.Outputs.Where(t => p.Tensors[t].Kind == TensorKind.Output));
             steps.Add(new ScheduleStep(op.Id, g.stores, g.evictions, g.loads, g.placed));
         }
+        if (start is not null)
+            pendingStores.AddRange(start.MustEndOffChip.Where(t => g.addressOf.ContainsKey(t) && !g.offChip.Contains(t) && !pendingStores.Contains(t)));
         return new Schedule(steps, pendingStores, "greedy", SolveStatus.Heuristic, double.NaN, sw.Elapsed);
     }
 
@@ -63,7 +75,7 @@ public sealed class GreedyScheduler
 
     void Run(SchedOp op)
     {
-        foreach (var t in addressOf.Keys.Where(t => NextUse(t, step - 1) == int.MaxValue).ToList()) Evict(t);
+        foreach (var t in addressOf.Keys.Where(t => NextUse(t, step - 1) == int.MaxValue && !keep.Contains(t)).ToList()) Evict(t);
         var mine = new HashSet<int>(p.Uses(op));
         var needed = op.Inputs.Distinct().Where(t => !addressOf.ContainsKey(t)).Concat(op.Outputs).ToList();
         foreach (var t in needed)
@@ -79,27 +91,34 @@ public sealed class GreedyScheduler
         }
     }
 
-    /// <summary>Fragmentation fallback: evict everything and place the op's operands, then results, from address 0.</summary>
+    /// <summary>Fragmentation fallback: evict everything and pack the op's operands and results from address 0 (into the
+    /// banks, the way Check found possible).</summary>
     void Repack(SchedOp op)
     {
         foreach (var t in addressOf.Keys.ToList()) Evict(t);
-        long next = 0;
-        foreach (var t in op.Inputs.Distinct()) { Put(t, next, isLoad: true); next += p.Size(t); }
-        foreach (var t in op.Outputs) { Put(t, next, isLoad: false); next += p.Size(t); }
+        var at = p.PackIntoBanks(p.Uses(op))!;
+        foreach (var t in op.Inputs.Distinct()) Put(t, at[t], isLoad: true);
+        foreach (var t in op.Outputs) Put(t, at[t], isLoad: false);
     }
 
     int? Victim(HashSet<int> mine) => addressOf.Keys.Where(t => !mine.Contains(t))
         .OrderByDescending(t => NextUse(t, step)).ThenBy(t => t).Cast<int?>().FirstOrDefault();
 
+    /// <summary>The lowest free address where size bytes fit inside one bank.</summary>
     long? FirstFit(long size)
     {
         long cursor = 0;
+        long? InGap(long from, long to)
+        {
+            long a = p.InOneBank(from, size) ? from : (from / p.BankBytes + 1) * p.BankBytes;
+            return a + size <= to ? a : null;
+        }
         foreach (var (a, t) in byAddress)
         {
-            if (a - cursor >= size) return cursor;
+            if (InGap(cursor, a) is { } fit) return fit;
             cursor = Math.Max(cursor, a + p.Size(t));
         }
-        return p.Capacity - cursor >= size ? cursor : null;
+        return InGap(cursor, p.Capacity);
     }
 
     void Put(int t, long a, bool isLoad)
@@ -119,7 +138,7 @@ public sealed class GreedyScheduler
             loads.Remove(t);  // placed in this step: it was never resident at the step's start
             return;
         }
-        bool neededLater = NextUse(t, step - 1) != int.MaxValue || (p.Tensors[t].Kind == TensorKind.Output && !offChip.Contains(t));
+        bool neededLater = NextUse(t, step - 1) != int.MaxValue || (p.Tensors[t].Kind == TensorKind.Output && !offChip.Contains(t)) || keep.Contains(t);
         if (neededLater && offChip.Add(t)) stores.Add(t);
         evictions.Add(t);
     }

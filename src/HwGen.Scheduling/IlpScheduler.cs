@@ -7,10 +7,16 @@ namespace HwGen.Scheduling;
 /// <summary>
 /// Fixed states at the ends of a window (divide and conquer): tensors resident at the start at their addresses,
 /// tensors already off chip at the start, tensors that must be resident at the end at given addresses, and
-/// tensors that must be off chip by the end.
+/// tensors that must be off chip by the end. With <see cref="KeepAtEnd"/> the end is free instead (rolling
+/// horizon): each of those tensors must end resident (anywhere) or off chip, and each one in
+/// <see cref="UsedLater"/> that does not end resident costs its reload.
 /// </summary>
 public sealed record Boundary(IReadOnlyDictionary<int, long> InitialResident, IReadOnlySet<int> InitiallyOffChip,
-    IReadOnlyDictionary<int, long> FinalResident, IReadOnlySet<int> MustEndOffChip);
+    IReadOnlyDictionary<int, long> FinalResident, IReadOnlySet<int> MustEndOffChip)
+{
+    public IReadOnlySet<int>? KeepAtEnd { get; init; }
+    public IReadOnlySet<int> UsedLater { get; init; } = new HashSet<int>();
+}
 
 /// <summary>Options of the exact model. The time limit is CP-SAT's deterministic time, independent of load; with one
 /// worker the same problem always gives the same schedule. More workers search in parallel (often better schedules)
@@ -25,7 +31,8 @@ public sealed record IlpOptions(double TimeLimitSeconds = 10, int Workers = 1, b
 /// aligned address; segment 0 of a produced tensor starts at its producer's step; segments are ordered.</item>
 /// <item>every use of a tensor lies inside one present segment; a segment of a produced tensor other than the
 /// first is a reload and needs the tensor stored; outputs are stored.</item>
-/// <item>no two segments overlap in (time x address): AddNoOverlap2D; addresses lie inside the capacity.</item>
+/// <item>no two segments overlap in (time x address): AddNoOverlap2D; addresses lie inside the capacity, and inside
+/// one bank when the scratchpad is banked.</item>
 /// <item>minimize bytes loaded (every segment of an input or weight, every later segment of the others) plus bytes stored.</item>
 /// </list>
 /// Returns null when no schedule is found within the time limit.
@@ -65,6 +72,7 @@ public static class IlpScheduler
             bool mustStore = t.Kind == TensorKind.Output && (boundary is null || producer >= 0) && !offAtStart
                              || boundary?.MustEndOffChip.Contains(t.Id) == true && !offAtStart;
             int n = consumers.Count + (producer >= 0 || initial is not null ? 1 : 0) + (final is not null ? 1 : 0);
+            bool keep = boundary?.KeepAtEnd?.Contains(t.Id) == true;
             long units = p.Size(t.Id) / align, maxAddr = p.Capacity / align - units;
             segs[t.Id] = new Segment[n];
             for (int k = 0; k < n; k++)
@@ -76,6 +84,14 @@ public static class IlpScheduler
                 var addr = m.NewIntVar(0, maxAddr, $"a_{t.Id}_{k}");
                 var time = m.NewOptionalIntervalVar(start, dur, end, present, $"ti_{t.Id}_{k}");
                 var space = m.NewOptionalFixedSizeIntervalVar(addr, units, present, $"ai_{t.Id}_{k}");
+                if (p.Banks > 1)
+                {
+                    // Inside one bank: bank * bankUnits <= addr and addr + units <= (bank + 1) * bankUnits.
+                    long bankUnits = p.BankBytes / align;
+                    var bank = m.NewIntVar(0, p.Banks - 1, $"b_{t.Id}_{k}");
+                    m.Add(addr >= bank * bankUnits);
+                    m.Add(addr + units <= bank * bankUnits + bankUnits);
+                }
                 rects.AddRectangle(time, space);
                 occupancy.AddDemand(time, units);
                 // An absent segment's variables are fixed, so the search does not branch on them.
@@ -122,6 +138,24 @@ public static class IlpScheduler
                     return (ILiteral)b;
                 }).ToList();
                 m.AddBoolOr(ends);
+            }
+            if (keep)
+            {
+                // Free end: the tensor ends resident (a segment reaching T) or off chip; if used later and not resident, it is reloaded later.
+                var endsResident = m.NewBoolVar($"keep_{t.Id}");
+                var reaches = segs[t.Id].Select(s =>
+                {
+                    var b = m.NewBoolVar($"reach_{t.Id}_{s.K}");
+                    m.AddImplication(b, s.Present);
+                    m.Add(s.End == T).OnlyEnforceIf(b);
+                    m.Add(s.End < T).OnlyEnforceIf([b.Not(), s.Present]);
+                    m.AddImplication(b, endsResident);
+                    return (ILiteral)b;
+                }).ToList();
+                if (reaches.Count == 0) m.Add(endsResident == 0);
+                else m.AddBoolOr(reaches).OnlyEnforceIf(endsResident);
+                if (!offAtStart) m.AddBoolOr([endsResident, stored[t.Id]]);
+                if (boundary!.UsedLater.Contains(t.Id)) costTerms.Add((endsResident.Not(), t.Bytes));
             }
             foreach (var c in consumers)
             {

@@ -3,6 +3,19 @@ namespace HwGen.Scheduling;
 /// <summary>Scheduling problems for tests and benchmarks, deterministic for a seed.</summary>
 public static class ProblemGenerators
 {
+    /// <summary>The same graph on a scratchpad of <paramref name="banks"/> banks: the capacity rounded up to whole aligned
+    /// banks and grown, a bank at a time, until every tensor and every op fits (Check passes).</summary>
+    public static ScratchpadProblem WithBanks(ScratchpadProblem p, int banks)
+    {
+        long step = banks * p.Alignment;
+        for (long cap = (p.Capacity + step - 1) / step * step; ; cap += step)
+        {
+            var b = new ScratchpadProblem(p.Name + $" {banks} banks", p.Ops, p.Tensors, cap, p.Alignment, banks);
+            try { b.Check(); return b; }
+            catch (HwGen.Core.HwGenException) { }
+        }
+    }
+
     /// <summary>A random DAG: op i reads one or two earlier tensors (or a graph input) and a weight, and writes one
     /// tensor; tensors nobody reads are outputs. Capacity is <paramref name="capacityShare"/> of all bytes, at least
     /// what the largest op needs.</summary>

@@ -20,7 +20,9 @@ public sealed record SchedOp(int Id, string Name, IReadOnlyList<int> Inputs, IRe
 /// The scratchpad scheduling problem (after COSMA, arXiv 2311.18246, and CIRCT's scheduling problems): choose an
 /// operator order, scratchpad addresses, and which tensors to evict, store and reload, so that every operator's
 /// operands and results are resident while it runs, and off-chip traffic is least. Sizes are rounded up to
-/// the alignment. <see cref="Check"/> validates the problem; <see cref="Schedule.Verify"/> a solution.
+/// the alignment. The scratchpad may be split into <see cref="Banks"/> equal banks; a tensor then lies inside one
+/// bank (it never straddles a bank boundary), as banked memories with one port per bank need.
+/// <see cref="Check"/> validates the problem; <see cref="Schedule.Verify"/> a solution.
 /// </summary>
 public sealed class ScratchpadProblem
 {
@@ -29,13 +31,17 @@ public sealed class ScratchpadProblem
     public long Capacity { get; }
     public long Alignment { get; }
     public string Name { get; }
+    /// <summary>Equal banks the capacity is split into (1: one flat scratchpad).</summary>
+    public int Banks { get; }
+    public long BankBytes => Capacity / Banks;
 
     readonly int[] producer;
     readonly List<int>[] consumers;
 
-    public ScratchpadProblem(string name, IReadOnlyList<SchedOp> ops, IReadOnlyList<SchedTensor> tensors, long capacity, long alignment = 1)
+    public ScratchpadProblem(string name, IReadOnlyList<SchedOp> ops, IReadOnlyList<SchedTensor> tensors, long capacity, long alignment = 1, int banks = 1)
     {
         Name = name;
+        Banks = banks;
         Ops = ops;
         Tensors = tensors;
         Capacity = capacity;
@@ -53,6 +59,25 @@ public sealed class ScratchpadProblem
 
     /// <summary>Size in the scratchpad: bytes rounded up to the alignment.</summary>
     public long Size(int tensor) => (Tensors[tensor].Bytes + Alignment - 1) / Alignment * Alignment;
+
+    /// <summary>Whether [address, address + size) lies inside one bank.</summary>
+    public bool InOneBank(long address, long size) => size <= 0 || address / BankBytes == (address + size - 1) / BankBytes;
+
+    /// <summary>Addresses for <paramref name="tensors"/> packed from address 0 into the banks, largest first, each into the
+    /// first bank with room (first-fit decreasing); null if they do not fit. With one bank: one after another.</summary>
+    public Dictionary<int, long>? PackIntoBanks(IEnumerable<int> tensors)
+    {
+        var fill = new long[Banks];
+        var result = new Dictionary<int, long>();
+        foreach (var t in tensors.Distinct().OrderByDescending(Size).ThenBy(t => t))
+        {
+            int b = Array.FindIndex(fill, f => f + Size(t) <= BankBytes);
+            if (b < 0) return null;
+            result[t] = b * BankBytes + fill[b];
+            fill[b] += Size(t);
+        }
+        return result;
+    }
 
     /// <summary>The op producing a tensor, or -1 for inputs and weights.</summary>
     public int Producer(int tensor) => producer[tensor];
@@ -77,12 +102,15 @@ public sealed class ScratchpadProblem
         HwGenException Bad(string why) => new($"scheduling problem '{Name}': {why}");
         if (Capacity <= 0) throw Bad($"scratchpad capacity must be positive, got {Capacity}");
         if (Alignment <= 0 || Capacity % Alignment != 0) throw Bad($"alignment {Alignment} must be positive and divide the capacity {Capacity}");
+        if (Banks < 1 || Capacity % ((long)Banks * Alignment) != 0)
+            throw Bad($"{Banks} banks must be at least 1 and split the capacity {Capacity} into whole aligned banks");
         for (int i = 0; i < Ops.Count; i++) if (Ops[i].Id != i) throw Bad($"op '{Ops[i].Name}' has id {Ops[i].Id}, expected {i}");
         for (int i = 0; i < Tensors.Count; i++)
         {
             var t = Tensors[i];
             if (t.Id != i) throw Bad($"tensor '{t.Name}' has id {t.Id}, expected {i}");
             if (t.Bytes <= 0) throw Bad($"tensor '{t.Name}' has size {t.Bytes}");
+            if (Size(i) > BankBytes) throw Bad($"tensor '{t.Name}' of {Size(i)} bytes is larger than a bank of {BankBytes} bytes");
             if (producer[i] == -2) throw Bad($"tensor '{t.Name}' is produced by more than one op");
             if (t.StartsOffChip && producer[i] >= 0) throw Bad($"{t.Kind.ToString().ToLowerInvariant()} '{t.Name}' is produced by op '{Ops[producer[i]].Name}'");
             if (!t.StartsOffChip && producer[i] == -1) throw Bad($"{t.Kind.ToString().ToLowerInvariant()} '{t.Name}' is never produced");
@@ -96,6 +124,8 @@ public sealed class ScratchpadProblem
             long need = Need(o);
             if (need > Capacity)
                 throw Bad($"scratchpad of {Capacity} bytes is too small for op '{o.Name}', whose operands and results take {need} bytes");
+            if (PackIntoBanks(Uses(o)) is null)
+                throw Bad($"the operands and results of op '{o.Name}' ({need} bytes) do not pack into {Banks} banks of {BankBytes} bytes");
         }
         if (TopologicalOrder() is null) throw Bad("the graph has a cycle");
     }

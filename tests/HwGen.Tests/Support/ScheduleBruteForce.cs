@@ -87,6 +87,7 @@ public static class ScheduleBruteForce
             for (long a = 0; a + U(t) <= units; a++)
             {
                 if (occupied.Any(kv => a < kv.Value + U(kv.Key) && kv.Value < a + U(t))) continue;
+                if (!p.InOneBank(a * p.Alignment, p.Size(t))) continue;
                 var next = new SortedDictionary<int, long>(occupied) { [t] = a };
                 foreach (var r in Placements(next, todo, i + 1)) yield return r;
             }
