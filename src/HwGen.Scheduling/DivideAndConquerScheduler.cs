@@ -20,8 +20,9 @@ public static class DivideAndConquerScheduler
     {
         var sw = Stopwatch.StartNew();
         var greedy = GreedyScheduler.Solve(p);
+        if (greedy.Verify(p).NonCompulsory == 0) return greedy;  // nothing to gain
         var windows = Windows(p, greedy, windowOps);
-        var perWindow = options with { TimeLimitSeconds = Math.Max(0.5, options.TimeLimitSeconds / windows.Count) };
+        var perWindow = PerWindow(options, windows.Count);
         var fixedEnds = FixedEnds(p, greedy, windows, perWindow);
         var rolling = RollingHorizon(p, greedy, windows, perWindow);
         var best = rolling.Verify(p).Total < fixedEnds.Verify(p).Total ? rolling : fixedEnds;
@@ -33,8 +34,12 @@ public static class DivideAndConquerScheduler
     {
         var greedy = GreedyScheduler.Solve(p);
         var windows = Windows(p, greedy, windowOps);
-        return RollingHorizon(p, greedy, windows, options with { TimeLimitSeconds = Math.Max(0.5, options.TimeLimitSeconds / windows.Count) });
+        return RollingHorizon(p, greedy, windows, PerWindow(options, windows.Count));
     }
+
+    /// <summary>Each window's exact solve: the options' window limit, or the total limit shared by the windows.</summary>
+    static IlpOptions PerWindow(IlpOptions options, int windows) =>
+        options with { TimeLimitSeconds = options.WindowTimeLimitSeconds ?? Math.Max(0.5, options.TimeLimitSeconds / windows) };
 
     /// <summary>Windows between the greedy's states.</summary>
     static Schedule FixedEnds(ScratchpadProblem p, Schedule greedy, List<(int S, int E)> windows, IlpOptions perWindow)

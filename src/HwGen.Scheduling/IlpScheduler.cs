@@ -21,7 +21,9 @@ public sealed record Boundary(IReadOnlyDictionary<int, long> InitialResident, IR
 /// <summary>Options of the exact model. The time limit is CP-SAT's deterministic time, independent of load; with one
 /// worker the same problem always gives the same schedule. More workers search in parallel (often better schedules)
 /// but CP-SAT's parallel search is not reproducible, even with interleaving (measured). Wall time is capped at 3x.</summary>
-public sealed record IlpOptions(double TimeLimitSeconds = 10, int Workers = 1, bool HintWithGreedy = true);
+/// <remarks>Divide and conquer shares <see cref="TimeLimitSeconds"/> among its windows unless
+/// <see cref="WindowTimeLimitSeconds"/> gives each window its own limit.</remarks>
+public sealed record IlpOptions(double TimeLimitSeconds = 10, int Workers = 1, bool HintWithGreedy = true, double? WindowTimeLimitSeconds = null);
 
 /// <summary>
 /// The exact scheduling model in OR-Tools CP-SAT (our formulation with COSMA's semantics):
