@@ -10,16 +10,17 @@ Writes model.onnx, test_x.npy / test_y.npy (the held-back digits) and float_accu
 Run with Debian's interpreter: /usr/bin/python3 examples/ffn_digits/make_model.py
 """
 import os
+import sys
 
 import numpy as np
 import onnx
 import torch
 import torch.nn as nn
 from onnx import TensorProto, helper, numpy_helper
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from digits_data import load_split, train  # noqa: E402
 torch.manual_seed(0)
 np.random.seed(0)
 
@@ -45,20 +46,9 @@ def affine_uint8(lo, hi):
 
 
 def main():
-    digits = load_digits()
-    x = (digits.data / 16.0).astype(np.float32)
-    y = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
-
+    x_train, x_test, y_train, y_test = load_split()
     model = Ffn()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
-    for _ in range(300):
-        opt.zero_grad()
-        logits = model.fc3(model.ln(model.fc2(model.act(model.fc1(xt)))))
-        nn.functional.cross_entropy(logits, yt).backward()
-        opt.step()
-    model.eval()
+    xt, yt = train(model, lambda x: model.fc3(model.ln(model.fc2(model.act(model.fc1(x))))), x_train, y_train)
     with torch.no_grad():
         float_acc = (model(torch.from_numpy(x_test)).argmax(1).numpy() == y_test).mean()
 

@@ -7,16 +7,17 @@ and float_accuracy.txt next to this script.
 Run with Debian's interpreter: /usr/bin/python3 examples/mlp_digits/make_model.py
 """
 import os
+import sys
 
 import numpy as np
 import torch
 import torch.nn as nn
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from torch.ao.quantization import (DeQuantStub, MinMaxObserver, PerChannelMinMaxObserver,
                                    QConfig, QuantStub, convert, prepare)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from digits_data import load_split, train  # noqa: E402
 torch.manual_seed(0)
 np.random.seed(0)
 
@@ -41,20 +42,9 @@ class Mlp(nn.Module):
 
 
 def main():
-    digits = load_digits()
-    x = (digits.data / 16.0).astype(np.float32)  # pixels 0..16 -> [0, 1]
-    y = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
-
+    x_train, x_test, y_train, y_test = load_split()
     model = Mlp()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
-    for _ in range(300):
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-    model.eval()
+    xt, yt = train(model, model, x_train, y_train)
     with torch.no_grad():
         float_acc = (model(torch.from_numpy(x_test)).argmax(1).numpy() == y_test).mean()
 
