@@ -61,7 +61,7 @@ public static class RtlEmitter
 
     /// <summary>Names of every module of a design, in the order <see cref="Render"/> writes them.</summary>
     public static IEnumerable<string> ModuleNames(Design d) =>
-        Modules.Concat(d.Units.Count == 0 ? [] : d.Units.SelectMany(u => Unit(u).Emit("").Select(m => m.Module)).Prepend("hwgen_vector_engine"));
+        Modules.Concat(d.Units.Count == 0 ? [] : d.Units.SelectMany(u => Unit(u).Modules).Prepend("hwgen_vector_engine"));
 
     /// <summary>Every module of a design (one file each): the fixed ones, then the vector engine and its units' modules.</summary>
     public static IEnumerable<(string Module, string Text)> Render(Design d)

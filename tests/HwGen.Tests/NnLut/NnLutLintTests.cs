@@ -20,7 +20,7 @@ public sealed class NnLutLintTests
     static string WriteModules(TempDir dir, NnLutUnit u)
     {
         foreach (var (m, text) in u.Emit("test")) File.WriteAllText(dir.File(m + ".v"), text);
-        return string.Join(' ', u.Emit("test").Select(m => m.Module + ".v"));
+        return string.Join(' ', u.Modules.Select(m => m + ".v"));
     }
 
     [Theory]

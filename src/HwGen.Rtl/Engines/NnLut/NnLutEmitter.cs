@@ -7,32 +7,38 @@ namespace HwGen.Rtl.Engines.NnLut;
 /// <summary>A nonlinear unit to emit: one module (plus its table modules) named <see cref="Name"/>.</summary>
 public abstract record NnLutUnit(string Name)
 {
+    /// <summary>The unit's modules, its own last: each name with how to render its Verilog.</summary>
+    protected abstract IReadOnlyList<(string Module, Func<string, string> Render)> Parts { get; }
+
+    /// <summary>Names of the modules this unit needs, its own last (nothing is rendered).</summary>
+    public IEnumerable<string> Modules => Parts.Select(p => p.Module);
+
     /// <summary>Modules (name, Verilog text) this unit needs, its own last.</summary>
-    public abstract IReadOnlyList<(string Module, string Text)> Emit(string header);
+    public IReadOnlyList<(string Module, string Text)> Emit(string header) => Parts.Select(p => (p.Module, p.Render(header))).ToList();
 }
 
 /// <summary>An element-wise unit: one table, one element per cycle, latency <see cref="NnLutEmitter.PwlLatency"/>.</summary>
 public sealed record PwlUnit(string Name, PwlTable Table) : NnLutUnit(Name)
 {
-    public override IReadOnlyList<(string, string)> Emit(string header) => [(Name, NnLutEmitter.Pwl(Name, Table, header))];
+    protected override IReadOnlyList<(string, Func<string, string>)> Parts => [(Name, h => NnLutEmitter.Pwl(Name, Table, h))];
 }
 
 public sealed record SoftmaxRtlUnit(string Name, SoftmaxUnit Unit) : NnLutUnit(Name)
 {
-    public override IReadOnlyList<(string, string)> Emit(string header) =>
+    protected override IReadOnlyList<(string, Func<string, string>)> Parts =>
     [
-        (Name + "_exp", NnLutEmitter.Pwl(Name + "_exp", Unit.Exp, header)),
-        (Name + "_recip", NnLutEmitter.Pwl(Name + "_recip", Unit.Recip, header)),
-        (Name, Templates.Render("templates", "hwgen_softmax.v.sbn", NnLutEmitter.PrepareSoftmax(Name, Unit, header))),
+        (Name + "_exp", h => NnLutEmitter.Pwl(Name + "_exp", Unit.Exp, h)),
+        (Name + "_recip", h => NnLutEmitter.Pwl(Name + "_recip", Unit.Recip, h)),
+        (Name, h => Templates.Render("templates", "hwgen_softmax.v.sbn", NnLutEmitter.PrepareSoftmax(Name, Unit, h))),
     ];
 }
 
 public sealed record LayerNormRtlUnit(string Name, LayerNormUnit Unit) : NnLutUnit(Name)
 {
-    public override IReadOnlyList<(string, string)> Emit(string header) =>
+    protected override IReadOnlyList<(string, Func<string, string>)> Parts =>
     [
-        (Name + "_rsqrt", NnLutEmitter.Pwl(Name + "_rsqrt", Unit.Rsqrt, header)),
-        (Name, Templates.Render("templates", "hwgen_layernorm.v.sbn", NnLutEmitter.PrepareLayerNorm(Name, Unit, header))),
+        (Name + "_rsqrt", h => NnLutEmitter.Pwl(Name + "_rsqrt", Unit.Rsqrt, h)),
+        (Name, h => Templates.Render("templates", "hwgen_layernorm.v.sbn", NnLutEmitter.PrepareLayerNorm(Name, Unit, h))),
     ];
 }
 
