@@ -189,7 +189,8 @@ public static class Program
         var time = new Option<double>("--time") { Description = "deterministic time limit per exact solve", DefaultValueFactory = _ => 10 };
         var output = new Option<string?>("--output", "-o") { Description = "also write the markdown table to this file" };
         var workers = new Option<int>("--workers") { Description = "CP-SAT workers (1 is reproducible)", DefaultValueFactory = _ => 1 };
-        var cmd = new Command("bench", "Run a benchmark suite and print a markdown table.") { what, quick, time, output, workers };
+        var only = new Option<string?>("--graphs") { Description = "only the graphs whose name contains this text" };
+        var cmd = new Command("bench", "Run a benchmark suite and print a markdown table.") { what, quick, time, output, workers, only };
         cmd.SetAction(pr =>
         {
             if (pr.GetValue(what) == "nnlut")
@@ -201,7 +202,7 @@ public static class Program
             }
             if (pr.GetValue(what) != "schedule") throw new HwGenException($"unknown benchmark '{pr.GetValue(what)}' (known: schedule, nnlut)");
             var rows = new List<ScheduleBench.Row>();
-            foreach (var p in ScheduleBench.Suite(pr.GetValue(quick)))
+            foreach (var p in ScheduleBench.Suite(pr.GetValue(quick)).Where(p => pr.GetValue(only) is not { } o || p.Name.Contains(o, StringComparison.Ordinal)))
             {
                 var r = ScheduleBench.Run(p, pr.GetValue(time), pr.GetValue(workers));
                 rows.Add(r);

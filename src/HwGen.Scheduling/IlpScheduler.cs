@@ -23,7 +23,11 @@ public sealed record Boundary(IReadOnlyDictionary<int, long> InitialResident, IR
 /// but CP-SAT's parallel search is not reproducible, even with interleaving (measured). Wall time is capped at 3x.</summary>
 /// <remarks>Divide and conquer shares <see cref="TimeLimitSeconds"/> among its windows unless
 /// <see cref="WindowTimeLimitSeconds"/> gives each window its own limit.</remarks>
-public sealed record IlpOptions(double TimeLimitSeconds = 10, int Workers = 1, bool HintWithGreedy = true, double? WindowTimeLimitSeconds = null);
+public sealed record IlpOptions(double TimeLimitSeconds = 10, int Workers = 1, bool HintWithGreedy = true, double? WindowTimeLimitSeconds = null)
+{
+    /// <summary>Add the tight-segment dominance (on by default; off only to measure what it gains).</summary>
+    public bool Tight { get; init; } = true;
+}
 
 /// <summary>
 /// The exact scheduling model in OR-Tools CP-SAT (our formulation with COSMA's semantics):
@@ -36,11 +40,14 @@ public sealed record IlpOptions(double TimeLimitSeconds = 10, int Workers = 1, b
 /// <item>no two segments overlap in (time x address): AddNoOverlap2D; addresses lie inside the capacity, and inside
 /// one bank when the scratchpad is banked.</item>
 /// <item>minimize bytes loaded (every segment of an input or weight, every later segment of the others) plus bytes stored.</item>
+/// <item>dominance: segments are tight (they start at a use or at production and end right after a use or after
+/// production), which removes many equivalent solutions from the search.</item>
 /// </list>
 /// Returns null when no schedule is found within the time limit.
 /// </summary>
 public static class IlpScheduler
 {
+    const int MaxTightUses = 3;
     sealed record Segment(int Tensor, int K, BoolVar Present, IntVar Start, IntVar End, IntVar Address);
 
     public static Schedule? Solve(ScratchpadProblem p, IlpOptions? options = null, Boundary? boundary = null, Schedule? hint = null)
@@ -80,12 +87,22 @@ public static class IlpScheduler
             for (int k = 0; k < n; k++)
             {
                 var present = m.NewBoolVar($"p_{t.Id}_{k}");
+                // The initial residency may end at 0: evicted before the first op runs, occupying no step.
+                bool mayEndAtStart = k == 0 && initial is not null;
                 var start = m.NewIntVar(0, T - 1, $"s_{t.Id}_{k}");
-                var end = m.NewIntVar(1, T, $"e_{t.Id}_{k}");
-                var dur = m.NewIntVar(1, T, $"d_{t.Id}_{k}");
+                var end = m.NewIntVar(mayEndAtStart ? 0 : 1, T, $"e_{t.Id}_{k}");
+                var dur = m.NewIntVar(mayEndAtStart ? 0 : 1, T, $"d_{t.Id}_{k}");
                 var addr = m.NewIntVar(0, maxAddr, $"a_{t.Id}_{k}");
-                var time = m.NewOptionalIntervalVar(start, dur, end, present, $"ti_{t.Id}_{k}");
-                var space = m.NewOptionalFixedSizeIntervalVar(addr, units, present, $"ai_{t.Id}_{k}");
+                var occupies = present;
+                if (mayEndAtStart)
+                {
+                    occupies = m.NewBoolVar($"o_{t.Id}");
+                    m.AddImplication(occupies, present);
+                    m.Add(end >= 1).OnlyEnforceIf(occupies);
+                    m.Add(end == 0).OnlyEnforceIf(occupies.Not());
+                }
+                var time = m.NewOptionalIntervalVar(start, dur, end, occupies, $"ti_{t.Id}_{k}");
+                var space = m.NewOptionalFixedSizeIntervalVar(addr, units, occupies, $"ai_{t.Id}_{k}");
                 if (p.Banks > 1)
                 {
                     // Inside one bank: bank * bankUnits <= addr and addr + units <= (bank + 1) * bankUnits.
@@ -159,6 +176,13 @@ public static class IlpScheduler
                 if (!offAtStart) m.AddBoolOr([endsResident, stored[t.Id]]);
                 if (boundary!.UsedLater.Contains(t.Id)) costTerms.Add((endsResident.Not(), t.Bytes));
             }
+            var startsAt = segs[t.Id].Select(_ => new List<ILiteral>()).ToArray();
+            var endsAt = segs[t.Id].Select(_ => new List<ILiteral>()).ToArray();
+            // Dominance (tight segments): a segment can always shrink to start at its first use (unless it starts at
+            // production or as the initial residency) and end right after its last use, or right after production, so
+            // only such segments are searched. Skipped for tensors with many uses (the extra literals grow as uses
+            // squared) and for tensors whose end state is fixed or free.
+            bool tight = options.Tight && consumers.Count <= MaxTightUses && final is null && !keep;
             foreach (var c in consumers)
             {
                 var inSeg = new List<ILiteral>();
@@ -169,14 +193,40 @@ public static class IlpScheduler
                     m.Add(s.Start <= pos[c]).OnlyEnforceIf(b);
                     m.Add(pos[c] + 1 <= s.End).OnlyEnforceIf(b);
                     inSeg.Add(b);
+                    if (tight)
+                    {
+                        var sa = m.NewBoolVar($"sa_{c}_{t.Id}_{s.K}");
+                        m.AddImplication(sa, b);
+                        m.Add(s.Start == pos[c]).OnlyEnforceIf(sa);
+                        startsAt[s.K].Add(sa);
+                        var ea = m.NewBoolVar($"ea_{c}_{t.Id}_{s.K}");
+                        m.AddImplication(ea, b);
+                        m.Add(s.End == pos[c] + 1).OnlyEnforceIf(ea);
+                        endsAt[s.K].Add(ea);
+                    }
                 }
-                m.AddBoolOr(inSeg);
+                m.AddExactlyOne(inSeg);
             }
+            if (tight)
+                foreach (var s in segs[t.Id])
+                {
+                    bool made = s.K == 0 && (producer >= 0 || initial is not null);
+                    if (!made && startsAt[s.K].Count > 0) m.AddBoolOr(startsAt[s.K]).OnlyEnforceIf(s.Present);
+                    if (made)
+                    {
+                        // Right after production, or (an initial residency) evicted before the first op.
+                        var early = m.NewBoolVar($"ee_{t.Id}");
+                        m.Add(producer >= 0 ? s.End == s.Start + 1 : s.End == 0).OnlyEnforceIf(early);
+                        endsAt[0].Add(early);
+                    }
+                    m.AddBoolOr(endsAt[s.K]).OnlyEnforceIf(s.Present);
+                }
         }
         m.Minimize(LinearExpr.WeightedSum(costTerms.Select(c => (ILiteral)c.Lit), costTerms.Select(c => c.Bytes)));
 
-        if (hint is not null) Hint(m, p, pos, segs, stored, hint, boundary?.InitialResident);
-        else if (options.HintWithGreedy && boundary is null) Hint(m, p, pos, segs, stored, GreedyScheduler.Solve(p), null);
+        Func<int, bool> endFixed = t => boundary?.FinalResident.ContainsKey(t) == true || boundary?.KeepAtEnd?.Contains(t) == true;
+        if (hint is not null) Hint(m, p, pos, segs, stored, hint, boundary?.InitialResident, endFixed);
+        else if (options.HintWithGreedy && boundary is null) Hint(m, p, pos, segs, stored, GreedyScheduler.Solve(p), null, endFixed);
 
         var solver = new CpSolver
         {
@@ -205,7 +255,7 @@ public static class IlpScheduler
         double obj = solver.ObjectiveValue, bound = solver.BestObjectiveBound;
         return new Schedule(steps, finalStores, "cp-sat",
             status == CpSolverStatus.Optimal ? SolveStatus.Optimal : SolveStatus.Feasible,
-            obj <= 0 ? 0 : Math.Max(0, (obj - bound) / obj), sw.Elapsed);
+            obj <= 0 ? 0 : Math.Max(0, (obj - bound) / obj), sw.Elapsed) { TrafficBound = (long)Math.Ceiling(bound - 1e-6) };
     }
 
     /// <summary>Residency segments of a legal schedule: (tensor, start step, end step, address), in start order per tensor;
@@ -225,9 +275,11 @@ public static class IlpScheduler
     }
 
     static void Hint(CpModel m, ScratchpadProblem p, IntVar[] pos, Segment[][] segs, Dictionary<int, BoolVar> stored, Schedule g,
-        IReadOnlyDictionary<int, long>? initial)
+        IReadOnlyDictionary<int, long>? initial, Func<int, bool> endFixed)
     {
         var order = g.Order.ToList();
+        var stepOf = new int[order.Count];
+        for (int i = 0; i < order.Count; i++) stepOf[order[i]] = i;
         for (int i = 0; i < order.Count; i++) m.AddHint(pos[order[i]], i);
         var byTensor = SegmentsOf(p, g, initial).GroupBy(r => r.Tensor).ToDictionary(x => x.Key, x => x.ToList());
         foreach (var t in p.Tensors)
@@ -238,9 +290,18 @@ public static class IlpScheduler
                 var s = segs[t.Id][k];
                 if (k < list.Count)
                 {
+                    var (start, end) = (list[k].Start, list[k].End);
+                    if (!endFixed(t.Id))
+                    {
+                        // Shrink the segment around its uses (always legal), as tight segments require.
+                        var inside = p.Consumers(t.Id).Select(c => stepOf[c]).Where(x => x >= start && x < end).ToList();
+                        bool made = k == 0 && (p.Producer(t.Id) >= 0 || initial?.ContainsKey(t.Id) == true);
+                        if (!made && inside.Count > 0) start = inside.Min();
+                        end = inside.Count > 0 ? inside.Max() + 1 : p.Producer(t.Id) < 0 && made ? 0 : start + 1;
+                    }
                     m.AddHint(s.Present, 1);
-                    m.AddHint(s.Start, list[k].Start);
-                    m.AddHint(s.End, list[k].End);
+                    m.AddHint(s.Start, start);
+                    m.AddHint(s.End, end);
                     m.AddHint(s.Address, list[k].Address / p.Alignment);
                 }
                 else m.AddHint(s.Present, 0);

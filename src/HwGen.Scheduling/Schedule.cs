@@ -23,6 +23,9 @@ public sealed record Schedule(IReadOnlyList<ScheduleStep> Steps, IReadOnlyList<i
 {
     public IEnumerable<int> Order => Steps.Select(s => s.Op);
 
+    /// <summary>A lower bound on the total off-chip traffic (bytes) of any schedule of the problem, when the solver proved one.</summary>
+    public long? TrafficBound { get; init; }
+
     /// <summary>
     /// Proves the schedule legal for <paramref name="p"/> and returns its traffic; throws <see cref="ScheduleException"/>
     /// naming the first violation: every op once, after its operands' producers; operands resident when used;
