@@ -65,12 +65,26 @@ public static class ScheduleBench
         if (p.Ops.Count <= DesignBuilder.IlpMaxOps)
         {
             var s = IlpScheduler.Solve(p, new IlpOptions(timeLimit, workers));
+            long? proven = s?.TrafficBound;
+            if (s is { Status: SolveStatus.Feasible })
+            {
+                // Not proven optimal: a second solve of the same length, from this schedule, searches for a lower bound.
+                var b = IlpScheduler.Solve(p, new IlpOptions(timeLimit, workers) { BoundSearch = true }, hint: s);
+                if (b is not null)
+                {
+                    proven = Math.Max(proven ?? 0, b.TrafficBound ?? 0);
+                    if (b.Verify(p).Total < s.Verify(p).Total) s = b with { SolveTime = s.SolveTime + b.SolveTime };
+                    else s = s with { SolveTime = s.SolveTime + b.SolveTime };
+                    long total = s.Verify(p).Total;
+                    s = s with { Status = proven >= total ? SolveStatus.Optimal : SolveStatus.Feasible, Gap = (total - proven.Value) / (double)total };
+                }
+            }
             if (s is not null)
             {
                 ilp = s.Verify(p).NonCompulsory;
                 status = s.Status == SolveStatus.Optimal ? "optimal" : $"gap {s.Gap.ToString("P0", CultureInfo.InvariantCulture)}";
                 ilpSec = s.SolveTime.TotalSeconds;
-                bound = s.TrafficBound - p.CompulsoryTraffic;
+                bound = proven - p.CompulsoryTraffic;
             }
             else status = "none in time";
         }
@@ -88,6 +102,7 @@ public static class ScheduleBench
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
         sb.AppendLine($"Non-compulsory off-chip traffic in bytes (lower is better); exact model with a deterministic time limit of {timeLimit.ToString(inv)} and {workers} CP-SAT worker(s){(workers == 1 ? " (reproducible)" : " (parallel: not reproducible)")}; " +
+                      $"when the exact model does not prove optimality in that time, a second solve as long searches for a lower bound (its time is included); " +
                       $"divide and conquer gives each window of up to {DesignBuilder.WindowOps} ops that limit, in each of its two passes (the compiler shares one limit among the windows instead).").AppendLine();
         sb.AppendLine("| graph | ops | scratchpad B | compulsory B | greedy | exact (status, s) | lower bound | divide & conquer (s) | removed vs greedy | most removable |");
         sb.AppendLine("|---|---:|---:|---:|---:|---|---:|---|---:|---:|");

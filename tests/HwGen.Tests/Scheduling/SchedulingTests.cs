@@ -133,6 +133,9 @@ public sealed class SchedulingTests(ITestOutputHelper log)
         log.WriteLine($"seed {seed}: tight {tight.Verify(p).Total} in {tight.SolveTime.TotalSeconds:F2} s, loose {loose.Verify(p).Total} in {loose.SolveTime.TotalSeconds:F2} s, greedy {GreedyScheduler.Solve(p).Verify(p).Total}");
         Assert.Equal(loose.Verify(p).Total, tight.Verify(p).Total);
         Assert.True(GreedyScheduler.Solve(p).Verify(p).NonCompulsory > 0, "the graph should spill");
+        // The lower-bound search (the benchmark's second solve) proves the same optimum.
+        var bound = IlpScheduler.Solve(p, new IlpOptions(TimeLimitSeconds: 20) { BoundSearch = true }, hint: tight)!;
+        Assert.Equal(tight.Verify(p).Total, bound.TrafficBound);
     }
 
     [Theory]
