@@ -73,10 +73,14 @@ public static class ScheduleBench
                 if (b is not null)
                 {
                     proven = Math.Max(proven ?? 0, b.TrafficBound ?? 0);
-                    if (b.Verify(p).Total < s.Verify(p).Total) s = b with { SolveTime = s.SolveTime + b.SolveTime };
-                    else s = s with { SolveTime = s.SolveTime + b.SolveTime };
-                    long total = s.Verify(p).Total;
-                    s = s with { Status = proven >= total ? SolveStatus.Optimal : SolveStatus.Feasible, Gap = (total - proven.Value) / (double)total };
+                    var best = b.Verify(p).Total < s.Verify(p).Total ? b : s;
+                    long total = best.Verify(p).Total;
+                    s = best with
+                    {
+                        SolveTime = s.SolveTime + b.SolveTime,
+                        Status = proven >= total ? SolveStatus.Optimal : SolveStatus.Feasible,
+                        Gap = (total - proven.Value) / (double)total,
+                    };
                 }
             }
             if (s is not null)

@@ -186,7 +186,7 @@ public static class IlpScheduler
             // production or as the initial residency) and end right after its last use, or right after production, so
             // only such segments are searched. Skipped for tensors with many uses (the extra literals grow as uses
             // squared) and for tensors whose end state is fixed or free.
-            bool tight = options.Tight && consumers.Count <= MaxTightUses && final is null && !keep;
+            bool tight = options.Tight && consumers.Count <= MaxTightUses && !EndFixed(boundary, t.Id);
             foreach (var c in consumers)
             {
                 var inSeg = new List<ILiteral>();
@@ -228,9 +228,8 @@ public static class IlpScheduler
         }
         m.Minimize(LinearExpr.WeightedSum(costTerms.Select(c => (ILiteral)c.Lit), costTerms.Select(c => c.Bytes)));
 
-        Func<int, bool> endFixed = t => boundary?.FinalResident.ContainsKey(t) == true || boundary?.KeepAtEnd?.Contains(t) == true;
-        if (hint is not null) Hint(m, p, pos, segs, stored, hint, boundary?.InitialResident, endFixed);
-        else if (options.HintWithGreedy && boundary is null) Hint(m, p, pos, segs, stored, GreedyScheduler.Solve(p), null, endFixed);
+        if (hint is not null) Hint(m, p, pos, segs, stored, hint, boundary);
+        else if (options.HintWithGreedy && boundary is null) Hint(m, p, pos, segs, stored, GreedyScheduler.Solve(p), null);
 
         var solver = new CpSolver
         {
@@ -262,6 +261,10 @@ public static class IlpScheduler
             obj <= 0 ? 0 : Math.Max(0, (obj - bound) / obj), sw.Elapsed) { TrafficBound = (long)Math.Ceiling(bound - 1e-6) };
     }
 
+    /// <summary>Whether a window fixes where the tensor ends (resident at an address) or leaves it free (rolling horizon):
+    /// then its last segment may reach the end without a use, so segments are not tightened.</summary>
+    static bool EndFixed(Boundary? b, int t) => b?.FinalResident.ContainsKey(t) == true || b?.KeepAtEnd?.Contains(t) == true;
+
     /// <summary>Residency segments of a legal schedule: (tensor, start step, end step, address), in start order per tensor;
     /// <paramref name="initial"/> are resident before the first step.</summary>
     public static List<(int Tensor, int Start, int End, long Address)> SegmentsOf(ScratchpadProblem p, Schedule s, IReadOnlyDictionary<int, long>? initial = null)
@@ -279,8 +282,9 @@ public static class IlpScheduler
     }
 
     static void Hint(CpModel m, ScratchpadProblem p, IntVar[] pos, Segment[][] segs, Dictionary<int, BoolVar> stored, Schedule g,
-        IReadOnlyDictionary<int, long>? initial, Func<int, bool> endFixed)
+        Boundary? boundary)
     {
+        var initial = boundary?.InitialResident;
         var order = g.Order.ToList();
         var stepOf = new int[order.Count];
         for (int i = 0; i < order.Count; i++) stepOf[order[i]] = i;
@@ -295,7 +299,7 @@ public static class IlpScheduler
                 if (k < list.Count)
                 {
                     var (start, end) = (list[k].Start, list[k].End);
-                    if (!endFixed(t.Id))
+                    if (!EndFixed(boundary, t.Id))
                     {
                         // Shrink the segment around its uses (always legal), as tight segments require.
                         var inside = p.Consumers(t.Id).Select(c => stepOf[c]).Where(x => x >= start && x < end).ToList();
