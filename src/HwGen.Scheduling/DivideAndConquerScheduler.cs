@@ -133,7 +133,7 @@ public static class DivideAndConquerScheduler
     {
         var greedySteps = greedy.Steps.Skip(s).Take(e - s).ToList();
         var greedyFinal = e == greedy.Steps.Count ? greedy.FinalStores.ToList() : [];
-        long greedyCost = Moved(greedySteps, greedyFinal, t => p.Tensors[t].Bytes);
+        long greedyCost = Schedule.MovedBy(greedySteps, greedyFinal, t => p.Tensors[t].Bytes);
         if (greedyCost == 0) return (greedySteps, greedyFinal, false);  // nothing to gain
 
         var ops = greedySteps.Select(st => st.Op).ToList();
@@ -147,7 +147,7 @@ public static class DivideAndConquerScheduler
 
         var ilp = IlpScheduler.Solve(sub, options, boundary, hint);
         if (ilp is null) return (greedySteps, greedyFinal, false);
-        if (Moved(ilp.Steps, ilp.FinalStores, t => tensors[t].Bytes) >= greedyCost) return (greedySteps, greedyFinal, false);
+        if (ilp.Moved(t => tensors[t].Bytes) >= greedyCost) return (greedySteps, greedyFinal, false);
         return (ilp.Steps.Select(st => Renumber(st, o => ops[o], t => global[t])).ToList(), ilp.FinalStores.Select(t => global[t]).ToList(), true);
     }
 
@@ -168,10 +168,6 @@ public static class DivideAndConquerScheduler
             tensors, p.Capacity, p.Alignment, p.Banks);
         return (sub, global, local, localOp);
     }
-
-    /// <summary>Bytes a run of steps loads and stores, with the final stores.</summary>
-    static long Moved(IEnumerable<ScheduleStep> steps, IEnumerable<int> final, Func<int, long> bytes) =>
-        steps.Sum(st => st.Loads.Concat(st.Stores).Sum(bytes)) + final.Sum(bytes);
 
     /// <summary>A step with its op and tensor ids mapped (between a window's problem and the whole problem).</summary>
     static ScheduleStep Renumber(ScheduleStep st, Func<int, int> op, Func<int, int> tensor) =>

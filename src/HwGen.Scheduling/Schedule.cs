@@ -26,6 +26,14 @@ public sealed record Schedule(IReadOnlyList<ScheduleStep> Steps, IReadOnlyList<i
     /// <summary>A lower bound on the total off-chip traffic (bytes) of any schedule of the problem, when the solver proved one.</summary>
     public long? TrafficBound { get; init; }
 
+    /// <summary>Bytes the steps and final stores load and store, without proving anything (a window of divide and
+    /// conquer starts from a state <see cref="Verify"/> does not model).</summary>
+    public long Moved(Func<int, long> bytes) => MovedBy(Steps, FinalStores, bytes);
+
+    /// <summary>Bytes a run of steps loads and stores, with the final stores.</summary>
+    public static long MovedBy(IEnumerable<ScheduleStep> steps, IEnumerable<int> finalStores, Func<int, long> bytes) =>
+        steps.Sum(st => st.Loads.Concat(st.Stores).Sum(bytes)) + finalStores.Sum(bytes);
+
     /// <summary>
     /// Proves the schedule legal for <paramref name="p"/> and returns its traffic; throws <see cref="ScheduleException"/>
     /// naming the first violation: every op once, after its operands' producers; operands resident when used;

@@ -141,7 +141,7 @@ public sealed class DesignBuilder
         var t = ilp.Verify(p);
         var status = ilp.Status == SolveStatus.Optimal ? "optimal" : $"feasible, gap {ilp.Gap:P1}";
         return t.Total <= greedyTraffic.Total
-            ? (ilp, t, greedyTraffic, $"cp-sat ({status}, {ilp.SolveTime.TotalSeconds:F1} s)")
+            ? (ilp, t, greedyTraffic, $"{ilp.Solver}; {status}, {ilp.SolveTime.TotalSeconds:F1} s")
             : (greedy, greedyTraffic, greedyTraffic, $"greedy: the exact model's best in {cfg.IlpTimeLimitSeconds} s ({status}) moved more bytes");
     }
 
