@@ -16,6 +16,9 @@ public static class ScheduleBench
     public sealed record Row(string Graph, int Ops, long Capacity, long Compulsory, long Greedy, long? Ilp, string IlpStatus, double IlpSeconds,
         long? Dnc, double DncSeconds, long? Bound = null)
     {
+        /// <summary>With <c>--prove</c>: the core-based search's bound and best schedule (non-compulsory bytes) and its seconds.</summary>
+        public (long Bound, long Best, double Seconds)? Proof { get; init; }
+
         public long Best => Math.Min(Greedy, Math.Min(Ilp ?? long.MaxValue, Dnc ?? long.MaxValue));
         public double? Removed => Greedy > 0 ? (Greedy - Best) / (double)Greedy : null;
         /// <summary>The most any schedule could remove, from the exact model's proven lower bound on non-compulsory traffic.</summary>
@@ -53,11 +56,14 @@ public static class ScheduleBench
         yield return ProblemGenerators.WithBanks(ProblemGenerators.RandomDag(100 * 7 + 4, 100, 0.04, chains: true), 4);
     }
 
-    public static Row Run(ScratchpadProblem p, double timeLimit, int workers = 1)
+    /// <param name="prove">when positive, a graph the exact model does not prove optimal gets a core-based search of
+    /// this deterministic length (hinted with the best schedule), reported apart from the timed result.</param>
+    public static Row Run(ScratchpadProblem p, double timeLimit, int workers = 1, double prove = 0)
     {
         p.Check();
         var g = GreedyScheduler.Solve(p).Verify(p);
         long? ilp = null, dnc = null, bound = null;
+        Schedule? exact = null;
         string status = "-";
         double ilpSec = 0, dncSec = 0;
         if (g.NonCompulsory == 0)
@@ -80,9 +86,11 @@ public static class ScheduleBench
                         SolveTime = s.SolveTime + b.SolveTime,
                         Status = proven >= total ? SolveStatus.Optimal : SolveStatus.Feasible,
                         Gap = (total - proven.Value) / (double)total,
+                        TrafficBound = proven,
                     };
                 }
             }
+            exact = s;
             if (s is not null)
             {
                 ilp = s.Verify(p).NonCompulsory;
@@ -92,13 +100,21 @@ public static class ScheduleBench
             }
             else status = "none in time";
         }
+        (long, long, double)? proof = null;
+        if (prove > 0 && exact is { Status: SolveStatus.Feasible })
+        {
+            var c = IlpScheduler.Solve(p, new IlpOptions(prove, workers) { CoreSearch = true }, hint: exact);
+            if (c is not null)
+                proof = (Math.Max(c.TrafficBound ?? 0, exact.TrafficBound ?? 0) - p.CompulsoryTraffic,
+                    Math.Min(c.Verify(p).NonCompulsory, ilp!.Value), c.SolveTime.TotalSeconds);
+        }
         if (p.Ops.Count > DesignBuilder.WindowOps)
         {
             var s = DivideAndConquerScheduler.Solve(p, DesignBuilder.WindowOps, new IlpOptions(timeLimit, workers, WindowTimeLimitSeconds: timeLimit));
             dnc = s.Verify(p).NonCompulsory;
             dncSec = s.SolveTime.TotalSeconds;
         }
-        return new Row(p.Name, p.Ops.Count, p.Capacity, p.CompulsoryTraffic, g.NonCompulsory, ilp, status, ilpSec, dnc, dncSec, bound);
+        return new Row(p.Name, p.Ops.Count, p.Capacity, p.CompulsoryTraffic, g.NonCompulsory, ilp, status, ilpSec, dnc, dncSec, bound) { Proof = proof };
     }
 
     public static string Markdown(IReadOnlyList<Row> rows, double timeLimit, int workers = 1)
@@ -107,7 +123,7 @@ public static class ScheduleBench
         var sb = new StringBuilder();
         sb.AppendLine($"Non-compulsory off-chip traffic in bytes (lower is better); exact model with a deterministic time limit of {timeLimit.ToString(inv)} and {workers} CP-SAT worker(s){(workers == 1 ? " (reproducible)" : " (parallel: not reproducible)")}; " +
                       $"when the exact model does not prove optimality in that time, a second solve as long searches for a lower bound (its time is included); " +
-                      $"divide and conquer gives each window of up to {DesignBuilder.WindowOps} ops that limit, in each of its two passes (the compiler shares one limit among the windows instead).").AppendLine();
+                      $"divide and conquer gives each window of up to {DesignBuilder.WindowOps} ops that limit, in each of its three passes (the compiler shares one limit among the windows instead).").AppendLine();
         sb.AppendLine("| graph | ops | scratchpad B | compulsory B | greedy | exact (status, s) | lower bound | divide & conquer (s) | removed vs greedy | most removable |");
         sb.AppendLine("|---|---:|---:|---:|---:|---|---:|---|---:|---:|");
         foreach (var r in rows)
@@ -126,6 +142,19 @@ public static class ScheduleBench
                           $"its lower bounds show no schedule could remove more than {bounded.Average(r => r.Removable!.Value).ToString("P1", inv)} on average there");
         sb.AppendLine($"- exact model on graphs of at most 50 ops: optimal in {small.Count(r => r.IlpStatus is "optimal" or "greedy is optimal")} of {small.Count} (those without spills: the greedy moves only compulsory traffic, so it is optimal), " +
                       $"longest solve {(small.Count == 0 ? 0 : small.Max(r => r.IlpSeconds)).ToString("F1", inv)} s");
+                var proofs = rows.Where(r => r.Proof is not null).ToList();
+        if (proofs.Count > 0)
+        {
+            sb.AppendLine().AppendLine("Graphs the exact model did not prove optimal in the time limit, then searched with CP-SAT's core-based search " +
+                                       "(hinted with the best schedule; not part of the timed results above):").AppendLine();
+            sb.AppendLine("| graph | exact in the time limit | core search: best | lower bound | status | s |");
+            sb.AppendLine("|---|---:|---:|---:|---|---:|");
+            foreach (var r in proofs)
+            {
+                var (b, best, sec) = r.Proof!.Value;
+                sb.AppendLine($"| {r.Graph} | {r.Ilp} | {best} | {b} | {(b >= best ? "optimal" : "unproven")} | {sec.ToString("F1", inv)} |");
+            }
+        }
         return sb.ToString();
     }
 }

@@ -74,6 +74,19 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void Bench_schedule_prove_runs_core_search_where_the_time_limit_left_a_gap()
+    {
+        // 0.3 s leaves the 35-op graph unproven; 20 s of core-based search proves an optimum no worse than that schedule.
+        var (exit, stdout, err) = CliRunner.Run("bench", "schedule", "--graphs", "random-249-35", "--time", "0.3", "--prove", "20");
+        Assert.True(exit == 0, err);
+        var row = stdout.Split('\n').Single(l => l.StartsWith("| random-249-35 |") && l.Contains("| optimal |"));
+        var cells = row.Split('|', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        long timed = long.Parse(cells[1]), best = long.Parse(cells[2]), bound = long.Parse(cells[3]);
+        Assert.Equal(bound, best);
+        Assert.True(best < timed, row);
+    }
+
+    [Fact]
     public void Compile_falls_back_to_greedy_when_the_exact_model_finds_nothing_in_time_and_says_so()
     {
         using var dir = new TempDir();
