@@ -16,7 +16,7 @@ public sealed record HwConfig
     /// <summary>"ilp" (exact CP-SAT model, greedy when it finds nothing in time or the graph is large) or "greedy".</summary>
     public string Scheduler { get; init; } = "ilp";
     /// <summary>CP-SAT's deterministic time limit: the same problem always gets the same schedule, whatever the load.
-    /// One unit took about 3 s of wall time on the 2-core development machine; wall time is capped at 3x the limit.</summary>
+    /// One unit took about 3 s of wall time on the 2-core development machine; wall time is capped at 10x the limit (a safety net; a solve that hits it is not reproducible).</summary>
     public double IlpTimeLimitSeconds { get; init; } = 5;
     /// <summary>CP-SAT workers: 1 (default) is reproducible, the same model always compiles to the same program;
     /// more search in parallel and often find better schedules, but not reproducibly.</summary>
