@@ -142,7 +142,7 @@ public static class ScheduleBench
                           $"its lower bounds show no schedule could remove more than {bounded.Average(r => r.Removable!.Value).ToString("P1", inv)} on average there");
         sb.AppendLine($"- exact model on graphs of at most 50 ops: optimal in {small.Count(r => r.IlpStatus is "optimal" or "greedy is optimal")} of {small.Count} (those without spills: the greedy moves only compulsory traffic, so it is optimal), " +
                       $"longest solve {(small.Count == 0 ? 0 : small.Max(r => r.IlpSeconds)).ToString("F1", inv)} s");
-                var proofs = rows.Where(r => r.Proof is not null).ToList();
+        var proofs = rows.Where(r => r.Proof is not null).ToList();
         if (proofs.Count > 0)
         {
             sb.AppendLine().AppendLine("Graphs the exact model did not prove optimal in the time limit, then searched with CP-SAT's core-based search " +
