@@ -190,7 +190,7 @@ public static class Program
         var output = new Option<string?>("--output", "-o") { Description = "also write the markdown table to this file" };
         var workers = new Option<int>("--workers") { Description = "CP-SAT workers (1 is reproducible)", DefaultValueFactory = _ => 1 };
         var only = new Option<string?>("--graphs") { Description = "only the graphs whose name contains this text" };
-        var prove = new Option<double>("--prove") { Description = "deterministic seconds of core-based search on graphs the exact model did not prove optimal (0: none)", DefaultValueFactory = _ => 0 };
+        var prove = new Option<double>("--prove") { Description = "deterministic seconds of core-based search on graphs of at most 50 ops the exact model did not prove optimal (0: none)", DefaultValueFactory = _ => 0 };
         var cmd = new Command("bench", "Run a benchmark suite and print a markdown table.") { what, quick, time, output, workers, only, prove };
         cmd.SetAction(pr =>
         {

@@ -13,12 +13,15 @@ namespace HwGen.Scheduling;
 /// that does not stay costs its reload. A third pass solves windows shifted by half a window between the states of
 /// the cheaper of the two, so what the first cuts split is solved whole (random-704-100: 2,432 to 2,304 B; its
 /// 4-bank variant 2,176 to 1,920 B; a second shifted round improved neither). Each pass gets the time limit.
+/// Optionally the result then starts one exact solve of the whole graph (see <c>wholeMaxOps</c>).
 /// </summary>
 public static class DivideAndConquerScheduler
 {
     sealed record State(Dictionary<int, long> Resident, HashSet<int> OffChip);
 
-    public static Schedule Solve(ScratchpadProblem p, int windowOps, IlpOptions options)
+    /// <param name="wholeMaxOps">up to this many ops, the result then starts one exact solve of the whole graph, which
+    /// keeps it or improves it (the exact model alone, from cold, can find nothing on such graphs in a short limit).</param>
+    public static Schedule Solve(ScratchpadProblem p, int windowOps, IlpOptions options, int wholeMaxOps = 0)
     {
         var sw = Stopwatch.StartNew();
         var greedy = GreedyScheduler.Solve(p);
@@ -36,6 +39,9 @@ public static class DivideAndConquerScheduler
                 $"{best.Solver}, then between its states with windows shifted by half");
             if (shifted.Verify(p).Total < best.Verify(p).Total) best = shifted;
         }
+        if (p.Ops.Count <= wholeMaxOps && best.Verify(p).NonCompulsory > 0
+            && IlpScheduler.Solve(p, options, hint: best) is { } whole && whole.Verify(p).Total < best.Verify(p).Total)
+            best = whole with { Solver = $"{best.Solver}, then {whole.Solver} on the whole graph from it" };
         return best with { SolveTime = sw.Elapsed };
     }
 
