@@ -76,23 +76,14 @@ public static class ScheduleBench
         if (p.Ops.Count <= DesignBuilder.IlpMaxOps)
         {
             var s = IlpScheduler.Solve(p, new IlpOptions(timeLimit, workers));
-            long? proven = s?.TrafficBound;
             if (s is { Status: SolveStatus.Feasible })
             {
                 // Not proven optimal: a second solve of the same length, from this schedule, searches for a lower bound.
                 var b = IlpScheduler.Solve(p, new IlpOptions(timeLimit, workers) { BoundSearch = true }, hint: s);
                 if (b is not null)
                 {
-                    proven = Math.Max(proven ?? 0, b.TrafficBound ?? 0);
                     var best = b.Verify(p).Total < s.Verify(p).Total ? b : s;
-                    long total = best.Verify(p).Total;
-                    s = best with
-                    {
-                        SolveTime = s.SolveTime + b.SolveTime,
-                        Status = proven >= total ? SolveStatus.Optimal : SolveStatus.Feasible,
-                        Gap = (total - proven.Value) / (double)total,
-                        TrafficBound = proven,
-                    };
+                    s = best.WithBound(Math.Max(s.TrafficBound ?? 0, b.TrafficBound ?? 0), best.Verify(p).Total) with { SolveTime = s.SolveTime + b.SolveTime };
                 }
             }
             exact = s;
@@ -101,7 +92,7 @@ public static class ScheduleBench
                 ilp = s.Verify(p).NonCompulsory;
                 status = s.Status == SolveStatus.Optimal ? "optimal" : $"gap {s.Gap.ToString("P0", CultureInfo.InvariantCulture)}";
                 ilpSec = s.SolveTime.TotalSeconds;
-                bound = proven - p.CompulsoryTraffic;
+                bound = s.TrafficBound - p.CompulsoryTraffic;
             }
             else status = "none in time";
         }

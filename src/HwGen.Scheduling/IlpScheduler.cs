@@ -97,14 +97,7 @@ public static class IlpScheduler
         {
             if (s is null) return null;
             long bound = Math.Max(s.Schedule.TrafficBound ?? 0, relaxation?.Schedule.TrafficBound ?? 0);
-            return s.Schedule with
-            {
-                Solver = solver,
-                Status = bound >= s.Objective ? SolveStatus.Optimal : SolveStatus.Feasible,
-                Gap = s.Objective <= 0 ? 0 : Math.Max(0, (s.Objective - bound) / (double)s.Objective),
-                TrafficBound = bound,
-                SolveTime = sw.Elapsed,
-            };
+            return s.Schedule.WithBound(bound, s.Objective) with { Solver = solver, SolveTime = sw.Elapsed };
         }
     }
 
@@ -136,7 +129,7 @@ public static class IlpScheduler
             bool offAtStart = boundary is null ? t.StartsOffChip : boundary.InitiallyOffChip.Contains(t.Id);
             bool mustStore = t.Kind == TensorKind.Output && (boundary is null || producer >= 0) && !offAtStart
                              || boundary?.MustEndOffChip.Contains(t.Id) == true && !offAtStart;
-            int n = consumers.Count + (producer >= 0 || initial is not null ? 1 : 0) + (final is not null ? 1 : 0);
+            int n = consumers.Count + (Made(p, boundary, t.Id, 0) ? 1 : 0) + (final is not null ? 1 : 0);
             bool keep = boundary?.KeepAtEnd?.Contains(t.Id) == true;
             long units = p.Size(t.Id) / align, maxAddr = p.Capacity / align - units;
             segs[t.Id] = new Segment[n];
@@ -182,7 +175,7 @@ public static class IlpScheduler
                     m.Add(segs[t.Id][k - 1].End <= start).OnlyEnforceIf(present);
                 }
                 // A load: every segment but one that starts at production or as the initial residency.
-                if (k > 0 || (producer < 0 && initial is null)) costTerms.Add((present, t.Bytes));
+                if (!Made(p, boundary, t.Id, k)) costTerms.Add((present, t.Bytes));
             }
             if (n == 0) continue;
             var first = segs[t.Id][0];
@@ -192,7 +185,7 @@ public static class IlpScheduler
                 m.Add(first.Start == 0);
                 m.Add(first.Address == a0);
             }
-            if (producer >= 0 || initial is not null || consumers.Count > 0) m.Add(first.Present == 1);
+            if (Made(p, boundary, t.Id, 0) || consumers.Count > 0) m.Add(first.Present == 1);
             if (!offAtStart)
             {
                 // Made here or resident from before without an off-chip copy: a reload needs a store first.
@@ -266,7 +259,7 @@ public static class IlpScheduler
             if (tight)
                 foreach (var s in segs[t.Id])
                 {
-                    bool made = s.K == 0 && (producer >= 0 || initial is not null);
+                    bool made = Made(p, boundary, t.Id, s.K);
                     if (!made && startsAt[s.K].Count > 0) m.AddBoolOr(startsAt[s.K]).OnlyEnforceIf(s.Present);
                     if (made)
                     {
@@ -301,7 +294,7 @@ public static class IlpScheduler
             var op = p.Ops[order[step]];
             var stores = stored.Where(kv => solver.BooleanValue(kv.Value) && solver.Value(segs[kv.Key][0].End) == step).Select(kv => kv.Key).ToList();
             var evictions = chosen.Where(s => solver.Value(s.End) == step).Select(s => s.Tensor).ToList();
-            var loads = chosen.Where(s => solver.Value(s.Start) == step && (s.K > 0 || (p.Producer(s.Tensor) < 0 && boundary?.InitialResident.ContainsKey(s.Tensor) != true))).ToList();
+            var loads = chosen.Where(s => solver.Value(s.Start) == step && !Made(p, boundary, s.Tensor, s.K)).ToList();
             var results = chosen.Where(s => s.K == 0 && op.Outputs.Contains(s.Tensor)).ToList();
             var addresses = loads.Concat(results).ToDictionary(s => s.Tensor, s => solver.Value(s.Address) * align);
             steps.Add(new ScheduleStep(op.Id, stores, evictions, loads.Select(s => s.Tensor).ToList(), addresses));
@@ -315,6 +308,11 @@ public static class IlpScheduler
     /// <summary>Whether a window fixes where the tensor ends (resident at an address) or leaves it free (rolling horizon):
     /// then its last segment may reach the end without a use, so segments are not tightened.</summary>
     static bool EndFixed(Boundary? b, int t) => b?.FinalResident.ContainsKey(t) == true || b?.KeepAtEnd?.Contains(t) == true;
+
+    /// <summary>Whether segment <paramref name="k"/> of tensor <paramref name="t"/> begins without a load: the first
+    /// segment of a tensor made in the window or resident at its start. Every other segment is a load.</summary>
+    static bool Made(ScratchpadProblem p, Boundary? b, int t, int k) =>
+        k == 0 && (p.Producer(t) >= 0 || b?.InitialResident.ContainsKey(t) == true);
 
     /// <summary>Residency segments of a legal schedule: (tensor, start step, end step, address), in start order per tensor;
     /// <paramref name="initial"/> are resident before the first step.</summary>
@@ -360,7 +358,7 @@ public static class IlpScheduler
                     {
                         // Shrink the segment around its uses (always legal), as tight segments require.
                         var inside = p.Consumers(t.Id).Select(c => stepOf[c]).Where(x => x >= start && x < end).ToList();
-                        bool made = k == 0 && (p.Producer(t.Id) >= 0 || initial?.ContainsKey(t.Id) == true);
+                        bool made = Made(p, boundary, t.Id, k);
                         if (!made && inside.Count > 0) start = inside.Min();
                         end = inside.Count > 0 ? inside.Max() + 1 : p.Producer(t.Id) < 0 && made ? 0 : start + 1;
                     }

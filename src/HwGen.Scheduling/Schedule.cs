@@ -26,6 +26,15 @@ public sealed record Schedule(IReadOnlyList<ScheduleStep> Steps, IReadOnlyList<i
     /// <summary>A lower bound on the total off-chip traffic (bytes) of any schedule of the problem, when the solver proved one.</summary>
     public long? TrafficBound { get; init; }
 
+    /// <summary>This schedule, of total traffic <paramref name="total"/>, with a proven lower bound: optimal when the
+    /// bound reaches the total, otherwise feasible with the gap.</summary>
+    public Schedule WithBound(long bound, long total) => this with
+    {
+        Status = bound >= total ? SolveStatus.Optimal : SolveStatus.Feasible,
+        Gap = total <= 0 ? 0 : Math.Max(0, (total - bound) / (double)total),
+        TrafficBound = bound,
+    };
+
     /// <summary>Bytes the steps and final stores load and store, without proving anything (a window of divide and
     /// conquer starts from a state <see cref="Verify"/> does not model).</summary>
     public long Moved(Func<int, long> bytes) => MovedBy(Steps, FinalStores, bytes);
