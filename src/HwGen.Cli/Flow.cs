@@ -2,7 +2,7 @@ using HwGen.Core;
 using HwGen.Core.Ir;
 using HwGen.Onnx;
 using HwGen.Passes;
-using HwGen.Reference;
+using HwGen.Rtl.Engines;
 using HwGen.Rtl.Emit;
 using HwGen.Rtl.Program;
 using HwGen.Sim;
@@ -62,12 +62,16 @@ public static class Flow
         }).ToArray();
     }
 
-    /// <summary>The hardware model's int8 tensors: quantized inputs as the host writes them, outputs as the RTL must leave them.</summary>
+    /// <summary>The hardware model's int8 tensors: quantized inputs as the host writes them, outputs as the RTL must leave them.
+    /// The emitted program is run at the instruction level first and must leave exactly these outputs
+    /// (<see cref="InstructionSimulator"/>; a difference is a compiler bug).</summary>
     public static (Tensor[] QuantizedInputs, Tensor[] DeviceOutputs, Tensor[] Outputs) Golden(Compiled c, IReadOnlyList<Tensor> inputs)
     {
         var env = HardwareModel.Run(c.Graph, inputs);
         var qin = c.Design.InputTensors.Select(s => env[s.Value]).ToArray();
         var dout = c.Design.OutputTensors.Select(s => env[s.Value]).ToArray();
+        // The instruction-level checkpoint: the program itself must compute the golden outputs before any simulator runs.
+        InstructionSimulator.Check(c.Design, qin, dout);
         return (qin, dout, c.Graph.Outputs.Select(o => env[o]).ToArray());
     }
 

@@ -30,15 +30,10 @@ public static class Manifest
             ["model"] = d.ModelName,
             ["modelPath"] = Path.GetFullPath(modelPath),
             ["batch"] = c.Batch,
-            ["config"] = new JsonObject
-            {
-                ["arrayRows"] = cfg.ArrayRows, ["arrayCols"] = cfg.ArrayCols, ["scratchpadBytes"] = cfg.ScratchpadBytes,
-                ["portBytes"] = cfg.PortBytes, ["clockMHz"] = cfg.ClockMHz,
-                ["scheduler"] = cfg.Scheduler, ["ilpTimeLimitSeconds"] = cfg.IlpTimeLimitSeconds, ["ilpWorkers"] = cfg.IlpWorkers,
-            },
+            ["config"] = cfg.ToJson(),
             ["top"] = "hwgen_top",
             ["modules"] = new JsonArray(RtlEmitter.ModuleNames(c.Design).Select(m => (JsonNode)new JsonObject { ["name"] = m, ["file"] = $"rtl/{m}.v" }).ToArray()),
-            ["parameters"] = new JsonObject(RtlEmitter.Prepare(d).Where(kv => kv.Value is int).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)(int)kv.Value))),
+            ["parameters"] = new JsonObject(RtlEmitter.Prepare(d).Parameters().Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
             ["schedule"] = new JsonObject
             {
                 ["scheduler"] = d.Schedule,
@@ -80,16 +75,9 @@ public static class Manifest
                 throw HwGenException.At(path, null, $"manifest.json field '{key}' has the wrong type");
             }
         }
-        var c = root?["config"];
-        var cfg = new HwConfig
-        {
-            ArrayRows = Field<int>(c, "arrayRows"), ArrayCols = Field<int>(c, "arrayCols"), ScratchpadBytes = Field<int>(c, "scratchpadBytes"),
-            PortBytes = Field<int>(c, "portBytes"), ClockMHz = Field<double>(c, "clockMHz"),
-            Scheduler = Field<string>(c, "scheduler"), IlpTimeLimitSeconds = Field<double>(c, "ilpTimeLimitSeconds"),
-            IlpWorkers = Field<int>(c, "ilpWorkers"),
-        };
-        cfg.Validate(path);
+        var modelPath = Field<string>(root, "modelPath");
+        var cfg = HwConfig.FromJson(root?["config"], path, complete: true);
         int? batch = root?["batch"] is null ? null : Field<int>(root, "batch");
-        return (Field<string>(root, "modelPath"), cfg, batch);
+        return (modelPath, cfg, batch);
     }
 }

@@ -1,9 +1,10 @@
 using System.CommandLine;
 using System.Diagnostics;
 using HwGen.Core;
+using HwGen.Onnx;
 using HwGen.Core.Ir;
 using HwGen.Passes;
-using HwGen.Reference;
+using HwGen.Rtl.Engines;
 using HwGen.Sim;
 
 namespace HwGen.Cli;
@@ -78,7 +79,8 @@ public static class Program
             Flow.WriteDesignDirectory(c, outDir, inputs, modelPath);
             var d = c.Design;
             o.WriteLine($"compiled {modelPath} -> {outDir} in {sw.Elapsed.TotalMilliseconds:F0} ms");
-            o.WriteLine($"  {d.Layers.Count} dense layers on a {cfg.ArrayRows}x{cfg.ArrayCols} array{(d.UnitInfos.Count > 0 ? $", {d.UnitInfos.Count} nonlinear ops on the vector engine ({string.Join(", ", d.UnitInfos.Select(u => u.Unit))})" : "")}, schedule {d.Schedule}, {d.Program.Count} instructions");
+            var engines = d.Engines.Select(e => e.Report(d).Summary).Where(s => s.Length > 0);
+            o.WriteLine($"  {string.Join(", ", engines)}, schedule {d.Schedule}, {d.Program.Count} instructions");
             o.WriteLine($"  estimated {d.EstimatedCycles} cycles, {d.OffChipBytesMoved} off-chip bytes moved, scratchpad {d.ScratchpadLinesUsed * cfg.LineBytes}/{cfg.ScratchpadBytes} B");
             o.WriteLine($"  simulate: hwgen simulate {outDir}   (or {Path.Combine(outDir, "run_verilator.sh")})");
             return 0;
@@ -184,7 +186,7 @@ public static class Program
 
     static Command BenchCommand(TextWriter o)
     {
-        var what = new Argument<string>("suite") { Description = "schedule: greedy vs exact vs divide-and-conquer scratchpad scheduling; nnlut: accuracy of the nonlinear units" };
+        var what = new Argument<string>("suite") { Description = "schedule: greedy vs exact vs divide-and-conquer scratchpad scheduling; nnlut: accuracy of the nonlinear units; roofline: cycles against max(MAC bound, memory bound)" };
         var quick = new Option<bool>("--quick") { Description = "three small problems (a smoke run)" };
         var time = new Option<double>("--time") { Description = "deterministic time limit per exact solve", DefaultValueFactory = _ => 10 };
         var output = new Option<string?>("--output", "-o") { Description = "also write the markdown table to this file" };
@@ -201,7 +203,14 @@ public static class Program
                 if (pr.GetValue(output) is { } file) File.WriteAllText(file, table);
                 return 0;
             }
-            if (pr.GetValue(what) != "schedule") throw new HwGenException($"unknown benchmark '{pr.GetValue(what)}' (known: schedule, nnlut)");
+            if (pr.GetValue(what) == "roofline")
+            {
+                var roof = RooflineBench.Markdown(RooflineBench.Run(pr.GetValue(quick), o));
+                o.WriteLine(roof);
+                if (pr.GetValue(output) is { } file) File.WriteAllText(file, roof);
+                return 0;
+            }
+            if (pr.GetValue(what) != "schedule") throw new HwGenException($"unknown benchmark '{pr.GetValue(what)}' (known: schedule, nnlut, roofline)");
             var rows = new List<ScheduleBench.Row>();
             foreach (var p in ScheduleBench.Suite(pr.GetValue(quick)).Where(p => pr.GetValue(only) is not { } o || p.Name.Contains(o, StringComparison.Ordinal)))
             {

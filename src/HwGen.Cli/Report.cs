@@ -1,5 +1,6 @@
 using System.Text;
 using HwGen.Core;
+using HwGen.Rtl.Engines;
 
 namespace HwGen.Cli;
 
@@ -14,27 +15,21 @@ public static class Report
         sb.AppendLine($"# HwGen report: {d.ModelName}").AppendLine();
         sb.AppendLine($"Array {cfg.ArrayRows}x{cfg.ArrayCols} int8 MACs, scratchpad {cfg.ScratchpadBytes} B ({cfg.ScratchpadLines} lines of {cfg.LineBytes} B), " +
                       $"off-chip port {cfg.PortBytes} B, clock {cfg.ClockMHz} MHz (for time estimates). Schedule: {d.Schedule}.").AppendLine();
-        sb.AppendLine("| layer | engine | input | output | bits (x, w, acc, y) | tiles (row blocks x col tiles) | K chunk | est. cycles | off-chip bytes |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---:|---:|");
-        foreach (var l in d.Layers)
-            sb.AppendLine($"| {l.Name} | {l.Engine} | {ShapeUtil.Format(l.InShape)} | {ShapeUtil.Format(l.OutShape)} | i8, i8, i32, i8 | " +
-                          $"{l.Tiling.RowBlocks}x{l.Tiling.ColTiles} | {l.KChunk}/{l.K} | {l.Cycles} | {l.OffChipBytes} |");
-        if (d.UnitInfos.Count > 0)
+        foreach (var table in d.Engines.Select(e => e.Report(d)).Where(r => r.Rows.Count > 0))
         {
-            sb.AppendLine().AppendLine($"Nonlinear ops on the vector engine ({cfg.ArrayRows} lanes per unit, one element per lane and cycle; NN-LUT tables, " +
-                                       "see the README's accuracy table):").AppendLine();
-            sb.AppendLine("| op | unit | shape (int8 in and out) | table entries | est. cycles | off-chip bytes |");
-            sb.AppendLine("|---|---|---|---:|---:|---:|");
-            foreach (var u in d.UnitInfos)
-                sb.AppendLine($"| {u.Name} | {u.Unit} | {ShapeUtil.Format(u.Shape)} | {u.Entries} | {u.Cycles} | {u.OffChipBytes} |");
+            sb.AppendLine($"{table.Title}:").AppendLine();
+            sb.AppendLine($"| {string.Join(" | ", table.Columns)} |");
+            sb.AppendLine($"|{string.Concat(table.Columns.Select(_ => "---|"))}");
+            foreach (var row in table.Rows) sb.AppendLine($"| {string.Join(" | ", row)} |");
+            sb.AppendLine();
         }
-        long other = d.EstimatedCycles - d.Layers.Sum(l => l.Cycles) - d.UnitInfos.Sum(u => u.Cycles);
-        sb.AppendLine().AppendLine("## Totals").AppendLine();
+        long other = d.EstimatedCycles - d.Costs.Values.Sum(c => c.Cycles);
+        sb.AppendLine("## Totals").AppendLine();
         sb.AppendLine($"- scratchpad: {d.ScratchpadLinesUsed * cfg.LineBytes} B used of {cfg.ScratchpadBytes} B");
         sb.AppendLine($"- off-chip bytes moved: {d.OffChipBytesMoved} (weights, parameters, activations; program fetch not counted)");
         sb.AppendLine($"- off-chip memory: {d.MemoryWords * cfg.PortBytes} B ({d.MemoryWords} words)");
         sb.AppendLine($"- program: {d.Program.Count} instructions");
-        sb.AppendLine($"- estimated cycles: {d.EstimatedCycles} ({other} outside layers and units: input loads, END) = " +
+        sb.AppendLine($"- estimated cycles: {d.EstimatedCycles} ({other} outside the ops: END and the start) = " +
                       $"{d.EstimatedCycles / cfg.ClockMHz:F1} us at {cfg.ClockMHz} MHz, with a memory that never stalls and answers in one cycle");
         var t = d.Traffic;
         sb.AppendLine().AppendLine("## Scratchpad schedule").AppendLine();

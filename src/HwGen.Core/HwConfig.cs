@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace HwGen.Core;
 
@@ -8,20 +10,17 @@ namespace HwGen.Core;
 /// </summary>
 public sealed record HwConfig
 {
+    // What each property means, its JSON name and its rule: its entry in Fields below.
     public int ArrayRows { get; init; } = 4;
     public int ArrayCols { get; init; } = 8;
     public int ScratchpadBytes { get; init; } = 64 * 1024;
     public int PortBytes { get; init; } = 8;
     public double ClockMHz { get; init; } = 200;
-    /// <summary>"ilp" (exact CP-SAT model, greedy when it finds nothing in time or the graph is large) or "greedy".</summary>
     public string Scheduler { get; init; } = "ilp";
-    /// <summary>CP-SAT's deterministic time limit: the same problem always gets the same schedule, whatever the load.
-    /// One unit took about 3 s of wall time on the 2-core development machine; wall time is capped at 10x the limit (a safety net; a solve that hits it is not reproducible).</summary>
+    /// <summary>CP-SAT's deterministic time limit: the same problem always gets the same schedule, whatever the load.</summary>
     public double IlpTimeLimitSeconds { get; init; } = 5;
-    /// <summary>CP-SAT workers: 1 (default) is reproducible, the same model always compiles to the same program;
-    /// more search in parallel and often find better schedules, but not reproducibly.</summary>
     public int IlpWorkers { get; init; } = 1;
-    /// <summary>Entries of every NN-LUT table (8, 16 or 32): softmax, LayerNorm and element-wise units.</summary>
+    /// <summary>Entries of every NN-LUT table: softmax, LayerNorm and element-wise units.</summary>
     public int LutEntries { get; init; } = 16;
 
     /// <summary>Bytes per scratchpad line: one line feeds the array for one reduction step.</summary>
@@ -32,63 +31,134 @@ public sealed record HwConfig
 
     public static HwConfig Default { get; } = new();
 
-    static readonly string[] Fields = ["arrayRows", "arrayCols", "scratchpadBytes", "portBytes", "clockMHz", "scheduler", "ilpTimeLimitSeconds", "ilpWorkers", "lutEntries"];
+    /// <summary>
+    /// Every field of the configuration, in the README's order: the JSON reader (<see cref="Load"/>), the manifest
+    /// (<see cref="ToJson"/>, <see cref="FromJson(JsonElement, string, bool)"/>), <see cref="Validate"/> and the README's table all
+    /// come from this list. A new property needs an entry here and a row in the README (a test compares them).
+    /// </summary>
+    public static IReadOnlyList<ConfigField> Fields { get; } =
+    [
+        ConfigField.Int("arrayRows", c => c.ArrayRows, (c, v) => c with { ArrayRows = v }, v => v is >= 1 and <= 64, "in [1, 64]",
+            "activation rows the MAC array processes together (1-64)"),
+        ConfigField.Int("arrayCols", c => c.ArrayCols, (c, v) => c with { ArrayCols = v }, v => v is >= 1 and <= 64, "in [1, 64]",
+            "output channels computed in parallel (1-64)"),
+        ConfigField.Int("scratchpadBytes", c => c.ScratchpadBytes, (c, v) => c with { ScratchpadBytes = v }, v => v is >= 1 and <= 1 << 26, "in [1, 67108864] (64 MiB)",
+            "on-chip scratchpad (block RAM), a multiple of the line size max(rows, cols)"),
+        ConfigField.Int("portBytes", c => c.PortBytes, (c, v) => c with { PortBytes = v }, v => v is 1 or 2 or 4 or 8 or 16 or 32 or 64, "a power of two in [1, 64]",
+            "off-chip memory port width (power of two, 1-64)"),
+        ConfigField.Double("clockMHz", c => c.ClockMHz, (c, v) => c with { ClockMHz = v }, v => v is > 0 and <= 5000, "in (0, 5000]",
+            "clock for time estimates in the report only"),
+        ConfigField.String("scheduler", c => c.Scheduler, (c, v) => c with { Scheduler = v }, v => v is "ilp" or "greedy", "\"ilp\" or \"greedy\"",
+            "`\"ilp\"`: exact CP-SAT model for up to 60 tasks; divide and conquer above, whose schedule then starts one exact solve of the whole graph " +
+            "up to 300 tasks, greedy when they find nothing better; `\"greedy\"`: the baseline only"),
+        ConfigField.Double("ilpTimeLimitSeconds", c => c.IlpTimeLimitSeconds, (c, v) => c with { IlpTimeLimitSeconds = v }, v => v is > 0 and <= 3600, "in (0, 3600]",
+            "CP-SAT's deterministic time limit (about 1-3 s of wall time per unit here; wall time is capped at 10x, a safety net: a solve that hits it " +
+            "is not reproducible). The timing stage gets it, address placement a quarter of it, and the full model it again only when the timing " +
+            "does not fit side by side; divide and conquer shares it among the windows of each of its three passes, and the whole-graph solve after " +
+            "it (up to 300 tasks) gets it once more"),
+        ConfigField.Int("lutEntries", c => c.LutEntries, (c, v) => c with { LutEntries = v }, v => v is 8 or 16 or 32, "8, 16 or 32 (table entries of the nonlinear units)",
+            "entries of the nonlinear units' tables: 8, 16 or 32"),
+        ConfigField.Int("ilpWorkers", c => c.IlpWorkers, (c, v) => c with { IlpWorkers = v }, v => v is >= 1 and <= 64, "in [1, 64]",
+            "CP-SAT workers. 1 is reproducible: a model always compiles to the same program. More workers often find better schedules, " +
+            "but CP-SAT's parallel search gives different schedules run to run"),
+    ];
 
-    /// <summary>Reads a JSON config; every field is optional, unknown fields and bad values are errors.</summary>
+    /// <summary>Reads a JSON config file; every field is optional, unknown fields and bad values are errors.</summary>
     public static HwConfig Load(string path)
     {
         if (!File.Exists(path)) throw HwGenException.At(path, null, "config file not found");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(File.ReadAllText(path)); }
         catch (JsonException e) { throw HwGenException.At(path, null, $"config is not valid JSON ({e.Message.Split('.')[0]})"); }
-        using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw HwGenException.At(path, null, "config must be a JSON object");
-            var c = new HwConfig();
-            foreach (var p in doc.RootElement.EnumerateObject())
-            {
-                if (!Fields.Contains(p.Name))
-                    throw HwGenException.At(path, null, $"unknown config field '{p.Name}' (known: {string.Join(", ", Fields)})");
-                if (p.Name == "scheduler")
-                {
-                    c = c with { Scheduler = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw HwGenException.At(path, null, "config field 'scheduler' must be a string") };
-                    continue;
-                }
-                if (p.Value.ValueKind != JsonValueKind.Number)
-                    throw HwGenException.At(path, null, $"config field '{p.Name}' must be a number");
-                c = p.Name switch
-                {
-                    "arrayRows" => c with { ArrayRows = Int(path, p) },
-                    "arrayCols" => c with { ArrayCols = Int(path, p) },
-                    "scratchpadBytes" => c with { ScratchpadBytes = Int(path, p) },
-                    "portBytes" => c with { PortBytes = Int(path, p) },
-                    "ilpTimeLimitSeconds" => c with { IlpTimeLimitSeconds = p.Value.GetDouble() },
-                    "ilpWorkers" => c with { IlpWorkers = Int(path, p) },
-                    "lutEntries" => c with { LutEntries = Int(path, p) },
-                    _ => c with { ClockMHz = p.Value.GetDouble() },
-                };
-            }
-            c.Validate(path);
-            return c;
-        }
+        using (doc) return FromJson(doc.RootElement, path);
     }
 
-    static int Int(string path, JsonProperty p) =>
-        p.Value.TryGetInt32(out var v) ? v : throw HwGenException.At(path, null, $"config field '{p.Name}' must be an integer");
+    /// <summary>Every field, as the JSON object that <see cref="FromJson(JsonElement, string, bool)"/> reads back.</summary>
+    public JsonObject ToJson() => new(Fields.Select(f => KeyValuePair.Create(f.Name, (JsonNode?)f.Write(this))));
 
+    /// <summary>
+    /// Reads a config object through <see cref="Fields"/> and validates it; errors name <paramref name="source"/>. Unknown fields and bad
+    /// values are errors; a missing field keeps its default, or is an error when <paramref name="complete"/> (a manifest holds every field).
+    /// </summary>
+    public static HwConfig FromJson(JsonElement json, string source, bool complete = false)
+    {
+        if (json.ValueKind != JsonValueKind.Object) throw HwGenException.At(source, null, "config must be a JSON object");
+        var c = new HwConfig();
+        foreach (var p in json.EnumerateObject())
+        {
+            var f = Fields.FirstOrDefault(f => f.Name == p.Name)
+                ?? throw HwGenException.At(source, null, $"unknown config field '{p.Name}' (known: {string.Join(", ", Fields.Select(f => f.Name))})");
+            c = f.Read(c, p.Value, source);
+        }
+        if (complete && Fields.FirstOrDefault(f => !json.TryGetProperty(f.Name, out _)) is { } missing)
+            throw HwGenException.At(source, null, $"config has no '{missing.Name}'");
+        c.Validate(source);
+        return c;
+    }
+
+    /// <inheritdoc cref="FromJson(JsonElement, string, bool)"/>
+    public static HwConfig FromJson(JsonNode? json, string source, bool complete = false)
+    {
+        using var doc = JsonDocument.Parse(json?.ToJsonString() ?? "{}");
+        return FromJson(doc.RootElement, source, complete);
+    }
+
+    /// <summary>Each field's rule (<see cref="Fields"/>), then the rules between fields.</summary>
     public void Validate(string source = "config")
     {
         void Need(bool ok, string why) { if (!ok) throw HwGenException.At(source, null, why); }
-        Need(ArrayRows is >= 1 and <= 64, $"arrayRows must be in [1, 64], got {ArrayRows}");
-        Need(ArrayCols is >= 1 and <= 64, $"arrayCols must be in [1, 64], got {ArrayCols}");
-        Need(PortBytes is 1 or 2 or 4 or 8 or 16 or 32 or 64, $"portBytes must be a power of two in [1, 64], got {PortBytes}");
-        Need(ScratchpadBytes >= LineBytes * 8 && ScratchpadBytes <= 1 << 26,
-            $"scratchpadBytes must be between 8 lines ({LineBytes * 8} bytes) and 64 MiB, got {ScratchpadBytes}");
+        foreach (var f in Fields) Need(f.IsValid(this), f.Error(this));
+        Need(ScratchpadBytes >= LineBytes * 8, $"scratchpadBytes must be at least 8 lines ({LineBytes * 8} bytes), got {ScratchpadBytes}");
         Need(ScratchpadBytes % LineBytes == 0, $"scratchpadBytes ({ScratchpadBytes}) must be a multiple of the line size {LineBytes}");
-        Need(ClockMHz is > 0 and <= 5000, $"clockMHz must be in (0, 5000], got {ClockMHz}");
-        Need(Scheduler is "ilp" or "greedy", $"scheduler must be \"ilp\" or \"greedy\", got \"{Scheduler}\"");
-        Need(IlpTimeLimitSeconds is > 0 and <= 3600, $"ilpTimeLimitSeconds must be in (0, 3600], got {IlpTimeLimitSeconds}");
-        Need(IlpWorkers is >= 1 and <= 64, $"ilpWorkers must be in [1, 64], got {IlpWorkers}");
-        Need(LutEntries is 8 or 16 or 32, $"lutEntries must be 8, 16 or 32 (table entries of the nonlinear units), got {LutEntries}");
+    }
+}
+
+public enum ConfigKind { Int, Double, String }
+
+/// <summary>
+/// One field of <see cref="HwConfig"/> (an entry of <see cref="HwConfig.Fields"/>): its JSON name and kind, how to get it and set it
+/// (values are boxed <c>int</c>, <c>double</c> or <c>string</c> by <see cref="Kind"/>), its rule, and its text in the README's table.
+/// </summary>
+/// <param name="Rule">what a valid value is, completing "name must be ...", e.g. "in [1, 64]".</param>
+/// <param name="Doc">the meaning column of the README's "Hardware configuration" table (Markdown).</param>
+public sealed record ConfigField(string Name, ConfigKind Kind, Func<HwConfig, object> Get, Func<HwConfig, object, HwConfig> Set,
+    Func<HwConfig, bool> IsValid, string Rule, string Doc)
+{
+    public static ConfigField Int(string name, Func<HwConfig, int> get, Func<HwConfig, int, HwConfig> set, Func<int, bool> ok, string rule, string doc) =>
+        new(name, ConfigKind.Int, c => get(c), (c, v) => set(c, (int)v), c => ok(get(c)), rule, doc);
+    public static ConfigField Double(string name, Func<HwConfig, double> get, Func<HwConfig, double, HwConfig> set, Func<double, bool> ok, string rule, string doc) =>
+        new(name, ConfigKind.Double, c => get(c), (c, v) => set(c, (double)v), c => ok(get(c)), rule, doc);
+    public static ConfigField String(string name, Func<HwConfig, string> get, Func<HwConfig, string, HwConfig> set, Func<string, bool> ok, string rule, string doc) =>
+        new(name, ConfigKind.String, c => get(c), (c, v) => set(c, (string)v), c => ok(get(c)), rule, doc);
+
+    public object Default => Get(HwConfig.Default);
+
+    /// <summary>A value as JSON writes it: numbers invariant, strings quoted.</summary>
+    public static string Format(object value) => value switch
+    {
+        string s => JsonSerializer.Serialize(s),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+
+    /// <summary>The message when <see cref="IsValid"/> fails: "arrayRows must be in [1, 64], got 0".</summary>
+    public string Error(HwConfig c) => $"{Name} must be {Rule}, got {Format(Get(c))}";
+
+    public JsonNode Write(HwConfig c) => Get(c) switch
+    {
+        int i => JsonValue.Create(i),
+        double d => JsonValue.Create(d),
+        var v => JsonValue.Create((string)v)!,
+    };
+
+    /// <summary>Sets this field of <paramref name="c"/> from a JSON value, or names <paramref name="source"/> and the field when the value has the wrong type.</summary>
+    public HwConfig Read(HwConfig c, JsonElement v, string source)
+    {
+        HwGenException Wrong(string what) => HwGenException.At(source, null, $"config field '{Name}' must be {what}");
+        if (Kind == ConfigKind.String)
+            return Set(c, v.ValueKind == JsonValueKind.String ? v.GetString()! : throw Wrong("a string"));
+        if (v.ValueKind != JsonValueKind.Number) throw Wrong("a number");
+        if (Kind == ConfigKind.Int) return Set(c, v.TryGetInt32(out var i) ? i : throw Wrong("an integer"));
+        return Set(c, v.TryGetDouble(out var d) ? d : throw Wrong("a finite number"));
     }
 }

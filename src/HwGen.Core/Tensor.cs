@@ -68,6 +68,9 @@ public sealed class Tensor
 
 public static class ShapeUtil
 {
+    /// <summary>Activation rows: every dimension but the last (the features) flattened.</summary>
+    public static int Rows(IReadOnlyList<int> shape) => shape.Count <= 1 ? 1 : Size(shape.Take(shape.Count - 1).ToArray());
+
     public static int Size(IReadOnlyList<int> shape)
     {
         long n = 1;

@@ -1,22 +1,19 @@
 using HwGen.Core;
 using HwGen.Core.Ir;
+using HwGen.Rtl.Engines;
 
 namespace HwGen.Passes;
 
-/// <summary>Tiles every dense QGemm onto the configured array: blocks of ArrayRows activation rows times
-/// tiles of ArrayCols output columns. Partial edge tiles are allowed (the engine masks unused columns).</summary>
+/// <summary>Tiles every placed op onto the configured hardware of its engine (<see cref="IEngine.Tile"/>), e.g. a dense
+/// QGemm into blocks of ArrayRows activation rows times tiles of ArrayCols output columns.</summary>
 public sealed class TileToEngine : IPass
 {
     public string Name => nameof(TileToEngine);
 
     public void Run(Graph graph, HwConfig config)
     {
-        foreach (var g in graph.Ops.OfType<QGemm>().Where(g => g.Engine == SelectEngines.Dense).ToList())
-        {
-            int rows = SelectEngines.Rows(g.Input.Type.Shape);
-            var t = new GemmTiling(config.ArrayRows, config.ArrayCols,
-                (rows + config.ArrayRows - 1) / config.ArrayRows, (g.N + config.ArrayCols - 1) / config.ArrayCols);
-            graph.Replace(g, g with { Tiling = t });
-        }
+        foreach (var op in graph.Ops.ToList())
+            if (op.Engine is { } name && EngineRegistry.ByName(name) is { } e && e.Tile(op, config) is var tiled && !ReferenceEquals(tiled, op))
+                graph.Replace(op, tiled);
     }
 }

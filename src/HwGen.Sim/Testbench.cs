@@ -5,6 +5,9 @@ using HwGen.Rtl.Program;
 
 namespace HwGen.Sim;
 
+/// <summary>The values of testbenches/tb_hwgen.v.sbn.</summary>
+public sealed record TestbenchValues(string Header, string Model, int PortBits, int PortBytes, long MemWords, int ExpectedCount, long MaxCycles, string StallExpr);
+
 /// <summary>
 /// Writes the testbench of a design: tb/tb_hwgen.v (from testbenches/tb_hwgen.v.sbn), tb/memory.hex (the
 /// off-chip image with the quantized inputs), tb/expected.hex (every output element the golden model
@@ -20,13 +23,8 @@ public static class Testbench
         Directory.CreateDirectory(tb);
         WriteVectors(d, tb, quantizedInputs, expected, out int nExpected);
         var rtl = RtlEmitter.Prepare(d);
-        var values = new Dictionary<string, object>
-        {
-            ["header"] = rtl["header"], ["model"] = d.ModelName, ["port_bits"] = rtl["port_bits"], ["port_bytes"] = d.Config.PortBytes,
-            ["mem_words"] = d.MemoryWords, ["n_expected"] = nExpected,
-            ["max_cycles"] = Math.Max(10_000, d.EstimatedCycles * 4 + 1000),
-            ["stall_expr"] = "nostall | lfsr[0] | lfsr[1]",
-        };
+        var values = new TestbenchValues(rtl.Header, d.ModelName, rtl.PortBits, d.Config.PortBytes, d.MemoryWords, nExpected,
+            Math.Max(10_000, d.EstimatedCycles * 4 + 1000), "nostall | lfsr[0] | lfsr[1]");
         File.WriteAllText(Path.Combine(tb, "tb_hwgen.v"), Templates.Render("testbenches", "tb_hwgen.v.sbn", values));
         WriteScripts(dir, "tb_hwgen");
     }

@@ -49,6 +49,9 @@ public abstract record Op(string Name, IReadOnlyList<Value> Inputs, Value Output
     /// <summary>The op's name in textual IR, e.g. <c>hw.qgemm</c>.</summary>
     public abstract string Mnemonic { get; }
 
+    /// <summary>The engine SelectEngines placed the op on (null before, and for ops the host runs).</summary>
+    public string? Engine { get; init; }
+
     /// <summary>The result type this op's operands and attributes imply (the op's type rule).</summary>
     public abstract TensorType InferType();
 

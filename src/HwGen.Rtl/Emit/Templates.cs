@@ -13,7 +13,9 @@ public static class Templates
     /// <summary>Where the templates of a kind (templates, testbenches) are installed: next to the binary.</summary>
     public static string Folder(string kind) => Path.Combine(AppContext.BaseDirectory, kind);
 
-    public static string Render(string kind, string file, IReadOnlyDictionary<string, object> values)
+    /// <summary>Renders with the values of <paramref name="globals"/>: dictionaries by key, typed records by property
+    /// (in snake_case, e.g. <c>LineBits</c> as <c>line_bits</c>); later globals add to earlier ones.</summary>
+    public static string Render(string kind, string file, params object[] globals)
     {
         Template t;
         lock (Cache)
@@ -28,8 +30,13 @@ public static class Templates
             }
         }
         var so = new ScriptObject();
-        foreach (var (k, v) in values) so.Add(k, v);
-        var ctx = new TemplateContext { StrictVariables = true, MemberRenamer = m => m.Name };
+        foreach (var g in globals)
+        {
+            if (g is IReadOnlyDictionary<string, object> dict)
+                foreach (var (k, v) in dict) so.SetValue(k, v, false);
+            else so.Import(g, renamer: StandardMemberRenamer.Default);
+        }
+        var ctx = new TemplateContext { StrictVariables = true, MemberRenamer = StandardMemberRenamer.Default };
         ctx.PushGlobal(so);
         return t.Render(ctx);
     }

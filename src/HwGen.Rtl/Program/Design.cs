@@ -1,5 +1,6 @@
 using HwGen.Core;
 using HwGen.Core.Ir;
+using HwGen.Rtl.Engines;
 using HwGen.Scheduling;
 
 namespace HwGen.Rtl.Program;
@@ -23,12 +24,8 @@ public sealed class Storage(Value value, int rows, int features, int rowsPerBloc
 /// <summary>A named range of off-chip memory, in port words.</summary>
 public sealed record Region(string Name, string Kind, long Word, long Words);
 
-/// <summary>What the report says of one dense layer.</summary>
-public sealed record LayerInfo(string Name, string Engine, IReadOnlyList<int> InShape, IReadOnlyList<int> OutShape,
-    int K, int N, GemmTiling Tiling, int KChunk, long Cycles, long OffChipBytes);
-
-/// <summary>What the report says of one nonlinear op on the vector engine.</summary>
-public sealed record UnitInfo(string Name, string Unit, IReadOnlyList<int> Shape, int Entries, long Cycles, long OffChipBytes);
+/// <summary>Cycles (without stalls) and off-chip bytes of the instructions that work for one IR op.</summary>
+public sealed record OpCost(long Cycles, long OffChipBytes);
 
 /// <summary>
 /// A compiled accelerator: the configuration, the final IR, the controller program, the off-chip memory map
@@ -42,8 +39,8 @@ public sealed class Design
     public required IReadOnlyList<Instruction> Program { get; init; }
     public required IReadOnlyList<Region> Regions { get; init; }
     public required IReadOnlyDictionary<Value, Storage> Storage { get; init; }
-    public required IReadOnlyList<LayerInfo> Layers { get; init; }
-    public required IReadOnlyList<UnitInfo> UnitInfos { get; init; }
+    /// <summary>Cost of each op that instructions work for (their <see cref="Instruction.Owner"/>).</summary>
+    public required IReadOnlyDictionary<Op, OpCost> Costs { get; init; }
     public required byte[] StaticImage { get; init; }
     /// <summary>Which scheduler made the schedule, and why.</summary>
     public required string Schedule { get; init; }
@@ -58,16 +55,15 @@ public sealed class Design
 
     public long MemoryWords => StaticImage.Length / Config.PortBytes;
     public int InstrBeats => (Instruction.Bytes + Config.PortBytes - 1) / Config.PortBytes;
-    public int ParamLines => DesignBuilder.ParamLinesFor(Config);
+    public OpCost CostOf(Op op) => Costs.TryGetValue(op, out var c) ? c : new OpCost(0, 0);
+
+    /// <summary>The device engines of this design, in registration order: the engine index of the RTL.</summary>
+    public IReadOnlyList<IDeviceEngine> Engines => EngineRegistry.Devices.Where(e => e.Always || Graph.Ops.Any(o => o.Engine == e.Name)).ToList();
 
     /// <summary>Device tensors the host writes before start (quantized graph inputs), in graph input order.</summary>
     public IEnumerable<Storage> InputTensors => InputsOf(Graph, Storage);
     /// <summary>Device tensors the host reads after done (dequantized graph outputs), in graph output order.</summary>
     public IEnumerable<Storage> OutputTensors => OutputsOf(Graph, Storage);
-
-    /// <summary>Nonlinear ops in graph order: unit i of the vector engine computes UnitsOf(g)[i].</summary>
-    public static IReadOnlyList<QNonlinear> UnitsOf(Graph g) => g.Ops.OfType<QNonlinear>().ToList();
-    public IReadOnlyList<QNonlinear> Units => UnitsOf(Graph);
 
     public static IEnumerable<Storage> InputsOf(Graph g, IReadOnlyDictionary<Value, Storage> storage) =>
         g.Ops.OfType<Quantize>().Select(q => storage[q.Output]);

@@ -1,6 +1,7 @@
 using HwGen.Core;
 using HwGen.Core.Ir;
-using HwGen.Passes;
+using HwGen.Rtl.Engines;
+using HwGen.Rtl.Engines.Dma;
 using HwGen.Scheduling;
 
 namespace HwGen.Rtl.Program;
@@ -25,35 +26,28 @@ public sealed class DesignBuilder
     /// <summary>Window size of divide and conquer.</summary>
     public const int WindowOps = 40;
 
-    /// <summary>Scratchpad lines holding the column parameters of one tile: 4-byte bias, 4-byte multiplier, 1-byte shift per column.</summary>
-    public static int ParamLinesFor(HwConfig c) => (9 * c.ArrayCols + c.LineBytes - 1) / c.LineBytes;
-
     readonly Graph graph;
     readonly HwConfig cfg;
-    readonly int paramLines;
-    readonly List<QGemm> layers;
-    /// <summary>Nonlinear ops in graph order: the vector engine's unit numbers.</summary>
-    readonly List<QNonlinear> units;
     readonly Dictionary<Value, Storage> storage = [];
     readonly List<Region> regions = [];
     readonly List<Instruction> program = [];
-    readonly Dictionary<QGemm, long> weightWord = [];
+    /// <summary>First off-chip word of each op's constants.</summary>
+    readonly Dictionary<Op, long> constWord = [];
     long nextWord;
 
     DesignBuilder(Graph graph, HwConfig cfg)
     {
         this.graph = graph;
         this.cfg = cfg;
-        paramLines = ParamLinesFor(cfg);
-        layers = graph.Ops.OfType<QGemm>().ToList();
-        units = Design.UnitsOf(graph).ToList();
     }
 
     public static Design Build(Graph graph, HwConfig cfg, string modelName) => new DesignBuilder(graph, cfg).Run(modelName);
 
     int L => cfg.BeatsPerLine;
-    int C => cfg.ArrayCols;
-    int TileLines(QGemm g) => g.K + paramLines;
+
+    /// <summary>Ops on device engines, with their engine, in graph order.</summary>
+    IEnumerable<(Op Op, IDeviceEngine Engine)> DeviceOps() =>
+        graph.Ops.Select(o => (o, EngineRegistry.Of(o) as IDeviceEngine)).Where(p => p.Item2 is not null).Select(p => (p.o, p.Item2!));
 
     Design Run(string modelName)
     {
@@ -61,35 +55,34 @@ public sealed class DesignBuilder
         var devices = storage.Values.Distinct().ToList();
         var inputs = new HashSet<Storage>(Design.InputsOf(graph, storage));
         var outputs = new HashSet<Storage>(Design.OutputsOf(graph, storage));
-        var tp = TileProblem.Build(graph, cfg, storage, inputs, outputs, paramLines, modelName);
-        long need = tp.Problem.Need(tp.Problem.LargestOp);
-        if (need > tp.Problem.Capacity)
+        var tp = TileProblem.Build(graph, cfg, storage, inputs, outputs, modelName);
+        if (tp.Problem.Ops.Count > 0)
         {
-            string what = tp.Tasks[tp.Problem.LargestOp.Id] is VecTask v
-                ? $"{v.Nonlinear.Mnemonic} '{v.Nonlinear.Name}' keeps a whole row block of {v.Nonlinear.Input.Type.Shape[^1]} features in and out: {need / cfg.LineBytes} lines"
-                : $"the smallest task needs {need / cfg.LineBytes} lines = {need} bytes: activations, weights, {paramLines} parameter lines, {C} output lines";
-            throw new HwGenException($"config: a scratchpad of {cfg.ScratchpadLines} lines cannot hold one tile of the {cfg.ArrayRows}x{C} array ({what})");
+            var largest = tp.Problem.LargestOp;
+            long need = tp.Problem.Need(largest);
+            if (need > tp.Problem.Capacity)
+                throw new HwGenException($"config: a scratchpad of {cfg.ScratchpadLines} lines cannot hold one tile of the {cfg.ArrayRows}x{cfg.ArrayCols} array ({tp.Tasks[largest.Id].Needs(need, cfg)})");
         }
         tp.Problem.Check();
         var (schedule, traffic, greedyTraffic, note) = Solve(tp.Problem);
 
-        // Off-chip map: program first (placed at word 0 below), then tensors, weights, spill space.
+        // Off-chip map: program first (placed at word 0 below), then tensors, constants, spill space.
         var stored = new HashSet<int>(schedule.Steps.SelectMany(s => s.Stores).Concat(schedule.FinalStores));
         var spilled = stored.Select(t => tp.Tensors[t]).OfType<ActTile>().Select(a => a.Storage).Where(s => !outputs.Contains(s)).ToHashSet();
         foreach (var s in devices.Where(s => inputs.Contains(s) || outputs.Contains(s) || spilled.Contains(s)))
             s.ExtWord = Reserve($"tensor {s.Value.Name}", inputs.Contains(s) ? "input" : outputs.Contains(s) ? "output" : "spill", (long)s.Lines * L);
-        foreach (var g in layers)
-            weightWord[g] = Reserve($"weights {g.Name}", "weights", (long)g.Tiling!.ColTiles * TileLines(g) * L);
+        foreach (var (op, e) in DeviceOps())
+            if (e.ConstantWords(op, cfg) is var words and > 0) constWord[op] = Reserve($"weights {op.Name}", "weights", words);
 
         int spadUsed = Emit(tp, schedule);
-        program.Add(new Instruction(Opcode.End, "end"));
+        program.Add(new End());
 
         int instrBeats = (Instruction.Bytes + cfg.PortBytes - 1) / cfg.PortBytes;
         long progWords = (long)program.Count * instrBeats;
         long shift = (progWords + L - 1) / L * L;
         foreach (var s in devices.Where(s => s.ExtWord >= 0)) s.ExtWord += shift;
-        foreach (var g in layers) weightWord[g] += shift;
-        var finalProgram = program.Select(i => i.Op is Opcode.Load or Opcode.Store ? i with { Ext = i.Ext + shift } : i).ToList();
+        foreach (var op in constWord.Keys.ToList()) constWord[op] += shift;
+        var finalProgram = program.Select(i => i is Transfer t ? t with { Ext = t.Ext + shift } : i).ToList();
         var finalRegions = new List<Region> { new("program", "program", 0, progWords) };
         finalRegions.AddRange(regions.Select(r => r with { Word = r.Word + shift }));
         long totalWords = Math.Max(nextWord + shift, 1);
@@ -100,27 +93,22 @@ public sealed class DesignBuilder
         for (int i = 0; i < finalProgram.Count; i++)
         {
             var words = finalProgram[i].Encode();
-            for (int w = 0; w < 8; w++) BitConverter.GetBytes(words[w]).CopyTo(image, (long)i * instrBeats * cfg.PortBytes + w * 4);
+            for (int w = 0; w < words.Length; w++) BitConverter.GetBytes(words[w]).CopyTo(image, (long)i * instrBeats * cfg.PortBytes + w * 4);
         }
-        foreach (var g in layers) WriteWeights(image, g);
+        foreach (var (op, e) in DeviceOps())
+            if (constWord.TryGetValue(op, out var word)) e.WriteConstants(op, image, word * cfg.PortBytes, cfg);
 
-        long offChipBytes = finalProgram.Where(i => i.Op is Opcode.Load or Opcode.Store).Sum(i => (long)i.Lines * L * cfg.PortBytes);
-        // Cycles and off-chip bytes of the instructions an op's comments name.
-        (long Cycles, long Bytes) Cost(Op op)
+        var costs = new Dictionary<Op, OpCost>(ReferenceEqualityComparer.Instance);
+        foreach (var i in finalProgram.Where(i => i.Owner is not null))
         {
-            var mine = finalProgram.Where(i => i.Comment.StartsWith(op.Name + ":")).ToList();
-            return (mine.Sum(i => CycleModel.Of(i, cfg, paramLines, units)),
-                mine.Where(i => i.Op is Opcode.Load or Opcode.Store).Sum(i => (long)i.Lines * L * cfg.PortBytes));
+            var c = costs.GetValueOrDefault(i.Owner!, new OpCost(0, 0));
+            costs[i.Owner!] = new OpCost(c.Cycles + CycleModel.Of(i, cfg), c.OffChipBytes + i.OffChipBytes(cfg));
         }
-        var layerInfo = layers.Select(g => new LayerInfo(g.Name, g.Engine ?? "?", g.Input.Type.Shape, g.Output.Type.Shape, g.K, g.N,
-            g.Tiling!, Math.Min(g.K, tp.GroupTiles[g] * C), Cost(g).Cycles, Cost(g).Bytes)).ToList();
-        var unitInfo = units.Select(u => new UnitInfo(u.Name, u switch { QLut l => l.Function, QSoftmax => "softmax", _ => "layernorm" },
-            u.Input.Type.Shape, u.Entries, Cost(u).Cycles, Cost(u).Bytes)).ToList();
         return new Design
         {
             ModelName = modelName, Config = cfg, Graph = graph, Program = finalProgram, Regions = finalRegions,
-            Storage = storage, Layers = layerInfo, UnitInfos = unitInfo, StaticImage = image, Schedule = note,
-            ScratchpadLinesUsed = spadUsed, EstimatedCycles = CycleModel.Total(finalProgram, cfg, paramLines, units), OffChipBytesMoved = offChipBytes,
+            Storage = storage, Costs = costs, StaticImage = image, Schedule = note,
+            ScratchpadLinesUsed = spadUsed, EstimatedCycles = CycleModel.Total(finalProgram, cfg), OffChipBytesMoved = finalProgram.Sum(i => i.OffChipBytes(cfg)),
             Tiles = tp, ScratchpadSchedule = schedule, Traffic = traffic, GreedyTraffic = greedyTraffic,
         };
     }
@@ -159,19 +147,19 @@ public sealed class DesignBuilder
         return r.Word;
     }
 
-    /// <summary>One storage per device tensor; a Reshape shares its input's storage (it keeps rows and features).</summary>
+    /// <summary>One storage per device tensor; a layout no-op (a Reshape that keeps the rows) shares its input's.</summary>
     void CreateStorage()
     {
         foreach (var op in graph.Ops)
         {
-            switch (op)
+            switch (EngineRegistry.Of(op)?.Storage(op))
             {
-                case Quantize or QGemm or QNonlinear:
+                case ResultStorage.New:
                     var shape = op.Output.Type.Shape;
-                    storage[op.Output] = new Storage(op.Output, SelectEngines.Rows(shape), shape.Count == 0 ? 1 : shape[^1], cfg.ArrayRows);
+                    storage[op.Output] = new Storage(op.Output, ShapeUtil.Rows(shape), shape.Count == 0 ? 1 : shape[^1], cfg.ArrayRows);
                     break;
-                case Reshape r:
-                    storage[r.Output] = storage[r.Input];
+                case ResultStorage.SameAsInput:
+                    storage[op.Output] = storage[op.Inputs[0]];
                     break;
             }
         }
@@ -180,8 +168,7 @@ public sealed class DesignBuilder
     long ExtWordOf(TileTensor t) => t switch
     {
         ActTile a => a.Storage.ExtWord + ((long)a.Block * a.Storage.Features + a.FirstFeature) * L,
-        WeightChunk w => weightWord[w.Layer] + ((long)w.ColTile * TileLines(w.Layer) + w.FirstK) * L,
-        ParamBlock p => weightWord[p.Layer] + ((long)p.ColTile * TileLines(p.Layer) + p.Layer.K) * L,
+        ConstTile k => constWord[k.Owner] + k.FirstLine * L,
         _ => throw new InvalidOperationException("unknown tile tensor"),
     };
 
@@ -189,15 +176,14 @@ public sealed class DesignBuilder
     int Emit(TileProblem tp, Schedule schedule)
     {
         var line = new Dictionary<int, int>();
+        var ctx = new EmitContext(cfg, tp, line);
         int lb = cfg.LineBytes, used = 0;
-        string Name(int t) => tp.Problem.Tensors[t].Name;
-        void Store(int t, string layer) =>
-            Add(new Instruction(Opcode.Store, $"{layer}: store {Name(t)}") { Ext = ExtWordOf(tp.Tensors[t]), SpadLine = line[t], Lines = tp.Tensors[t].Lines });
+        Store StoreOf(int t, Op owner) => new(ExtWordOf(tp.Tensors[t]), line[t], tp.Tensors[t].Lines, tp.Tensors[t].Name) { Owner = owner };
+        var producer = new Dictionary<int, Op>();
         foreach (var step in schedule.Steps)
         {
             var task = tp.Tasks[step.Op];
-            string opName = task.Op.Name;
-            foreach (var t in step.Stores) Store(t, opName);
+            foreach (var t in step.Stores) Add(StoreOf(t, task.Op));
             foreach (var t in step.Evictions) line.Remove(t);
             foreach (var (t, addr) in step.Addresses)
             {
@@ -205,105 +191,21 @@ public sealed class DesignBuilder
                 used = Math.Max(used, line[t] + tp.Tensors[t].Lines);
             }
             foreach (var t in step.Loads)
-                Add(new Instruction(Opcode.Load, $"{opName}: load {Name(t)}") { Ext = ExtWordOf(tp.Tensors[t]), SpadLine = line[t], Lines = tp.Tensors[t].Lines });
-            if (task is VecTask v)
-            {
-                EmitVec(v, tp, line);
-                continue;
-            }
-            var gt = (GemmTask)task;
-            var g = gt.Layer;
-            int offset = 0;
-            for (int i = 0; i < gt.InputTensors.Count; i++)
-            {
-                int x = gt.InputTensors[i], k = tp.Tensors[x].Lines;
-                Add(new Instruction(Opcode.Gemm, $"{g.Name}: block {gt.Block} tile {gt.ColTile} k {((ActTile)tp.Tensors[x]).FirstFeature}..+{k}")
-                {
-                    First = gt.First && i == 0, Last = gt.Last && i == gt.InputTensors.Count - 1,
-                    ActLine = line[x], WeightLine = line[gt.Weights] + offset, Lines = k,
-                    ParamLine = gt.Params is { } prm ? line[prm] : 0, OutLine = gt.Output is { } o ? line[o] : 0,
-                    Cols = Math.Min(C, g.N - gt.ColTile * C),
-                    Zx = g.InputZeroPoint, Zy = g.OutputZeroPoint, QMin = g.ClampMin, QMax = g.ClampMax,
-                });
-                offset += k;
-            }
+                Add(new Load(ExtWordOf(tp.Tensors[t]), line[t], tp.Tensors[t].Lines, tp.Tensors[t].Name) { Owner = task.Op });
+            foreach (var t in tp.Problem.Ops[step.Op].Outputs) producer[t] = task.Op;
+            foreach (var i in task.Emit(ctx)) Add(i);
         }
-        foreach (var t in schedule.FinalStores) Store(t, "output");
+        foreach (var t in schedule.FinalStores) Add(StoreOf(t, producer[t]) with { IsFinal = true });
         return used;
     }
 
-    /// <summary>Passes each nonlinear unit streams a row through: softmax 3 (max; exp and sum; output), LayerNorm 2
-    /// (statistics; output), element-wise 1.</summary>
-    public static int PassesOf(QNonlinear op) => op switch { QSoftmax => 3, QLayerNorm => 2, _ => 1 };
-
-    /// <summary>The vector engine's instructions for a task: every tile of the row once per pass, results written in the last.</summary>
-    void EmitVec(VecTask v, TileProblem tp, Dictionary<int, int> line)
-    {
-        int passes = PassesOf(v.Nonlinear);
-        for (int p = 0; p < passes; p++)
-            for (int i = 0; i < v.Inputs.Count; i++)
-            {
-                var tile = (ActTile)tp.Tensors[v.Inputs[i]];
-                bool output = p == passes - 1;
-                Add(new Instruction(Opcode.Vec, $"{v.Nonlinear.Name}: block {v.Block} pass {p} f {tile.FirstFeature}..+{tile.Lines}")
-                {
-                    Unit = units.IndexOf(v.Nonlinear), Pass = p, Output = output, First = i == 0, Last = i == v.Inputs.Count - 1,
-                    ActLine = line[v.Inputs[i]], OutLine = output ? line[v.Outputs[i]] : 0, Lines = tile.Lines,
-                });
-            }
-    }
-
     /// <summary>
-    /// Appends an instruction, merging it into the previous one when they continue each other: a LOAD or STORE
-    /// of the next lines at the next addresses on both sides, or a GEMM over the next reduction lines of the same
-    /// tile (activation and weight lines both contiguous). Fewer instructions, fewer fetches, same effect.
+    /// Appends an instruction, merging it into the previous one when they continue each other (each instruction type's
+    /// <see cref="Instruction.MergedWith"/>): fewer instructions, fewer fetches, same effect.
     /// </summary>
     void Add(Instruction i)
     {
-        if (program.Count > 0 && program[^1] is var prev && prev.Op == i.Op)
-        {
-            bool merge = i.Op switch
-            {
-                Opcode.Load or Opcode.Store => prev.Ext + (long)prev.Lines * L == i.Ext && prev.SpadLine + prev.Lines == i.SpadLine,
-                Opcode.Gemm => !prev.Last && !i.First && prev.ActLine + prev.Lines == i.ActLine && prev.WeightLine + prev.Lines == i.WeightLine
-                               && prev.Cols == i.Cols && prev.Comment.Split(" k ")[0] == i.Comment.Split(" k ")[0],
-                _ => false,
-            };
-            if (merge)
-            {
-                program[^1] = prev with
-                {
-                    Lines = prev.Lines + i.Lines, Last = i.Last, OutLine = i.Last ? i.OutLine : prev.OutLine,
-                    Comment = i.Op == Opcode.Gemm ? prev.Comment.Split("..+")[0] + $"..+{prev.Lines + i.Lines}"
-                        : prev.Comment.Split(" .. ")[0] + " .. " + i.Comment[(i.Comment.IndexOf(' ', i.Comment.IndexOf(": ") + 2) + 1)..],
-                };
-                return;
-            }
-        }
-        program.Add(i);
-    }
-
-    /// <summary>Weights of tile j: K lines of C signed bytes, then the parameter lines (unused columns are zero).</summary>
-    void WriteWeights(byte[] image, QGemm g)
-    {
-        int lb = cfg.LineBytes, pw = cfg.PortBytes;
-        for (int j = 0; j < g.Tiling!.ColTiles; j++)
-        {
-            long tileByte = (weightWord[g] + (long)j * TileLines(g) * L) * pw;
-            long LineByte(int line) => tileByte + (long)line * L * pw;
-            for (int k = 0; k < g.K; k++)
-                for (int c = 0; c < C && j * C + c < g.N; c++)
-                    image[LineByte(k) + c] = (byte)(sbyte)g.Weights[k * g.N + j * C + c];
-            var p = new byte[paramLines * lb];
-            for (int c = 0; c < C && j * C + c < g.N; c++)
-            {
-                int n = j * C + c;
-                BitConverter.GetBytes(g.Bias[n]).CopyTo(p, 4 * c);
-                BitConverter.GetBytes(g.Multiplier[n]).CopyTo(p, 4 * C + 4 * c);
-                p[8 * C + c] = (byte)g.Shift[n];
-            }
-            for (int i = 0; i < paramLines; i++)
-                Array.Copy(p, i * lb, image, LineByte(g.K + i), lb);
-        }
+        if (program.Count > 0 && program[^1].MergedWith(i, cfg) is { } merged) program[^1] = merged;
+        else program.Add(i);
     }
 }

@@ -1,68 +1,103 @@
+using HwGen.Core;
+using HwGen.Core.Ir;
+
 namespace HwGen.Rtl.Program;
 
-public enum Opcode { End = 0, Load = 1, Store = 2, Gemm = 3, Vec = 4 }
+/// <summary>How the Verilog decoder declares a field: a scratchpad line (AW bits), plain bits, or signed bits.</summary>
+public enum FieldKind { Bits, Line, Signed }
 
 /// <summary>
-/// One controller instruction, 32 bytes = eight little-endian 32-bit words:
-/// <code>
-/// w0: [3:0] opcode, [4] first (GEMM: load parameters, acc = bias), [5] last (GEMM: requantize and write)
-/// LOAD/STORE: w1 off-chip word address, w2 scratchpad line, w3 line count
-/// GEMM:       w1 activation line, w2 weight line, w3 reduction length (lines), w4 parameter line,
-///             w5 output line, w6 [7:0] valid columns, [15:8] input zero point,
-///             w7 [7:0] output zero point, [15:8] clamp min, [23:16] clamp max
-/// VEC:        w0 [4] first tile of the row, [5] last tile of the row, [6] output pass (write results);
-///             w1 source line, w2 destination line, w3 line count, w4 [7:0] unit, [9:8] pass
-/// </code>
+/// One field of an instruction: bits [Lsb, Lsb + Width) of 32-bit word <see cref="Word"/>. <see cref="Get"/> reads it from
+/// the C# instruction; the encoder and the Verilog decoder both come from this record, so they cannot disagree.
 /// </summary>
-public sealed record Instruction(Opcode Op, string Comment)
+public sealed record Field(string Name, int Word, int Lsb, int Width, FieldKind Kind, Func<Instruction, long> Get)
 {
-    public bool First { get; init; }
-    public bool Last { get; init; }
-    public long Ext { get; init; }
-    public int SpadLine { get; init; }
-    public int Lines { get; init; }
-    public int ActLine { get; init; }
-    public int WeightLine { get; init; }
-    public int ParamLine { get; init; }
-    public int OutLine { get; init; }
-    public int Cols { get; init; }
-    public int Zx { get; init; }
-    public int Zy { get; init; }
-    public int QMin { get; init; }
-    public int QMax { get; init; }
-    public int Unit { get; init; }
-    public int Pass { get; init; }
-    public bool Output { get; init; }
+    /// <summary>Bit offset in the 256-bit instruction.</summary>
+    public int Offset => Word * 32 + Lsb;
+}
 
-    public const int Bytes = 32;
+/// <summary>One field as the Verilog decoder declares it, e.g. <c>wire [AW-1:0] act_line = instr[32 +: AW];</c>.</summary>
+public sealed record FieldDecode(string Name, string Verilog);
 
-    public uint[] Encode()
+/// <summary>
+/// An instruction format: its opcode (bits [3:0] of word 0), the engine that executes it, and its field table.
+/// Instructions are <see cref="Instruction.Bytes"/> bytes = eight little-endian 32-bit words.
+/// </summary>
+public sealed class InstructionFormat
+{
+    public string Mnemonic { get; }
+    public int Opcode { get; }
+    public IReadOnlyList<Field> Fields { get; }
+
+    public InstructionFormat(string mnemonic, int opcode, IReadOnlyList<Field> fields)
     {
-        var w = new uint[8];
-        w[0] = (uint)Op | (First ? 1u << 4 : 0) | (Last ? 1u << 5 : 0) | (Output ? 1u << 6 : 0);
-        switch (Op)
+        if (opcode is < 0 or > 15) throw new ArgumentOutOfRangeException(nameof(opcode), "opcodes are 4 bits");
+        var used = new bool[Instruction.Bytes * 8];
+        for (int b = 0; b < 4; b++) used[b] = true;
+        foreach (var f in fields)
         {
-            case Opcode.Load or Opcode.Store:
-                w[1] = checked((uint)Ext); w[2] = (uint)SpadLine; w[3] = (uint)Lines;
-                break;
-            case Opcode.Gemm:
-                w[1] = (uint)ActLine; w[2] = (uint)WeightLine; w[3] = (uint)Lines; w[4] = (uint)ParamLine; w[5] = (uint)OutLine;
-                w[6] = (uint)Cols | (uint)(byte)Zx << 8;
-                w[7] = (byte)Zy | (uint)(byte)QMin << 8 | (uint)(byte)QMax << 16;
-                break;
-            case Opcode.Vec:
-                w[1] = (uint)ActLine; w[2] = (uint)OutLine; w[3] = (uint)Lines; w[4] = (uint)(byte)Unit | (uint)(Pass & 3) << 8;
-                break;
+            if (f.Word is < 0 or > 7 || f.Lsb < 0 || f.Width < 1 || f.Lsb + f.Width > 32)
+                throw new ArgumentException($"{mnemonic}: field {f.Name} does not lie inside one word");
+            for (int b = f.Offset; b < f.Offset + f.Width; b++)
+                used[b] = used[b] ? throw new ArgumentException($"{mnemonic}: field {f.Name} overlaps another field") : true;
+        }
+        Mnemonic = mnemonic;
+        Opcode = opcode;
+        Fields = fields;
+    }
+
+    public uint[] Encode(Instruction i)
+    {
+        var w = new uint[Instruction.Bytes / 4];
+        w[0] = (uint)Opcode;
+        foreach (var f in Fields)
+        {
+            long v = f.Get(i);
+            ulong mask = f.Width == 32 ? uint.MaxValue : (1UL << f.Width) - 1;
+            bool fits = f.Kind == FieldKind.Signed ? v >= -(1L << (f.Width - 1)) && v < 1L << (f.Width - 1) : v >= 0 && (ulong)v <= mask;
+            if (!fits) throw new HwGenException($"instruction {Mnemonic} ({i.Comment}): field '{f.Name}' = {v} does not fit in {f.Width} bits");
+            w[f.Word] |= (uint)(((ulong)v & mask) << f.Lsb);
         }
         return w;
     }
 
-    public override string ToString() => Op switch
+    /// <summary>The decoder's wires, in table order.</summary>
+    public IReadOnlyList<FieldDecode> Decode() => Fields.Select(f =>
     {
-        Opcode.Load => $"LOAD  ext={Ext} -> spad={SpadLine} lines={Lines}  ; {Comment}",
-        Opcode.Store => $"STORE spad={SpadLine} -> ext={Ext} lines={Lines}  ; {Comment}",
-        Opcode.Gemm => $"GEMM  act={ActLine} w={WeightLine} k={Lines} param={ParamLine} out={OutLine} cols={Cols}{(First ? " first" : "")}{(Last ? " last" : "")}  ; {Comment}",
-        Opcode.Vec => $"VEC   unit={Unit} pass={Pass} src={ActLine}{(Output ? $" -> dst={OutLine}" : "")} lines={Lines}{(First ? " first" : "")}{(Last ? " last" : "")}  ; {Comment}",
-        _ => "END",
-    };
+        var decl = f.Kind switch { FieldKind.Line => "[AW-1:0] ", FieldKind.Signed => $"signed [{f.Width - 1}:0] ", _ => f.Width == 1 ? "" : $"[{f.Width - 1}:0] " };
+        var bits = f.Kind == FieldKind.Line ? $"{f.Offset} +: AW" : f.Width == 1 ? $"{f.Offset}" : $"{f.Offset + f.Width - 1}:{f.Offset}";
+        return new FieldDecode(f.Name, $"wire {decl}{f.Name} = instr[{bits}];");
+    }).ToList();
+}
+
+/// <summary>
+/// One instruction of the program. Each engine defines its instruction records beside its format, cycle count and
+/// merge rule; <see cref="Owner"/> is the IR op whose work it does (the report adds costs up by owner).
+/// </summary>
+public abstract record Instruction
+{
+    public const int Bytes = 32;
+
+    public abstract InstructionFormat Format { get; }
+    /// <summary>The IR op this instruction works for; null for END.</summary>
+    public Op? Owner { get; init; }
+    /// <summary>What the instruction does, for people (the report and the manifest); no logic reads it.</summary>
+    public abstract string Comment { get; }
+    /// <summary>The instruction's fields and flags as text, without the comment.</summary>
+    protected abstract string Text { get; }
+    /// <summary>Cycles from the end of its fetch to the fetch of the next instruction, with a memory that never stalls.</summary>
+    public abstract long Cycles(HwConfig c);
+
+    /// <summary>What the instruction does to the machine, at the instruction level (<see cref="InstructionSimulator"/>).</summary>
+    public abstract void Execute(Machine m);
+
+    /// <summary>Off-chip bytes the instruction moves (loads and stores).</summary>
+    public virtual long OffChipBytes(HwConfig c) => 0;
+
+    /// <summary>One instruction doing this one's work and then <paramref name="next"/>'s, when they continue each other; else null.</summary>
+    public virtual Instruction? MergedWith(Instruction next, HwConfig c) => null;
+
+    public uint[] Encode() => Format.Encode(this);
+
+    public sealed override string ToString() => Comment.Length == 0 ? Text : $"{Text}  ; {Comment}";
 }

@@ -1,138 +1,124 @@
 using HwGen.Core;
 using HwGen.Core.Ir;
+using HwGen.Rtl.Engines;
 using HwGen.Scheduling;
 
 namespace HwGen.Rtl.Program;
 
 /// <summary>What a scheduling tensor stands for in the design.</summary>
-public abstract record TileTensor(int Lines);
+public abstract record TileTensor(int Lines)
+{
+    /// <summary>Its name in the schedule, the report and instruction comments.</summary>
+    public abstract string Name { get; }
+}
 
 /// <summary>Features [FirstFeature, FirstFeature + Lines) of row block Block of an activation tensor.</summary>
-public sealed record ActTile(Storage Storage, int Block, int Tile, int FirstFeature, int Lines) : TileTensor(Lines);
+public sealed record ActTile(Storage Storage, int Block, int Tile, int FirstFeature, int Lines) : TileTensor(Lines)
+{
+    public override string Name => $"{Storage.Value.Name}[b{Block},f{FirstFeature}]";
+}
 
-/// <summary>Weight lines [FirstK, FirstK + Lines) of column tile ColTile of a layer.</summary>
-public sealed record WeightChunk(QGemm Layer, int ColTile, int FirstK, int Lines) : TileTensor(Lines);
-
-/// <summary>Bias, multiplier and shift of column tile ColTile of a layer.</summary>
-public sealed record ParamBlock(QGemm Layer, int ColTile, int Lines) : TileTensor(Lines);
-
-/// <summary>One scheduling op: work of one IR op on one row block.</summary>
-public abstract record TileTask(Op Op, int Block);
+/// <summary>Lines [FirstLine, FirstLine + Lines) of an op's constants off chip (weights, parameters): loaded, never stored.</summary>
+public abstract record ConstTile(Op Owner, long FirstLine, int Lines) : TileTensor(Lines);
 
 /// <summary>
-/// The GEMM instructions of one row block and column tile of a layer over a group of input tiles (one instruction
-/// per input tile). First loads the parameters and starts the accumulators from the bias; Last requantizes and
-/// writes the output tile. The groups of one tile form a chain: they run back to back, since the partial sums stay
-/// in the engine.
+/// One scheduling task: the work of one IR op on one row block, run by the engine that lowered it. It writes its own
+/// instructions once the schedule has placed its tensors.
 /// </summary>
-public sealed record GemmTask(QGemm Layer, int Block, int ColTile, IReadOnlyList<int> InputTensors, int Weights,
-    int? Params, int? Output, bool First, bool Last) : TileTask(Layer, Block);
+public abstract record TileTask(Op Op, int Block)
+{
+    /// <summary>The instructions of this task, given the scratchpad line of each of its tensors.</summary>
+    public abstract IEnumerable<Instruction> Emit(EmitContext ctx);
+
+    /// <summary>Why the task needs <paramref name="bytes"/> of scratchpad, for the error when it cannot fit.</summary>
+    public abstract string Needs(long bytes, HwConfig c);
+}
+
+/// <summary>What a task sees while it emits: the configuration, the tile problem and where the schedule put each tensor.</summary>
+public sealed class EmitContext(HwConfig config, TileProblem tiles, IReadOnlyDictionary<int, int> lines)
+{
+    public HwConfig Config { get; } = config;
+    public TileProblem Tiles { get; } = tiles;
+    /// <summary>Scratchpad line of a resident tensor.</summary>
+    public int Line(int tensor) => lines[tensor];
+    public TileTensor Tensor(int tensor) => Tiles.Tensors[tensor];
+}
 
 /// <summary>
-/// The vector engine's instructions for one nonlinear op on one row block: an element-wise table on one tile
-/// (Inputs and Outputs hold one tile each), or softmax / LayerNorm on the whole row (every tile of the block,
-/// streamed once per pass).
+/// Builds the tile problem while each engine lowers its ops (<see cref="IDeviceEngine.Lower"/>): activation tiles of
+/// ArrayCols features per row block, the engines' constant tiles, and tasks in program order.
 /// </summary>
-public sealed record VecTask(QNonlinear Nonlinear, int Block, IReadOnlyList<int> Inputs, IReadOnlyList<int> Outputs) : TileTask(Nonlinear, Block);
+public sealed class TileBuilder(Graph graph, HwConfig config, IReadOnlyDictionary<Value, Storage> storage, IReadOnlySet<Storage> inputs,
+    IReadOnlySet<Storage> outputs)
+{
+    readonly List<TileTensor> tensors = [];
+    readonly List<TensorKind> kinds = [];
+    readonly Dictionary<TileTensor, int> index = [];
+    readonly List<TileTask> tasks = [];
+    readonly List<SchedOp> ops = [];
+
+    public Graph Graph { get; } = graph;
+    public HwConfig Config { get; } = config;
+    public Storage StorageOf(Value v) => storage[v];
+
+    int Tensor(TileTensor t, TensorKind kind)
+    {
+        if (index.TryGetValue(t, out var i)) return i;
+        tensors.Add(t);
+        kinds.Add(kind);
+        return index[t] = tensors.Count - 1;
+    }
+
+    /// <summary>Activation tile <paramref name="tile"/> (ArrayCols features) of row block <paramref name="block"/>.</summary>
+    public int Act(Storage s, int block, int tile)
+    {
+        int c = Config.ArrayCols;
+        return Tensor(new ActTile(s, block, tile, tile * c, Math.Min(c, s.Features - tile * c)),
+            inputs.Contains(s) ? TensorKind.Input : outputs.Contains(s) ? TensorKind.Output : TensorKind.Intermediate);
+    }
+
+    /// <summary>A constant tile: off chip from the start, loaded when needed.</summary>
+    public int Const(ConstTile t) => Tensor(t, TensorKind.Weight);
+
+    /// <summary>Adds a task reading <paramref name="ins"/> and writing <paramref name="outs"/>; with <paramref name="after"/>, it must
+    /// run right after that task. Returns the task's id.</summary>
+    public int Task(TileTask task, string name, IReadOnlyList<int> ins, IReadOnlyList<int> outs, int? after = null)
+    {
+        ops.Add(new SchedOp(ops.Count, name, ins, outs, after));
+        tasks.Add(task);
+        return ops.Count - 1;
+    }
+
+    public TileProblem Build(string name)
+    {
+        var lb = Config.LineBytes;
+        var sched = tensors.Select((t, i) => new SchedTensor(i, t.Name, (long)t.Lines * lb, kinds[i])).ToList();
+        return new TileProblem
+        {
+            Problem = new ScratchpadProblem(name, ops, sched, (long)Config.ScratchpadLines * lb, lb),
+            Tensors = tensors, Tasks = tasks,
+        };
+    }
+}
 
 /// <summary>
 /// The scratchpad problem of a compiled graph at the granularity the hardware executes: activation tiles of
-/// ArrayCols features per row block, weight chunks, parameter blocks, and GEMM tasks. Sizes are in bytes with
-/// the scratchpad line as alignment.
+/// ArrayCols features per row block, the engines' constant tiles, and their tasks. Sizes are in bytes with the
+/// scratchpad line as alignment.
 /// </summary>
 public sealed class TileProblem
 {
     public required ScratchpadProblem Problem { get; init; }
     public required IReadOnlyList<TileTensor> Tensors { get; init; }
     public required IReadOnlyList<TileTask> Tasks { get; init; }
-    /// <summary>Input tiles per task, per layer (the K chunk is this many tiles of ArrayCols features).</summary>
-    public required IReadOnlyDictionary<QGemm, int> GroupTiles { get; init; }
 
+    /// <summary>Lowers every op on a device engine, in graph order.</summary>
     public static TileProblem Build(Graph graph, HwConfig cfg, IReadOnlyDictionary<Value, Storage> storage,
-        IReadOnlySet<Storage> inputs, IReadOnlySet<Storage> outputs, int paramLines, string name)
+        IReadOnlySet<Storage> inputs, IReadOnlySet<Storage> outputs, string name)
     {
-        int c = cfg.ArrayCols, lb = cfg.LineBytes, cap = cfg.ScratchpadLines;
-        var tensors = new List<TileTensor>();
-        var kinds = new List<TensorKind>();
-        var index = new Dictionary<TileTensor, int>();
-        int Tensor(TileTensor t, TensorKind kind)
-        {
-            if (index.TryGetValue(t, out var i)) return i;
-            tensors.Add(t);
-            kinds.Add(kind);
-            return index[t] = tensors.Count - 1;
-        }
-        int Act(Storage s, int block, int tile) =>
-            Tensor(new ActTile(s, block, tile, tile * c, Math.Min(c, s.Features - tile * c)),
-                inputs.Contains(s) ? TensorKind.Input : outputs.Contains(s) ? TensorKind.Output : TensorKind.Intermediate);
-
-        var tasks = new List<TileTask>();
-        var groupTiles = new Dictionary<QGemm, int>();
-        var ops = new List<SchedOp>();
+        var b = new TileBuilder(graph, cfg, storage, inputs, outputs);
         foreach (var op in graph.Ops)
-        {
-            if (op is QNonlinear nl)
-            {
-                var xs = storage[nl.Input];
-                var ys = storage[nl.Output];
-                int tiles = (xs.Features + c - 1) / c;
-                for (int b = 0; b < xs.RowBlocks; b++)
-                {
-                    var sets = nl is QLut ? Enumerable.Range(0, tiles).Select(t => new[] { t }) : [Enumerable.Range(0, tiles).ToArray()];
-                    foreach (var set in sets)
-                    {
-                        var ins = set.Select(t => Act(xs, b, t)).ToList();
-                        var outs = set.Select(t => Act(ys, b, t)).ToList();
-                        ops.Add(new SchedOp(ops.Count, $"{nl.Name}[b{b}{(nl is QLut ? $",f{set[0] * c}" : "")}]", ins, outs, null));
-                        tasks.Add(new VecTask(nl, b, ins, outs));
-                    }
-                }
-                continue;
-            }
-            if (op is not QGemm g) continue;
-            var x = storage[g.Input];
-            var y = storage[g.Output];
-            int kTiles = (g.K + c - 1) / c;
-            // Largest group of input tiles whose task fits in half the scratchpad (so neighbours can stay resident),
-            // or, failing that, in all of it; at least one tile (Check reports a scratchpad too small for that).
-            int Need(int tiles) => 2 * Math.Min(g.K, tiles * c) + paramLines + c;
-            int group = Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Need(t) <= cap / 2);
-            if (group == 0) group = Math.Max(1, Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Need(t) <= cap));
-            groupTiles[g] = group;
-            for (int b = 0; b < x.RowBlocks; b++)
-                for (int j = 0; j < g.Tiling!.ColTiles; j++)
-                {
-                    int? previous = null;
-                    for (int t0 = 0; t0 < kTiles; t0 += group)
-                    {
-                        int t1 = Math.Min(kTiles, t0 + group);
-                        bool first = t0 == 0, last = t1 == kTiles;
-                        var ins = Enumerable.Range(t0, t1 - t0).Select(i => Act(x, b, i)).ToList();
-                        int w = Tensor(new WeightChunk(g, j, t0 * c, Math.Min(g.K, t1 * c) - t0 * c), TensorKind.Weight);
-                        int? prm = first ? Tensor(new ParamBlock(g, j, paramLines), TensorKind.Weight) : null;
-                        int? o = last ? Act(y, b, j) : null;
-                        var task = new GemmTask(g, b, j, ins, w, prm, o, first, last);
-                        int id = ops.Count;
-                        ops.Add(new SchedOp(id, $"{g.Name}[b{b},c{j},k{t0 * c}]", [.. ins, w, .. prm is { } pp ? [pp] : Array.Empty<int>()],
-                            o is { } oo ? [oo] : [], previous));
-                        tasks.Add(task);
-                        previous = id;
-                    }
-                }
-        }
-        var sched = tensors.Select((t, i) => new SchedTensor(i, Describe(t), (long)t.Lines * lb, kinds[i])).ToList();
-        return new TileProblem
-        {
-            Problem = new ScratchpadProblem(name, ops, sched, (long)cap * lb, lb),
-            Tensors = tensors, Tasks = tasks, GroupTiles = groupTiles,
-        };
+            if (EngineRegistry.Of(op) is IDeviceEngine e) e.Lower(op, b);
+        return b.Build(name);
     }
-
-    static string Describe(TileTensor t) => t switch
-    {
-        ActTile a => $"{a.Storage.Value.Name}[b{a.Block},f{a.FirstFeature}]",
-        WeightChunk w => $"{w.Layer.Name}.w[c{w.ColTile},k{w.FirstK}]",
-        ParamBlock p => $"{p.Layer.Name}.params[c{p.ColTile}]",
-        _ => "?",
-    };
 }

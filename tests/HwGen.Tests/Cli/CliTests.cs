@@ -1,5 +1,6 @@
 using HwGen.Cli;
 using HwGen.Core;
+using HwGen.Rtl.Engines;
 using HwGen.Reference;
 using HwGen.Tests.Support;
 
@@ -71,6 +72,23 @@ public sealed class CliTests
         Assert.Contains("| transformer-s16-d32-h2@0.15 | 17 |", stdout);
         Assert.Contains("optimal", stdout);
         Assert.Contains("average share of greedy's non-compulsory traffic removed", stdout);
+    }
+
+    /// <summary>No design can beat its roofline: every row's cycles are at least max(MAC bound, memory bound), and the
+    /// random MLPs' estimates are simulated elsewhere (RtlSim) to equal the RTL.</summary>
+    [Fact]
+    public void Bench_roofline_quick_reports_every_case_at_or_above_its_bound()
+    {
+        var (exit, stdout, err) = CliRunner.Run("bench", "roofline", "--quick");
+        Assert.True(exit == 0, err);
+        var rows = stdout.Split('\n').Where(l => l.StartsWith("| mlp") || l.StartsWith("| ffn")).ToList();
+        Assert.Equal(12, rows.Count);  // 3 models x batch 1, 64 x 4x8, 16x16
+        foreach (var row in rows)
+        {
+            var cells = row.Split('|', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            long macBound = long.Parse(cells[5]), memBound = long.Parse(cells[6]), cycles = long.Parse(cells[7]);
+            Assert.True(cycles >= Math.Max(macBound, memBound), row);
+        }
     }
 
     [Fact]

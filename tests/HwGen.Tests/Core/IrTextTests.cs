@@ -1,5 +1,6 @@
 using HwGen.Cli;
 using HwGen.Core;
+using HwGen.Rtl.Engines;
 using HwGen.Core.Ir;
 using HwGen.Core.Ir.Text;
 using HwGen.Onnx;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using HwGen.Cli;
 using HwGen.Core;
+using HwGen.Rtl.Engines;
 using HwGen.Reference;
 using HwGen.Sim;
 using HwGen.Tests.Support;

@@ -1,4 +1,5 @@
 using HwGen.Core;
+using HwGen.Rtl.Engines;
 using HwGen.Core.Ir;
 using HwGen.Onnx;
 using HwGen.Passes;

@@ -1,4 +1,5 @@
 using HwGen.Core;
+using HwGen.Rtl.Engines;
 using HwGen.Core.Ir;
 using HwGen.Onnx;
 using HwGen.Passes;
@@ -114,8 +115,8 @@ public sealed class PassTests
         var fixedPoint = HardwareModel.Run(g, [x]);
         foreach (var q in gemms)
         {
-            var a = HardwareModel.Gemm(q, ideal[q.Input]);
-            var b = HardwareModel.Gemm(q with { Multiplier = [], Shift = [] }, ideal[q.Input]);
+            var a = HwGen.Rtl.Engines.Dense.DenseEngine.Kernel(q, ideal[q.Input]);
+            var b = HwGen.Rtl.Engines.Dense.DenseEngine.Kernel(q with { Multiplier = [], Shift = [] }, ideal[q.Input]);
             Assert.True(a.Data.Zip(b.Data).All(p => Math.Abs(p.First - p.Second) <= 1));
         }
         Assert.Equal(ideal.Count, fixedPoint.Count);
@@ -138,7 +139,7 @@ public sealed class PassTests
         var cfg = new HwConfig { ArrayRows = 4, ArrayCols = 8 };
         Pipeline.Run(g, cfg, Pipeline.Passes);
         var gemms = g.Ops.OfType<QGemm>().ToList();
-        Assert.All(gemms, q => Assert.Equal(SelectEngines.Dense, q.Engine));
+        Assert.All(gemms, q => Assert.Equal("dense", q.Engine));
         Assert.Equal(new GemmTiling(4, 8, 3, 3), gemms[0].Tiling);
         Assert.Equal(new GemmTiling(4, 8, 3, 1), gemms[1].Tiling);
     }

@@ -1,5 +1,6 @@
 using HwGen.Cli;
 using HwGen.Core;
+using HwGen.Rtl.Engines;
 using HwGen.Onnx;
 using HwGen.Reference;
 using HwGen.Tests.Support;

@@ -15,8 +15,6 @@ public abstract record QNonlinear(string Name, Value Input, Value Output) : Op(N
     public required QuantParams OutputQuant { get; init; }
     /// <summary>Table entries (8, 16 or 32), set from the configuration by SelectEngines.</summary>
     public int Entries { get; init; } = 16;
-    /// <summary>Engine chosen by SelectEngines (null before).</summary>
-    public string? Engine { get; init; }
 
     public override TensorType InferType() => new(DType.Int8, Inputs[0].Type.Shape, OutputQuant);
 

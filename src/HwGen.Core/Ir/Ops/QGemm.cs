@@ -24,8 +24,6 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
     public required int ClampMin { get; init; }
     public required int ClampMax { get; init; }
     public required QuantParams OutputQuant { get; init; }
-    /// <summary>Engine chosen by SelectEngines (null before).</summary>
-    public string? Engine { get; init; }
     /// <summary>Tiling onto the engine, set by TileToEngine (null before).</summary>
     public GemmTiling? Tiling { get; init; }
 

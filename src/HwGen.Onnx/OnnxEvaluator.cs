@@ -1,7 +1,7 @@
 using HwGen.Core;
-using HwGen.Onnx;
+using HwGen.Reference;
 
-namespace HwGen.Reference;
+namespace HwGen.Onnx;
 
 /// <summary>
 /// Golden model (a): ONNX semantics for every op HwGen supports, evaluated in float32 (integers exactly).

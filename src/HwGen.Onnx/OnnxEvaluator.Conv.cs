@@ -1,7 +1,7 @@
 using HwGen.Core;
-using HwGen.Onnx;
+using HwGen.Reference;
 
-namespace HwGen.Reference;
+namespace HwGen.Onnx;
 
 public static partial class OnnxEvaluator
 {

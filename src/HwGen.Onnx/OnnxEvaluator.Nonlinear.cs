@@ -1,8 +1,8 @@
 using HwGen.Core;
-using HwGen.Onnx;
+using HwGen.Reference;
 using HwGen.Reference.NnLut;
 
-namespace HwGen.Reference;
+namespace HwGen.Onnx;
 
 /// <summary>ONNX semantics of the nonlinear ops the NN-LUT units implement, and the reductions of the expanded
 /// LayerNorm form. Computed in double, rounded to the input's float type.</summary>

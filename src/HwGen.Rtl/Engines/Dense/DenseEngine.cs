@@ -1,0 +1,117 @@
+using HwGen.Core;
+using HwGen.Core.Ir;
+using HwGen.Reference;
+using HwGen.Rtl.Emit;
+using HwGen.Rtl.Program;
+
+namespace HwGen.Rtl.Engines.Dense;
+
+/// <summary>
+/// The dense engine: a rows x cols int8 MAC array with int32 accumulators that persist across K-chunks and a
+/// per-column requantizer. It takes every QGemm. Its weights and per-channel parameters live off chip, one region per
+/// layer: per column tile, K lines of cols signed bytes, then the parameter lines (bias, multiplier, shift).
+/// </summary>
+public sealed class DenseEngine : IDeviceEngine
+{
+    public string Name => "dense";
+    public string Module => "hwgen_dense_engine";
+    public bool Always => true;
+    public IReadOnlyList<InstructionFormat> Formats { get; } = [Gemm.Layout];
+
+    /// <summary>Scratchpad lines holding the column parameters of one tile: 4-byte bias, 4-byte multiplier, 1-byte shift per column.</summary>
+    public static int ParamLines(HwConfig c) => (9 * c.ArrayCols + c.LineBytes - 1) / c.LineBytes;
+
+    /// <summary>Lines of one column tile of a layer off chip: its weights, then its parameters.</summary>
+    public static int TileLines(QGemm g, HwConfig c) => g.K + ParamLines(c);
+
+    public bool Implements(Op op) => op is QGemm;
+
+    public Op Place(Op op, HwConfig c) => op with { Engine = Name };
+
+    /// <summary>Blocks of ArrayRows activation rows times tiles of ArrayCols output columns; partial edge tiles are
+    /// allowed (the engine masks unused columns).</summary>
+    public Op Tile(Op op, HwConfig c)
+    {
+        var g = (QGemm)op;
+        int rows = ShapeUtil.Rows(g.Input.Type.Shape);
+        return g with { Tiling = new GemmTiling(c.ArrayRows, c.ArrayCols, (rows + c.ArrayRows - 1) / c.ArrayRows, (g.N + c.ArrayCols - 1) / c.ArrayCols) };
+    }
+
+    public Tensor Evaluate(Op op, Tensor[] x) => Kernel((QGemm)op, x[0]);
+
+    /// <summary>The engine's arithmetic: int32 accumulation from the bias, then per-column requantization.</summary>
+    public static Tensor Kernel(QGemm g, Tensor x)
+    {
+        int m = (int)(x.Size / g.K);
+        var y = new double[m * g.N];
+        for (int r = 0; r < m; r++)
+            for (int n = 0; n < g.N; n++)
+            {
+                long acc = Accumulate(g, x.Data, r, n);
+                y[r * g.N + n] = g.RequantLegalized
+                    ? QuantMath.Requantize(acc, g.Multiplier[n], g.Shift[n], g.OutputZeroPoint, g.ClampMin, g.ClampMax)
+                    : Math.Clamp(QuantMath.Quantize(acc * g.RealMultiplier[n], 1.0, g.OutputZeroPoint, DType.Int8), g.ClampMin, g.ClampMax);
+            }
+        return new Tensor(DType.Int8, [.. x.Shape[..^1], g.N], y);
+    }
+
+    public static long Accumulate(QGemm g, double[] x, int row, int col)
+    {
+        long acc = g.Bias[col];
+        for (int k = 0; k < g.K; k++) acc += ((long)x[row * g.K + k] - g.InputZeroPoint) * g.Weights[k * g.N + col];
+        return acc;
+    }
+
+    public void Lower(Op op, TileBuilder b) => DenseLowering.Lower((QGemm)op, b);
+
+    public long ConstantWords(Op op, HwConfig c) => (long)((QGemm)op).Tiling!.ColTiles * TileLines((QGemm)op, c) * c.BeatsPerLine;
+
+    /// <summary>Weights of tile j: K lines of C signed bytes, then the parameter lines (unused columns are zero).</summary>
+    public void WriteConstants(Op op, byte[] image, long first, HwConfig c)
+    {
+        var g = (QGemm)op;
+        int lb = c.LineBytes, pw = c.PortBytes, cols = c.ArrayCols, paramLines = ParamLines(c);
+        long lineBytes = (long)c.BeatsPerLine * pw;
+        for (int j = 0; j < g.Tiling!.ColTiles; j++)
+        {
+            long tileByte = first + (long)j * TileLines(g, c) * lineBytes;
+            for (int k = 0; k < g.K; k++)
+                for (int n = 0; n < cols && j * cols + n < g.N; n++)
+                    image[tileByte + k * lineBytes + n] = (byte)(sbyte)g.Weights[k * g.N + j * cols + n];
+            var p = new byte[paramLines * lb];
+            for (int n = 0; n < cols && j * cols + n < g.N; n++)
+            {
+                int col = j * cols + n;
+                BitConverter.GetBytes(g.Bias[col]).CopyTo(p, 4 * n);
+                BitConverter.GetBytes(g.Multiplier[col]).CopyTo(p, 4 * cols + 4 * n);
+                p[8 * cols + n] = (byte)g.Shift[col];
+            }
+            for (int i = 0; i < paramLines; i++)
+                Array.Copy(p, i * lb, image, tileByte + (g.K + i) * lineBytes, lb);
+        }
+    }
+
+    public IEnumerable<string> ModuleNames(Design d) => [Module];
+
+    public IEnumerable<(string Module, string Text)> Render(Design d, RtlValues common)
+    {
+        yield return (Module, Templates.Render("templates", Module + ".v.sbn", common,
+            new { ParamLines = ParamLines(d.Config), Decode = Gemm.Layout.Decode() }));
+    }
+
+    public ReportTable Report(Design d)
+    {
+        var layers = d.Graph.Ops.OfType<QGemm>().Where(g => g.Engine == Name).ToList();
+        var c = d.Config;
+        return new ReportTable("Dense layers on the MAC array",
+            $"{layers.Count} dense layers on a {c.ArrayRows}x{c.ArrayCols} array",
+            ["layer", "engine", "input", "output", "bits (x, w, acc, y)", "tiles (row blocks x col tiles)", "K chunk", "est. cycles", "off-chip bytes"],
+            layers.Select(g =>
+            {
+                int chunk = d.Tiles.Tasks.OfType<GemmTask>().Where(t => ReferenceEquals(t.Layer, g)).Select(t => ((WeightChunk)d.Tiles.Tensors[t.Weights]).Lines).DefaultIfEmpty(g.K).Max();
+                var cost = d.CostOf(g);
+                return (IReadOnlyList<string>)[g.Name, Name, ShapeUtil.Format(g.Input.Type.Shape), ShapeUtil.Format(g.Output.Type.Shape), "i8, i8, i32, i8",
+                    $"{g.Tiling!.RowBlocks}x{g.Tiling.ColTiles}", $"{chunk}/{g.K}", $"{cost.Cycles}", $"{cost.OffChipBytes}"];
+            }).ToList());
+    }
+}

@@ -1,0 +1,95 @@
+using HwGen.Core;
+using HwGen.Core.Ir;
+using HwGen.Reference;
+using HwGen.Rtl.Program;
+
+namespace HwGen.Rtl.Engines.Dense;
+
+/// <summary>
+/// GEMM: one chunk of the reduction of one row block and column tile on the MAC array. First loads the column
+/// parameters and starts the accumulators from the bias; Last requantizes and writes the output tile.
+/// </summary>
+public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Instruction
+{
+    public bool First { get; init; }
+    public bool Last { get; init; }
+    public int ActLine { get; init; }
+    public int WeightLine { get; init; }
+    public int Lines { get; init; }
+    public int ParamLine { get; init; }
+    public int OutLine { get; init; }
+    public int Cols { get; init; }
+
+    public static readonly InstructionFormat Layout = new("GEMM", 3,
+    [
+        new("first", 0, 4, 1, FieldKind.Bits, i => ((Gemm)i).First ? 1 : 0),
+        new("last", 0, 5, 1, FieldKind.Bits, i => ((Gemm)i).Last ? 1 : 0),
+        new("act_base", 1, 0, 32, FieldKind.Line, i => ((Gemm)i).ActLine),
+        new("w_base", 2, 0, 32, FieldKind.Line, i => ((Gemm)i).WeightLine),
+        new("klen", 3, 0, 32, FieldKind.Bits, i => ((Gemm)i).Lines),
+        new("param_base", 4, 0, 32, FieldKind.Line, i => ((Gemm)i).ParamLine),
+        new("out_base", 5, 0, 32, FieldKind.Line, i => ((Gemm)i).OutLine),
+        new("ncols", 6, 0, 8, FieldKind.Bits, i => ((Gemm)i).Cols),
+        new("zx8", 6, 8, 8, FieldKind.Signed, i => ((Gemm)i).Layer.InputZeroPoint),
+        new("zy", 7, 0, 8, FieldKind.Signed, i => ((Gemm)i).Layer.OutputZeroPoint),
+        new("qmin", 7, 8, 8, FieldKind.Signed, i => ((Gemm)i).Layer.ClampMin),
+        new("qmax", 7, 16, 8, FieldKind.Signed, i => ((Gemm)i).Layer.ClampMax),
+    ]);
+
+    public override InstructionFormat Format => Layout;
+    public override string Comment => $"{Layer.Name}: block {Block} tile {ColTile} k {FirstK}..+{Lines}";
+    protected override string Text =>
+        $"GEMM  act={ActLine} w={WeightLine} k={Lines} param={ParamLine} out={OutLine} cols={Cols}{(First ? " first" : "")}{(Last ? " last" : "")}";
+
+    /// <summary>One cycle to start the engine, PARAM (lines + 1, first only), MAC (k + 1), WRITE (cols + 1, last only),
+    /// one cycle to see done, then NEXT.</summary>
+    public override long Cycles(HwConfig c) => 1 + (First ? DenseEngine.ParamLines(c) + 1 : 0) + Lines + 1 + (Last ? Cols + 1 : 0) + 1 + 1;
+
+    /// <summary>The MAC array's registers between GEMMs: the loaded column parameters and the accumulators.</summary>
+    public sealed class State
+    {
+        public int[] Bias = [], Mult = [], Shift = [];
+        public long[,] Acc = new long[0, 0];
+    }
+
+    /// <summary>First: parameters from ParamLine, acc = bias; then acc[r][c] += (act[k][r] - zx) * w[k][c] for each of the
+    /// Lines reduction lines (int32, as the RTL wraps); Last: column c requantized into line OutLine + c.</summary>
+    public override void Execute(Machine m)
+    {
+        var c = m.Config;
+        var s = m.State<State>();
+        int rows = c.ArrayRows, cols = c.ArrayCols;
+        if (First)
+        {
+            var p = Enumerable.Range(0, DenseEngine.ParamLines(c)).SelectMany(i => m.Line(ParamLine + i)).ToArray();
+            s.Bias = Enumerable.Range(0, cols).Select(n => BitConverter.ToInt32(p, 4 * n)).ToArray();
+            s.Mult = Enumerable.Range(0, cols).Select(n => BitConverter.ToInt32(p, 4 * cols + 4 * n)).ToArray();
+            s.Shift = Enumerable.Range(0, cols).Select(n => p[8 * cols + n] & 63).ToArray();
+            s.Acc = new long[rows, cols];
+            for (int r = 0; r < rows; r++) for (int n = 0; n < cols; n++) s.Acc[r, n] = s.Bias[n];
+        }
+        for (int k = 0; k < Lines; k++)
+        {
+            var a = m.Line(ActLine + k);
+            var w = m.Line(WeightLine + k);
+            for (int r = 0; r < rows; r++)
+                for (int n = 0; n < cols; n++)
+                    s.Acc[r, n] = (int)(s.Acc[r, n] + ((sbyte)a[r] - Layer.InputZeroPoint) * (sbyte)w[n]);
+        }
+        if (!Last) return;
+        for (int n = 0; n < Cols; n++)
+        {
+            var line = m.Line(OutLine + n);
+            Array.Clear(line);
+            for (int r = 0; r < rows; r++)
+                line[r] = (byte)(sbyte)QuantMath.Requantize(s.Acc[r, n], s.Mult[n], s.Shift[n], Layer.OutputZeroPoint, Layer.ClampMin, Layer.ClampMax);
+        }
+    }
+
+    /// <summary>The next reduction lines of the same tile, activation and weight lines both contiguous: one GEMM.</summary>
+    public override Instruction? MergedWith(Instruction next, HwConfig c) =>
+        next is Gemm g && !Last && !g.First && ReferenceEquals(g.Layer, Layer) && g.Block == Block && g.ColTile == ColTile
+        && ActLine + Lines == g.ActLine && WeightLine + Lines == g.WeightLine && Cols == g.Cols
+            ? this with { Lines = Lines + g.Lines, Last = g.Last, OutLine = g.Last ? g.OutLine : OutLine }
+            : null;
+}

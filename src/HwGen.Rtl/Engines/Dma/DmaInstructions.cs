@@ -1,0 +1,101 @@
+using HwGen.Core;
+using HwGen.Rtl.Program;
+
+namespace HwGen.Rtl.Engines.Dma;
+
+/// <summary>
+/// The controller's own instructions: LOAD and STORE move whole scratchpad lines between off-chip memory (port words)
+/// and the scratchpad, END finishes the run. Fields: w1 off-chip word address, w2 scratchpad line, w3 line count.
+/// </summary>
+public static class Dma
+{
+    public static readonly InstructionFormat EndFormat = new("END", 0, []);
+
+    static IReadOnlyList<Field> Transfer() =>
+    [
+        new("ext", 1, 0, 32, FieldKind.Bits, i => ((Transfer)i).Ext),
+        new("spad_base", 2, 0, 32, FieldKind.Line, i => ((Transfer)i).SpadLine),
+        new("nlines", 3, 0, 32, FieldKind.Bits, i => ((Transfer)i).Lines),
+    ];
+
+    public static readonly InstructionFormat LoadFormat = new("LOAD", 1, Transfer());
+    public static readonly InstructionFormat StoreFormat = new("STORE", 2, Transfer());
+
+    /// <summary>Every format the controller executes itself.</summary>
+    public static IReadOnlyList<InstructionFormat> Formats { get; } = [EndFormat, LoadFormat, StoreFormat];
+}
+
+/// <summary>Ends the program: the controller raises done.</summary>
+public sealed record End : Instruction
+{
+    public override InstructionFormat Format => Dma.EndFormat;
+    public override string Comment => "";
+    protected override string Text => "END";
+    public override long Cycles(HwConfig c) => 0;
+    public override void Execute(Machine m) { }
+}
+
+/// <summary>
+/// A LOAD or STORE of <see cref="Lines"/> lines between off-chip word <see cref="Ext"/> and scratchpad line <see cref="SpadLine"/>,
+/// for tile tensors <see cref="FirstTensor"/> to <see cref="LastTensor"/> (names for the comment).
+/// </summary>
+public abstract record Transfer(long Ext, int SpadLine, int Lines, string FirstTensor) : Instruction
+{
+    public string LastTensor { get; init; } = FirstTensor;
+    protected abstract string Verb { get; }
+    public override string Comment =>
+        $"{Owner?.Name}: {Verb} {FirstTensor}{(LastTensor != FirstTensor ? " .. " + LastTensor : "")}{(IsFinal ? " (output)" : "")}";
+    /// <summary>A store after the last task: a graph output leaving the scratchpad.</summary>
+    public bool IsFinal { get; init; }
+
+    public override long OffChipBytes(HwConfig c) => (long)Lines * c.BeatsPerLine * c.PortBytes;
+
+    /// <summary>Byte offset off chip of line <paramref name="i"/> of the transfer (a line takes BeatsPerLine words).</summary>
+    protected long ExtByte(Machine m, int i)
+    {
+        long b = (Ext + (long)i * m.Config.BeatsPerLine) * m.Config.PortBytes;
+        return b >= 0 && b + (long)m.Config.BeatsPerLine * m.Config.PortBytes <= m.Memory.Length ? b
+            : throw new InstructionSimulator.ProgramException($"off-chip word {Ext + (long)i * m.Config.BeatsPerLine} is outside memory");
+    }
+
+    /// <summary>The next lines at the next addresses on both sides: one transfer (it keeps this one's owner).</summary>
+    public override Instruction? MergedWith(Instruction next, HwConfig c) =>
+        next is Transfer t && t.GetType() == GetType()
+        && Ext + (long)Lines * c.BeatsPerLine == t.Ext && SpadLine + Lines == t.SpadLine
+            ? this with { Lines = Lines + t.Lines, LastTensor = t.LastTensor }
+            : null;
+}
+
+public sealed record Load(long Ext, int SpadLine, int Lines, string FirstTensor) : Transfer(Ext, SpadLine, Lines, FirstTensor)
+{
+    public override InstructionFormat Format => Dma.LoadFormat;
+    protected override string Verb => "load";
+    protected override string Text => $"LOAD  ext={Ext} -> spad={SpadLine} lines={Lines}";
+    /// <summary>n lines of BeatsPerLine reads each, then the last response and the step to NEXT.</summary>
+    public override long Cycles(HwConfig c) => (long)Lines * c.BeatsPerLine + 2;
+
+    public override void Execute(Machine m)
+    {
+        for (int i = 0; i < Lines; i++) Array.Copy(m.Memory, ExtByte(m, i), m.Line(SpadLine + i), 0, m.Config.LineBytes);
+    }
+}
+
+public sealed record Store(long Ext, int SpadLine, int Lines, string FirstTensor) : Transfer(Ext, SpadLine, Lines, FirstTensor)
+{
+    public override InstructionFormat Format => Dma.StoreFormat;
+    protected override string Verb => "store";
+    protected override string Text => $"STORE spad={SpadLine} -> ext={Ext} lines={Lines}";
+    /// <summary>Per line: read, latch, then BeatsPerLine writes; then NEXT.</summary>
+    public override long Cycles(HwConfig c) => (long)Lines * (2 + c.BeatsPerLine) + 1;
+
+    public override void Execute(Machine m)
+    {
+        int span = m.Config.BeatsPerLine * m.Config.PortBytes;
+        for (int i = 0; i < Lines; i++)
+        {
+            long at = ExtByte(m, i);
+            Array.Copy(m.Line(SpadLine + i), 0, m.Memory, at, m.Config.LineBytes);
+            Array.Fill(m.Memory, (byte)0, (int)(at + m.Config.LineBytes), span - m.Config.LineBytes);
+        }
+    }
+}

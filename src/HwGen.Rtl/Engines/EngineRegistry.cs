@@ -1,0 +1,27 @@
+using HwGen.Core.Ir;
+using HwGen.Rtl.Engines.Dense;
+using HwGen.Rtl.Engines.Host;
+using HwGen.Rtl.Engines.NnLut;
+
+namespace HwGen.Rtl.Engines;
+
+/// <summary>
+/// The registered engines, in the order selection asks them (the first that takes an op gets it). Adding an engine is
+/// its folder plus one line here.
+/// </summary>
+public static class EngineRegistry
+{
+    public static IReadOnlyList<IEngine> All { get; } =
+    [
+        new HostEngine(),
+        new DenseEngine(),
+        new VectorEngine(),
+    ];
+
+    public static IEnumerable<IDeviceEngine> Devices => All.OfType<IDeviceEngine>();
+
+    public static IEngine? ByName(string name) => All.FirstOrDefault(e => e.Name == name);
+
+    /// <summary>The engine an op runs on: the one it was placed on, else the first that implements it; null when none does.</summary>
+    public static IEngine? Of(Op op) => op.Engine is { } n ? ByName(n) : All.FirstOrDefault(e => e.Implements(op));
+}

@@ -1,0 +1,86 @@
+using HwGen.Core;
+using HwGen.Core.Ir;
+using HwGen.Reference.NnLut;
+using HwGen.Rtl.Program;
+
+namespace HwGen.Rtl.Engines.NnLut;
+
+/// <summary>
+/// VEC: streams <see cref="Lines"/> scratchpad lines from <see cref="SrcLine"/> through unit <see cref="Unit"/>, one pass
+/// of the op; the output pass writes the results from <see cref="DstLine"/> on. First and Last mark the row's first
+/// and last tile (softmax and LayerNorm reduce over the whole row).
+/// </summary>
+public sealed record Vec(QNonlinear Op, int Unit, int Block, int Pass, int FirstFeature) : Instruction
+{
+    public bool First { get; init; }
+    public bool Last { get; init; }
+    public bool Output { get; init; }
+    public int SrcLine { get; init; }
+    public int DstLine { get; init; }
+    public int Lines { get; init; }
+
+    public static readonly InstructionFormat Layout = new("VEC", 4,
+    [
+        new("first_tile", 0, 4, 1, FieldKind.Bits, i => ((Vec)i).First ? 1 : 0),
+        new("last_tile", 0, 5, 1, FieldKind.Bits, i => ((Vec)i).Last ? 1 : 0),
+        new("out_pass", 0, 6, 1, FieldKind.Bits, i => ((Vec)i).Output ? 1 : 0),
+        new("src", 1, 0, 32, FieldKind.Line, i => ((Vec)i).SrcLine),
+        new("dst", 2, 0, 32, FieldKind.Line, i => ((Vec)i).DstLine),
+        new("nlines", 3, 0, 32, FieldKind.Bits, i => ((Vec)i).Lines),
+        new("unit", 4, 0, 8, FieldKind.Bits, i => ((Vec)i).Unit),
+        new("pass", 4, 8, 2, FieldKind.Bits, i => ((Vec)i).Pass),
+    ]);
+
+    public override InstructionFormat Format => Layout;
+    public override string Comment => $"{Op.Name}: block {Block} pass {Pass} f {FirstFeature}..+{Lines}";
+    protected override string Text =>
+        $"VEC   unit={Unit} pass={Pass} src={SrcLine}{(Output ? $" -> dst={DstLine}" : "")} lines={Lines}{(First ? " first" : "")}{(Last ? " last" : "")}";
+
+    /// <summary>The row a softmax or LayerNorm unit is reducing: its lines in the order the first pass streamed them.</summary>
+    public sealed class State
+    {
+        public List<byte[]> Row = [];
+    }
+
+    /// <summary>Element-wise: each byte through the table. Softmax and LayerNorm: the first pass collects the row's tiles,
+    /// the output pass writes tile by tile the unit's result on the whole row (lane r is activation row r).</summary>
+    public override void Execute(Machine m)
+    {
+        var c = m.Config;
+        var s = m.State<State>();
+        int rows = c.ArrayRows;
+        if (Op is QLut)
+        {
+            for (int i = 0; i < Lines; i++)
+            {
+                var x = m.Line(SrcLine + i);
+                var y = NnLutOps.Run(Op, new Tensor(DType.Int8, [rows], Enumerable.Range(0, rows).Select(r => (double)(sbyte)x[r]).ToArray()));
+                var line = m.Line(DstLine + i);
+                Array.Clear(line);
+                for (int r = 0; r < rows; r++) line[r] = (byte)(sbyte)y.Data[r];
+            }
+            return;
+        }
+        if (Pass == 0)
+        {
+            if (First) s.Row.Clear();
+            for (int i = 0; i < Lines; i++) s.Row.Add((byte[])m.Line(SrcLine + i).Clone());
+        }
+        if (!Output) return;
+        int n = s.Row.Count;
+        var data = new double[rows * n];
+        for (int r = 0; r < rows; r++) for (int f = 0; f < n; f++) data[r * n + f] = (sbyte)s.Row[f][r];
+        var result = NnLutOps.Run(Op, new Tensor(DType.Int8, [rows, n], data));
+        for (int i = 0; i < Lines; i++)
+        {
+            var line = m.Line(DstLine + i);
+            Array.Clear(line);
+            for (int r = 0; r < rows; r++) line[r] = (byte)(sbyte)result.Data[r * n + FirstFeature + i];
+        }
+    }
+
+    /// <summary>One cycle to start, n reads, the last line's feed, one cycle to finish, one to see done, then NEXT; plus the
+    /// unit's latency in the output pass, and its reduction gap after the last line of the pass that ends a row's statistics.</summary>
+    public override long Cycles(HwConfig c) =>
+        Lines + 5 + (Output ? VectorEngine.Latency(Op) : 0) + (Last && VectorEngine.EndsStatistics(Op, Pass) ? VectorEngine.Gap(Op) : 0);
+}

@@ -1,0 +1,140 @@
+using System.Text.RegularExpressions;
+using HwGen.Cli;
+using HwGen.Core;
+using HwGen.Core.Ir;
+using HwGen.Rtl.Engines;
+using HwGen.Rtl.Engines.Dense;
+using HwGen.Rtl.Engines.Dma;
+using HwGen.Rtl.Engines.NnLut;
+using HwGen.Rtl.Program;
+using HwGen.Tests.Support;
+
+namespace HwGen.Tests.Engines;
+
+/// <summary>The engine seam: one registry, one field table per instruction format from which encoder and decoder both come.</summary>
+public sealed partial class EngineSeamTests
+{
+    static IEnumerable<InstructionFormat> AllFormats => Dma.Formats.Concat(EngineRegistry.Devices.SelectMany(e => e.Formats));
+
+    [Fact]
+    public void Opcodes_and_engine_names_are_unique()
+    {
+        var opcodes = AllFormats.Select(f => f.Opcode).ToList();
+        Assert.Equal(opcodes.Count, opcodes.Distinct().Count());
+        Assert.Equal(EngineRegistry.All.Count, EngineRegistry.All.Select(e => e.Name).Distinct().Count());
+        Assert.Equal(AllFormats.Count(), AllFormats.Select(f => f.Mnemonic).Distinct().Count());
+    }
+
+    [Fact]
+    public void Overlapping_fields_are_rejected()
+    {
+        Assert.Throws<ArgumentException>(() => new InstructionFormat("BAD", 9,
+            [new("a", 1, 0, 8, FieldKind.Bits, _ => 0), new("b", 1, 4, 8, FieldKind.Bits, _ => 0)]));
+        Assert.Throws<ArgumentException>(() => new InstructionFormat("BAD", 9, [new("opcode_clash", 0, 2, 4, FieldKind.Bits, _ => 0)]));
+        Assert.Throws<ArgumentException>(() => new InstructionFormat("BAD", 9, [new("two_words", 2, 20, 16, FieldKind.Bits, _ => 0)]));
+    }
+
+    [GeneratedRegex(@"^wire (signed )?(\[[^\]]+\] )?(\w+) = instr\[(\d+)(?: \+: AW|:(\d+))?\];$")]
+    private static partial Regex DecodeRe();
+
+    /// <summary>Every instruction the examples' programs hold, decoded with the Verilog decoder's own bit positions,
+    /// gives back the values the C# encoder was given.</summary>
+    [Theory]
+    [InlineData("mlp_digits")]
+    [InlineData("ffn_digits")]
+    public void The_verilog_decoder_reads_back_what_the_encoder_wrote(string example)
+    {
+        var c = Flow.Compile(Path.Combine(Repo.Root, "examples", example, "model.onnx"), new HwConfig { Scheduler = "greedy" });
+        const int aw = 13;
+        var seen = new HashSet<string>();
+        foreach (var i in c.Design.Program)
+        {
+            var words = i.Encode();
+            Assert.Equal((uint)i.Format.Opcode, words[0] & 0xf);
+            var decode = i.Format.Decode();
+            Assert.Equal(i.Format.Fields.Count, decode.Count);
+            for (int f = 0; f < decode.Count; f++)
+            {
+                var m = DecodeRe().Match(decode[f].Verilog);
+                Assert.True(m.Success, decode[f].Verilog);
+                int lo = m.Groups[5].Success ? int.Parse(m.Groups[5].Value) : int.Parse(m.Groups[4].Value);
+                int hi = m.Groups[5].Success ? int.Parse(m.Groups[4].Value) : decode[f].Verilog.Contains("+: AW") ? lo + aw - 1 : lo;
+                ulong bits = 0;
+                for (int b = hi; b >= lo; b--) bits = bits << 1 | (words[b / 32] >> (b % 32) & 1);
+                long value = i.Format.Fields[f].Get(i);
+                long got = m.Groups[1].Success ? (long)(bits << (64 - (hi - lo + 1))) >> (64 - (hi - lo + 1)) : (long)bits;
+                Assert.Equal(value, got);
+                seen.Add(i.Format.Mnemonic);
+            }
+        }
+        Assert.Contains("GEMM", seen);
+        Assert.Contains("LOAD", seen);
+        if (example == "ffn_digits") Assert.Contains("VEC", seen);
+    }
+
+    [Fact]
+    public void A_value_that_does_not_fit_its_field_is_an_error()
+    {
+        var load = new Load(1L << 32, 0, 1, "t");
+        Assert.Throws<HwGenException>(() => load.Encode());
+    }
+
+    /// <summary>Every op the compiler ends with is placed on the engine the registry gives, and its golden kernel is that
+    /// engine's: the registry is the one place that maps ops to engines.</summary>
+    [Fact]
+    public void Every_compiled_op_runs_on_a_registered_engine()
+    {
+        var c = Flow.Compile(Path.Combine(Repo.Root, "examples", "ffn_digits", "model.onnx"), new HwConfig { Scheduler = "greedy" });
+        foreach (var op in c.Graph.Ops)
+        {
+            var e = EngineRegistry.Of(op);
+            Assert.NotNull(e);
+            Assert.True(e!.Implements(op), $"{op.Name} on {e.Name}");
+        }
+        Assert.Equal(["dense", "nnlut"], c.Design.Engines.Select(e => e.Name));
+        Assert.All(c.Graph.Ops.OfType<QGemm>(), g => Assert.IsType<DenseEngine>(EngineRegistry.Of(g)));
+        Assert.All(c.Graph.Ops.OfType<QNonlinear>(), n => Assert.IsType<VectorEngine>(EngineRegistry.Of(n)));
+        // Costs add up by owner: every instruction but END works for an op of the graph.
+        Assert.All(c.Design.Program.Where(i => i is not End), i => Assert.Contains(i.Owner!, c.Graph.Ops));
+        Assert.Equal(c.Design.EstimatedCycles, c.Design.Costs.Values.Sum(x => x.Cycles) + CycleModel.Of(new End(), c.Design.Config) + CycleModel.TestbenchOverhead);
+    }
+
+    /// <summary>A final store is labelled by the op that produced the tensor, so an op called "output" cannot be confused with it.</summary>
+    [Fact]
+    public void Final_stores_belong_to_the_op_that_produced_the_output()
+    {
+        using var dir = new TempDir();
+        var model = QdqModels.Mlp(4, 3, [9, 5], QdqStyle.GemmRelu).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(model, new HwConfig { Scheduler = "greedy" });
+        var finals = c.Design.Program.OfType<Store>().Where(s => s.IsFinal).ToList();
+        Assert.NotEmpty(finals);
+        var last = c.Graph.Ops.OfType<QGemm>().Last();
+        Assert.All(finals, s => Assert.Same(last, s.Owner));
+        Assert.All(finals, s => Assert.StartsWith(last.Name + ": store", s.Comment));
+    }
+
+    /// <summary>The instruction-level run gives the golden outputs on a spilling design with every vector unit, and catches
+    /// a program whose addresses are wrong before any simulator runs.</summary>
+    [Fact]
+    public void The_instruction_level_simulator_runs_the_program_and_catches_a_wrong_one()
+    {
+        var c = Flow.Compile(Path.Combine(Repo.Root, "examples", "ffn_digits", "model.onnx"),
+            new HwConfig { ArrayRows = 2, ArrayCols = 4, ScratchpadBytes = 512, PortBytes = 4, Scheduler = "greedy" }, batch: 3);
+        Assert.True(c.Design.Traffic.NonCompulsory > 0, "this scratchpad should force spills");
+        var x = Flow.DefaultInputs(c.Graph);
+        var (qin, dout, _) = Flow.Golden(c, x);
+        var got = InstructionSimulator.Outputs(c.Design, qin);
+        Assert.Equal(dout.Select(t => t.Data), got.Select(t => t.Data));
+
+        int at = c.Design.Program.ToList().FindIndex(i => i is Gemm { Last: true });
+        var wrong = new Design
+        {
+            ModelName = c.Design.ModelName, Config = c.Design.Config, Graph = c.Design.Graph, Regions = c.Design.Regions, Storage = c.Design.Storage,
+            Costs = c.Design.Costs, StaticImage = c.Design.StaticImage, Schedule = c.Design.Schedule, Tiles = c.Design.Tiles,
+            ScratchpadSchedule = c.Design.ScratchpadSchedule, Traffic = c.Design.Traffic, GreedyTraffic = c.Design.GreedyTraffic,
+            ScratchpadLinesUsed = c.Design.ScratchpadLinesUsed, EstimatedCycles = c.Design.EstimatedCycles, OffChipBytesMoved = c.Design.OffChipBytesMoved,
+            Program = c.Design.Program.Select((i, n) => n == at ? ((Gemm)i) with { OutLine = ((Gemm)i).OutLine + 1 } : i).ToList(),
+        };
+        Assert.Throws<InstructionSimulator.ProgramException>(() => InstructionSimulator.Check(wrong, qin, dout));
+    }
+}
