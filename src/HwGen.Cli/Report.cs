@@ -19,7 +19,7 @@ public static class Report
         {
             sb.AppendLine($"{table.Title}:").AppendLine();
             sb.AppendLine($"| {string.Join(" | ", table.Columns)} |");
-            sb.AppendLine($"|{string.Concat(table.Columns.Select(_ => "---|"))}");
+            sb.AppendLine($"|{string.Concat(table.Columns.Select((_, i) => i >= table.Columns.Count - table.NumericColumns ? "---:|" : "---|"))}");
             foreach (var row in table.Rows) sb.AppendLine($"| {string.Join(" | ", row)} |");
             sb.AppendLine();
         }

@@ -17,7 +17,8 @@ public sealed record HwConfig
     public int PortBytes { get; init; } = 8;
     public double ClockMHz { get; init; } = 200;
     public string Scheduler { get; init; } = "ilp";
-    /// <summary>CP-SAT's deterministic time limit: the same problem always gets the same schedule, whatever the load.</summary>
+    /// <summary>CP-SAT's deterministic time budget for one compile, shared by every solve: the same problem always gets the same
+    /// schedule, whatever the load.</summary>
     public double IlpTimeLimitSeconds { get; init; } = 5;
     public int IlpWorkers { get; init; } = 1;
     /// <summary>Entries of every NN-LUT table: softmax, LayerNorm and element-wise units.</summary>
@@ -52,10 +53,11 @@ public sealed record HwConfig
             "`\"ilp\"`: exact CP-SAT model for up to 60 tasks; divide and conquer above, whose schedule then starts one exact solve of the whole graph " +
             "up to 300 tasks, greedy when they find nothing better; `\"greedy\"`: the baseline only"),
         ConfigField.Double("ilpTimeLimitSeconds", c => c.IlpTimeLimitSeconds, (c, v) => c with { IlpTimeLimitSeconds = v }, v => v is > 0 and <= 3600, "in (0, 3600]",
-            "CP-SAT's deterministic time limit (about 1-3 s of wall time per unit here; wall time is capped at 10x, a safety net: a solve that hits it " +
-            "is not reproducible). The timing stage gets it, address placement a quarter of it, and the full model it again only when the timing " +
-            "does not fit side by side; divide and conquer shares it among the windows of each of its three passes, and the whole-graph solve after " +
-            "it (up to 300 tasks) gets it once more"),
+            "CP-SAT's deterministic time budget for the whole compile, shared by every solve (about 1-3 s of wall time per unit here, more with " +
+            "model building; the solves also stop at 10x the budget in wall time, a safety net: a compile that hits it is not reproducible). Up " +
+            "to 60 tasks the exact model's timing stage gets 80 % of it and address placement the rest (the full model, when the timing does " +
+            "not fit side by side, what is left); above, divide and conquer gets a quarter for each of its three passes and a quarter for the " +
+            "whole-graph solve after it (up to 300 tasks)"),
         ConfigField.Int("lutEntries", c => c.LutEntries, (c, v) => c with { LutEntries = v }, v => v is 8 or 16 or 32, "8, 16 or 32 (table entries of the nonlinear units)",
             "entries of the nonlinear units' tables: 8, 16 or 32"),
         ConfigField.Int("ilpWorkers", c => c.IlpWorkers, (c, v) => c with { IlpWorkers = v }, v => v is >= 1 and <= 64, "in [1, 64]",

@@ -26,6 +26,9 @@ public sealed record Boundary(IReadOnlyDictionary<int, long> InitialResident, IR
 /// <see cref="WindowTimeLimitSeconds"/> gives each window its own limit.</remarks>
 public sealed record IlpOptions(double TimeLimitSeconds = 10, int Workers = 1, bool HintWithGreedy = true, double? WindowTimeLimitSeconds = null)
 {
+    /// <summary>A budget every solve draws from (the compiler's: one per compile); null: each solve has only its own limit.</summary>
+    public SolveBudget? Budget { get; init; }
+
     /// <summary>Add the tight-segment dominance (on by default; off only to measure what it gains).</summary>
     public bool Tight { get; init; } = true;
 
@@ -42,6 +45,30 @@ public sealed record IlpOptions(double TimeLimitSeconds = 10, int Workers = 1, b
     /// model. On by default; off only to measure what it gains. Banked scratchpads and rolling-horizon windows (free
     /// ends) always use the full model: their timings rarely pack (2 of 3 rolling windows of random-708-100 did not).</summary>
     public bool TimingFirst { get; init; } = true;
+}
+
+/// <summary>
+/// The scheduling time of one compile: deterministic seconds that every CP-SAT solve draws from (a solve's limit is
+/// clipped to what remains, and it spends the deterministic time CP-SAT reports, so the same problem always gets the
+/// same schedule), and a wall-clock deadline of <see cref="IlpScheduler.WallFactor"/> times that, a safety net only (a
+/// solve cut by it is not reproducible). Once it is spent, solves return no schedule and the caller keeps what it has.
+/// </summary>
+public sealed class SolveBudget(double deterministicSeconds)
+{
+    readonly Stopwatch clock = Stopwatch.StartNew();
+    readonly object gate = new();
+    double spent;
+
+    /// <summary>Below this many deterministic seconds a solve is not started.</summary>
+    public const double MinSolveSeconds = 0.01;
+
+    public double Total { get; } = deterministicSeconds;
+    public double Spent { get { lock (gate) return spent; } }
+    public double Remaining => Math.Max(0, Total - Spent);
+    public double WallRemaining => Total * IlpScheduler.WallFactor - clock.Elapsed.TotalSeconds;
+    public bool Exhausted => Remaining < MinSolveSeconds || WallRemaining <= 0;
+
+    public void Spend(double deterministic) { lock (gate) spent += deterministic; }
 }
 
 /// <summary>
@@ -103,6 +130,13 @@ public static class IlpScheduler
 
     static Solved? SolveStage(ScratchpadProblem p, IlpOptions options, Boundary? boundary, Schedule? hint, Stage stage)
     {
+        double limit = options.TimeLimitSeconds, wall = limit * WallFactor;
+        if (options.Budget is { } budget)
+        {
+            if (budget.Exhausted) return null;
+            limit = Math.Min(limit, budget.Remaining);
+            wall = Math.Min(wall, budget.WallRemaining);
+        }
         int T = p.Ops.Count;
         long align = p.Alignment;
         var m = new CpModel();
@@ -279,9 +313,10 @@ public static class IlpScheduler
         var solver = new CpSolver
         {
             StringParameters = string.Create(CultureInfo.InvariantCulture,
-                $"max_deterministic_time:{options.TimeLimitSeconds} max_time_in_seconds:{options.TimeLimitSeconds * WallFactor} num_workers:{options.Workers} random_seed:1{(options.BoundSearch ? " use_objective_lb_search:true" : "")}{(options.CoreSearch ? " optimize_with_core:true" : "")}"),
+                $"max_deterministic_time:{limit} max_time_in_seconds:{wall} num_workers:{options.Workers} random_seed:1{(options.BoundSearch ? " use_objective_lb_search:true" : "")}{(options.CoreSearch ? " optimize_with_core:true" : "")}"),
         };
         var status = solver.Solve(m);
+        options.Budget?.Spend(solver.Response?.DeterministicTime ?? limit);
         if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) return null;
 
         // Rebuild the steps from the solution.

@@ -81,5 +81,6 @@ public interface IDeviceEngine : IEngine
     ReportTable Report(Design d);
 }
 
-/// <summary>A table of the report: an introduction, column headers and rows (cells as text).</summary>
-public sealed record ReportTable(string Title, string Summary, IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<string>> Rows);
+/// <summary>A table of the report: an introduction, column headers and rows (cells as text); the last
+/// <see cref="NumericColumns"/> columns hold numbers (right-aligned).</summary>
+public sealed record ReportTable(string Title, string Summary, IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<string>> Rows, int NumericColumns = 0);

@@ -112,6 +112,6 @@ public sealed class DenseEngine : IDeviceEngine
                 var cost = d.CostOf(g);
                 return (IReadOnlyList<string>)[g.Name, Name, ShapeUtil.Format(g.Input.Type.Shape), ShapeUtil.Format(g.Output.Type.Shape), "i8, i8, i32, i8",
                     $"{g.Tiling!.RowBlocks}x{g.Tiling.ColTiles}", $"{chunk}/{g.K}", $"{cost.Cycles}", $"{cost.OffChipBytes}"];
-            }).ToList());
+            }).ToList(), NumericColumns: 2);
     }
 }

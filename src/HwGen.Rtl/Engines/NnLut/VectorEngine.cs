@@ -107,7 +107,7 @@ public sealed class VectorEngine : IDeviceEngine
             units.Count == 0 ? "" : $"{units.Count} nonlinear ops on the vector engine ({string.Join(", ", units.Select(UnitName))})",
             ["op", "unit", "shape (int8 in and out)", "table entries", "est. cycles", "off-chip bytes"],
             units.Select(u => (IReadOnlyList<string>)[u.Name, UnitName(u), ShapeUtil.Format(u.Input.Type.Shape), $"{u.Entries}",
-                $"{d.CostOf(u).Cycles}", $"{d.CostOf(u).OffChipBytes}"]).ToList());
+                $"{d.CostOf(u).Cycles}", $"{d.CostOf(u).OffChipBytes}"]).ToList(), NumericColumns: 3);
     }
 }
 
