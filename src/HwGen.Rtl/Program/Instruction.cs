@@ -70,6 +70,12 @@ public sealed class InstructionFormat
     }).ToList();
 }
 
+/// <summary>Scratchpad lines [First, First + Count).</summary>
+public readonly record struct LineRange(long First, long Count)
+{
+    public bool Overlaps(LineRange o) => Count > 0 && o.Count > 0 && First < o.First + o.Count && o.First < First + Count;
+}
+
 /// <summary>
 /// One instruction of the program. Each engine defines its instruction records beside its format, cycle count and
 /// merge rule; <see cref="Owner"/> is the IR op whose work it does (the report adds costs up by owner).
@@ -87,6 +93,14 @@ public abstract record Instruction
     protected abstract string Text { get; }
     /// <summary>Cycles from the end of its fetch to the fetch of the next instruction, with a memory that never stalls.</summary>
     public abstract long Cycles(HwConfig c);
+
+    /// <summary>The unit that executes it: "dma" (the controller's LOAD, STORE and END) or an engine's name. A unit runs its
+    /// instructions in program order; different units may overlap, ordered only by the dependency tokens (<see cref="Tokens"/>).</summary>
+    public abstract string Unit { get; }
+
+    /// <summary>Scratchpad lines it reads and writes (the dependency tokens come from these).</summary>
+    public virtual IEnumerable<LineRange> Reads(HwConfig c) => [];
+    public virtual IEnumerable<LineRange> Writes(HwConfig c) => [];
 
     /// <summary>What the instruction does to the machine, at the instruction level (<see cref="InstructionSimulator"/>).</summary>
     public abstract void Execute(Machine m);

@@ -13,7 +13,8 @@ namespace HwGen.Rtl.Engines.Dense;
 /// </summary>
 public sealed class DenseEngine : IDeviceEngine
 {
-    public string Name => "dense";
+    public const string Id = "dense";
+    public string Name => Id;
     public string Module => "hwgen_dense_engine";
     public bool Always => true;
     public IReadOnlyList<InstructionFormat> Formats { get; } = [Gemm.Layout];

@@ -9,6 +9,8 @@ namespace HwGen.Rtl.Engines.Dma;
 /// </summary>
 public static class Dma
 {
+    public const string Unit = "dma";
+
     public static readonly InstructionFormat EndFormat = new("END", 0, []);
 
     static IReadOnlyList<Field> Transfer() =>
@@ -29,6 +31,7 @@ public static class Dma
 public sealed record End : Instruction
 {
     public override InstructionFormat Format => Dma.EndFormat;
+    public override string Unit => Dma.Unit;
     public override string Comment => "";
     protected override string Text => "END";
     public override long Cycles(HwConfig c) => 0;
@@ -42,6 +45,7 @@ public sealed record End : Instruction
 public abstract record Transfer(long Ext, int SpadLine, int Lines, string FirstTensor) : Instruction
 {
     public string LastTensor { get; init; } = FirstTensor;
+    public override string Unit => Dma.Unit;
     protected abstract string Verb { get; }
     public override string Comment =>
         $"{Owner?.Name}: {Verb} {FirstTensor}{(LastTensor != FirstTensor ? " .. " + LastTensor : "")}{(IsFinal ? " (output)" : "")}";
@@ -70,6 +74,7 @@ public sealed record Load(long Ext, int SpadLine, int Lines, string FirstTensor)
 {
     public override InstructionFormat Format => Dma.LoadFormat;
     protected override string Verb => "load";
+    public override IEnumerable<LineRange> Writes(HwConfig c) => [new(SpadLine, Lines)];
     protected override string Text => $"LOAD  ext={Ext} -> spad={SpadLine} lines={Lines}";
     /// <summary>n lines of BeatsPerLine reads each, then the last response and the step to NEXT.</summary>
     public override long Cycles(HwConfig c) => (long)Lines * c.BeatsPerLine + 2;
@@ -84,6 +89,7 @@ public sealed record Store(long Ext, int SpadLine, int Lines, string FirstTensor
 {
     public override InstructionFormat Format => Dma.StoreFormat;
     protected override string Verb => "store";
+    public override IEnumerable<LineRange> Reads(HwConfig c) => [new(SpadLine, Lines)];
     protected override string Text => $"STORE spad={SpadLine} -> ext={Ext} lines={Lines}";
     /// <summary>Per line: read, latch, then BeatsPerLine writes; then NEXT.</summary>
     public override long Cycles(HwConfig c) => (long)Lines * (2 + c.BeatsPerLine) + 1;

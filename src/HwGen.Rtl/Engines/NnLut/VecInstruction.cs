@@ -6,11 +6,11 @@ using HwGen.Rtl.Program;
 namespace HwGen.Rtl.Engines.NnLut;
 
 /// <summary>
-/// VEC: streams <see cref="Lines"/> scratchpad lines from <see cref="SrcLine"/> through unit <see cref="Unit"/>, one pass
+/// VEC: streams <see cref="Lines"/> scratchpad lines from <see cref="SrcLine"/> through unit <see cref="UnitIndex"/>, one pass
 /// of the op; the output pass writes the results from <see cref="DstLine"/> on. First and Last mark the row's first
 /// and last tile (softmax and LayerNorm reduce over the whole row).
 /// </summary>
-public sealed record Vec(QNonlinear Op, int Unit, int Block, int Pass, int FirstFeature) : Instruction
+public sealed record Vec(QNonlinear Op, int UnitIndex, int Block, int Pass, int FirstFeature) : Instruction
 {
     public bool First { get; init; }
     public bool Last { get; init; }
@@ -27,14 +27,17 @@ public sealed record Vec(QNonlinear Op, int Unit, int Block, int Pass, int First
         new("src", 1, 0, 32, FieldKind.Line, i => ((Vec)i).SrcLine),
         new("dst", 2, 0, 32, FieldKind.Line, i => ((Vec)i).DstLine),
         new("nlines", 3, 0, 32, FieldKind.Bits, i => ((Vec)i).Lines),
-        new("unit", 4, 0, 8, FieldKind.Bits, i => ((Vec)i).Unit),
+        new("unit", 4, 0, 8, FieldKind.Bits, i => ((Vec)i).UnitIndex),
         new("pass", 4, 8, 2, FieldKind.Bits, i => ((Vec)i).Pass),
     ]);
 
     public override InstructionFormat Format => Layout;
+    public override string Unit => VectorEngine.Id;
+    public override IEnumerable<LineRange> Reads(HwConfig c) => [new(SrcLine, Lines)];
+    public override IEnumerable<LineRange> Writes(HwConfig c) => Output ? [new(DstLine, Lines)] : [];
     public override string Comment => $"{Op.Name}: block {Block} pass {Pass} f {FirstFeature}..+{Lines}";
     protected override string Text =>
-        $"VEC   unit={Unit} pass={Pass} src={SrcLine}{(Output ? $" -> dst={DstLine}" : "")} lines={Lines}{(First ? " first" : "")}{(Last ? " last" : "")}";
+        $"VEC   unit={UnitIndex} pass={Pass} src={SrcLine}{(Output ? $" -> dst={DstLine}" : "")} lines={Lines}{(First ? " first" : "")}{(Last ? " last" : "")}";
 
     /// <summary>The row a softmax or LayerNorm unit is reducing: its lines in the order the first pass streamed them.</summary>
     public sealed class State

@@ -16,7 +16,8 @@ public sealed record UnitValues(int Id, string Module, string Kind, string Descr
 /// </summary>
 public sealed class VectorEngine : IDeviceEngine
 {
-    public string Name => "nnlut";
+    public const string Id = "nnlut";
+    public string Name => Id;
     public string Module => "hwgen_vector_engine";
     public IReadOnlyList<InstructionFormat> Formats { get; } = [Vec.Layout];
 
