@@ -43,7 +43,8 @@ public sealed record GemmTask(QGemm Layer, int Block, int ColTile, IReadOnlyList
     }
 
     public override string Needs(long bytes, HwConfig c) =>
-        $"the smallest task needs {bytes / c.LineBytes} lines = {bytes} bytes: activations, weights, {DenseEngine.ParamLines(c)} parameter lines, {c.ArrayCols} output lines";
+        $"the smallest task needs {bytes / c.LineBytes} lines = {bytes} bytes: activations, weights, {DenseEngine.ParamLines(c)} parameter lines, " +
+        $"{Math.Min(c.ArrayCols, Layer.N - ColTile * c.ArrayCols)} output lines";
 }
 
 /// <summary>Lowers a QGemm to GEMM tasks: per row block and column tile, chains of tasks over groups of input tiles.</summary>
