@@ -12,7 +12,7 @@ namespace HwGen.Scheduling;
 /// previous window left, with a free end: what stays resident is the next window's start, and a tensor used later
 /// that does not stay costs its reload. A third pass solves windows shifted by half a window between the states of
 /// the cheaper of the two, so what the first cuts split is solved whole (random-704-100: 2,432 to 2,304 B; its
-/// 4-bank variant 2,176 to 1,920 B; a second shifted round improved neither). Each pass gets the time limit.
+/// 4-bank variant 2,176 to 1,920 B; a second shifted round improved neither). Each pass gets the time limit (with a compile's budget, a share of it each).
 /// Optionally the result then starts one exact solve of the whole graph (see <c>wholeMaxOps</c>).
 /// </summary>
 public static class DivideAndConquerScheduler
@@ -27,20 +27,21 @@ public static class DivideAndConquerScheduler
         var greedy = GreedyScheduler.Solve(p);
         if (greedy.Verify(p).NonCompulsory == 0) return greedy;  // nothing to gain
         var windows = Windows(p, greedy, windowOps);
-        var perWindow = PerWindow(options, windows.Count);
-        var fixedEnds = FixedEnds(p, greedy, windows, perWindow, "divide-and-conquer between greedy states");
-        var rolling = RollingHorizon(p, greedy, windows, perWindow);
+        // With a budget, each pass and the whole-graph solve take a share of their own, so early windows cannot starve them.
+        IlpOptions Pass(IlpOptions o) => o.Budget is { } b ? o with { Budget = b.Share(options.TimeLimitSeconds) } : o;
+        var fixedEnds = FixedEnds(p, greedy, windows, Pass(PerWindow(options, windows.Count)), "divide-and-conquer between greedy states");
+        var rolling = RollingHorizon(p, greedy, windows, Pass(PerWindow(options, windows.Count)));
         var best = rolling.Verify(p).Total < fixedEnds.Verify(p).Total ? rolling : fixedEnds;
         if (best.Verify(p).NonCompulsory > 0)
         {
             // Third pass: windows shifted by half a window, between the better schedule's own states, so that what
             // the first cuts split is solved whole.
-            var shifted = FixedEnds(p, best, Windows(p, best, windowOps, first: windowOps / 2), perWindow,
+            var shifted = FixedEnds(p, best, Windows(p, best, windowOps, first: windowOps / 2), Pass(PerWindow(options, windows.Count)),
                 $"{best.Solver}, then between its states with windows shifted by half");
             if (shifted.Verify(p).Total < best.Verify(p).Total) best = shifted;
         }
         if (p.Ops.Count <= wholeMaxOps && best.Verify(p).NonCompulsory > 0
-            && IlpScheduler.Solve(p, options, hint: best) is { } whole && whole.Verify(p).Total < best.Verify(p).Total)
+            && IlpScheduler.Solve(p, Pass(options), hint: best) is { } whole && whole.Verify(p).Total < best.Verify(p).Total)
             best = whole with { Solver = $"{best.Solver}, then {whole.Solver} on the whole graph from it" };
         return best with { SolveTime = sw.Elapsed };
     }

@@ -50,25 +50,58 @@ public sealed record IlpOptions(double TimeLimitSeconds = 10, int Workers = 1, b
 /// <summary>
 /// The scheduling time of one compile: deterministic seconds that every CP-SAT solve draws from (a solve's limit is
 /// clipped to what remains, and it spends the deterministic time CP-SAT reports, so the same problem always gets the
-/// same schedule), and a wall-clock deadline of <see cref="IlpScheduler.WallFactor"/> times that, a safety net only (a
-/// solve cut by it is not reproducible). Once it is spent, solves return no schedule and the caller keeps what it has.
+/// same schedule), and wall seconds inside the solves of <see cref="IlpScheduler.WallFactor"/> times that, a safety net
+/// only (a solve cut by it is not reproducible; <see cref="WallCapHit"/> says so). Once it is spent, solves return no
+/// schedule and the caller keeps what it has. A stage takes a <see cref="Share"/> so that later stages keep theirs.
 /// </summary>
-public sealed class SolveBudget(double deterministicSeconds)
+public sealed class SolveBudget
 {
-    readonly Stopwatch clock = Stopwatch.StartNew();
     readonly object gate = new();
-    double spent;
+    readonly SolveBudget? parent;
+    double spent, wallSpent;
 
     /// <summary>Below this many deterministic seconds a solve is not started.</summary>
     public const double MinSolveSeconds = 0.01;
 
-    public double Total { get; } = deterministicSeconds;
+    public SolveBudget(double deterministicSeconds) => Total = deterministicSeconds;
+
+    SolveBudget(SolveBudget parent, double deterministicSeconds)
+    {
+        this.parent = parent;
+        Total = Math.Min(deterministicSeconds, parent.Remaining);
+    }
+
+    public double Total { get; }
     public double Spent { get { lock (gate) return spent; } }
     public double Remaining => Math.Max(0, Total - Spent);
-    public double WallRemaining => Total * IlpScheduler.WallFactor - clock.Elapsed.TotalSeconds;
-    public bool Exhausted => Remaining < MinSolveSeconds || WallRemaining <= 0;
+    /// <summary>Wall seconds left for solving: <see cref="IlpScheduler.WallFactor"/> times the budget, less the wall time the
+    /// solves took (building the models is linear work and is not counted).</summary>
+    public double WallRemaining
+    {
+        get
+        {
+            double own;
+            lock (gate) own = Total * IlpScheduler.WallFactor - wallSpent;
+            return parent is null ? own : Math.Min(own, parent.WallRemaining);
+        }
+    }
+    public bool Exhausted => Remaining < MinSolveSeconds || WallRemaining <= 0 || parent?.Exhausted == true;
+    /// <summary>Whether a solve was cut by the wall-clock safety net (the schedule may then differ run to run).</summary>
+    public bool WallCapHit { get; private set; }
 
-    public void Spend(double deterministic) { lock (gate) spent += deterministic; }
+    /// <summary>A share of what remains, for one stage (a pass of divide and conquer): what it spends is spent here too.</summary>
+    public SolveBudget Share(double deterministicSeconds) => new(this, deterministicSeconds);
+
+    public void Spend(double deterministic, double wallSeconds, bool capHit)
+    {
+        lock (gate)
+        {
+            spent += deterministic;
+            wallSpent += wallSeconds;
+            WallCapHit |= capHit;
+        }
+        parent?.Spend(deterministic, wallSeconds, capHit);
+    }
 }
 
 /// <summary>
@@ -315,8 +348,10 @@ public static class IlpScheduler
             StringParameters = string.Create(CultureInfo.InvariantCulture,
                 $"max_deterministic_time:{limit} max_time_in_seconds:{wall} num_workers:{options.Workers} random_seed:1{(options.BoundSearch ? " use_objective_lb_search:true" : "")}{(options.CoreSearch ? " optimize_with_core:true" : "")}"),
         };
+        var clock = Stopwatch.StartNew();
         var status = solver.Solve(m);
-        options.Budget?.Spend(solver.Response?.DeterministicTime ?? limit);
+        double took = clock.Elapsed.TotalSeconds;
+        options.Budget?.Spend(solver.Response?.DeterministicTime ?? limit, took, took >= wall * 0.99);
         if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) return null;
 
         // Rebuild the steps from the solution.

@@ -17,18 +17,15 @@ public sealed record Dispatch(string Mnemonic, int Opcode, int Engine, string On
 public sealed record RtlValues(
     string Header, string Model, int Rows, int Cols, int Lines, int LineBytes, int LineBits, int PortBytes, int PortBits,
     int BeatsPerLine, int InstrBeats, int SpadAw, string LbufFromSpad,
-    IReadOnlyList<EngineInstance> Engines, IReadOnlyList<Dispatch> Dispatches, IReadOnlyList<FieldDecode> DmaDecode,
+    IReadOnlyList<EngineInstance> Engines, IReadOnlyList<Dispatch> Dispatches, IReadOnlyList<Dispatch> DmaOpcodes, IReadOnlyList<FieldDecode> DmaDecode,
     string SpadWriteEnable, string SpadAddress, string SpadWriteData, string SpadReadAddress)
 {
     public int EngineCount => Engines.Count;
 
-    /// <summary>Integer parameters of the design (for the manifest), in snake_case.</summary>
+    /// <summary>Integer parameters of the design (for the manifest), named as the templates see them.</summary>
     public IEnumerable<KeyValuePair<string, int>> Parameters() =>
-    [
-        new("rows", Rows), new("cols", Cols), new("lines", Lines), new("line_bytes", LineBytes), new("line_bits", LineBits),
-        new("port_bytes", PortBytes), new("port_bits", PortBits), new("beats_per_line", BeatsPerLine), new("instr_beats", InstrBeats),
-        new("spad_aw", SpadAw), new("n_engines", EngineCount),
-    ];
+        typeof(RtlValues).GetProperties().Where(p => p.PropertyType == typeof(int))
+            .Select(p => KeyValuePair.Create(Scriban.Runtime.StandardMemberRenamer.Default(p), (int)p.GetValue(this)!));
 }
 
 /// <summary>
@@ -59,7 +56,7 @@ public static class RtlEmitter
             $"scratchpad {c.ScratchpadBytes} B, port {c.PortBytes} B.",
             d.ModelName, c.ArrayRows, c.ArrayCols, c.ScratchpadLines, c.LineBytes, lineBits, c.PortBytes, portBits, c.BeatsPerLine, d.InstrBeats, aw,
             lbufBits == lineBits ? "spad_rdata" : $"{{ {{{lbufBits - lineBits}{{1'b0}}}}, spad_rdata }}",
-            engines, dispatches, Dma.LoadFormat.Decode(),
+            engines, dispatches, Dma.Formats.Select(f => new Dispatch(f.Mnemonic, f.Opcode, -1, "")).ToList(), Dma.LoadFormat.Decode(),
             Chain("we", "ctl_we"), Chain("a_addr", "ctl_addr"), Chain("wdata", "ctl_wdata"), ChainB());
     }
 

@@ -56,7 +56,7 @@ public interface IDeviceEngine : IEngine
     /// <summary>Instruction formats it executes (opcodes unique across engines; the controller dispatches on them).</summary>
     IReadOnlyList<InstructionFormat> Formats { get; }
 
-    /// <summary>The top module of its RTL and its instance name in hwgen_top.</summary>
+    /// <summary>The top module of its RTL (hwgen_top instantiates it under the engine's <see cref="IEngine.Name"/>).</summary>
     string Module { get; }
 
     /// <summary>Whether a design without any of its ops still has it.</summary>

@@ -10,7 +10,7 @@ namespace HwGen.Rtl.Program;
 /// </summary>
 public static class CycleModel
 {
-    public static long Fetch(HwConfig c) => (Instruction.Bytes + c.PortBytes - 1) / c.PortBytes + 1 + 1;
+    public static long Fetch(HwConfig c) => Instruction.Beats(c) + 1 + 1;
 
     public static long Of(Instruction i, HwConfig c) => Fetch(c) + i.Cycles(c);
 

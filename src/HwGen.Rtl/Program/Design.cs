@@ -54,7 +54,7 @@ public sealed class Design
     public required long OffChipBytesMoved { get; init; }
 
     public long MemoryWords => StaticImage.Length / Config.PortBytes;
-    public int InstrBeats => (Instruction.Bytes + Config.PortBytes - 1) / Config.PortBytes;
+    public int InstrBeats => Instruction.Beats(Config);
     public OpCost CostOf(Op op) => Costs.TryGetValue(op, out var c) ? c : new OpCost(0, 0);
 
     /// <summary>The device engines of this design, in registration order: the engine index of the RTL.</summary>

@@ -8,8 +8,8 @@ namespace HwGen.Rtl.Program;
 
 /// <summary>
 /// Lays out off-chip memory, schedules the scratchpad and emits the controller program. The graph becomes a
-/// <see cref="TileProblem"/> (activation tiles, weight chunks, parameter blocks, GEMM tasks); the exact CP-SAT
-/// model solves it within the configured time limit when it has at most <see cref="IlpMaxOps"/> tasks; larger graphs
+/// <see cref="TileProblem"/> (activation tiles and each engine's constant tiles and tasks); the exact CP-SAT
+/// model solves it within the compile's scheduling budget when it has at most <see cref="IlpMaxOps"/> tasks; larger graphs
 /// go to divide and conquer, whose schedule starts one exact solve of the whole graph up to <see cref="WholeMaxOps"/>
 /// tasks; when these find nothing better the greedy baseline stays, and the report says which. The program's loads,
 /// stores, addresses and order are the schedule's.
@@ -77,7 +77,7 @@ public sealed class DesignBuilder
         int spadUsed = Emit(tp, schedule);
         program.Add(new End());
 
-        int instrBeats = (Instruction.Bytes + cfg.PortBytes - 1) / cfg.PortBytes;
+        int instrBeats = Instruction.Beats(cfg);
         long progWords = (long)program.Count * instrBeats;
         long shift = (progWords + L - 1) / L * L;
         foreach (var s in devices.Where(s => s.ExtWord >= 0)) s.ExtWord += shift;
@@ -128,7 +128,8 @@ public sealed class DesignBuilder
         if (greedyTraffic.NonCompulsory == 0)
             return (greedy, greedyTraffic, greedyTraffic, "greedy (optimal: it moves only compulsory traffic)");
         var budget = new SolveBudget(cfg.IlpTimeLimitSeconds);
-        string Spent() => $"{budget.Spent:F1} of {budget.Total:G3} deterministic s, {budget.Total * IlpScheduler.WallFactor - budget.WallRemaining:F1} s";
+        string Spent() => $"{budget.Spent:F1} of {budget.Total:G3} deterministic s, {budget.Total * IlpScheduler.WallFactor - budget.WallRemaining:F1} s solving" +
+            (budget.WallCapHit ? "; the wall-clock safety net cut a solve, so this schedule may differ run to run" : "");
         if (p.Ops.Count > IlpMaxOps)
         {
             var dnc = DivideAndConquerScheduler.Solve(p, WindowOps, new IlpOptions(cfg.IlpTimeLimitSeconds / 4, cfg.IlpWorkers) { Budget = budget }, WholeMaxOps);

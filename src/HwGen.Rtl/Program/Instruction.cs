@@ -20,7 +20,8 @@ public sealed record Field(string Name, int Word, int Lsb, int Width, FieldKind 
 public sealed record FieldDecode(string Name, string Verilog);
 
 /// <summary>
-/// An instruction format: its opcode (bits [3:0] of word 0), the engine that executes it, and its field table.
+/// An instruction format: its opcode (bits [3:0] of word 0) and its field table (the unit that executes it is the
+/// instruction's <see cref="Instruction.Unit"/>).
 /// Instructions are <see cref="Instruction.Bytes"/> bytes = eight little-endian 32-bit words.
 /// </summary>
 public sealed class InstructionFormat
@@ -61,6 +62,24 @@ public sealed class InstructionFormat
         return w;
     }
 
+    /// <summary>The field values as the hardware decodes them from <paramref name="words"/>: signed fields sign-extended,
+    /// scratchpad lines cut to <paramref name="addressBits"/> bits like the Verilog decoder's <c>AW</c>.</summary>
+    public DecodedFields DecodeValues(uint[] words, int addressBits)
+    {
+        var values = new Dictionary<string, long>();
+        foreach (var f in Fields)
+        {
+            ulong raw = (words[f.Word] >> f.Lsb) & (f.Width == 32 ? uint.MaxValue : (1UL << f.Width) - 1);
+            values[f.Name] = f.Kind switch
+            {
+                FieldKind.Signed => (long)(raw << (64 - f.Width)) >> (64 - f.Width),
+                FieldKind.Line => (long)(raw & ((1UL << Math.Min(addressBits, 32)) - 1)),
+                _ => (long)raw,
+            };
+        }
+        return new DecodedFields(Mnemonic, values);
+    }
+
     /// <summary>The decoder's wires, in table order.</summary>
     public IReadOnlyList<FieldDecode> Decode() => Fields.Select(f =>
     {
@@ -68,6 +87,14 @@ public sealed class InstructionFormat
         var bits = f.Kind == FieldKind.Line ? $"{f.Offset} +: AW" : f.Width == 1 ? $"{f.Offset}" : $"{f.Offset + f.Width - 1}:{f.Offset}";
         return new FieldDecode(f.Name, $"wire {decl}{f.Name} = instr[{bits}];");
     }).ToList();
+}
+
+/// <summary>An instruction's fields as decoded from its encoding, by name (what the instruction-level simulator executes).</summary>
+public sealed class DecodedFields(string mnemonic, IReadOnlyDictionary<string, long> values)
+{
+    public long this[string name] => values.TryGetValue(name, out var v) ? v : throw new InvalidOperationException($"{mnemonic} has no field '{name}'");
+    public int Int(string name) => checked((int)this[name]);
+    public bool Flag(string name) => this[name] != 0;
 }
 
 /// <summary>Scratchpad lines [First, First + Count).</summary>
@@ -83,6 +110,9 @@ public readonly record struct LineRange(long First, long Count)
 public abstract record Instruction
 {
     public const int Bytes = 32;
+
+    /// <summary>Port beats that carry one instruction.</summary>
+    public static int Beats(HwConfig c) => (Bytes + c.PortBytes - 1) / c.PortBytes;
 
     public abstract InstructionFormat Format { get; }
     /// <summary>The IR op this instruction works for; null for END.</summary>
@@ -102,8 +132,9 @@ public abstract record Instruction
     public virtual IEnumerable<LineRange> Reads(HwConfig c) => [];
     public virtual IEnumerable<LineRange> Writes(HwConfig c) => [];
 
-    /// <summary>What the instruction does to the machine, at the instruction level (<see cref="InstructionSimulator"/>).</summary>
-    public abstract void Execute(Machine m);
+    /// <summary>What the instruction does to the machine, at the instruction level (<see cref="InstructionSimulator"/>), from
+    /// its fields as the hardware decodes them, so a wrong encoding is caught too.</summary>
+    public abstract void Execute(Machine m, DecodedFields f);
 
     /// <summary>Off-chip bytes the instruction moves (loads and stores).</summary>
     public virtual long OffChipBytes(HwConfig c) => 0;

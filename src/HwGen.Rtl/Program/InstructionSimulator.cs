@@ -7,11 +7,14 @@ namespace HwGen.Rtl.Program;
 /// What an instruction-level run sees: the off-chip image (port words of PortBytes), the scratchpad (lines of LineBytes)
 /// and each engine's state between instructions (accumulators, a row being reduced).
 /// </summary>
-public sealed class Machine(HwConfig config, byte[] memory)
+public sealed class Machine(Design design, byte[] memory)
 {
-    public HwConfig Config { get; } = config;
+    public Design Design { get; } = design;
+    public HwConfig Config { get; } = design.Config;
+    /// <summary>Bits of a scratchpad line address, as the RTL's AW.</summary>
+    public int AddressBits { get; } = Math.Max(1, (int)Math.Ceiling(Math.Log2(design.Config.ScratchpadLines)));
     public byte[] Memory { get; } = memory;
-    public byte[][] Spad { get; } = Enumerable.Range(0, config.ScratchpadLines).Select(_ => new byte[config.LineBytes]).ToArray();
+    public byte[][] Spad { get; } = Enumerable.Range(0, design.Config.ScratchpadLines).Select(_ => new byte[design.Config.LineBytes]).ToArray();
     readonly Dictionary<Type, object> state = [];
 
     /// <summary>The state an engine keeps between its instructions, made on first use.</summary>
@@ -38,14 +41,17 @@ public static class InstructionSimulator
     /// <summary>Runs the program on <paramref name="image"/> (the off-chip memory with the inputs); returns memory after END.</summary>
     public static byte[] Run(Design d, byte[] image)
     {
-        var m = new Machine(d.Config, (byte[])image.Clone());
+        var m = new Machine(d, (byte[])image.Clone());
         for (int pc = 0; pc < d.Program.Count; pc++)
         {
-            try { d.Program[pc].Execute(m); }
+            try { Step(m, d.Program[pc]); }
             catch (ProgramException e) { throw new ProgramException($"instruction {pc} ({d.Program[pc]}): {e.Message}"); }
         }
         return m.Memory;
     }
+
+    /// <summary>Executes one instruction from its encoding.</summary>
+    public static void Step(Machine m, Instruction i) => i.Execute(m, i.Format.DecodeValues(i.Encode(), m.AddressBits));
 
     /// <summary>Runs the program and reads every device output back (int8, as the testbench compares them).</summary>
     public static Tensor[] Outputs(Design d, IReadOnlyList<Tensor> quantizedInputs)

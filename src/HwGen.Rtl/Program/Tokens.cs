@@ -120,7 +120,7 @@ public static class Tokens
     public static byte[] RunDecoupled(Design d, byte[] image, IReadOnlyList<TokenFlags> tokens, int seed)
     {
         var rng = new Random(seed);
-        var m = new Machine(d.Config, (byte[])image.Clone());
+        var m = new Machine(d, (byte[])image.Clone());
         var program = d.Program;
         var queues = program.Select((i, n) => (i.Unit, n)).GroupBy(x => x.Unit).ToDictionary(g => g.Key, g => new Queue<int>(g.Select(x => x.n)));
         var count = new Dictionary<(string, string), int>();
@@ -133,7 +133,7 @@ public static class Tokens
             var unit = ready[rng.Next(ready.Count)];
             int j = queues[unit].Dequeue();
             foreach (var f in tokens[j].WaitFrom) count[(f, unit)]--;
-            program[j].Execute(m);
+            InstructionSimulator.Step(m, program[j]);
             foreach (var t in tokens[j].SignalTo) count[(unit, t)] = count.GetValueOrDefault((unit, t)) + 1;
             done++;
         }

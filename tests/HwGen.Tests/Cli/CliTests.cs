@@ -88,7 +88,12 @@ public sealed class CliTests
             var cells = row.Split('|', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             long macBound = long.Parse(cells[5]), memBound = long.Parse(cells[6]), cycles = long.Parse(cells[7]);
             Assert.True(cycles >= Math.Max(macBound, memBound), row);
+            Assert.Equal((cycles / (double)Math.Max(macBound, memBound)).ToString("F2", System.Globalization.CultureInfo.InvariantCulture), cells[8]);
         }
+        // By hand: three 64x64 layers at batch 1 are 12,288 MACs (384 cycles on 32 MACs); they move 3 x (4,096 weights
+        // + 9 x 64 parameter bytes) + 64 input + 64 output bytes = 14,144 B, 1,768 beats of 8 bytes.
+        var mlp = rows.Single(r => r.StartsWith("| mlp-64x3 | 1 | 4x8 |")).Split('|', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["12288", "14144", "384", "1768"], mlp[3..7]);
     }
 
     [Fact]

@@ -45,7 +45,7 @@ public sealed partial class EngineSeamTests
     public void The_verilog_decoder_reads_back_what_the_encoder_wrote(string example)
     {
         var c = Flow.Compile(Path.Combine(Repo.Root, "examples", example, "model.onnx"), new HwConfig { Scheduler = "greedy" });
-        const int aw = 13;
+        int aw = HwGen.Rtl.Emit.RtlEmitter.Prepare(c.Design).SpadAw;
         var seen = new HashSet<string>();
         foreach (var i in c.Design.Program)
         {
@@ -136,6 +136,23 @@ public sealed partial class EngineSeamTests
             Program = c.Design.Program.Select((i, n) => n == at ? ((Gemm)i) with { OutLine = ((Gemm)i).OutLine + 1 } : i).ToList(),
         };
         Assert.Throws<InstructionSimulator.ProgramException>(() => InstructionSimulator.Check(wrong, qin, dout));
+
+        // The simulator executes what the encoding says: a wrong input zero point in one GEMM's word, or a VEC naming
+        // another unit, is caught too.
+        Design With(Func<Instruction, int, Instruction> change) => new()
+        {
+            ModelName = c.Design.ModelName, Config = c.Design.Config, Graph = c.Design.Graph, Regions = c.Design.Regions, Storage = c.Design.Storage,
+            Costs = c.Design.Costs, StaticImage = c.Design.StaticImage, Schedule = c.Design.Schedule, Tiles = c.Design.Tiles,
+            ScratchpadSchedule = c.Design.ScratchpadSchedule, Traffic = c.Design.Traffic, GreedyTraffic = c.Design.GreedyTraffic,
+            ScratchpadLinesUsed = c.Design.ScratchpadLinesUsed, EstimatedCycles = c.Design.EstimatedCycles, OffChipBytesMoved = c.Design.OffChipBytesMoved,
+            Program = c.Design.Program.Select(change).ToList(),
+        };
+        int firstGemm = c.Design.Program.ToList().FindIndex(i => i is Gemm { First: true });
+        Assert.Throws<InstructionSimulator.ProgramException>(() => InstructionSimulator.Check(
+            With((i, n) => n == firstGemm ? ((Gemm)i) with { Layer = ((Gemm)i).Layer with { InputZeroPoint = ((Gemm)i).Layer.InputZeroPoint + 3 } } : i), qin, dout));
+        int lastVec = c.Design.Program.ToList().FindLastIndex(i => i is Vec);
+        Assert.Throws<InstructionSimulator.ProgramException>(() => InstructionSimulator.Check(
+            With((i, n) => n == lastVec ? ((Vec)i) with { UnitIndex = 0 } : i), qin, dout));
     }
 
     static Compiled SpillingFfn() => Flow.Compile(Path.Combine(Repo.Root, "examples", "ffn_digits", "model.onnx"),

@@ -19,8 +19,16 @@ public sealed class DenseEngine : IDeviceEngine
     public bool Always => true;
     public IReadOnlyList<InstructionFormat> Formats { get; } = [Gemm.Layout];
 
-    /// <summary>Scratchpad lines holding the column parameters of one tile: 4-byte bias, 4-byte multiplier, 1-byte shift per column.</summary>
-    public static int ParamLines(HwConfig c) => (9 * c.ArrayCols + c.LineBytes - 1) / c.LineBytes;
+    /// <summary>Bytes of parameters per output column: a 4-byte bias, a 4-byte multiplier, a 1-byte shift.</summary>
+    public const int ParamBytesPerColumn = 9;
+
+    /// <summary>Scratchpad lines holding the column parameters of one tile: all biases, then all multipliers, then all shifts.</summary>
+    public static int ParamLines(HwConfig c) => (ParamBytesPerColumn * c.ArrayCols + c.LineBytes - 1) / c.LineBytes;
+
+    /// <summary>Where column n's bias, multiplier and shift lie in a tile's parameter block (the template reads the same).</summary>
+    public static int BiasByte(int n, HwConfig c) => 4 * n;
+    public static int MultiplierByte(int n, HwConfig c) => 4 * c.ArrayCols + 4 * n;
+    public static int ShiftByte(int n, HwConfig c) => 8 * c.ArrayCols + n;
 
     /// <summary>Lines of one column tile of a layer off chip: its weights, then its parameters.</summary>
     public static int TileLines(QGemm g, HwConfig c) => g.K + ParamLines(c);
@@ -83,9 +91,9 @@ public sealed class DenseEngine : IDeviceEngine
             for (int n = 0; n < cols && j * cols + n < g.N; n++)
             {
                 int col = j * cols + n;
-                BitConverter.GetBytes(g.Bias[col]).CopyTo(p, 4 * n);
-                BitConverter.GetBytes(g.Multiplier[col]).CopyTo(p, 4 * cols + 4 * n);
-                p[8 * cols + n] = (byte)g.Shift[col];
+                BitConverter.GetBytes(g.Bias[col]).CopyTo(p, BiasByte(n, c));
+                BitConverter.GetBytes(g.Multiplier[col]).CopyTo(p, MultiplierByte(n, c));
+                p[ShiftByte(n, c)] = (byte)g.Shift[col];
             }
             for (int i = 0; i < paramLines; i++)
                 Array.Copy(p, i * lb, image, tileByte + (g.K + i) * lineBytes, lb);

@@ -58,35 +58,39 @@ public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Ins
 
     /// <summary>First: parameters from ParamLine, acc = bias; then acc[r][c] += (act[k][r] - zx) * w[k][c] for each of the
     /// Lines reduction lines (int32, as the RTL wraps); Last: column c requantized into line OutLine + c.</summary>
-    public override void Execute(Machine m)
+    public override void Execute(Machine m, DecodedFields f)
     {
         var c = m.Config;
         var s = m.State<State>();
         int rows = c.ArrayRows, cols = c.ArrayCols;
-        if (First)
+        long act = f["act_base"], w = f["w_base"], klen = f["klen"];
+        int zx = f.Int("zx8");
+        if (f.Flag("first"))
         {
-            var p = Enumerable.Range(0, DenseEngine.ParamLines(c)).SelectMany(i => m.Line(ParamLine + i)).ToArray();
-            s.Bias = Enumerable.Range(0, cols).Select(n => BitConverter.ToInt32(p, 4 * n)).ToArray();
-            s.Mult = Enumerable.Range(0, cols).Select(n => BitConverter.ToInt32(p, 4 * cols + 4 * n)).ToArray();
-            s.Shift = Enumerable.Range(0, cols).Select(n => p[8 * cols + n] & 63).ToArray();
+            var p = Enumerable.Range(0, DenseEngine.ParamLines(c)).SelectMany(i => m.Line(f["param_base"] + i)).ToArray();
+            s.Bias = Enumerable.Range(0, cols).Select(n => BitConverter.ToInt32(p, DenseEngine.BiasByte(n, c))).ToArray();
+            s.Mult = Enumerable.Range(0, cols).Select(n => BitConverter.ToInt32(p, DenseEngine.MultiplierByte(n, c))).ToArray();
+            s.Shift = Enumerable.Range(0, cols).Select(n => p[DenseEngine.ShiftByte(n, c)] & 63).ToArray();
             s.Acc = new long[rows, cols];
             for (int r = 0; r < rows; r++) for (int n = 0; n < cols; n++) s.Acc[r, n] = s.Bias[n];
         }
-        for (int k = 0; k < Lines; k++)
+        else if (s.Acc.Length == 0) throw new InstructionSimulator.ProgramException("a GEMM continues a reduction no GEMM started");
+        for (long k = 0; k < klen; k++)
         {
-            var a = m.Line(ActLine + k);
-            var w = m.Line(WeightLine + k);
+            var a = m.Line(act + k);
+            var wl = m.Line(w + k);
             for (int r = 0; r < rows; r++)
                 for (int n = 0; n < cols; n++)
-                    s.Acc[r, n] = (int)(s.Acc[r, n] + ((sbyte)a[r] - Layer.InputZeroPoint) * (sbyte)w[n]);
+                    s.Acc[r, n] = (int)(s.Acc[r, n] + ((sbyte)a[r] - zx) * (sbyte)wl[n]);
         }
-        if (!Last) return;
-        for (int n = 0; n < Cols; n++)
+        if (!f.Flag("last")) return;
+        int zy = f.Int("zy"), qmin = f.Int("qmin"), qmax = f.Int("qmax");
+        for (int n = 0; n < f["ncols"]; n++)
         {
-            var line = m.Line(OutLine + n);
+            var line = m.Line(f["out_base"] + n);
             Array.Clear(line);
             for (int r = 0; r < rows; r++)
-                line[r] = (byte)(sbyte)QuantMath.Requantize(s.Acc[r, n], s.Mult[n], s.Shift[n], Layer.OutputZeroPoint, Layer.ClampMin, Layer.ClampMax);
+                line[r] = (byte)(sbyte)QuantMath.Requantize(s.Acc[r, n], s.Mult[n], s.Shift[n], zy, qmin, qmax);
         }
     }
 

@@ -35,7 +35,7 @@ public sealed record End : Instruction
     public override string Comment => "";
     protected override string Text => "END";
     public override long Cycles(HwConfig c) => 0;
-    public override void Execute(Machine m) { }
+    public override void Execute(Machine m, DecodedFields f) { }
 }
 
 /// <summary>
@@ -54,12 +54,12 @@ public abstract record Transfer(long Ext, int SpadLine, int Lines, string FirstT
 
     public override long OffChipBytes(HwConfig c) => (long)Lines * c.BeatsPerLine * c.PortBytes;
 
-    /// <summary>Byte offset off chip of line <paramref name="i"/> of the transfer (a line takes BeatsPerLine words).</summary>
-    protected long ExtByte(Machine m, int i)
+    /// <summary>Byte offset off chip of line <paramref name="i"/> of the transfer starting at word <paramref name="ext"/> (a line takes BeatsPerLine words).</summary>
+    protected static long ExtByte(Machine m, long ext, int i)
     {
-        long b = (Ext + (long)i * m.Config.BeatsPerLine) * m.Config.PortBytes;
+        long b = (ext + (long)i * m.Config.BeatsPerLine) * m.Config.PortBytes;
         return b >= 0 && b + (long)m.Config.BeatsPerLine * m.Config.PortBytes <= m.Memory.Length ? b
-            : throw new InstructionSimulator.ProgramException($"off-chip word {Ext + (long)i * m.Config.BeatsPerLine} is outside memory");
+            : throw new InstructionSimulator.ProgramException($"off-chip word {ext + (long)i * m.Config.BeatsPerLine} is outside memory");
     }
 
     /// <summary>The next lines at the next addresses on both sides: one transfer (it keeps this one's owner).</summary>
@@ -79,9 +79,10 @@ public sealed record Load(long Ext, int SpadLine, int Lines, string FirstTensor)
     /// <summary>n lines of BeatsPerLine reads each, then the last response and the step to NEXT.</summary>
     public override long Cycles(HwConfig c) => (long)Lines * c.BeatsPerLine + 2;
 
-    public override void Execute(Machine m)
+    public override void Execute(Machine m, DecodedFields f)
     {
-        for (int i = 0; i < Lines; i++) Array.Copy(m.Memory, ExtByte(m, i), m.Line(SpadLine + i), 0, m.Config.LineBytes);
+        long ext = f["ext"], spad = f["spad_base"];
+        for (int i = 0; i < f["nlines"]; i++) Array.Copy(m.Memory, ExtByte(m, ext, i), m.Line(spad + i), 0, m.Config.LineBytes);
     }
 }
 
@@ -94,13 +95,14 @@ public sealed record Store(long Ext, int SpadLine, int Lines, string FirstTensor
     /// <summary>Per line: read, latch, then BeatsPerLine writes; then NEXT.</summary>
     public override long Cycles(HwConfig c) => (long)Lines * (2 + c.BeatsPerLine) + 1;
 
-    public override void Execute(Machine m)
+    public override void Execute(Machine m, DecodedFields f)
     {
         int span = m.Config.BeatsPerLine * m.Config.PortBytes;
-        for (int i = 0; i < Lines; i++)
+        long ext = f["ext"], spad = f["spad_base"];
+        for (int i = 0; i < f["nlines"]; i++)
         {
-            long at = ExtByte(m, i);
-            Array.Copy(m.Line(SpadLine + i), 0, m.Memory, at, m.Config.LineBytes);
+            long at = ExtByte(m, ext, i);
+            Array.Copy(m.Line(spad + i), 0, m.Memory, at, m.Config.LineBytes);
             Array.Fill(m.Memory, (byte)0, (int)(at + m.Config.LineBytes), span - m.Config.LineBytes);
         }
     }

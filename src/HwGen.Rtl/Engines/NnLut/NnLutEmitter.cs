@@ -17,7 +17,7 @@ public abstract record NnLutUnit(string Name)
     public IReadOnlyList<(string Module, string Text)> Emit(string header) => Parts.Select(p => (p.Module, p.Render(header))).ToList();
 }
 
-/// <summary>An element-wise unit: one table, one element per cycle, latency <see cref="NnLutEmitter.PwlLatency"/>.</summary>
+/// <summary>An element-wise unit: one table, one element per cycle, latency <see cref="NnLutCycles.PwlLatency"/>.</summary>
 public sealed record PwlUnit(string Name, PwlTable Table) : NnLutUnit(Name)
 {
     protected override IReadOnlyList<(string, Func<string, string>)> Parts => [(Name, h => NnLutEmitter.Pwl(Name, Table, h))];
@@ -48,8 +48,6 @@ public sealed record LayerNormRtlUnit(string Name, LayerNormUnit Unit) : NnLutUn
 /// </summary>
 public static class NnLutEmitter
 {
-    public const int PwlLatency = 3;
-
     /// <summary>A sized signed Verilog literal in hex (two's complement), e.g. 9'sh1ff for -1.</summary>
     public static string Lit(int width, BigInteger value)
     {

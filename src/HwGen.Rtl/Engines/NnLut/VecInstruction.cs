@@ -43,43 +43,53 @@ public sealed record Vec(QNonlinear Op, int UnitIndex, int Block, int Pass, int 
     public sealed class State
     {
         public List<byte[]> Row = [];
+        /// <summary>Features of the row the output pass has written so far.</summary>
+        public int Written;
     }
 
     /// <summary>Element-wise: each byte through the table. Softmax and LayerNorm: the first pass collects the row's tiles,
     /// the output pass writes tile by tile the unit's result on the whole row (lane r is activation row r).</summary>
-    public override void Execute(Machine m)
+    public override void Execute(Machine m, DecodedFields f)
     {
         var c = m.Config;
         var s = m.State<State>();
-        int rows = c.ArrayRows;
-        if (Op is QLut)
+        int rows = c.ArrayRows, lines = f.Int("nlines");
+        var units = VectorEngine.Units(m.Design.Graph);
+        int u = f.Int("unit");
+        if (u >= units.Count) throw new InstructionSimulator.ProgramException($"VEC names unit {u}; the engine has {units.Count}");
+        var op = units[u];
+        long src = f["src"], dst = f["dst"];
+        if (op is QLut)
         {
-            for (int i = 0; i < Lines; i++)
+            for (int i = 0; i < lines; i++)
             {
-                var x = m.Line(SrcLine + i);
-                var y = NnLutOps.Run(Op, new Tensor(DType.Int8, [rows], Enumerable.Range(0, rows).Select(r => (double)(sbyte)x[r]).ToArray()));
-                var line = m.Line(DstLine + i);
+                var x = m.Line(src + i);
+                var y = NnLutOps.Run(op, new Tensor(DType.Int8, [rows], Enumerable.Range(0, rows).Select(r => (double)(sbyte)x[r]).ToArray()));
+                var line = m.Line(dst + i);
                 Array.Clear(line);
                 for (int r = 0; r < rows; r++) line[r] = (byte)(sbyte)y.Data[r];
             }
             return;
         }
-        if (Pass == 0)
+        // The row's first pass collects its tiles (first_tile starts a row); the output pass writes the result tile by tile.
+        if (f["pass"] == 0)
         {
-            if (First) s.Row.Clear();
-            for (int i = 0; i < Lines; i++) s.Row.Add((byte[])m.Line(SrcLine + i).Clone());
+            if (f.Flag("first_tile")) s.Row.Clear();
+            for (int i = 0; i < lines; i++) s.Row.Add((byte[])m.Line(src + i).Clone());
         }
-        if (!Output) return;
+        if (!f.Flag("out_pass")) return;
+        if (f.Flag("first_tile")) s.Written = 0;
         int n = s.Row.Count;
         var data = new double[rows * n];
-        for (int r = 0; r < rows; r++) for (int f = 0; f < n; f++) data[r * n + f] = (sbyte)s.Row[f][r];
-        var result = NnLutOps.Run(Op, new Tensor(DType.Int8, [rows, n], data));
-        for (int i = 0; i < Lines; i++)
+        for (int r = 0; r < rows; r++) for (int k = 0; k < n; k++) data[r * n + k] = (sbyte)s.Row[k][r];
+        var result = NnLutOps.Run(op, new Tensor(DType.Int8, [rows, n], data));
+        for (int i = 0; i < lines; i++)
         {
-            var line = m.Line(DstLine + i);
+            var line = m.Line(dst + i);
             Array.Clear(line);
-            for (int r = 0; r < rows; r++) line[r] = (byte)(sbyte)result.Data[r * n + FirstFeature + i];
+            for (int r = 0; r < rows; r++) line[r] = (byte)(sbyte)result.Data[r * n + s.Written + i];
         }
+        s.Written += lines;
     }
 
     /// <summary>One cycle to start, n reads, the last line's feed, one cycle to finish, one to see done, then NEXT; plus the
