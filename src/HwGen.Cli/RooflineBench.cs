@@ -18,14 +18,13 @@ namespace HwGen.Cli;
 /// </summary>
 public static class RooflineBench
 {
-    public sealed record Row(string Model, int Batch, string Array, long Macs, long Bytes, long MacBound, long MemBound, long Cycles,
+    public sealed record Row(string Model, int Batch, string Array, int ArraySize, long Macs, long Bytes, long MacBound, long MemBound, long Cycles,
         long GemmCycles, long BytesMoved, long Projected)
     {
         public long Bound => Math.Max(MacBound, MemBound);
         public double Ratio => Cycles / (double)Bound;
         /// <summary>MAC activity while GEMM instructions run.</summary>
         public double GemmUtilization => GemmCycles == 0 ? 0 : Macs / (double)GemmCycles / ArraySize;
-        public int ArraySize => Array.Split('x').Select(int.Parse).Aggregate(1, (a, b) => a * b);
     }
 
     public static IEnumerable<(string Name, Func<int, HwConfig, Design> Compile)> Models(bool quick)
@@ -74,12 +73,12 @@ public static class RooflineBench
         var gemms = d.Graph.Ops.OfType<QGemm>().ToList();
         long rows(QGemm q) => ShapeUtil.Rows(q.Input.Type.Shape);
         long macs = gemms.Sum(q => rows(q) * q.K * q.N);
-        long bytes = gemms.Sum(q => (long)q.K * q.N + 9L * q.N)
+        long bytes = gemms.Sum(q => (long)q.K * q.N + (long)DenseEngine.ParamBytesPerColumn * q.N)
                      + d.InputTensors.Sum(s => (long)s.Rows * s.Features) + d.OutputTensors.Sum(s => (long)s.Rows * s.Features);
         long gemmCycles = d.Program.OfType<Gemm>().Sum(i => CycleModel.Of(i, cfg));
         long projected = Tokens.ProjectOverlapped(d.Program, Tokens.Derive(d.Program, cfg), cfg);
         int size = cfg.ArrayRows * cfg.ArrayCols;
-        return new Row(model, batch, $"{cfg.ArrayRows}x{cfg.ArrayCols}", macs, bytes, (macs + size - 1) / size,
+        return new Row(model, batch, $"{cfg.ArrayRows}x{cfg.ArrayCols}", size, macs, bytes, (macs + size - 1) / size,
             (bytes + cfg.PortBytes - 1) / cfg.PortBytes, d.EstimatedCycles, gemmCycles, d.OffChipBytesMoved, projected);
     }
 

@@ -29,6 +29,8 @@ public sealed record HwConfig
     public int ScratchpadLines => ScratchpadBytes / LineBytes;
     /// <summary>Off-chip port beats per scratchpad line.</summary>
     public int BeatsPerLine => (LineBytes + PortBytes - 1) / PortBytes;
+    /// <summary>Bits of a scratchpad line address (the RTL's AW).</summary>
+    public int ScratchpadAddressBits => Math.Max(1, (int)Math.Ceiling(Math.Log2(ScratchpadLines)));
 
     public static HwConfig Default { get; } = new();
 

@@ -63,6 +63,8 @@ public sealed class Tensor
     public long Size => Data.Length;
     public Tensor Reshaped(int[] shape) => new(Type, shape, Data);
     public Tensor WithType(DType type) => new(type, Shape, Data);
+    /// <summary>The same type and shape, each element through <paramref name="f"/>.</summary>
+    public Tensor Map(Func<double, double> f) => new(Type, Shape, Data.Select(f).ToArray());
     public override string ToString() => $"{Type.Name()}[{string.Join("x", Shape)}]";
 }
 

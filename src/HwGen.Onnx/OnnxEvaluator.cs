@@ -210,7 +210,7 @@ public static partial class OnnxEvaluator
         return bc;
     }
 
-    public static Tensor Map(Tensor x, Func<double, double> f) => new(x.Type, x.Shape, x.Data.Select(f).ToArray());
+    public static Tensor Map(Tensor x, Func<double, double> f) => x.Map(f);
 
     static Tensor Clip(OnnxNode node, Tensor x, Tensor? min, Tensor? max)
     {

@@ -14,6 +14,8 @@ public sealed record Field(string Name, int Word, int Lsb, int Width, FieldKind 
 {
     /// <summary>Bit offset in the 256-bit instruction.</summary>
     public int Offset => Word * 32 + Lsb;
+    /// <summary>The field's bits, at bit 0.</summary>
+    public ulong Mask => Width == 32 ? uint.MaxValue : (1UL << Width) - 1;
 }
 
 /// <summary>One field as the Verilog decoder declares it, e.g. <c>wire [AW-1:0] act_line = instr[32 +: AW];</c>.</summary>
@@ -54,10 +56,9 @@ public sealed class InstructionFormat
         foreach (var f in Fields)
         {
             long v = f.Get(i);
-            ulong mask = f.Width == 32 ? uint.MaxValue : (1UL << f.Width) - 1;
-            bool fits = f.Kind == FieldKind.Signed ? v >= -(1L << (f.Width - 1)) && v < 1L << (f.Width - 1) : v >= 0 && (ulong)v <= mask;
+            bool fits = f.Kind == FieldKind.Signed ? v >= -(1L << (f.Width - 1)) && v < 1L << (f.Width - 1) : v >= 0 && (ulong)v <= f.Mask;
             if (!fits) throw new HwGenException($"instruction {Mnemonic} ({i.Comment}): field '{f.Name}' = {v} does not fit in {f.Width} bits");
-            w[f.Word] |= (uint)(((ulong)v & mask) << f.Lsb);
+            w[f.Word] |= (uint)(((ulong)v & f.Mask) << f.Lsb);
         }
         return w;
     }
@@ -69,7 +70,7 @@ public sealed class InstructionFormat
         var values = new Dictionary<string, long>();
         foreach (var f in Fields)
         {
-            ulong raw = (words[f.Word] >> f.Lsb) & (f.Width == 32 ? uint.MaxValue : (1UL << f.Width) - 1);
+            ulong raw = (words[f.Word] >> f.Lsb) & f.Mask;
             values[f.Name] = f.Kind switch
             {
                 FieldKind.Signed => (long)(raw << (64 - f.Width)) >> (64 - f.Width),
@@ -98,10 +99,7 @@ public sealed class DecodedFields(string mnemonic, IReadOnlyDictionary<string, l
 }
 
 /// <summary>Scratchpad lines [First, First + Count).</summary>
-public readonly record struct LineRange(long First, long Count)
-{
-    public bool Overlaps(LineRange o) => Count > 0 && o.Count > 0 && First < o.First + o.Count && o.First < First + Count;
-}
+public readonly record struct LineRange(long First, long Count);
 
 /// <summary>
 /// One instruction of the program. Each engine defines its instruction records beside its format, cycle count and

@@ -12,7 +12,7 @@ public sealed class Machine(Design design, byte[] memory)
     public Design Design { get; } = design;
     public HwConfig Config { get; } = design.Config;
     /// <summary>Bits of a scratchpad line address, as the RTL's AW.</summary>
-    public int AddressBits { get; } = Math.Max(1, (int)Math.Ceiling(Math.Log2(design.Config.ScratchpadLines)));
+    public int AddressBits => Config.ScratchpadAddressBits;
     public byte[] Memory { get; } = memory;
     public byte[][] Spad { get; } = Enumerable.Range(0, design.Config.ScratchpadLines).Select(_ => new byte[design.Config.LineBytes]).ToArray();
     readonly Dictionary<Type, object> state = [];

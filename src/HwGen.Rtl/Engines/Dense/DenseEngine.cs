@@ -6,6 +6,9 @@ using HwGen.Rtl.Program;
 
 namespace HwGen.Rtl.Engines.Dense;
 
+/// <summary>The values of templates/hwgen_dense_engine.v.sbn beyond the common ones.</summary>
+public sealed record DenseValues(int ParamLines, IReadOnlyList<FieldDecode> Decode);
+
 /// <summary>
 /// The dense engine: a rows x cols int8 MAC array with int32 accumulators that persist across K-chunks and a
 /// per-column requantizer. It takes every QGemm. Its weights and per-channel parameters live off chip, one region per
@@ -105,7 +108,7 @@ public sealed class DenseEngine : IDeviceEngine
     public IEnumerable<(string Module, string Text)> Render(Design d, RtlValues common)
     {
         yield return (Module, Templates.Render("templates", Module + ".v.sbn", common,
-            new { ParamLines = ParamLines(d.Config), Decode = Gemm.Layout.Decode() }));
+            new DenseValues(ParamLines(d.Config), Gemm.Layout.Decode())));
     }
 
     public ReportTable Report(Design d)

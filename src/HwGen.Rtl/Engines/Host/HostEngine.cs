@@ -31,7 +31,7 @@ public sealed class HostEngine : IEngine
         Dequantize d => new Tensor(DType.Float32, x[0].Shape,
             x[0].Data.Select(v => QuantMath.Dequantize((long)v, d.Input.Type.Quant!.Scale, d.Input.Type.Quant.ZeroPoint)).ToArray()),
         Reshape r => x[0].Reshaped(r.NewShape.ToArray()),
-        QClamp c => new Tensor(x[0].Type, x[0].Shape, x[0].Data.Select(v => Math.Clamp(v, c.Min, c.Max)).ToArray()),
+        QClamp c => x[0].Map(v => Math.Clamp(v, c.Min, c.Max)),
         _ => throw new InvalidOperationException($"host: no semantics for {op.Mnemonic}"),
     };
 }

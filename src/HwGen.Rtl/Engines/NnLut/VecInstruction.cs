@@ -43,6 +43,8 @@ public sealed record Vec(QNonlinear Op, int UnitIndex, int Block, int Pass, int 
     public sealed class State
     {
         public List<byte[]> Row = [];
+        /// <summary>The engine's units in order (unit i computes Units[i]), looked up once per run.</summary>
+        public IReadOnlyList<QNonlinear>? Units;
         /// <summary>Features of the row the output pass has written so far.</summary>
         public int Written;
     }
@@ -54,7 +56,7 @@ public sealed record Vec(QNonlinear Op, int UnitIndex, int Block, int Pass, int 
         var c = m.Config;
         var s = m.State<State>();
         int rows = c.ArrayRows, lines = f.Int("nlines");
-        var units = VectorEngine.Units(m.Design.Graph);
+        var units = s.Units ??= VectorEngine.Units(m.Design.Graph);
         int u = f.Int("unit");
         if (u >= units.Count) throw new InstructionSimulator.ProgramException($"VEC names unit {u}; the engine has {units.Count}");
         var op = units[u];

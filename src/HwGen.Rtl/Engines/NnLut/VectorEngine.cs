@@ -9,6 +9,9 @@ namespace HwGen.Rtl.Engines.NnLut;
 /// <summary>A unit of the vector engine as its template lists it.</summary>
 public sealed record UnitValues(int Id, string Module, string Kind, string Description, string PassExpr);
 
+/// <summary>The values of templates/hwgen_vector_engine.v.sbn beyond the common ones.</summary>
+public sealed record VectorValues(IReadOnlyList<FieldDecode> Decode, IReadOnlyList<UnitValues> Units, string WdataExpr);
+
 /// <summary>
 /// The vector engine: one NN-LUT unit per nonlinear op (element-wise table, softmax, LayerNorm), arrayRows lanes wide
 /// (lane r takes activation row r of a scratchpad line). Unit i computes the i-th nonlinear op of the graph. A VEC
@@ -52,7 +55,7 @@ public sealed class VectorEngine : IDeviceEngine
     public void Lower(Op op, TileBuilder b)
     {
         var nl = (QNonlinear)op;
-        int c = b.Config.ArrayCols, unit = Units(b.Graph).ToList().IndexOf(nl);
+        int c = b.Config.ArrayCols, unit = b.Graph.Ops.OfType<QNonlinear>().TakeWhile(o => !ReferenceEquals(o, nl)).Count();
         var xs = b.StorageOf(nl.Input);
         var ys = b.StorageOf(nl.Output);
         int tiles = (xs.Features + c - 1) / c;
@@ -74,14 +77,12 @@ public sealed class VectorEngine : IDeviceEngine
     {
         var units = Units(d.Graph);
         var rows = d.Config.ArrayRows;
-        yield return (Module, Templates.Render("templates", Module + ".v.sbn", common, new
-        {
-            Decode = Vec.Layout.Decode(),
-            Units = units.Select((u, i) => new UnitValues(i, UnitModule(u), u is QLut ? "pwl" : "row",
+        yield return (Module, Templates.Render("templates", Module + ".v.sbn", common, new VectorValues(
+            Vec.Layout.Decode(),
+            units.Select((u, i) => new UnitValues(i, UnitModule(u), u is QLut ? "pwl" : "row",
                 u switch { QLut l => $"{l.Function} of {u.Name}", QSoftmax => $"softmax {u.Name}", _ => $"LayerNorm {u.Name}" } + $", {u.Entries}-entry tables",
                 u is QSoftmax ? "pass" : "pass[0]")).ToList(),
-            WdataExpr = common.LineBits == 8 * rows ? "out_y" : $"{{ {{{common.LineBits - 8 * rows}{{1'b0}}}}, out_y }}",
-        }));
+            common.LineBits == 8 * rows ? "out_y" : $"{{ {{{common.LineBits - 8 * rows}{{1'b0}}}}, out_y }}")));
         foreach (var u in units)
             foreach (var m in Unit(u).Emit(common.Header)) yield return m;
     }
