@@ -29,6 +29,11 @@ public sealed record HwConfig
     public int ScratchpadLines => ScratchpadBytes / LineBytes;
     /// <summary>Off-chip port beats per scratchpad line.</summary>
     public int BeatsPerLine => (LineBytes + PortBytes - 1) / PortBytes;
+    /// <summary>Lines of each of the scratchpad's two banks: bank 0 (lines [0, BankLines)) holds activations, bank 1
+    /// (lines [BankLines, 2 BankLines)) constants, so that weights load while an engine computes. An odd last line is unused.</summary>
+    public int BankLines => ScratchpadLines / 2;
+    /// <summary>The bank of a scratchpad line.</summary>
+    public int BankOf(long line) => line >= BankLines ? 1 : 0;
     /// <summary>Bits of a scratchpad line address (the RTL's AW).</summary>
     public int ScratchpadAddressBits => Math.Max(1, (int)Math.Ceiling(Math.Log2(ScratchpadLines)));
 

@@ -21,9 +21,13 @@ public sealed class GreedyScheduler
     int step;
     List<int> stores = [], evictions = [], loads = [];
     Dictionary<int, long> placed = [];                  // placed during this step
+    List<(long From, long To)> freed = [];              // ranges of the tensors whose last use was the previous step
 
-    GreedyScheduler(ScratchpadProblem p, IReadOnlyList<int> order, Boundary? start)
+    readonly bool doubleBuffer;
+
+    GreedyScheduler(ScratchpadProblem p, IReadOnlyList<int> order, Boundary? start, bool doubleBuffer)
     {
+        this.doubleBuffer = doubleBuffer;
         this.p = p;
         this.order = order;
         var stepOf = new int[p.Ops.Count];
@@ -40,15 +44,17 @@ public sealed class GreedyScheduler
         }
     }
 
-    public static Schedule Solve(ScratchpadProblem p) => Solve(p, p.TopologicalOrder()!);
+    /// <summary>With <paramref name="doubleBuffer"/>, a tensor goes elsewhere than the lines the previous step used when a gap
+    /// fits (the same traffic, but a decoupled design can load it while the previous step still computes).</summary>
+    public static Schedule Solve(ScratchpadProblem p, bool doubleBuffer = false) => Solve(p, p.TopologicalOrder()!, doubleBuffer: doubleBuffer);
 
     /// <summary>The greedy from a window's start state (<paramref name="start"/>: what is resident where, what is off
     /// chip); tensors to keep or leave off chip at the end are stored when evicted, and those that must end off chip
     /// are stored at the end.</summary>
-    public static Schedule Solve(ScratchpadProblem p, IReadOnlyList<int> order, Boundary? start = null)
+    public static Schedule Solve(ScratchpadProblem p, IReadOnlyList<int> order, Boundary? start = null, bool doubleBuffer = false)
     {
         var sw = Stopwatch.StartNew();
-        var g = new GreedyScheduler(p, order, start);
+        var g = new GreedyScheduler(p, order, start, doubleBuffer);
         var steps = new List<ScheduleStep>();
         var pendingStores = new List<int>();
         for (g.step = 0; g.step < order.Count; g.step++)
@@ -75,16 +81,23 @@ public sealed class GreedyScheduler
 
     void Run(SchedOp op)
     {
-        foreach (var t in addressOf.Keys.Where(t => NextUse(t, step - 1) == int.MaxValue && !keep.Contains(t)).ToList()) Evict(t);
+        freed = [];
+        foreach (var t in addressOf.Keys.Where(t => NextUse(t, step - 1) == int.MaxValue && !keep.Contains(t)).ToList())
+        {
+            freed.Add((addressOf[t], addressOf[t] + p.Size(t)));
+            Evict(t);
+        }
         var mine = new HashSet<int>(p.Uses(op));
         var needed = op.Inputs.Distinct().Where(t => !addressOf.ContainsKey(t)).Concat(op.Outputs).ToList();
         foreach (var t in needed)
         {
-            long? a = FirstFit(p.Size(t));
+            // Double buffering (when asked): lines the previous step used stay untouched when another gap fits, so this
+            // step's loads and results need not wait for the previous step to finish with them.
+            long? a = (doubleBuffer ? FirstFit(t, avoidFreed: true) : null) ?? FirstFit(t, avoidFreed: false);
             while (a is null && Victim(mine) is { } v)
             {
                 Evict(v);
-                a = FirstFit(p.Size(t));
+                a = FirstFit(t, avoidFreed: false);
             }
             if (a is null) { Repack(op); return; }
             Put(t, a.Value, isLoad: !op.Outputs.Contains(t));
@@ -104,21 +117,28 @@ public sealed class GreedyScheduler
     int? Victim(HashSet<int> mine) => addressOf.Keys.Where(t => !mine.Contains(t))
         .OrderByDescending(t => NextUse(t, step)).ThenBy(t => t).Cast<int?>().FirstOrDefault();
 
-    /// <summary>The lowest free address where size bytes fit inside one bank.</summary>
-    long? FirstFit(long size)
+    /// <summary>The lowest free address where tensor t fits inside one bank (its own bank when it has one), optionally
+    /// outside the lines freed at the start of this step.</summary>
+    long? FirstFit(int t, bool avoidFreed)
     {
-        long cursor = 0;
+        long size = p.Size(t);
+        var (lo, hi) = p.Tensors[t].Bank is { } b ? (b * p.BankBytes, (b + 1) * p.BankBytes) : (0L, p.Capacity);
+        var taken = byAddress.Select(kv => (From: kv.Key, To: kv.Key + p.Size(kv.Value)));
+        if (avoidFreed) taken = taken.Concat(freed).OrderBy(r => r.From);
+        long cursor = lo;
         long? InGap(long from, long to)
         {
             long a = p.InOneBank(from, size) ? from : (from / p.BankBytes + 1) * p.BankBytes;
-            return a + size <= to ? a : null;
+            return a + size <= Math.Min(to, hi) ? a : null;
         }
-        foreach (var (a, t) in byAddress)
+        foreach (var (from, to) in taken)
         {
-            if (InGap(cursor, a) is { } fit) return fit;
-            cursor = Math.Max(cursor, a + p.Size(t));
+            if (to <= cursor) continue;
+            if (InGap(cursor, from) is { } fit) return fit;
+            cursor = Math.Max(cursor, to);
+            if (cursor >= hi) return null;
         }
-        return InGap(cursor, p.Capacity);
+        return InGap(cursor, hi);
     }
 
     void Put(int t, long a, bool isLoad)

@@ -143,7 +143,7 @@ public static class IlpScheduler
     {
         options ??= new IlpOptions();
         var sw = Stopwatch.StartNew();
-        if (!options.TimingFirst || p.Banks > 1 || boundary?.KeepAtEnd is not null)
+        if (!options.TimingFirst || (p.Banks > 1 && !p.AllPinned) || boundary?.KeepAtEnd is not null)
             return Finish(SolveStage(p, options, boundary, hint, Stage.Full), null, "cp-sat");
         var timing = SolveStage(p, options, boundary, hint, Stage.Timing);
         if (timing is null) return null;
@@ -187,6 +187,8 @@ public static class IlpScheduler
         var rects = m.AddNoOverlap2D();
         // Redundant with the rectangles, but a stronger relaxation: at every step, resident sizes sum to at most the capacity.
         var occupancy = m.AddCumulative(p.Capacity / align);
+        // With every tensor in its own bank, each bank's occupancy is bounded on its own too (the timing stage's relaxation stays tight).
+        var bankOccupancy = p.AllPinned ? Enumerable.Range(0, p.Banks).Select(_ => m.AddCumulative(p.BankBytes / align)).ToArray() : null;
         foreach (var t in p.Tensors)
         {
             int producer = p.Producer(t.Id);
@@ -219,7 +221,13 @@ public static class IlpScheduler
                 }
                 var time = m.NewOptionalIntervalVar(start, dur, end, occupies, $"ti_{t.Id}_{k}");
                 var space = m.NewOptionalFixedSizeIntervalVar(addr, units, occupies, $"ai_{t.Id}_{k}");
-                if (p.Banks > 1)
+                if (t.Bank is { } pin)
+                {
+                    long bankUnits = p.BankBytes / align;
+                    m.Add(addr >= pin * bankUnits).OnlyEnforceIf(present);   // an absent segment sits at 0
+                    m.Add(addr + units <= pin * bankUnits + bankUnits);
+                }
+                else if (p.Banks > 1)
                 {
                     // Inside one bank: bank * bankUnits <= addr and addr + units <= (bank + 1) * bankUnits.
                     long bankUnits = p.BankBytes / align;
@@ -229,6 +237,7 @@ public static class IlpScheduler
                 }
                 if (stage != Stage.Timing) rects.AddRectangle(time, space);
                 occupancy.AddDemand(time, units);
+                if (bankOccupancy is not null) bankOccupancy[t.Bank!.Value].AddDemand(time, units);
                 // An absent segment's variables are fixed, so the search does not branch on them.
                 m.Add(start == 0).OnlyEnforceIf(present.Not());
                 m.Add(end == 1).OnlyEnforceIf(present.Not());

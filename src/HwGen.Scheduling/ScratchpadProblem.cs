@@ -7,6 +7,10 @@ public enum TensorKind { Input, Weight, Intermediate, Output }
 
 public sealed record SchedTensor(int Id, string Name, long Bytes, TensorKind Kind)
 {
+    /// <summary>The bank the tensor must lie in (a banked scratchpad whose banks serve different kinds of data, e.g.
+    /// constants apart from activations so that loading one overlaps computing on the other); null: any bank.</summary>
+    public int? Bank { get; init; }
+
     /// <summary>Inputs and weights are off chip from the start and can be loaded any time.</summary>
     public bool StartsOffChip => Kind is TensorKind.Input or TensorKind.Weight;
 }
@@ -63,6 +67,13 @@ public sealed class ScratchpadProblem
     /// <summary>Whether [address, address + size) lies inside one bank.</summary>
     public bool InOneBank(long address, long size) => size <= 0 || address / BankBytes == (address + size - 1) / BankBytes;
 
+    /// <summary>Whether tensor t at <paramref name="address"/> lies inside one bank, and inside its own bank when it has one.</summary>
+    public bool InItsBank(int t, long address) =>
+        InOneBank(address, Size(t)) && (Tensors[t].Bank is not { } b || address / BankBytes == b);
+
+    /// <summary>Every tensor has its bank (the exact model's timing stage then bounds each bank's occupancy on its own).</summary>
+    public bool AllPinned => Banks > 1 && Tensors.All(t => t.Bank is not null);
+
     /// <summary>Addresses for <paramref name="tensors"/> packed from address 0 into the banks, largest first, each into the
     /// first bank with room (first-fit decreasing); null if they do not fit. With one bank: one after another.</summary>
     public Dictionary<int, long>? PackIntoBanks(IEnumerable<int> tensors)
@@ -71,7 +82,7 @@ public sealed class ScratchpadProblem
         var result = new Dictionary<int, long>();
         foreach (var t in tensors.Distinct().OrderByDescending(Size).ThenBy(t => t))
         {
-            int b = Array.FindIndex(fill, f => f + Size(t) <= BankBytes);
+            int b = Tensors[t].Bank is { } pin ? (fill[pin] + Size(t) <= BankBytes ? pin : -1) : Array.FindIndex(fill, f => f + Size(t) <= BankBytes);
             if (b < 0) return null;
             result[t] = b * BankBytes + fill[b];
             fill[b] += Size(t);
@@ -89,8 +100,6 @@ public sealed class ScratchpadProblem
     /// <summary>Scratchpad bytes an op needs while it runs: its operands and results.</summary>
     public long Need(SchedOp op) => Uses(op).Sum(Size);
 
-    /// <summary>The op needing the most scratchpad; a capacity below its need admits no schedule.</summary>
-    public SchedOp LargestOp => Ops.MaxBy(Need)!;
 
     /// <summary>Bytes any schedule moves: each input and weight loaded once, each output stored once.</summary>
     public long CompulsoryTraffic => Tensors.Where(t => t.StartsOffChip && consumers[t.Id].Count > 0).Sum(t => t.Bytes)
@@ -111,6 +120,7 @@ public sealed class ScratchpadProblem
             if (t.Id != i) throw Bad($"tensor '{t.Name}' has id {t.Id}, expected {i}");
             if (t.Bytes <= 0) throw Bad($"tensor '{t.Name}' has size {t.Bytes}");
             if (Size(i) > BankBytes) throw Bad($"tensor '{t.Name}' of {Size(i)} bytes is larger than a bank of {BankBytes} bytes");
+            if (t.Bank is { } pin && (pin < 0 || pin >= Banks)) throw Bad($"tensor '{t.Name}' must lie in bank {pin}, which does not exist");
             if (producer[i] == -2) throw Bad($"tensor '{t.Name}' is produced by more than one op");
             if (t.StartsOffChip && producer[i] >= 0) throw Bad($"{t.Kind.ToString().ToLowerInvariant()} '{t.Name}' is produced by op '{Ops[producer[i]].Name}'");
             if (!t.StartsOffChip && producer[i] == -1) throw Bad($"{t.Kind.ToString().ToLowerInvariant()} '{t.Name}' is never produced");

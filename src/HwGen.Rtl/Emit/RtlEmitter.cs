@@ -4,11 +4,18 @@ using HwGen.Rtl.Program;
 
 namespace HwGen.Rtl.Emit;
 
-/// <summary>One engine instance in hwgen_top: index i drives eng_start[i] and answers on eng_done[i].</summary>
-public sealed record EngineInstance(int Index, string Module, string Name);
+/// <summary>One unit in hwgen_top: its queue and its module. Unit 0 is the DMA, then the engines; <see cref="Hold"/> keeps
+/// the unit from starting (the DMA while the controller fetches), <see cref="TokensIn"/> gathers the tokens the others give it.</summary>
+public sealed record UnitInstance(int Index, string Module, string Name, bool IsDma, string Hold, string TokensIn);
 
-/// <summary>An opcode the controller hands to an engine: it pulses that engine's start and waits for its done.</summary>
-public sealed record Dispatch(string Mnemonic, int Opcode, int Engine, string OneHot);
+/// <summary>An opcode the controller pushes into a unit's queue.</summary>
+public sealed record Dispatch(string Mnemonic, int Opcode, int Unit, string OneHot);
+
+/// <summary>A one-bit wire of the top: its name and expression.</summary>
+public sealed record Select(string Name, string Expr);
+
+/// <summary>One scratchpad bank in hwgen_top: the selects of its ports (which unit uses each) and the muxed port signals.</summary>
+public sealed record BankValues(int Index, IReadOnlyList<Select> Selects, string WriteEnable, string AddressA, string WriteData, string AddressB);
 
 /// <summary>
 /// The values every RTL template of a design may use, computed from the design (templates only place them; Scriban
@@ -16,11 +23,11 @@ public sealed record Dispatch(string Mnemonic, int Opcode, int Engine, string On
 /// </summary>
 public sealed record RtlValues(
     string Header, string Model, int Rows, int Cols, int Lines, int LineBytes, int LineBits, int PortBytes, int PortBits,
-    int BeatsPerLine, int InstrBeats, int SpadAw, string LbufFromSpad,
-    IReadOnlyList<EngineInstance> Engines, IReadOnlyList<Dispatch> Dispatches, IReadOnlyList<InstructionFormat> DmaOpcodes, IReadOnlyList<FieldDecode> DmaDecode,
-    string SpadWriteEnable, string SpadAddress, string SpadWriteData, string SpadReadAddress)
+    int BeatsPerLine, int InstrBeats, int SpadAw, int BankLines, int BankAw, int TokenBits, int EndOpcode, int LoadOpcode, string LbufFromSpad,
+    IReadOnlyList<UnitInstance> Units, IReadOnlyList<Dispatch> Dispatches, IReadOnlyList<FieldDecode> DmaDecode,
+    IReadOnlyList<BankValues> Banks, string Collision)
 {
-    public int EngineCount => Engines.Count;
+    public int UnitCount => Units.Count;
 
     /// <summary>Integer parameters of the design (for the manifest), named as the templates see them.</summary>
     public IEnumerable<KeyValuePair<string, int>> Parameters() =>
@@ -29,34 +36,53 @@ public sealed record RtlValues(
 }
 
 /// <summary>
-/// Emits the Verilog of a design, one file per module: the top, the controller and the scratchpad, then each
-/// engine's modules (<see cref="IDeviceEngine.Render"/>). Prepare computes every width, parameter and name from the
-/// design; the templates under templates/ only place them.
+/// Emits the Verilog of a design, one file per module: the top, the controller, the unit queue, the DMA and the
+/// scratchpad bank, then each engine's modules (<see cref="IDeviceEngine.Render"/>). Prepare computes every width,
+/// parameter and name from the design; the templates under templates/ only place them.
 /// </summary>
 public static class RtlEmitter
 {
-    public static readonly string[] Modules = ["hwgen_top", "hwgen_controller", "hwgen_spad"];
+    public static readonly string[] Modules = ["hwgen_top", "hwgen_controller", "hwgen_queue", "hwgen_dma", "hwgen_spad"];
 
     /// <summary>Every value the common RTL templates use, computed from the design.</summary>
     public static RtlValues Prepare(Design d)
     {
         var c = d.Config;
         int lineBits = c.LineBytes * 8, portBits = c.PortBytes * 8, lbufBits = c.BeatsPerLine * portBits;
-        var engines = d.Engines.Select((e, i) => new EngineInstance(i, e.Module, e.Name)).ToList();
-        int n = engines.Count;
+        int n = d.Units.Count;
         string OneHot(int i) => $"{n}'b{new string(Enumerable.Range(0, n).Select(b => b == n - 1 - i ? '1' : '0').ToArray())}";
-        var dispatches = d.Engines.SelectMany((e, i) => e.Formats.Select(f => new Dispatch(f.Mnemonic, f.Opcode, i, OneHot(i)))).ToList();
-        // Port A: the active engine's, else the controller's; port B: the active engine's (the last engine's when idle).
-        string Chain(string signal, string idle) =>
-            string.Concat(engines.Select(e => $"eng_active[{e.Index}] ? e{e.Index}_{signal} : ")) + idle;
-        string ChainB() => string.Concat(engines.SkipLast(1).Select(e => $"eng_active[{e.Index}] ? e{e.Index}_b_addr : ")) + $"e{n - 1}_b_addr";
+        // tok_in of unit u: bit f is unit f's token for u (0 for u itself).
+        string TokensIn(int u) => "{" + string.Join(", ", Enumerable.Range(0, n).Reverse().Select(f => f == u ? "1'b0" : $"tok{f}[{u}]")) + "}";
+        var units = new List<UnitInstance> { new(0, "hwgen_dma", Dma.Unit, true, "fetching", TokensIn(0)) };
+        units.AddRange(d.Engines.Select((e, i) => new UnitInstance(i + 1, e.Module, e.Name, false, "1'b0", TokensIn(i + 1))));
+        var dispatches = Dma.Formats.Where(f => f != Dma.EndFormat).Select(f => new Dispatch(f.Mnemonic, f.Opcode, 0, OneHot(0)))
+            .Concat(d.Engines.SelectMany((e, i) => e.Formats.Select(f => new Dispatch(f.Mnemonic, f.Opcode, i + 1, OneHot(i + 1))))).ToList();
+        int bankAw = Math.Max(1, (int)Math.Ceiling(Math.Log2(Math.Max(2, c.BankLines))));
+        string Or(IEnumerable<string> terms, string zero) => terms.Any() ? string.Join(" | ", terms) : zero;
+        var banks = Enumerable.Range(0, 2).Select(k =>
+        {
+            string hi = k == 1 ? "" : "!";
+            var selects = units.SelectMany(u => new[]
+            {
+                new Select($"b{k}_a_u{u.Index}", $"u{u.Index}_a_en && {hi}u{u.Index}_a_hi"),
+                new Select($"b{k}_b_u{u.Index}", $"u{u.Index}_b_en && {hi}u{u.Index}_b_hi"),
+            }).ToList();
+            return new BankValues(k, selects,
+                Or(units.Select(u => $"(b{k}_a_u{u.Index} && u{u.Index}_a_we)"), "1'b0"),
+                Or(units.Select(u => $"({{BW{{b{k}_a_u{u.Index}}}}} & u{u.Index}_a_off[BW-1:0])"), "{BW{1'b0}}"),
+                Or(units.Select(u => $"({{LINE_BITS{{b{k}_a_u{u.Index}}}}} & u{u.Index}_a_wdata)"), "{LINE_BITS{1'b0}}"),
+                Or(units.Select(u => $"({{BW{{b{k}_b_u{u.Index}}}}} & u{u.Index}_b_off[BW-1:0])"), "{BW{1'b0}}"));
+        }).ToList();
+        // Two selects of one bank port at once.
+        var pairs = from k in Enumerable.Range(0, 2) from p in new[] { "a", "b" } from u in units from v in units
+                    where u.Index < v.Index select $"(b{k}_{p}_u{u.Index} && b{k}_{p}_u{v.Index})";
         return new RtlValues(
             $"Generated by HwGen from model '{d.ModelName}'. Do not edit. Array {c.ArrayRows}x{c.ArrayCols}, " +
             $"scratchpad {c.ScratchpadBytes} B, port {c.PortBytes} B.",
-            d.ModelName, c.ArrayRows, c.ArrayCols, c.ScratchpadLines, c.LineBytes, lineBits, c.PortBytes, portBits, c.BeatsPerLine, d.InstrBeats, c.ScratchpadAddressBits,
-            lbufBits == lineBits ? "spad_rdata" : $"{{ {{{lbufBits - lineBits}{{1'b0}}}}, spad_rdata }}",
-            engines, dispatches, Dma.Formats, Dma.LoadFormat.Decode(),
-            Chain("we", "ctl_we"), Chain("a_addr", "ctl_addr"), Chain("wdata", "ctl_wdata"), ChainB());
+            d.ModelName, c.ArrayRows, c.ArrayCols, c.ScratchpadLines, c.LineBytes, lineBits, c.PortBytes, portBits, c.BeatsPerLine, d.InstrBeats,
+            c.ScratchpadAddressBits, c.BankLines, bankAw, CycleModel.TokenBits, Dma.EndFormat.Opcode, Dma.LoadFormat.Opcode,
+            lbufBits == lineBits ? "b_rdata" : $"{{ {{{lbufBits - lineBits}{{1'b0}}}}, b_rdata }}",
+            units, dispatches, Dma.LoadFormat.Decode(), banks, Or(pairs, "1'b0"));
     }
 
     /// <summary>Names of every module of a design, in the order <see cref="Render"/> writes them.</summary>

@@ -24,7 +24,8 @@ public sealed class Storage(Value value, int rows, int features, int rowsPerBloc
 /// <summary>A named range of off-chip memory, in port words.</summary>
 public sealed record Region(string Name, string Kind, long Word, long Words);
 
-/// <summary>Cycles (without stalls) and off-chip bytes of the instructions that work for one IR op.</summary>
+/// <summary>Cycles its units are busy (without stalls; units overlap, so these add up to more than the run) and off-chip bytes of
+/// the instructions that work for one IR op.</summary>
 public sealed record OpCost(long Cycles, long OffChipBytes);
 
 /// <summary>
@@ -58,7 +59,17 @@ public sealed class Design
     public OpCost CostOf(Op op) => Costs.TryGetValue(op, out var c) ? c : new OpCost(0, 0);
 
     /// <summary>The device engines of this design, in registration order: the engine index of the RTL.</summary>
-    public IReadOnlyList<IDeviceEngine> Engines => EngineRegistry.Devices.Where(e => e.Always || Graph.Ops.Any(o => o.Engine == e.Name)).ToList();
+    public IReadOnlyList<IDeviceEngine> Engines => EnginesOf(Graph);
+    public static IReadOnlyList<IDeviceEngine> EnginesOf(Graph g) => EngineRegistry.Devices.Where(e => e.Always || g.Ops.Any(o => o.Engine == e.Name)).ToList();
+
+    /// <summary>The units that run instructions, by index (bit u of a token mask): the DMA, then the engines.</summary>
+    public IReadOnlyList<string> Units => UnitsOf(Graph);
+    public static IReadOnlyList<string> UnitsOf(Graph g) => [HwGen.Rtl.Engines.Dma.Dma.Unit, .. EnginesOf(g).Select(e => e.Name)];
+
+    /// <summary>The dependency tokens of each instruction of <see cref="Program"/> (<see cref="HwGen.Rtl.Program.Tokens"/>), encoded in it.</summary>
+    public required IReadOnlyList<TokenFlags> Tokens { get; init; }
+    /// <summary>When each instruction runs without stalls (<see cref="CycleModel"/>).</summary>
+    public required IReadOnlyList<Timing> Timings { get; init; }
 
     /// <summary>Device tensors the host writes before start (quantized graph inputs), in graph input order.</summary>
     public IEnumerable<Storage> InputTensors => InputsOf(Graph, Storage);

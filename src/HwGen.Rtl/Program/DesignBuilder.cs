@@ -58,10 +58,15 @@ public sealed class DesignBuilder
         var tp = TileProblem.Build(graph, cfg, storage, inputs, outputs, modelName);
         if (tp.Problem.Ops.Count > 0)
         {
-            var largest = tp.Problem.LargestOp;
-            long need = tp.Problem.Need(largest);
-            if (need > tp.Problem.Capacity)
-                throw new HwGenException($"config: a scratchpad of {cfg.ScratchpadLines} lines cannot hold one tile of the {cfg.ArrayRows}x{cfg.ArrayCols} array ({tp.Tasks[largest.Id].Needs(need, cfg)})");
+            var p = tp.Problem;
+            if (p.Ops.FirstOrDefault(o => p.PackIntoBanks(p.Uses(o)) is null) is { } tooBig)
+            {
+                long BankNeed(int bank) => p.Uses(tooBig).Distinct().Where(t => p.Tensors[t].Bank == bank).Sum(p.Size) / cfg.LineBytes;
+                long lines = 2 * Math.Max(BankNeed(0), BankNeed(1));
+                throw new HwGenException($"config: a scratchpad of {cfg.ScratchpadLines} lines (two banks of {cfg.BankLines}: activations, constants) " +
+                    $"cannot hold one tile of the {cfg.ArrayRows}x{cfg.ArrayCols} array ({tp.Tasks[tooBig.Id].Needs(p.Need(tooBig), cfg)}; " +
+                    $"{BankNeed(0)} in the activation bank, {BankNeed(1)} in the constant bank: scratchpadBytes of at least {lines * cfg.LineBytes})");
+            }
         }
         tp.Problem.Check();
         var (schedule, traffic, greedyTraffic, note) = Solve(tp.Problem);
@@ -89,10 +94,20 @@ public sealed class DesignBuilder
         if (totalWords > 1L << 32)
             throw new HwGenException($"model needs {totalWords} words of off-chip memory, more than the 32-bit address space");
 
+        // Dependency tokens between the units, proven sound, then encoded in each instruction; the event model gives the cycles.
+        var units = Design.UnitsOf(graph).ToList();
+        if (units.Count > InstructionFormat.MaxUnits) throw new HwGenException($"the design has {units.Count} units; token masks name at most {InstructionFormat.MaxUnits}");
+        var tokens = Tokens.Derive(finalProgram, cfg);
+        Tokens.Check(finalProgram, tokens, cfg);
+        var estimate = CycleModel.Run(finalProgram, tokens, units, cfg);
+        if (estimate.MaxTokens >= 1 << CycleModel.TokenBits)
+            throw new InvalidOperationException($"{estimate.MaxTokens} tokens outstanding between two units; the counters hold {(1 << CycleModel.TokenBits) - 1}");
+        int Mask(IEnumerable<string> us) => us.Aggregate(0, (m, u) => m | 1 << units.IndexOf(u));
+
         var image = new byte[totalWords * cfg.PortBytes];
         for (int i = 0; i < finalProgram.Count; i++)
         {
-            var words = finalProgram[i].Encode();
+            var words = finalProgram[i].Encode(Mask(tokens[i].WaitFrom), Mask(tokens[i].SignalTo));
             for (int w = 0; w < words.Length; w++) BitConverter.GetBytes(words[w]).CopyTo(image, (long)i * instrBeats * cfg.PortBytes + w * 4);
         }
         foreach (var (op, e) in DeviceOps())
@@ -102,13 +117,13 @@ public sealed class DesignBuilder
         foreach (var i in finalProgram.Where(i => i.Owner is not null))
         {
             var c = costs.GetValueOrDefault(i.Owner!, new OpCost(0, 0));
-            costs[i.Owner!] = new OpCost(c.Cycles + CycleModel.Of(i, cfg), c.OffChipBytes + i.OffChipBytes(cfg));
+            costs[i.Owner!] = new OpCost(c.Cycles + i.Cycles(cfg), c.OffChipBytes + i.OffChipBytes(cfg));
         }
         return new Design
         {
             ModelName = modelName, Config = cfg, Graph = graph, Program = finalProgram, Regions = finalRegions,
             Storage = storage, Costs = costs, StaticImage = image, Schedule = note,
-            ScratchpadLinesUsed = spadUsed, EstimatedCycles = CycleModel.Total(finalProgram, cfg), OffChipBytesMoved = finalProgram.Sum(i => i.OffChipBytes(cfg)),
+            ScratchpadLinesUsed = spadUsed, EstimatedCycles = estimate.Cycles, Tokens = tokens, Timings = estimate.Timings, OffChipBytesMoved = finalProgram.Sum(i => i.OffChipBytes(cfg)),
             Tiles = tp, ScratchpadSchedule = schedule, Traffic = traffic, GreedyTraffic = greedyTraffic,
         };
     }
@@ -121,7 +136,7 @@ public sealed class DesignBuilder
     /// </summary>
     (Schedule Schedule, Traffic Traffic, Traffic Greedy, string Note) Solve(ScratchpadProblem p)
     {
-        var greedy = GreedyScheduler.Solve(p);
+        var greedy = GreedyScheduler.Solve(p, doubleBuffer: true);
         var greedyTraffic = greedy.Verify(p);
         if (cfg.Scheduler == "greedy")
             return (greedy, greedyTraffic, greedyTraffic, "greedy (requested)");

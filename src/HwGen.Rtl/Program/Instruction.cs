@@ -22,12 +22,19 @@ public sealed record Field(string Name, int Word, int Lsb, int Width, FieldKind 
 public sealed record FieldDecode(string Name, string Verilog);
 
 /// <summary>
-/// An instruction format: its opcode (bits [3:0] of word 0) and its field table (the unit that executes it is the
+/// An instruction format: its opcode (bits [3:0] of word 0), the dependency tokens every instruction carries (bits
+/// [23:16] of word 0: the units it waits for, [31:24]: the units it signals, bit u for unit u; see <see cref="Tokens"/>)
+/// and its field table (the unit that executes it is the
 /// instruction's <see cref="Instruction.Unit"/>).
 /// Instructions are <see cref="Instruction.Bytes"/> bytes = eight little-endian 32-bit words.
 /// </summary>
 public sealed class InstructionFormat
 {
+    /// <summary>Units a token mask can name (the RTL's N_UNITS at most).</summary>
+    public const int MaxUnits = 8;
+    /// <summary>First bit of the wait mask in word 0; the signal mask follows it.</summary>
+    public const int TokenLsb = 16;
+
     public string Mnemonic { get; }
     public int Opcode { get; }
     public IReadOnlyList<Field> Fields { get; }
@@ -37,6 +44,7 @@ public sealed class InstructionFormat
         if (opcode is < 0 or > 15) throw new ArgumentOutOfRangeException(nameof(opcode), "opcodes are 4 bits");
         var used = new bool[Instruction.Bytes * 8];
         for (int b = 0; b < 4; b++) used[b] = true;
+        for (int b = TokenLsb; b < 32; b++) used[b] = true;
         foreach (var f in fields)
         {
             if (f.Word is < 0 or > 7 || f.Lsb < 0 || f.Width < 1 || f.Lsb + f.Width > 32)
@@ -49,10 +57,12 @@ public sealed class InstructionFormat
         Fields = fields;
     }
 
-    public uint[] Encode(Instruction i)
+    /// <summary>The eight words of an instruction: opcode, token masks (bit u: unit u) and fields.</summary>
+    public uint[] Encode(Instruction i, int waitMask = 0, int signalMask = 0)
     {
+        if (waitMask is < 0 or >= 1 << MaxUnits || signalMask is < 0 or >= 1 << MaxUnits) throw new ArgumentOutOfRangeException(nameof(waitMask), "token masks are 8 bits");
         var w = new uint[Instruction.Bytes / 4];
-        w[0] = (uint)Opcode;
+        w[0] = (uint)Opcode | (uint)waitMask << TokenLsb | (uint)signalMask << (TokenLsb + MaxUnits);
         foreach (var f in Fields)
         {
             long v = f.Get(i);
@@ -101,6 +111,17 @@ public sealed class DecodedFields(string mnemonic, IReadOnlyDictionary<string, l
 /// <summary>Scratchpad lines [First, First + Count).</summary>
 public readonly record struct LineRange(long First, long Count);
 
+/// <summary>The two ports every scratchpad bank has, and every unit: A reads and writes, B reads.</summary>
+public enum SpadPort { A, B }
+
+/// <summary>Lines an instruction reads or writes through one of its unit's scratchpad ports. Two units never use the same
+/// port of the same bank at once: the dependency tokens order them (<see cref="Tokens"/>).</summary>
+public readonly record struct Access(LineRange Lines, SpadPort Port, bool Write)
+{
+    public static Access Read(long first, long count, SpadPort port) => new(new LineRange(first, count), port, false);
+    public static Access WriteA(long first, long count) => new(new LineRange(first, count), SpadPort.A, true);
+}
+
 /// <summary>
 /// One instruction of the program. Each engine defines its instruction records beside its format, cycle count and
 /// merge rule; <see cref="Owner"/> is the IR op whose work it does (the report adds costs up by owner).
@@ -119,16 +140,19 @@ public abstract record Instruction
     public abstract string Comment { get; }
     /// <summary>The instruction's fields and flags as text, without the comment.</summary>
     protected abstract string Text { get; }
-    /// <summary>Cycles from the end of its fetch to the fetch of the next instruction, with a memory that never stalls.</summary>
+    /// <summary>Cycles its unit is busy with it, with a memory that never stalls: from the cycle the unit takes it from its queue
+    /// to the first cycle the unit can take the next one (<see cref="CycleModel"/>).</summary>
     public abstract long Cycles(HwConfig c);
 
     /// <summary>The unit that executes it: "dma" (the controller's LOAD, STORE and END) or an engine's name. A unit runs its
     /// instructions in program order; different units may overlap, ordered only by the dependency tokens (<see cref="Tokens"/>).</summary>
     public abstract string Unit { get; }
 
-    /// <summary>Scratchpad lines it reads and writes (the dependency tokens come from these).</summary>
-    public virtual IEnumerable<LineRange> Reads(HwConfig c) => [];
-    public virtual IEnumerable<LineRange> Writes(HwConfig c) => [];
+    /// <summary>Scratchpad lines it reads and writes, and through which port of its unit (the dependency tokens come from
+    /// these). The RTL's port enables must match: the top stops the simulation when two units meet on a bank port.</summary>
+    public virtual IEnumerable<Access> Accesses(HwConfig c) => [];
+    public IEnumerable<LineRange> Reads(HwConfig c) => Accesses(c).Where(a => !a.Write).Select(a => a.Lines);
+    public IEnumerable<LineRange> Writes(HwConfig c) => Accesses(c).Where(a => a.Write).Select(a => a.Lines);
 
     /// <summary>What the instruction does to the machine, at the instruction level (<see cref="InstructionSimulator"/>), from
     /// its fields as the hardware decodes them, so a wrong encoding is caught too.</summary>
@@ -140,7 +164,7 @@ public abstract record Instruction
     /// <summary>One instruction doing this one's work and then <paramref name="next"/>'s, when they continue each other; else null.</summary>
     public virtual Instruction? MergedWith(Instruction next, HwConfig c) => null;
 
-    public uint[] Encode() => Format.Encode(this);
+    public uint[] Encode(int waitMask = 0, int signalMask = 0) => Format.Encode(this, waitMask, signalMask);
 
     public sealed override string ToString() => Comment.Length == 0 ? Text : $"{Text}  ; {Comment}";
 }

@@ -92,10 +92,11 @@ public sealed class TileBuilder(Graph graph, HwConfig config, IReadOnlyDictionar
     public TileProblem Build(string name)
     {
         var lb = Config.LineBytes;
-        var sched = tensors.Select((t, i) => new SchedTensor(i, t.Name, (long)t.Lines * lb, kinds[i])).ToList();
+        // Activations in bank 0, constants in bank 1 (HwConfig.BankLines): the DMA loads one bank while an engine works on the other.
+        var sched = tensors.Select((t, i) => new SchedTensor(i, t.Name, (long)t.Lines * lb, kinds[i]) { Bank = t is ConstTile ? 1 : 0 }).ToList();
         return new TileProblem
         {
-            Problem = new ScratchpadProblem(name, ops, sched, (long)Config.ScratchpadLines * lb, lb),
+            Problem = new ScratchpadProblem(name, ops, sched, 2L * Config.BankLines * lb, lb, banks: 2),
             Tensors = tensors, Tasks = tasks,
         };
     }

@@ -15,7 +15,8 @@ public sealed record TokenFlags(IReadOnlySet<string> WaitFrom, IReadOnlySet<stri
 /// instruction waits for the latest earlier instruction of every other unit that writes what it reads (read after
 /// write), reads what it writes (write after read) or writes what it writes (write after write). Units run their own
 /// instructions in program order, so a wait on the latest conflicting instruction covers every earlier one, and a wait
-/// already covered by an earlier wait of the same unit is dropped.
+/// already covered by an earlier wait of the same unit is dropped. Each port of each scratchpad bank is a resource too: two
+/// instructions of different units that use the same bank port are ordered the same way (the RTL has no arbiter there).
 /// <para>Every wait points to an earlier instruction, so the token program cannot deadlock: the earliest unfinished
 /// instruction has all its predecessors finished and is at the head of its unit. <see cref="Check"/> proves the pairing of
 /// signals and waits and that no token is left over at the end.</para>
@@ -26,7 +27,8 @@ public static class Tokens
     public static IReadOnlyList<IReadOnlyDictionary<string, int>> Dependencies(IReadOnlyList<Instruction> program, HwConfig c)
     {
         var reads = program.Select(i => i.Reads(c).ToList()).ToList();
-        var writes = program.Select(i => i.Writes(c).ToList()).ToList();
+        // A bank port is a resource: every use counts as a write of a pseudo-line (below 0), so two units never use it at once.
+        var writes = program.Select(i => i.Writes(c).Concat(i.Accesses(c).Select(a => PortOf(a, c, i)).Distinct()).ToList()).ToList();
         var result = new List<IReadOnlyDictionary<string, int>>();
         // Latest instruction of each unit touching each line: for reads and for writes separately.
         var lastWrite = new Dictionary<long, Dictionary<string, int>>();
@@ -57,6 +59,15 @@ public static class Tokens
             foreach (var r in writes[j]) Mark(lastWrite, r);
         }
         return result;
+    }
+
+    /// <summary>The pseudo-line standing for the bank port an access uses: -1 - (2 bank + port).</summary>
+    static LineRange PortOf(Access a, HwConfig c, Instruction i)
+    {
+        int bank = c.BankOf(a.Lines.First);
+        if (a.Lines.Count > 0 && c.BankOf(a.Lines.First + a.Lines.Count - 1) != bank)
+            throw new InstructionSimulator.ProgramException($"{i} accesses lines [{a.Lines.First}, {a.Lines.First + a.Lines.Count}), across both banks");
+        return new LineRange(-1 - (2 * bank + (int)a.Port), 1);
     }
 
     /// <summary>The tokens of a program: the dependencies reduced to one wait per pair of units where an earlier wait does not already cover it.</summary>
@@ -138,38 +149,5 @@ public static class Tokens
             done++;
         }
         return m.Memory;
-    }
-
-    /// <summary>
-    /// A projection, not yet the hardware's behaviour: the cycles of the program on the planned decoupled design, where a
-    /// dispatcher fetches in program order over the one memory port and hands each instruction to its unit (one pending
-    /// instruction per unit), the DMA shares the port with the fetches, and an instruction starts once its unit is free
-    /// and its tokens have arrived. Each instruction keeps its cycles from <see cref="Instruction.Cycles"/>.
-    /// </summary>
-    public static long ProjectOverlapped(IReadOnlyList<Instruction> program, IReadOnlyList<TokenFlags> tokens, HwConfig c)
-    {
-        long fetch = CycleModel.Fetch(c), port = 0, dispatched = 0, end = 0;
-        var unitFree = new Dictionary<string, long>();
-        var signalled = new Dictionary<(string, string), Queue<long>>();
-        for (int k = 0; k < program.Count; k++)
-        {
-            var i = program[k];
-            long fetched = Math.Max(port, dispatched) + fetch;
-            port = fetched;
-            long dispatch = Math.Max(fetched, unitFree.GetValueOrDefault(i.Unit));
-            long start = tokens[k].WaitFrom.Aggregate(dispatch, (t, from) => Math.Max(t, signalled[(from, i.Unit)].Dequeue()));
-            if (i.Unit == Engines.Dma.Dma.Unit) start = Math.Max(start, port);
-            long finish = start + i.Cycles(c);
-            if (i.Unit == Engines.Dma.Dma.Unit) port = finish;
-            unitFree[i.Unit] = finish;
-            foreach (var to in tokens[k].SignalTo)
-            {
-                if (!signalled.TryGetValue((i.Unit, to), out var q)) signalled[(i.Unit, to)] = q = new Queue<long>();
-                q.Enqueue(finish);
-            }
-            dispatched = dispatch;
-            end = Math.Max(end, finish);
-        }
-        return end + CycleModel.TestbenchOverhead;
     }
 }

@@ -16,7 +16,7 @@ public sealed class CliTests
         var (exit, stdout, err) = CliRunner.Run("compile", model, "-o", dir.File("out"), "--dump-ir", dir.File("ir"));
         Assert.True(exit == 0, err);
         Assert.Contains("estimated", stdout);
-        foreach (var f in new[] { "rtl/hwgen_top.v", "rtl/hwgen_controller.v", "rtl/hwgen_dense_engine.v", "rtl/hwgen_spad.v", "tb/tb_hwgen.v",
+        foreach (var f in new[] { "rtl/hwgen_top.v", "rtl/hwgen_controller.v", "rtl/hwgen_queue.v", "rtl/hwgen_dma.v", "rtl/hwgen_dense_engine.v", "rtl/hwgen_spad.v", "tb/tb_hwgen.v",
                      "tb/memory.hex", "tb/expected.hex", "run_verilator.sh", "run_icarus.sh", "manifest.json", "report.md", "model.hwir" })
             Assert.True(File.Exists(Path.Combine(dir.File("out"), f)), f);
         var report = File.ReadAllText(dir.File("out/report.md"));
@@ -113,7 +113,7 @@ public sealed class CliTests
     public void Compile_falls_back_to_greedy_when_the_exact_model_finds_nothing_in_time_and_says_so()
     {
         using var dir = new TempDir();
-        File.WriteAllText(dir.File("hw.json"), """{ "arrayRows": 4, "arrayCols": 4, "scratchpadBytes": 512, "portBytes": 4, "ilpTimeLimitSeconds": 0.0001 }""");
+        File.WriteAllText(dir.File("hw.json"), """{ "arrayRows": 4, "arrayCols": 4, "scratchpadBytes": 768, "portBytes": 4, "ilpTimeLimitSeconds": 0.0001 }""");
         var (exit, stdout, err) = CliRunner.Run("compile", Repo.Example("mlp_digits"), "-o", dir.File("out"), "--config", dir.File("hw.json"));
         Assert.True(exit == 0, err);
         Assert.Contains("fell back to greedy", stdout);

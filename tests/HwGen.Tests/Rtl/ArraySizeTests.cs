@@ -15,11 +15,11 @@ public sealed class ArraySizeTests
     public static TheoryData<string, string, int, string> Cases => new()
     {
         // name, model (MLP dims, or a nonlinear op after a Gemm: op:features), batch, config (rows, cols, scratchpad bytes, port bytes)
-        { "1x1-port64-11-lines", "9,5,3", 2, "1,1,11,64" },
+        { "1x1-port64-20-lines", "9,5,3", 2, "1,1,20,64" },
         { "1x1-port1-layernorm", "LayerNorm:6", 3, "1,1,1024,1" },
         { "1x64-port1", "20,70,6", 3, "1,64,16384,1" },
         { "64x1-port1", "12,6", 66, "64,1,16384,1" },
-        { "16x16-port64-41-lines", "20,12,6", 3, "16,16,656,64" },
+        { "16x16-port64-50-lines", "20,12,6", 3, "16,16,800,64" },
         { "64x64-port64-sigmoid", "Sigmoid:8", 2, "64,64,65536,64" },
     };
 
@@ -30,8 +30,6 @@ public sealed class ArraySizeTests
         return new HwConfig { ArrayRows = p[0], ArrayCols = p[1], ScratchpadBytes = p[2], PortBytes = p[3], Scheduler = "greedy" };
     }
 
-    /// <summary>The design's Verilog files, relative to its directory.</summary>
-    static string Files(string design) => string.Join(' ', Directory.GetFiles(Path.Combine(design, "rtl"), "*.v").Order().Select(f => "rtl/" + Path.GetFileName(f)));
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -60,7 +58,7 @@ public sealed class ArraySizeTests
         var design = dir.File("out");
         Flow.WriteDesignDirectory(c, design, [input], path);
 
-        var (exit, lint) = Tool.Run("verilator", $"--lint-only -Wall --top-module hwgen_top {Files(design)}", design);
+        var (exit, lint) = Tool.Run("verilator", $"--lint-only -Wall --top-module hwgen_top {Tool.VerilogFiles(design)}", design);
         Assert.True(exit == 0 && !lint.Contains("%Warning"), lint);
         var ideal = Simulation.Run(new Verilator(), design, noStall: true);
         Assert.True(ideal.Passed, ideal.Log);

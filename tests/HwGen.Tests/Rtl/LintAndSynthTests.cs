@@ -23,7 +23,7 @@ public sealed class LintAndSynthTests
     {
         using var dir = new TempDir();
         var outDir = Compile(dir, new HwConfig { ArrayRows = rows, ArrayCols = cols, PortBytes = port, ScratchpadBytes = 4096 });
-        var (exit, output) = Tool.Run("verilator", "--lint-only -Wall --top-module hwgen_top rtl/hwgen_top.v rtl/hwgen_controller.v rtl/hwgen_dense_engine.v rtl/hwgen_spad.v", outDir);
+        var (exit, output) = Tool.Run("verilator", $"--lint-only -Wall --top-module hwgen_top {Tool.VerilogFiles(outDir)}", outDir);
         Assert.True(exit == 0 && !output.Contains("%Warning"), output);
     }
 
@@ -45,7 +45,7 @@ public sealed class LintAndSynthTests
     {
         using var dir = new TempDir();
         var outDir = Compile(dir, new HwConfig { ArrayRows = 1, ArrayCols = 2, PortBytes = 2, ScratchpadBytes = 128 });
-        var (exit, output) = Tool.Run("yosys", "-p \"read_verilog rtl/hwgen_top.v rtl/hwgen_controller.v rtl/hwgen_dense_engine.v rtl/hwgen_spad.v; " +
+        var (exit, output) = Tool.Run("yosys", $"-p \"read_verilog {Tool.VerilogFiles(outDir)}; " +
             "hierarchy -check -top hwgen_top; proc; opt; memory -nomap; tee -o mem.txt stat; synth -top hwgen_top; tee -o stat.txt stat\"", outDir);
         Assert.True(exit == 0, output);
         Assert.Contains("$mem", File.ReadAllText(Path.Combine(outDir, "mem.txt")));

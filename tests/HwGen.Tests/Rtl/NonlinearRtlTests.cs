@@ -60,9 +60,6 @@ public sealed class NonlinearRtlTests
         Assert.Equal(c.Design.EstimatedCycles, r.Cycles);
     }
 
-    /// <summary>The design's Verilog files, relative to its directory (no shell expands a glob here).</summary>
-    static string Files(string design) => string.Join(' ', Directory.GetFiles(Path.Combine(design, "rtl"), "*.v").Order().Select(f => "rtl/" + Path.GetFileName(f)));
-
     [Fact]
     public void Designs_with_the_vector_engine_are_lint_clean_and_synthesize()
     {
@@ -74,10 +71,10 @@ public sealed class NonlinearRtlTests
             var c = Flow.Compile(model, cfg);
             var outDir = dir.File($"out{rows}x{cols}");
             Flow.WriteDesignDirectory(c, outDir, [NonlinearModels.Input(1, 2, 6)], model);
-            var (exit, output) = Tool.Run("verilator", $"--lint-only -Wall --top-module hwgen_top {Files(outDir)}", outDir);
+            var (exit, output) = Tool.Run("verilator", $"--lint-only -Wall --top-module hwgen_top {Tool.VerilogFiles(outDir)}", outDir);
             Assert.True(exit == 0 && !output.Contains("%Warning"), output);
         }
-        var (sx, so) = Tool.Run("yosys", $"-q -p \"read_verilog {Files(dir.File("out2x4"))}; synth -top hwgen_top; tee -q -o stat.txt stat\"", dir.File("out2x4"));
+        var (sx, so) = Tool.Run("yosys", $"-q -p \"read_verilog {Tool.VerilogFiles(dir.File("out2x4"))}; synth -top hwgen_top; tee -q -o stat.txt stat\"", dir.File("out2x4"));
         Assert.True(sx == 0, so);
         var stat = File.ReadAllText(Path.Combine(dir.File("out2x4"), "stat.txt"));
         Assert.Contains("hwgen_vector_engine", stat);

@@ -14,4 +14,8 @@ public static class Tool
         p.WaitForExit();
         return (p.ExitCode, o.Result + e.Result);
     }
+
+    /// <summary>Every Verilog file of a design directory, relative to it, in order: the argument list for verilator or yosys.</summary>
+    public static string VerilogFiles(string design) =>
+        string.Join(' ', Directory.GetFiles(Path.Combine(design, "rtl"), "*.v").Order(StringComparer.Ordinal).Select(f => "rtl/" + Path.GetFileName(f)));
 }

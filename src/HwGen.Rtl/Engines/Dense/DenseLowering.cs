@@ -53,15 +53,16 @@ public static class DenseLowering
     public static void Lower(QGemm g, TileBuilder b)
     {
         var cfg = b.Config;
-        int c = cfg.ArrayCols, cap = cfg.ScratchpadLines, paramLines = DenseEngine.ParamLines(cfg), tileLines = DenseEngine.TileLines(g, cfg);
+        int c = cfg.ArrayCols, bank = cfg.BankLines, paramLines = DenseEngine.ParamLines(cfg), tileLines = DenseEngine.TileLines(g, cfg);
         var x = b.StorageOf(g.Input);
         var y = b.StorageOf(g.Output);
         int kTiles = (g.K + c - 1) / c;
-        // Largest group of input tiles whose task fits in half the scratchpad (so neighbours can stay resident),
-        // or, failing that, in all of it; at least one tile (Check reports a scratchpad too small for that).
-        int Need(int tiles) => 2 * Math.Min(g.K, tiles * c) + paramLines + c;
-        int group = Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Need(t) <= cap / 2);
-        if (group == 0) group = Math.Max(1, Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Need(t) <= cap));
+        // Largest group of input tiles whose task fits in half of each bank (activations and the output tile in bank 0,
+        // weights and parameters in bank 1), so the next group loads while this one computes; failing that, in whole
+        // banks; at least one tile (Check reports a scratchpad too small for that).
+        bool Fits(int tiles, int room) => Math.Min(g.K, tiles * c) + Math.Max(paramLines, c) <= room;
+        int group = Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, bank / 2));
+        if (group == 0) group = Math.Max(1, Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, bank)));
         for (int blk = 0; blk < x.RowBlocks; blk++)
             for (int j = 0; j < g.Tiling!.ColTiles; j++)
             {

@@ -38,9 +38,14 @@ public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Ins
 
     public override InstructionFormat Format => Layout;
     public override string Unit => DenseEngine.Id;
-    public override IEnumerable<LineRange> Reads(HwConfig c) =>
-        First ? [new(ActLine, Lines), new(WeightLine, Lines), new(ParamLine, DenseEngine.ParamLines(c))] : [new(ActLine, Lines), new(WeightLine, Lines)];
-    public override IEnumerable<LineRange> Writes(HwConfig c) => Last ? [new(OutLine, Cols)] : [];
+    /// <summary>Activations in and results out through port A, weights and parameters through port B.</summary>
+    public override IEnumerable<Access> Accesses(HwConfig c)
+    {
+        yield return Access.Read(ActLine, Lines, SpadPort.A);
+        yield return Access.Read(WeightLine, Lines, SpadPort.B);
+        if (First) yield return Access.Read(ParamLine, DenseEngine.ParamLines(c), SpadPort.B);
+        if (Last) yield return Access.WriteA(OutLine, Cols);
+    }
     public override string Comment => $"{Layer.Name}: block {Block} tile {ColTile} k {FirstK}..+{Lines}";
     protected override string Text =>
         $"GEMM  act={ActLine} w={WeightLine} k={Lines} param={ParamLine} out={OutLine} cols={Cols}{(First ? " first" : "")}{(Last ? " last" : "")}";

@@ -27,7 +27,7 @@ public static class Dma
     public static IReadOnlyList<InstructionFormat> Formats { get; } = [EndFormat, LoadFormat, StoreFormat];
 }
 
-/// <summary>Ends the program: the controller raises done.</summary>
+/// <summary>Ends the program: the controller raises done once every unit is idle (it runs on no unit's queue).</summary>
 public sealed record End : Instruction
 {
     public override InstructionFormat Format => Dma.EndFormat;
@@ -74,10 +74,11 @@ public sealed record Load(long Ext, int SpadLine, int Lines, string FirstTensor)
 {
     public override InstructionFormat Format => Dma.LoadFormat;
     protected override string Verb => "load";
-    public override IEnumerable<LineRange> Writes(HwConfig c) => [new(SpadLine, Lines)];
+    /// <summary>Lines written through the DMA's port A.</summary>
+    public override IEnumerable<Access> Accesses(HwConfig c) => [Access.WriteA(SpadLine, Lines)];
     protected override string Text => $"LOAD  ext={Ext} -> spad={SpadLine} lines={Lines}";
-    /// <summary>n lines of BeatsPerLine reads each, then the last response and the step to NEXT.</summary>
-    public override long Cycles(HwConfig c) => (long)Lines * c.BeatsPerLine + 2;
+    /// <summary>The start cycle, one to enter LOAD, n lines of BeatsPerLine reads each, the last response, done.</summary>
+    public override long Cycles(HwConfig c) => (long)Lines * c.BeatsPerLine + 4;
 
     public override void Execute(Machine m, DecodedFields f)
     {
@@ -90,10 +91,11 @@ public sealed record Store(long Ext, int SpadLine, int Lines, string FirstTensor
 {
     public override InstructionFormat Format => Dma.StoreFormat;
     protected override string Verb => "store";
-    public override IEnumerable<LineRange> Reads(HwConfig c) => [new(SpadLine, Lines)];
+    /// <summary>Lines read through the DMA's port B.</summary>
+    public override IEnumerable<Access> Accesses(HwConfig c) => [Access.Read(SpadLine, Lines, SpadPort.B)];
     protected override string Text => $"STORE spad={SpadLine} -> ext={Ext} lines={Lines}";
-    /// <summary>Per line: read, latch, then BeatsPerLine writes; then NEXT.</summary>
-    public override long Cycles(HwConfig c) => (long)Lines * (2 + c.BeatsPerLine) + 1;
+    /// <summary>The start cycle, one to enter STORE; per line: read, latch, then BeatsPerLine writes; done.</summary>
+    public override long Cycles(HwConfig c) => (long)Lines * (2 + c.BeatsPerLine) + 3;
 
     public override void Execute(Machine m, DecodedFields f)
     {

@@ -33,8 +33,9 @@ public sealed record Vec(QNonlinear Op, int UnitIndex, int Block, int Pass, int 
 
     public override InstructionFormat Format => Layout;
     public override string Unit => VectorEngine.Id;
-    public override IEnumerable<LineRange> Reads(HwConfig c) => [new(SrcLine, Lines)];
-    public override IEnumerable<LineRange> Writes(HwConfig c) => Output ? [new(DstLine, Lines)] : [];
+    /// <summary>Input lines through port B, results through port A.</summary>
+    public override IEnumerable<Access> Accesses(HwConfig c) =>
+        Output ? [Access.Read(SrcLine, Lines, SpadPort.B), Access.WriteA(DstLine, Lines)] : [Access.Read(SrcLine, Lines, SpadPort.B)];
     public override string Comment => $"{Op.Name}: block {Block} pass {Pass} f {FirstFeature}..+{Lines}";
     protected override string Text =>
         $"VEC   unit={UnitIndex} pass={Pass} src={SrcLine}{(Output ? $" -> dst={DstLine}" : "")} lines={Lines}{(First ? " first" : "")}{(Last ? " last" : "")}";
