@@ -6,7 +6,7 @@ using HwGen.Rtl.Program;
 namespace HwGen.Sim;
 
 /// <summary>The values of testbenches/tb_hwgen.v.sbn.</summary>
-public sealed record TestbenchValues(string Header, string Model, int PortBits, int PortBytes, long MemWords, int ExpectedCount, long MaxCycles, string StallExpr);
+public sealed record TestbenchValues(string Header, string Model, int PortBits, int PortBytes, long MemWords, int ExpectedCount, long MaxCycles, string StallExpr, string InstrStallExpr);
 
 /// <summary>
 /// Writes the testbench of a design: tb/tb_hwgen.v (from testbenches/tb_hwgen.v.sbn), tb/memory.hex (the
@@ -24,10 +24,13 @@ public static class Testbench
         WriteVectors(d, tb, quantizedInputs, expected, out int nExpected);
         var rtl = RtlEmitter.Prepare(d);
         var values = new TestbenchValues(rtl.Header, d.ModelName, rtl.PortBits, d.Config.PortBytes, d.MemoryWords, nExpected,
-            Math.Max(10_000, d.EstimatedCycles * 4 + 1000), "nostall | lfsr[0] | lfsr[1]");
+            Math.Max(10_000, d.EstimatedCycles * 4 + 1000), Ready("lfsr"), Ready("ilfsr"));
         File.WriteAllText(Path.Combine(tb, "tb_hwgen.v"), Templates.Render("testbenches", "tb_hwgen.v.sbn", values));
         WriteScripts(dir, "tb_hwgen");
     }
+
+    /// <summary>A port's ready: always under +nostall, else three cycles in four by its LFSR.</summary>
+    static string Ready(string lfsr) => $"nostall | {lfsr}[0] | {lfsr}[1]";
 
     public static void WriteVectors(Design d, string tb, IReadOnlyList<Tensor> quantizedInputs, IReadOnlyList<Tensor> expected, out int nExpected)
     {

@@ -4,9 +4,9 @@ using HwGen.Rtl.Program;
 
 namespace HwGen.Rtl.Emit;
 
-/// <summary>One unit in hwgen_top: its queue and its module. Unit 0 is the DMA, then the engines; <see cref="Hold"/> keeps
-/// the unit from starting (the DMA while the controller fetches), <see cref="TokensIn"/> gathers the tokens the others give it.</summary>
-public sealed record UnitInstance(int Index, string Module, string Name, bool IsDma, string Hold, string TokensIn);
+/// <summary>One unit in hwgen_top: its queue and its module. Unit 0 is the DMA (it owns the data port), then the engines;
+/// <see cref="TokensIn"/> gathers the tokens the others give it.</summary>
+public sealed record UnitInstance(int Index, string Module, string Name, bool IsDma, string TokensIn);
 
 /// <summary>An opcode the controller pushes into a unit's queue.</summary>
 public sealed record Dispatch(string Mnemonic, int Opcode, int Unit, string OneHot);
@@ -53,8 +53,8 @@ public static class RtlEmitter
         string OneHot(int i) => $"{n}'b{new string(Enumerable.Range(0, n).Select(b => b == n - 1 - i ? '1' : '0').ToArray())}";
         // tok_in of unit u: bit f is unit f's token for u (0 for u itself).
         string TokensIn(int u) => "{" + string.Join(", ", Enumerable.Range(0, n).Reverse().Select(f => f == u ? "1'b0" : $"tok{f}[{u}]")) + "}";
-        var units = new List<UnitInstance> { new(0, "hwgen_dma", Dma.Unit, true, "fetching", TokensIn(0)) };
-        units.AddRange(d.Engines.Select((e, i) => new UnitInstance(i + 1, e.Module, e.Name, false, "1'b0", TokensIn(i + 1))));
+        var units = new List<UnitInstance> { new(0, "hwgen_dma", Dma.Unit, true, TokensIn(0)) };
+        units.AddRange(d.Engines.Select((e, i) => new UnitInstance(i + 1, e.Module, e.Name, false, TokensIn(i + 1))));
         var dispatches = Dma.Formats.Where(f => f != Dma.EndFormat).Select(f => new Dispatch(f.Mnemonic, f.Opcode, 0, OneHot(0)))
             .Concat(d.Engines.SelectMany((e, i) => e.Formats.Select(f => new Dispatch(f.Mnemonic, f.Opcode, i + 1, OneHot(i + 1))))).ToList();
         int bankAw = Math.Max(1, (int)Math.Ceiling(Math.Log2(Math.Max(2, c.BankLines))));

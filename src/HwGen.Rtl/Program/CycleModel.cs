@@ -13,14 +13,13 @@ public sealed record CycleEstimate(long Cycles, IReadOnlyList<Timing> Timings, i
 /// The exact cycle model of the decoupled design with a memory that accepts every request and answers reads after one cycle
 /// (the testbench's no-stall mode), cycle by cycle as the RTL runs (templates/hwgen_controller.v.sbn, hwgen_queue.v.sbn):
 /// <list type="bullet">
-/// <item>the fetcher reads one instruction over the memory port (InstrBeats requests; the last response at cycle t + beats
-/// when the fetch began at t), then pushes it into its unit's one-entry queue in the next cycle, as soon as that entry is
-/// free or frees in the same cycle, and starts the next fetch right after when the port is free;</item>
+/// <item>the fetcher reads one instruction over its own instruction port (InstrBeats requests; the last response at cycle
+/// t + beats when the fetch began at t), then pushes it into its unit's one-entry queue in the next cycle, as soon as that
+/// entry is free or frees in the same cycle, and starts the next fetch right after;</item>
 /// <item>a unit takes its queued instruction when it is idle and holds a token from every unit the instruction waits for; it
 /// is busy for the instruction's <see cref="Instruction.Cycles"/> and, when done, gives one token to each unit it signals
 /// (usable the next cycle); the next instruction can start then too;</item>
-/// <item>the DMA and the fetcher share the port: the DMA starts no transfer while a fetch is under way, and a fetch begins
-/// only while the DMA neither runs nor starts a transfer (the DMA goes first);</item>
+/// <item>the data port is the DMA's alone: fetch takes none of its cycles;</item>
 /// <item>END waits until every queue is empty and every unit idle; done rises the cycle after.</item>
 /// </list>
 /// Cycles count from the cycle the controller sees start (cycle 0) to the one where done is visible, as the testbench counts.
@@ -35,7 +34,7 @@ public static class CycleModel
 
     public static CycleEstimate Run(IReadOnlyList<Instruction> program, IReadOnlyList<TokenFlags> tokens, IReadOnlyList<string> units, HwConfig c)
     {
-        int n = units.Count, beats = Instruction.Beats(c), dma = IndexOf(units, Dma.Unit);
+        int n = units.Count, beats = Instruction.Beats(c);
         var unitOf = program.Select(i => i is End ? -1 : IndexOf(units, i.Unit)).ToArray();
         var waits = tokens.Select(t => t.WaitFrom.Select(u => IndexOf(units, u)).ToArray()).ToArray();
         var signals = tokens.Select(t => t.SignalTo.Select(u => IndexOf(units, u)).ToArray()).ToArray();
@@ -52,8 +51,7 @@ public static class CycleModel
         {
             bool changed = false;
             for (int u = 0; u < n; u++)
-                go[u] = pend[u] >= 0 && run[u] < 0 && waits[pend[u]].All(f => count[u, f] > 0) && (u != dma || state != FetchState.Fetch);
-            bool portFree = (dma < 0 || run[dma] < 0) && !(dma >= 0 && go[dma]);
+                go[u] = pend[u] >= 0 && run[u] < 0 && waits[pend[u]].All(f => count[u, f] > 0);
             var next = state;
             int pushTo = -1;
             switch (state)
@@ -67,9 +65,6 @@ public static class CycleModel
                     break;
                 case FetchState.Push when pend[unitOf[k]] < 0 || go[unitOf[k]]:
                     pushTo = unitOf[k];
-                    next = portFree ? FetchState.Fetch : FetchState.Ready;
-                    break;
-                case FetchState.Ready when portFree:
                     next = FetchState.Fetch;
                     break;
             }
@@ -112,7 +107,7 @@ public static class CycleModel
         }
     }
 
-    enum FetchState { Fetch, Push, Ready }
+    enum FetchState { Fetch, Push }
 
     static int IndexOf(IReadOnlyList<string> units, string unit)
     {
