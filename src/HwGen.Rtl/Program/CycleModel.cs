@@ -107,6 +107,30 @@ public static class CycleModel
         }
     }
 
+    /// <summary>
+    /// Checks the timed schedule the event model predicts, independently of the tokens that produced it: no unit runs two
+    /// instructions at once (each starts at or after its unit's previous one could take it), and an instruction that
+    /// conflicts with an earlier one of another unit (read after write, write after read or write, or the same bank port:
+    /// <see cref="Tokens.Dependencies"/>) starts only once that one has finished. Returns the first violation, or null.
+    /// </summary>
+    public static string? Violation(IReadOnlyList<Instruction> program, IReadOnlyList<Timing> timings, HwConfig c)
+    {
+        var deps = Tokens.Dependencies(program, c);
+        var previous = new Dictionary<string, int>();
+        for (int j = 0; j < program.Count; j++)
+        {
+            if (program[j] is End) continue;
+            if (previous.TryGetValue(program[j].Unit, out var p) && timings[j].Start < timings[p].Finish)
+                return $"unit {program[j].Unit} starts instruction {j} ({program[j]}) at cycle {timings[j].Start}, before instruction {p} frees it at {timings[p].Finish}";
+            previous[program[j].Unit] = j;
+            foreach (var (u, i) in deps[j])
+                if (timings[j].Start < timings[i].Finish)
+                    return $"instruction {j} ({program[j]}) starts at cycle {timings[j].Start} while instruction {i} ({program[i]}) of unit {u}, " +
+                           $"which touches the same scratchpad lines or bank port, runs until {timings[i].Finish}";
+        }
+        return null;
+    }
+
     enum FetchState { Fetch, Push }
 
     static int IndexOf(IReadOnlyList<string> units, string unit)

@@ -100,6 +100,8 @@ public sealed class DesignBuilder
         var tokens = Tokens.Derive(finalProgram, cfg);
         Tokens.Check(finalProgram, tokens, cfg);
         var estimate = CycleModel.Run(finalProgram, tokens, units, cfg);
+        if (CycleModel.Violation(finalProgram, estimate.Timings, cfg) is { } violation)
+            throw new InvalidOperationException($"the timed schedule is not safe: {violation}");
         if (estimate.MaxTokens >= 1 << CycleModel.TokenBits)
             throw new InvalidOperationException($"{estimate.MaxTokens} tokens outstanding between two units; the counters hold {(1 << CycleModel.TokenBits) - 1}");
         int Mask(IEnumerable<string> us) => us.Aggregate(0, (m, u) => m | 1 << units.IndexOf(u));
@@ -220,6 +222,9 @@ public sealed class DesignBuilder
             foreach (var i in task.Emit(ctx)) Add(i);
         }
         foreach (var t in schedule.FinalStores) Add(StoreOf(t, producer[t]) with { IsFinal = true });
+        var last = new Dictionary<string, Instruction>();
+        for (int k = 0; k < program.Count; k++)
+            last[program[k].Unit] = program[k] = program[k].After(last.GetValueOrDefault(program[k].Unit));
         return used;
     }
 

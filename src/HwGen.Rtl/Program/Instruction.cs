@@ -164,6 +164,10 @@ public abstract record Instruction
     /// <summary>One instruction doing this one's work and then <paramref name="next"/>'s, when they continue each other; else null.</summary>
     public virtual Instruction? MergedWith(Instruction next, HwConfig c) => null;
 
+    /// <summary>This instruction when <paramref name="previous"/> is the one its unit ran just before it (null: none): an
+    /// engine drops work whose result its registers still hold. The default changes nothing.</summary>
+    public virtual Instruction After(Instruction? previous) => this;
+
     public uint[] Encode(int waitMask = 0, int signalMask = 0) => Format.Encode(this, waitMask, signalMask);
 
     public sealed override string ToString() => Comment.Length == 0 ? Text : $"{Text}  ; {Comment}";

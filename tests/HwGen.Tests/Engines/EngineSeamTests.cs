@@ -130,28 +130,12 @@ public sealed partial class EngineSeamTests
         Assert.Equal(dout.Select(t => t.Data), got.Select(t => t.Data));
 
         int at = c.Design.Program.ToList().FindIndex(i => i is Gemm { Last: true });
-        var wrong = new Design
-        {
-            ModelName = c.Design.ModelName, Config = c.Design.Config, Graph = c.Design.Graph, Regions = c.Design.Regions, Storage = c.Design.Storage,
-            Costs = c.Design.Costs, StaticImage = c.Design.StaticImage, Schedule = c.Design.Schedule, Tiles = c.Design.Tiles,
-            ScratchpadSchedule = c.Design.ScratchpadSchedule, Traffic = c.Design.Traffic, GreedyTraffic = c.Design.GreedyTraffic,
-            ScratchpadLinesUsed = c.Design.ScratchpadLinesUsed, EstimatedCycles = c.Design.EstimatedCycles, OffChipBytesMoved = c.Design.OffChipBytesMoved,
-            Tokens = c.Design.Tokens, Timings = c.Design.Timings,
-            Program = c.Design.Program.Select((i, n) => n == at ? ((Gemm)i) with { OutLine = ((Gemm)i).OutLine + 1 } : i).ToList(),
-        };
+        var wrong = WithProgram(c.Design, c.Design.Program.Select((i, n) => n == at ? ((Gemm)i) with { OutLine = ((Gemm)i).OutLine + 1 } : i).ToList());
         Assert.Throws<InstructionSimulator.ProgramException>(() => InstructionSimulator.Check(wrong, qin, dout));
 
         // The simulator executes what the encoding says: a wrong input zero point in one GEMM's word, or a VEC naming
         // another unit, is caught too.
-        Design With(Func<Instruction, int, Instruction> change) => new()
-        {
-            ModelName = c.Design.ModelName, Config = c.Design.Config, Graph = c.Design.Graph, Regions = c.Design.Regions, Storage = c.Design.Storage,
-            Costs = c.Design.Costs, StaticImage = c.Design.StaticImage, Schedule = c.Design.Schedule, Tiles = c.Design.Tiles,
-            ScratchpadSchedule = c.Design.ScratchpadSchedule, Traffic = c.Design.Traffic, GreedyTraffic = c.Design.GreedyTraffic,
-            ScratchpadLinesUsed = c.Design.ScratchpadLinesUsed, EstimatedCycles = c.Design.EstimatedCycles, OffChipBytesMoved = c.Design.OffChipBytesMoved,
-            Tokens = c.Design.Tokens, Timings = c.Design.Timings,
-            Program = c.Design.Program.Select(change).ToList(),
-        };
+        Design With(Func<Instruction, int, Instruction> change) => WithProgram(c.Design, c.Design.Program.Select(change).ToList());
         int firstGemm = c.Design.Program.ToList().FindIndex(i => i is Gemm { First: true });
         Assert.Throws<InstructionSimulator.ProgramException>(() => InstructionSimulator.Check(
             With((i, n) => n == firstGemm ? ((Gemm)i) with { Layer = ((Gemm)i).Layer with { InputZeroPoint = ((Gemm)i).Layer.InputZeroPoint + 3 } } : i), qin, dout));
@@ -159,6 +143,59 @@ public sealed partial class EngineSeamTests
         Assert.Throws<InstructionSimulator.ProgramException>(() => InstructionSimulator.Check(
             With((i, n) => n == lastVec ? ((Vec)i) with { UnitIndex = 0 } : i), qin, dout));
     }
+
+    /// <summary>At batch 64 the digits MLP's input fits the activation bank, so its layers run column tiles outside: every
+    /// tile's weights and parameters load once, the row blocks' GEMMs keep the parameters in the engine, and the program
+    /// still gives the golden outputs. Dropping a kept load is caught by the instruction-level simulator.</summary>
+    [Fact]
+    public void Column_tiles_go_outside_when_the_activations_fit_and_keep_their_parameters()
+    {
+        var c = Flow.Compile(Repo.Example("mlp_digits"), new HwConfig { Scheduler = "greedy" }, batch: 64);
+        var gemms = c.Design.Program.OfType<Gemm>().ToList();
+        foreach (var layer in c.Graph.Ops.OfType<QGemm>())
+        {
+            var mine = gemms.Where(g => ReferenceEquals(g.Layer, layer)).ToList();
+            int tiles = layer.Tiling!.ColTiles;
+            Assert.Equal(tiles, mine.Count(g => g.LoadParams));
+            Assert.Equal(Enumerable.Range(0, tiles), mine.Select(g => g.ColTile).Distinct());   // tile by tile
+            Assert.True(mine.Count(g => g.First) > tiles);
+        }
+        Assert.Equal(0, c.Design.Traffic.NonCompulsory);
+        var (qin, dout, _) = Flow.Golden(c, Flow.DefaultInputs(c.Graph));
+        InstructionSimulator.Check(c.Design, qin, dout);
+        int second = c.Design.Program.ToList().FindIndex(i => i is Gemm { First: true, LoadParams: false });
+        int firstLoad = c.Design.Program.ToList().FindIndex(i => i is Gemm { LoadParams: true });
+        var noParams = c.Design.Program.Select((i, n) => n == firstLoad ? ((Gemm)i) with { LoadParams = false } : i).ToList();
+        Assert.True(second > firstLoad);
+        Assert.Throws<InstructionSimulator.ProgramException>(() => InstructionSimulator.Check(WithProgram(c.Design, noParams), qin, dout));
+    }
+
+    /// <summary>The timed schedule of the event model is checked on its own: no unit runs two instructions at once and no
+    /// instruction starts while a conflicting one of another unit runs. Moving the first GEMM to cycle 1, before its
+    /// operands load, or a unit's instruction onto its predecessor, is reported.</summary>
+    [Fact]
+    public void The_timed_schedule_check_finds_an_overlap_of_dependent_instructions()
+    {
+        var d = SpillingFfn().Design;
+        var c = d.Config;
+        Assert.Null(CycleModel.Violation(d.Program, d.Timings, c));
+        var program = d.Program.ToList();
+        int gemm = program.FindIndex(i => i is Gemm);
+        var early = d.Timings.Select((t, n) => n == gemm ? t with { Start = 1 } : t).ToList();   // before its operands load
+        Assert.Contains($"instruction {gemm}", CycleModel.Violation(program, early, c));
+        int next = program.FindIndex(gemm + 1, i => i is Gemm);
+        var twice = d.Timings.Select((t, n) => n == next ? t with { Start = d.Timings[gemm].Start + 1 } : t).ToList();
+        Assert.Contains("unit dense", CycleModel.Violation(program, twice, c));
+    }
+
+    static Design WithProgram(Design d, IReadOnlyList<Instruction> program) => new()
+    {
+        ModelName = d.ModelName, Config = d.Config, Graph = d.Graph, Regions = d.Regions, Storage = d.Storage,
+        Costs = d.Costs, StaticImage = d.StaticImage, Schedule = d.Schedule, Tiles = d.Tiles,
+        ScratchpadSchedule = d.ScratchpadSchedule, Traffic = d.Traffic, GreedyTraffic = d.GreedyTraffic,
+        ScratchpadLinesUsed = d.ScratchpadLinesUsed, EstimatedCycles = d.EstimatedCycles, OffChipBytesMoved = d.OffChipBytesMoved,
+        Tokens = d.Tokens, Timings = d.Timings, Program = program,
+    };
 
     static Compiled SpillingFfn() => Flow.Compile(Path.Combine(Repo.Root, "examples", "ffn_digits", "model.onnx"),
         new HwConfig { ArrayRows = 2, ArrayCols = 4, ScratchpadBytes = 512, PortBytes = 4, Scheduler = "greedy" }, batch: 3);

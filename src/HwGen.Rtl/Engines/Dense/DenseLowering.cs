@@ -33,7 +33,7 @@ public sealed record GemmTask(QGemm Layer, int Block, int ColTile, IReadOnlyList
             int x = InputTensors[i], k = ctx.Tensor(x).Lines;
             yield return new Gemm(Layer, Block, ColTile, ((ActTile)ctx.Tensor(x)).FirstFeature)
             {
-                Owner = Layer, First = First && i == 0, Last = Last && i == InputTensors.Count - 1,
+                Owner = Layer, First = First && i == 0, LoadParams = First && i == 0, Last = Last && i == InputTensors.Count - 1,
                 ActLine = ctx.Line(x), WeightLine = ctx.Line(Weights) + offset, Lines = k,
                 ParamLine = Params is { } p ? ctx.Line(p) : 0, OutLine = Output is { } o ? ctx.Line(o) : 0,
                 Cols = Math.Min(c, Layer.N - ColTile * c),
@@ -63,21 +63,40 @@ public static class DenseLowering
         bool Fits(int tiles, int room) => Math.Min(g.K, tiles * c) + Math.Max(paramLines, c) <= room;
         int group = Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, bank / 2));
         if (group == 0) group = Math.Max(1, Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, bank)));
-        for (int blk = 0; blk < x.RowBlocks; blk++)
-            for (int j = 0; j < g.Tiling!.ColTiles; j++)
+        int tiles = g.Tiling!.ColTiles;
+        foreach (var (blk, j) in TileOrder(x.RowBlocks, tiles, kTiles, group, g.K, tileLines, bank))
+        {
+            int? previous = null;
+            for (int t0 = 0; t0 < kTiles; t0 += group)
             {
-                int? previous = null;
-                for (int t0 = 0; t0 < kTiles; t0 += group)
-                {
-                    int t1 = Math.Min(kTiles, t0 + group);
-                    bool first = t0 == 0, last = t1 == kTiles;
-                    var ins = Enumerable.Range(t0, t1 - t0).Select(i => b.Act(x, blk, i)).ToList();
-                    int w = b.Const(new WeightChunk(g, j, t0 * c, Math.Min(g.K, t1 * c) - t0 * c, (long)j * tileLines + t0 * c));
-                    int? prm = first ? b.Const(new ParamBlock(g, j, paramLines, (long)j * tileLines + g.K)) : null;
-                    int? o = last ? b.Act(y, blk, j) : null;
-                    previous = b.Task(new GemmTask(g, blk, j, ins, w, prm, o, first, last), $"{g.Name}[b{blk},c{j},k{t0 * c}]",
-                        [.. ins, w, .. prm is { } pp ? [pp] : Array.Empty<int>()], o is { } oo ? [oo] : [], previous);
-                }
+                int t1 = Math.Min(kTiles, t0 + group);
+                bool first = t0 == 0, last = t1 == kTiles;
+                var ins = Enumerable.Range(t0, t1 - t0).Select(i => b.Act(x, blk, i)).ToList();
+                int w = b.Const(new WeightChunk(g, j, t0 * c, Math.Min(g.K, t1 * c) - t0 * c, (long)j * tileLines + t0 * c));
+                int? prm = first ? b.Const(new ParamBlock(g, j, paramLines, (long)j * tileLines + g.K)) : null;
+                int? o = last ? b.Act(y, blk, j) : null;
+                previous = b.Task(new GemmTask(g, blk, j, ins, w, prm, o, first, last), $"{g.Name}[b{blk},c{j},k{t0 * c}]",
+                    [.. ins, w, .. prm is { } pp ? [pp] : Array.Empty<int>()], o is { } oo ? [oo] : [], previous);
             }
+        }
+    }
+
+    /// <summary>
+    /// The order of (row block, column tile) pairs, chosen for reuse. Row blocks outside (the default) keep a block's
+    /// activations while every column tile runs, and re-fetch the weights per block unless all of them fit in the
+    /// constant bank. Column tiles outside keep a tile's weights while every block runs (only when a tile's whole
+    /// reduction is one task), and re-fetch the activations per tile unless the layer's input fits in half the activation
+    /// bank; consecutive GEMMs of one tile also keep its parameters in the engine (<see cref="Gemm.After"/>). Column tiles
+    /// go outside when their estimated traffic (in lines) is no larger.
+    /// </summary>
+    public static IEnumerable<(int Block, int Tile)> TileOrder(int blocks, int tiles, int kTiles, int group, int k, int tileLines, int bank)
+    {
+        long acts = (long)blocks * k, weights = (long)tiles * tileLines;
+        long blockOuter = acts + (weights <= bank ? weights : blocks * weights);
+        long tileOuter = weights + (acts <= bank / 2 ? acts : tiles * acts);
+        bool tilesOutside = group == kTiles && blocks > 1 && tileOuter <= blockOuter;
+        for (int a = 0; a < (tilesOutside ? tiles : blocks); a++)
+            for (int i = 0; i < (tilesOutside ? blocks : tiles); i++)
+                yield return tilesOutside ? (i, a) : (a, i);
     }
 }

@@ -6,13 +6,17 @@ using HwGen.Rtl.Program;
 namespace HwGen.Rtl.Engines.Dense;
 
 /// <summary>
-/// GEMM: one chunk of the reduction of one row block and column tile on the MAC array. First loads the column
-/// parameters and starts the accumulators from the bias; Last requantizes and writes the output tile.
+/// GEMM: one chunk of the reduction of one row block and column tile on the MAC array. First starts the accumulators
+/// from the bias, loading the column parameters unless the engine still holds them (<see cref="LoadParams"/>); Last
+/// requantizes and writes the output tile.
 /// </summary>
 public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Instruction
 {
     public bool First { get; init; }
     public bool Last { get; init; }
+    /// <summary>Read the parameter block (first GEMMs only); false when the engine's previous GEMM was of the same tile,
+    /// so its parameter registers already hold it.</summary>
+    public bool LoadParams { get; init; }
     public int ActLine { get; init; }
     public int WeightLine { get; init; }
     public int Lines { get; init; }
@@ -24,6 +28,7 @@ public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Ins
     [
         new("first", 0, 4, 1, FieldKind.Bits, i => ((Gemm)i).First ? 1 : 0),
         new("last", 0, 5, 1, FieldKind.Bits, i => ((Gemm)i).Last ? 1 : 0),
+        new("load_params", 0, 6, 1, FieldKind.Bits, i => ((Gemm)i).LoadParams ? 1 : 0),
         new("act_base", 1, 0, 32, FieldKind.Line, i => ((Gemm)i).ActLine),
         new("w_base", 2, 0, 32, FieldKind.Line, i => ((Gemm)i).WeightLine),
         new("klen", 3, 0, 32, FieldKind.Bits, i => ((Gemm)i).Lines),
@@ -43,16 +48,16 @@ public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Ins
     {
         yield return Access.Read(ActLine, Lines, SpadPort.A);
         yield return Access.Read(WeightLine, Lines, SpadPort.B);
-        if (First) yield return Access.Read(ParamLine, DenseEngine.ParamLines(c), SpadPort.B);
+        if (LoadParams) yield return Access.Read(ParamLine, DenseEngine.ParamLines(c), SpadPort.B);
         if (Last) yield return Access.WriteA(OutLine, Cols);
     }
     public override string Comment => $"{Layer.Name}: block {Block} tile {ColTile} k {FirstK}..+{Lines}";
     protected override string Text =>
-        $"GEMM  act={ActLine} w={WeightLine} k={Lines} param={ParamLine} out={OutLine} cols={Cols}{(First ? " first" : "")}{(Last ? " last" : "")}";
+        $"GEMM  act={ActLine} w={WeightLine} k={Lines} param={ParamLine} out={OutLine} cols={Cols}{(First ? " first" : "")}{(LoadParams ? " params" : "")}{(Last ? " last" : "")}";
 
-    /// <summary>One cycle to start the engine, PARAM (lines + 1, first only), MAC (k + 1), WRITE (cols + 1, last only),
-    /// one cycle to see done, then NEXT.</summary>
-    public override long Cycles(HwConfig c) => 1 + (First ? DenseEngine.ParamLines(c) + 1 : 0) + Lines + 1 + (Last ? Cols + 1 : 0) + 1 + 1;
+    /// <summary>One cycle to start the engine, PARAM (lines + 1, when it loads them), MAC (k + 1), WRITE (cols + 1, last
+    /// only), one cycle to see done, then NEXT.</summary>
+    public override long Cycles(HwConfig c) => 1 + (LoadParams ? DenseEngine.ParamLines(c) + 1 : 0) + Lines + 1 + (Last ? Cols + 1 : 0) + 1 + 1;
 
     /// <summary>The MAC array's registers between GEMMs: the loaded column parameters and the accumulators.</summary>
     public sealed class State
@@ -70,12 +75,16 @@ public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Ins
         int rows = c.ArrayRows, cols = c.ArrayCols;
         long act = f["act_base"], w = f["w_base"], klen = f["klen"];
         int zx = f.Int("zx8");
-        if (f.Flag("first"))
+        if (f.Flag("load_params"))
         {
             var p = Enumerable.Range(0, DenseEngine.ParamLines(c)).SelectMany(i => m.Line(f["param_base"] + i)).ToArray();
             s.Bias = Enumerable.Range(0, cols).Select(n => BitConverter.ToInt32(p, DenseEngine.BiasByte(n, c))).ToArray();
             s.Mult = Enumerable.Range(0, cols).Select(n => BitConverter.ToInt32(p, DenseEngine.MultiplierByte(n, c))).ToArray();
             s.Shift = Enumerable.Range(0, cols).Select(n => p[DenseEngine.ShiftByte(n, c)] & 63).ToArray();
+        }
+        if (f.Flag("first"))
+        {
+            if (s.Bias.Length == 0) throw new InstructionSimulator.ProgramException("a GEMM starts from parameters no GEMM loaded");
             s.Acc = new long[rows, cols];
             for (int r = 0; r < rows; r++) for (int n = 0; n < cols; n++) s.Acc[r, n] = s.Bias[n];
         }
@@ -98,6 +107,10 @@ public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Ins
                 line[r] = (byte)(sbyte)QuantMath.Requantize(s.Acc[r, n], s.Mult[n], s.Shift[n], zy, qmin, qmax);
         }
     }
+
+    /// <summary>A first GEMM right after a GEMM of the same layer and column tile keeps the parameters the engine holds.</summary>
+    public override Instruction After(Instruction? previous) =>
+        First && previous is Gemm p && ReferenceEquals(p.Layer, Layer) && p.ColTile == ColTile ? this with { LoadParams = false } : this;
 
     /// <summary>The next reduction lines of the same tile, activation and weight lines both contiguous: one GEMM.</summary>
     public override Instruction? MergedWith(Instruction next, HwConfig c) =>
