@@ -19,11 +19,12 @@ public static class Flow
     {
         if (batch is < 1) throw new HwGenException($"--batch must be at least 1, got {batch}");
         var model = OnnxLoader.Load(modelPath);
-        Graph graph;
-        try { graph = Pipeline.Compile(model, config, dump, batch); }
+        try
+        {
+            var graph = Pipeline.Compile(model, config, dump, batch);
+            return new Compiled(model, graph, DesignBuilder.Build(graph, config, ModelName(modelPath)), batch);
+        }
         catch (HwGenException e) when (!e.Message.StartsWith(modelPath)) { throw new HwGenException($"{modelPath}: {e.Message}"); }
-        var design = DesignBuilder.Build(graph, config, ModelName(modelPath));
-        return new Compiled(model, graph, design, batch);
     }
 
     /// <summary>A model's name: its file name without extension, or its folder's name for a file called model.onnx.</summary>
@@ -77,8 +78,8 @@ public static class Flow
 
     /// <summary>
     /// Writes a complete design directory: rtl/, tb/ with vectors for <paramref name="inputs"/>, run scripts,
-    /// manifest.json, report.md, model.hwir. Written to a temporary sibling first and moved into place, so a
-    /// failure leaves no partial directory.
+    /// manifest.json, report.md, model.hwir, through <see cref="WriteAtomically"/> (which refuses a directory HwGen did
+    /// not make, or one that holds the model).
     /// </summary>
     public static void WriteDesignDirectory(Compiled c, string outDir, IReadOnlyList<Tensor> inputs, string modelPath) =>
         WriteAtomically(outDir, tmp =>
@@ -92,33 +93,95 @@ public static class Flow
             File.WriteAllText(Path.Combine(tmp, "schedule.svg"), ScheduleChart.Svg(c.Design));
             File.WriteAllText(Path.Combine(tmp, "schedule.html"), ScheduleChart.Html(c.Design));
             File.WriteAllText(Path.Combine(tmp, "model.hwir"), Printer.Print(c.Graph));
-        });
+        }, modelPath);
 
-    /// <summary>Writes a directory through <paramref name="write"/> into a temporary sibling, then moves it into place
-    /// (replacing an old one), so a failure leaves no partial directory.</summary>
-    public static void WriteAtomically(string outDir, Action<string> write)
+    /// <summary>Written into every directory HwGen makes: its first line, then every file HwGen wrote there.</summary>
+    public const string MarkerFile = ".hwgen-output";
+    const string MarkerHeader = "HwGen output directory. 'hwgen ... -o' replaces it while it holds only these files (and build/, the simulators' work):";
+    /// <summary>Where the run scripts build: not listed in the marker, replaced with the directory.</summary>
+    const string BuildDir = "build";
+
+    /// <summary>
+    /// Writes a directory through <paramref name="write"/> into a temporary sibling, adds <see cref="MarkerFile"/>, then
+    /// moves it into place, so a failure leaves no partial directory. <see cref="CheckOutputDirectory"/> runs before and
+    /// again just before the move.
+    /// </summary>
+    public static void WriteAtomically(string outDir, Action<string> write, params string[] inputs)
     {
-        var full = Path.GetFullPath(outDir);
-        var parent = Path.GetDirectoryName(full)!;
+        CheckOutputDirectory(outDir, inputs);
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(outDir));
+        var parent = Path.GetDirectoryName(full) ?? throw HwGenException.At(outDir, null, "cannot write the output to a file system root");
         Directory.CreateDirectory(parent);
-        var tmp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        var stem = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        string tmp = stem + "-new", old = stem + "-old";
         try
         {
             Directory.CreateDirectory(tmp);
             write(tmp);
-            if (Directory.Exists(full)) Directory.Delete(full, recursive: true);
-            Directory.Move(tmp, full);
+            var files = Directory.EnumerateFiles(tmp, "*", SearchOption.AllDirectories)
+                .Select(f => Path.GetRelativePath(tmp, f).Replace(Path.DirectorySeparatorChar, '/')).Order(StringComparer.Ordinal);
+            File.WriteAllText(Path.Combine(tmp, MarkerFile), string.Join('\n', [MarkerHeader, .. files]) + "\n");
+            CheckOutputDirectory(outDir, inputs);
+            if (Directory.Exists(full)) Directory.Move(full, old);
+            try { Directory.Move(tmp, full); }
+            catch when (Directory.Exists(old)) { Directory.Move(old, full); throw; }
         }
         finally
         {
-            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
+            foreach (var d in new[] { tmp, old })
+                if (Directory.Exists(d)) Directory.Delete(d, recursive: true);
         }
     }
+
+    /// <summary>
+    /// Throws unless <paramref name="outDir"/> may be (re)written: it does not exist, is empty, or was made by HwGen
+    /// (<see cref="MarkerFile"/>) and holds nothing but the files the marker lists and build/. It must not hold any of
+    /// <paramref name="inputs"/> (the model) either. The error names the directory and leaves it untouched.
+    /// </summary>
+    public static void CheckOutputDirectory(string outDir, params string[] inputs)
+    {
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(outDir));
+        HwGenException Refuse(string why, string remedy = "choose another -o, or delete it yourself") =>
+            HwGenException.At(outDir, null, $"{why}; HwGen writes only a new or empty directory or one it made itself, so it left it untouched: {remedy}");
+        foreach (var input in inputs)
+        {
+            var rel = Path.GetRelativePath(full, Path.GetFullPath(input));
+            if (rel != ".." && !rel.StartsWith(".." + Path.DirectorySeparatorChar) && !Path.IsPathRooted(rel))
+                throw Refuse($"the output directory holds the input {input}", "choose another -o");
+        }
+        if (File.Exists(full)) throw Refuse("it is a file, not a directory");
+        if (!Directory.Exists(full)) return;
+        var dir = new DirectoryInfo(full);
+        if (dir.LinkTarget is not null) throw Refuse("it is a symbolic link");
+        if (!dir.EnumerateFileSystemInfos().Any()) return;
+        var marker = new FileInfo(Path.Combine(full, MarkerFile));
+        var lines = marker.Exists && marker.LinkTarget is null ? File.ReadAllLines(marker.FullName) : [];
+        if (lines.Length == 0 || lines[0] != MarkerHeader) throw Refuse($"it is not empty and HwGen did not make it (no {MarkerFile})");
+        var listed = lines.Skip(1).ToHashSet(StringComparer.Ordinal);
+        var foreign = new List<string>();
+        void Walk(DirectoryInfo d)
+        {
+            foreach (var e in d.EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
+            {
+                var rel = Path.GetRelativePath(full, e.FullName).Replace(Path.DirectorySeparatorChar, '/');
+                if (rel == BuildDir && e is DirectoryInfo && e.LinkTarget is null) continue;
+                if (e.LinkTarget is not null) foreign.Add(rel);
+                else if (e is DirectoryInfo sub) Walk(sub);
+                else if (rel != MarkerFile && !listed.Contains(rel)) foreign.Add(rel);
+            }
+        }
+        Walk(dir);
+        if (foreign.Count > 0)
+            throw Refuse($"it holds {foreign.Count} file(s) HwGen did not write ({string.Join(", ", foreign.Take(3))}{(foreign.Count > 3 ? ", ..." : "")})");
+    }
+
+    /// <summary>Simulates a design directory: it passes only when every output element its manifest counts was compared and bit-exact.</summary>
+    public static SimResult Simulate(ISimulator sim, string dir, bool noStall = false) => Simulation.Run(sim, dir, Manifest.Read(dir).OutputElements, noStall);
 
     /// <summary>Rewrites only the vectors of an existing design directory for new inputs.</summary>
     public static void WriteVectors(Compiled c, string dir, IReadOnlyList<Tensor> inputs)
     {
         var (qin, dout, _) = Golden(c, inputs);
-        Testbench.WriteVectors(c.Design, Path.Combine(dir, "tb"), qin, dout, out _);
+        Testbench.WriteVectors(c.Design, Path.Combine(dir, "tb"), qin, dout);
     }
 }

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using HwGen.Core;
 using HwGen.Rtl.Emit;
 using HwGen.Rtl.Program;
+using HwGen.Sim;
 
 namespace HwGen.Cli;
 
@@ -45,6 +46,7 @@ public static class Manifest
             ["memoryMap"] = new JsonArray(d.Regions.Select(r => (JsonNode)new JsonObject
                 { ["name"] = r.Name, ["kind"] = r.Kind, ["word"] = r.Word, ["words"] = r.Words }).ToArray()),
             ["memoryWords"] = d.MemoryWords,
+            ["outputElements"] = Testbench.ElementCount(d),
             ["tensors"] = new JsonArray([.. d.InputTensors.Select(s => (JsonNode)Tensor(s, "input")), .. d.OutputTensors.Select(s => (JsonNode)Tensor(s, "output"))]),
             ["program"] = new JsonArray(d.Program.Select((i, n) => (JsonNode)new JsonObject
             {
@@ -56,8 +58,9 @@ public static class Manifest
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
     }
 
-    /// <summary>Reads the model path, config and batch back from a design directory's manifest.</summary>
-    public static (string ModelPath, HwConfig Config, int? Batch) Read(string dir)
+    /// <summary>Reads the model path, config, batch and the number of output elements a simulation must compare back from a
+    /// design directory's manifest.</summary>
+    public static (string ModelPath, HwConfig Config, int? Batch, int OutputElements) Read(string dir)
     {
         var path = Path.Combine(dir, "manifest.json");
         if (!File.Exists(path)) throw HwGenException.At(dir, null, "no manifest.json: not a directory written by 'hwgen compile'");
@@ -78,6 +81,8 @@ public static class Manifest
         var modelPath = Field<string>(root, "modelPath");
         var cfg = HwConfig.FromJson(root?["config"], path, complete: true);
         int? batch = root?["batch"] is null ? null : Field<int>(root, "batch");
-        return (modelPath, cfg, batch);
+        int elements = Field<int>(root, "outputElements");
+        if (elements < 1) throw HwGenException.At(path, null, $"manifest.json field 'outputElements' must be at least 1, got {elements}");
+        return (modelPath, cfg, batch, elements);
     }
 }

@@ -72,15 +72,18 @@ public static class Program
             var cfg = LoadConfig(pr.GetValue(config));
             var dump = pr.GetValue(dumpIr);
             if (dump is not null) Directory.CreateDirectory(dump);
+            var outDir = pr.GetValue(output) ?? Path.Combine("rtl-out", Flow.ModelName(modelPath));
+            Flow.CheckOutputDirectory(outDir, modelPath);   // before any work; checked again before the directory is replaced
             var sw = Stopwatch.StartNew();
             var c = Flow.Compile(modelPath, cfg, dump is null ? null : (name, g) => File.WriteAllText(Path.Combine(dump, name + ".hwir"), Printer.Print(g)), pr.GetValue(batch));
             var inputs = pr.GetValue(input) is { } ip ? ReadInputs(c.Graph, ip) : Flow.DefaultInputs(c.Graph);
-            var outDir = pr.GetValue(output) ?? Path.Combine("rtl-out", Flow.ModelName(modelPath));
             Flow.WriteDesignDirectory(c, outDir, inputs, modelPath);
             var d = c.Design;
+            // Wall times go to stdout only: the directory's files are the same on every identical compile.
             o.WriteLine($"compiled {modelPath} -> {outDir} in {sw.Elapsed.TotalMilliseconds:F0} ms");
             var engines = d.Engines.Select(e => e.Report(d).Summary).Where(s => s.Length > 0);
-            o.WriteLine($"  {string.Join(", ", engines)}, schedule {d.Schedule}, {d.Program.Count} instructions");
+            var solving = d.SolveWallSeconds > 0 ? $" ({d.SolveWallSeconds:F1} s solving)" : "";
+            o.WriteLine($"  {string.Join(", ", engines)}, schedule {d.Schedule}{solving}, {d.Program.Count} instructions");
             o.WriteLine($"  estimated {d.EstimatedCycles} cycles, {d.OffChipBytesMoved} off-chip bytes moved, scratchpad {d.ScratchpadLinesUsed * cfg.LineBytes}/{cfg.ScratchpadBytes} B");
             o.WriteLine($"  simulate: hwgen simulate {outDir}   (or {Path.Combine(outDir, "run_verilator.sh")})");
             return 0;
@@ -100,7 +103,7 @@ public static class Program
             var d = pr.GetValue(dir)!;
             var simulator = Simulation.Get(pr.GetValue(sim)!);
             if (!Directory.Exists(d)) throw HwGenException.At(d, null, "directory not found");
-            var (modelPath, cfg, batch) = Manifest.Read(d);
+            var (modelPath, cfg, batch, _) = Manifest.Read(d);
             long estimate = -1;
             if (pr.GetValue(input) is { } ip)
             {
@@ -108,13 +111,13 @@ public static class Program
                 Flow.WriteVectors(c, d, ReadInputs(c.Graph, ip));
                 estimate = c.Design.EstimatedCycles;
             }
-            var r = Simulation.Run(simulator, d, pr.GetValue(noStall));
+            var r = Flow.Simulate(simulator, d, pr.GetValue(noStall));
             o.WriteLine($"{r.Simulator}: {(r.Passed ? "PASS" : "FAIL")}  {r.Summary}");
             o.WriteLine($"  simulated cycles: {r.Cycles}{(estimate >= 0 ? $" (estimate {estimate})" : "")}, wall time {r.WallTime.TotalSeconds:F1} s");
             if (!r.Passed)
             {
                 o.WriteLine($"  mismatches: {r.MismatchCount}");
-                foreach (var m in r.FirstMismatches) o.WriteLine($"    element {m.Index}: expected {m.Expected}, got {m.Got}");
+                foreach (var m in r.FirstMismatches) o.WriteLine($"    element {m.Index}: expected {m.Expected}, got {m.Got?.ToString() ?? "x (unknown)"}");
                 if (r.FirstMismatches.Count == 0) o.WriteLine(string.Join('\n', r.Log.Split('\n').TakeLast(20)));
             }
             return r.Passed ? 0 : 1;

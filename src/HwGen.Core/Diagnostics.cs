@@ -5,8 +5,12 @@ namespace HwGen.Core;
 /// there is one) and the reason. The CLI prints <see cref="Exception.Message"/> and exits non-zero;
 /// anything else escaping is a compiler bug.
 /// </summary>
-public sealed class HwGenException(string message) : Exception(message)
+public sealed class HwGenException(string message) : Exception(OneLine(message))
 {
+    /// <summary>The message with control characters (a newline in a name read from a file, say) escaped, so it stays one line.</summary>
+    static string OneLine(string message) =>
+        message.Any(char.IsControl) ? string.Concat(message.Select(c => char.IsControl(c) ? $"\\x{(int)c:x2}" : c.ToString())) : message;
+
     public static HwGenException At(string? file, string? node, string reason)
     {
         var where = (file, node) switch

@@ -3,35 +3,45 @@ using System.Text.RegularExpressions;
 
 namespace HwGen.Core;
 
-/// <summary>Reads and writes NumPy .npy files (format 1.0/2.0, little-endian, C order) for the supported dtypes.</summary>
+/// <summary>Reads and writes NumPy .npy files (reads formats 1.0, 2.0 and 3.0; writes 1.0; little-endian, C order) for the supported dtypes.</summary>
 public static partial class Npy
 {
+    /// <summary>Reads a .npy file of format 1.0, 2.0 or 3.0; any damage (cut short, a header past the end of the file, a
+    /// shape that is negative, overflows or is beyond <see cref="Limits"/>) and any NaN or Inf is one <see cref="HwGenException"/> naming the file.
+    /// Shapes may be written as Python 2 longs, <c>(1L, 64L)</c>.</summary>
     public static Tensor Read(string path)
     {
         if (!File.Exists(path)) throw HwGenException.At(path, null, "file not found");
+        HwGenException Bad(string reason) => HwGenException.At(path, null, reason);
         var bytes = File.ReadAllBytes(path);
         if (bytes.Length < 10 || bytes[0] != 0x93 || Encoding.ASCII.GetString(bytes, 1, 5) != "NUMPY")
-            throw HwGenException.At(path, null, "not a NumPy .npy file");
+            throw Bad("not a NumPy .npy file");
         int major = bytes[6];
-        int hlen = major == 1 ? BitConverter.ToUInt16(bytes, 8) : BitConverter.ToInt32(bytes, 8);
+        if (major is < 1 or > 3) throw Bad($"unsupported .npy format version {major}.{bytes[7]} (HwGen reads 1.0, 2.0 and 3.0)");
         int hstart = major == 1 ? 10 : 12;
-        var header = Encoding.ASCII.GetString(bytes, hstart, hlen);
-        var descr = DescrRe().Match(header).Groups[1].Value;
-        if (FortranRe().IsMatch(header)) throw HwGenException.At(path, null, "Fortran-order arrays are not supported");
-        var shapeText = ShapeRe().Match(header).Groups[1].Value;
-        var shape = shapeText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
+        if (bytes.Length < hstart) throw Bad("file is shorter than its header (truncated)");
+        long hlen = major == 1 ? BitConverter.ToUInt16(bytes, 8) : BitConverter.ToUInt32(bytes, 8);
+        if (hstart + hlen > bytes.Length) throw Bad($"header length {hlen} runs past the end of the file ({bytes.Length} bytes; truncated)");
+        // Format 3.0 differs from 2.0 only in its header's encoding (UTF-8 instead of Latin-1).
+        var header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(bytes, hstart, (int)hlen);
+        if (DescrRe().Match(header) is not { Success: true } descrMatch) throw Bad("the header has no 'descr'");
+        var descr = descrMatch.Groups[1].Value;
+        if (FortranRe().IsMatch(header)) throw Bad("Fortran-order arrays are not supported");
+        if (ShapeRe().Match(header) is not { Success: true } shapeMatch) throw Bad("the header has no 'shape'");
+        var shape = Shape(shapeMatch.Groups[1].Value, Bad);
         var (type, w) = descr switch
         {
             "<f4" => (DType.Float32, 4), "<f8" => (DType.Float64, 8), "|i1" => (DType.Int8, 1), "|u1" => (DType.UInt8, 1),
             "<i4" => (DType.Int32, 4), "<i8" => (DType.Int64, 8), "|b1" => (DType.Bool, 1),
-            _ => throw HwGenException.At(path, null, $"unsupported .npy dtype '{descr}'"),
+            _ => throw Bad($"unsupported .npy dtype '{descr}'"),
         };
-        int n = ShapeUtil.Size(shape), off = hstart + hlen;
-        if (bytes.Length - off < n * w) throw HwGenException.At(path, null, "file is shorter than its header says (truncated)");
+        int n = ShapeUtil.Size(shape);
+        long off = hstart + hlen;
+        if (bytes.Length - off < (long)n * w) throw Bad($"file is shorter than its header says (truncated): {n} elements need {(long)n * w} bytes, it has {bytes.Length - off}");
         var data = new double[n];
         for (int i = 0; i < n; i++)
         {
-            int p = off + i * w;
+            int p = (int)off + i * w;
             data[i] = type switch
             {
                 DType.Float32 => BitConverter.ToSingle(bytes, p), DType.Float64 => BitConverter.ToDouble(bytes, p),
@@ -39,7 +49,24 @@ public static partial class Npy
                 DType.Int32 => BitConverter.ToInt32(bytes, p), _ => BitConverter.ToInt64(bytes, p),
             };
         }
+        if (Array.FindIndex(data, v => !double.IsFinite(v)) is var nan and >= 0)
+            throw Bad($"element {nan} is NaN or Inf; HwGen's inputs must be finite");
         return new Tensor(type, shape, data);
+    }
+
+    /// <summary>The dims of a header's shape tuple, "1, 64" or "1L, 64L", within <see cref="Limits"/>.</summary>
+    static int[] Shape(string text, Func<string, HwGenException> bad)
+    {
+        var dims = new List<long>();
+        foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var digits = item.EndsWith('L') ? item[..^1] : item;
+            if (!long.TryParse(digits, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var d))
+                throw bad($"shape entry '{item}' is not an integer (or does not fit in 64 bits)");
+            dims.Add(d);
+        }
+        if (Limits.ShapeProblem(dims) is { } why) throw bad($"invalid shape: {why}");
+        return dims.Select(d => (int)d).ToArray();
     }
 
     public static void Write(string path, Tensor t)

@@ -37,6 +37,7 @@ public static partial class OnnxEvaluator
     /// <summary>Σ over the receptive field of term(input offset, weight offset, output channel); padding contributes nothing.</summary>
     static double[] ConvCore(ConvGeometry g, Func<int, int, int, double> term)
     {
+        Allocatable([g.N, g.M, g.OH, g.OW]);
         var y = new double[g.N * g.M * g.OH * g.OW];
         int cPerGroup = g.C / g.Group, mPerGroup = g.M / g.Group;
         for (int n = 0; n < g.N; n++)

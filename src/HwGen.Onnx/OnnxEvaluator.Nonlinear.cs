@@ -28,7 +28,8 @@ public static partial class OnnxEvaluator
         };
     }
 
-    static int Axis(int axis, int rank) => axis < 0 ? axis + rank : axis is >= 0 && axis < rank ? axis : throw new ArgumentException($"axis {axis} is outside rank {rank}");
+    static int Axis(int axis, int rank) =>
+        (axis < 0 ? axis + rank : axis) is var a && a >= 0 && a < rank ? a : throw new ArgumentException($"axis {axis} is outside rank {rank}");
 
     public static Tensor ReduceMean(Tensor x, IReadOnlyList<long>? axes, bool keepDims)
     {

@@ -42,6 +42,7 @@ public static partial class OnnxEvaluator
         Tensor? Opt(int i) => i < x.Length ? x[i] : null;
         try
         {
+            if (QonnxQuant.Is(node)) return [Qonnx(node, x, file)];
             return node.OpType switch
             {
                 "Constant" => [ConstantValue(node, file)],
@@ -91,9 +92,18 @@ public static partial class OnnxEvaluator
 
     static Tensor ConstantOfShape(Tensor shape, Tensor? value)
     {
-        var dims = shape.Data.Select(d => (int)d).ToArray();
+        var dims = Allocatable(shape.Data.Select(d => (long)d));
         var v = value ?? Tensor.Scalar(DType.Float32, 0);
+        if (v.Size != 1) throw new ArgumentException($"value must hold one element, got {v.Size}");
         return new Tensor(v.Type, dims, Enumerable.Repeat(v.Data[0], ShapeUtil.Size(dims)).ToArray());
+    }
+
+    /// <summary>A result shape within <see cref="Limits"/>, checked before the result is allocated.</summary>
+    static int[] Allocatable(IEnumerable<long> dims)
+    {
+        var d = dims.ToArray();
+        if (Limits.ShapeProblem(d) is { } why) throw new ArgumentException($"the result would be too large: {why}");
+        return d.Select(x => (int)x).ToArray();
     }
 
     public static Tensor Cast(Tensor x, DType to) => new(to, x.Shape, x.Data.Select(v => CastValue(v, to)).ToArray());
@@ -111,9 +121,12 @@ public static partial class OnnxEvaluator
         return to.IsSigned() && u >= 1L << (bits - 1) ? u - (1L << bits) : u;
     }
 
-    /// <summary>Index of the per-axis parameter for each element of a tensor of shape <paramref name="shape"/>.</summary>
-    static Func<int, int> AxisIndex(int[] shape, Tensor param, int axis)
+    /// <summary>Index of the per-axis scale (and zero point, which must have the scale's shape) for each element of a tensor
+    /// of shape <paramref name="shape"/>.</summary>
+    static Func<int, int> AxisIndex(int[] shape, Tensor param, Tensor? zp, int axis)
     {
+        if (zp is not null && !zp.Shape.SequenceEqual(param.Shape))
+            throw new ArgumentException($"zero point of shape {ShapeUtil.Format(zp.Shape)} does not match its scale's {ShapeUtil.Format(param.Shape)}");
         if (param.Size == 1) return _ => 0;
         if (axis < 0) axis += shape.Length;
         if (param.Rank != 1 || axis < 0 || axis >= shape.Length || param.Shape[0] != shape[axis])
@@ -125,7 +138,7 @@ public static partial class OnnxEvaluator
     public static Tensor QuantizeLinear(Tensor x, Tensor scale, Tensor? zp, int axis)
     {
         var target = zp?.Type ?? DType.UInt8;
-        var ix = AxisIndex(x.Shape, scale, axis);
+        var ix = AxisIndex(x.Shape, scale, zp, axis);
         var data = new double[x.Size];
         for (int i = 0; i < data.Length; i++)
         {
@@ -137,7 +150,7 @@ public static partial class OnnxEvaluator
 
     public static Tensor DequantizeLinear(Tensor x, Tensor scale, Tensor? zp, int axis)
     {
-        var ix = AxisIndex(x.Shape, scale, axis);
+        var ix = AxisIndex(x.Shape, scale, zp, axis);
         var data = new double[x.Size];
         for (int i = 0; i < data.Length; i++)
         {
@@ -150,6 +163,7 @@ public static partial class OnnxEvaluator
     /// <summary>numpy matmul over the last two axes with broadcast batch axes; elementwise product via <paramref name="term"/>.</summary>
     static Tensor MatMulCore(Tensor a, Tensor b, DType outType, Func<int, int, int, int, double> term, bool roundF32)
     {
+        if (a.Rank == 0 || b.Rank == 0) throw new ArgumentException($"matrix product of a scalar: {ShapeUtil.Format(a.Shape)} x {ShapeUtil.Format(b.Shape)}");
         var sa = a.Rank == 1 ? new[] { 1, a.Shape[0] } : a.Shape;
         var sb = b.Rank == 1 ? new[] { b.Shape[0], 1 } : b.Shape;
         int m = sa[^2], k = sa[^1], n = sb[^1];
@@ -157,6 +171,7 @@ public static partial class OnnxEvaluator
         var batchA = sa[..^2]; var batchB = sb[..^2];
         var batch = BroadcastShape(batchA, batchB);
         int nb = ShapeUtil.Size(batch);
+        Allocatable([nb, m, n]);
         var offA = BroadcastOffsets(batchA, batch); var offB = BroadcastOffsets(batchB, batch);
         var data = new double[nb * m * n];
         for (int bi = 0; bi < nb; bi++)
@@ -229,7 +244,7 @@ public static partial class OnnxEvaluator
             if (da != db && da != 1 && db != 1) throw new ArgumentException($"shapes {ShapeUtil.Format(a)} and {ShapeUtil.Format(b)} do not broadcast");
             s[i] = Math.Max(da, db);
         }
-        return s;
+        return Allocatable(s.Select(d => (long)d));
     }
 
     /// <summary>For each element of <paramref name="outShape"/>, the offset of the element of <paramref name="inShape"/> broadcast to it.</summary>

@@ -25,31 +25,42 @@ public static class OnnxLoader
         return FromProto(proto, path);
     }
 
+    /// <summary>Converts a model that <see cref="OnnxValidator.Validate"/> accepts (it runs first).</summary>
     public static OnnxModel FromProto(ModelProto proto, string path)
     {
+        OnnxValidator.Validate(proto, path);
         var g = proto.Graph;
-        long opset = proto.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
+        var opsets = proto.OpsetImport.ToDictionary(o => OnnxValidator.Domain(o.Domain), o => o.Version);
         var inits = new Dictionary<string, Tensor>();
         foreach (var t in g.Initializer) inits[t.Name] = ToTensor(t, path);
-        int n = 0;
-        var nodes = g.Node.Select(nd => new OnnxNode(
-            nd.Name.Length > 0 ? nd.Name : $"{nd.OpType}_{n++}", nd.OpType, nd.Domain, nd.Input.ToArray(), nd.Output.ToArray(),
+        var names = NodeNames(g);
+        var nodes = g.Node.Select((nd, i) => new OnnxNode(names[i], nd.OpType, nd.Domain, nd.Input.ToArray(), nd.Output.ToArray(),
             nd.Attribute.ToDictionary(a => a.Name, a => ToAttribute(a, path)))).ToList();
         string name = g.Name.Length > 0 ? g.Name : System.IO.Path.GetFileNameWithoutExtension(path);
         return new OnnxModel
         {
-            Path = path, Name = name, Opset = opset,
+            Path = path, Name = name, Opsets = opsets,
             Inputs = g.Input.Select(v => ToValueInfo(v, path)).ToList(),
             Outputs = g.Output.Select(v => ToValueInfo(v, path)).ToList(),
             Initializers = inits, Nodes = nodes,
         };
     }
 
+    /// <summary>How messages name each node: its name, or its op type and a counter over the nameless nodes.</summary>
+    public static string[] NodeNames(GraphProto g)
+    {
+        int n = 0;
+        return g.Node.Select(nd => nd.Name.Length > 0 ? nd.Name : $"{nd.OpType}_{n++}").ToArray();
+    }
+
     /// <summary>Reads a serialized TensorProto (as in the ONNX conformance test data sets).</summary>
     public static Tensor LoadTensor(string path)
     {
-        try { return ToTensor(TensorProto.Parser.ParseFrom(File.ReadAllBytes(path)), path); }
+        TensorProto t;
+        try { t = TensorProto.Parser.ParseFrom(File.ReadAllBytes(path)); }
         catch (InvalidProtocolBufferException e) { throw HwGenException.At(path, null, $"not a TensorProto ({e.Message})"); }
+        OnnxValidator.CheckTensor(t, path, null, finite: false);
+        return ToTensor(t, path);
     }
 
     static OnnxValueInfo ToValueInfo(ValueInfoProto v, string path)
@@ -71,7 +82,14 @@ public static class OnnxLoader
         _ => new(a.Name),
     };
 
-    public static DType ToDType(int elemType, string path, string what) => (TensorProto.Types.DataType)elemType switch
+    public static DType ToDType(int elemType, string path, string what, string? node = null) =>
+        TryDType(elemType) ?? throw HwGenException.At(path, node, $"tensor '{what}' {Unsupported(elemType)}");
+
+    /// <summary>The reason an element type is refused, completing "tensor 'x' ...".</summary>
+    public static string Unsupported(int elemType) => $"has element type {(TensorProto.Types.DataType)elemType}, which HwGen does not support";
+
+    /// <summary>HwGen's type for an ONNX element type, or null when HwGen does not support it.</summary>
+    public static DType? TryDType(int elemType) => (TensorProto.Types.DataType)elemType switch
     {
         TensorProto.Types.DataType.Float => DType.Float32,
         TensorProto.Types.DataType.Double => DType.Float64,
@@ -83,7 +101,7 @@ public static class OnnxLoader
         TensorProto.Types.DataType.Uint32 => DType.UInt32,
         TensorProto.Types.DataType.Int64 => DType.Int64,
         TensorProto.Types.DataType.Bool => DType.Bool,
-        var t => throw HwGenException.At(path, null, $"tensor '{what}' has element type {t}, which HwGen does not support"),
+        _ => null,
     };
 
     public static int FromDType(DType t) => (int)(t switch
@@ -100,10 +118,9 @@ public static class OnnxLoader
         _ => TensorProto.Types.DataType.Bool,
     });
 
+    /// <summary>Converts a tensor that <see cref="OnnxValidator.CheckTensor"/> accepts.</summary>
     public static Tensor ToTensor(TensorProto t, string path)
     {
-        if (t.DataLocation == TensorProto.Types.DataLocation.External)
-            throw HwGenException.At(path, null, $"tensor '{t.Name}' uses external data, which HwGen does not read");
         var type = ToDType(t.DataType, path, t.Name);
         var shape = t.Dims.Select(d => checked((int)d)).ToArray();
         int n = ShapeUtil.Size(shape);
@@ -112,7 +129,6 @@ public static class OnnxLoader
         {
             var raw = t.RawData.Span;
             int w = type.Bits() / 8;
-            if (raw.Length != n * w) throw HwGenException.At(path, null, $"tensor '{t.Name}' has {raw.Length} raw bytes, expected {n * w}");
             for (int i = 0; i < n; i++)
             {
                 var b = raw.Slice(i * w, w);
@@ -140,14 +156,7 @@ public static class OnnxLoader
                 DType.UInt32 => t.Uint64Data.Select(v => (double)v).ToArray(),
                 _ => t.Int32Data.Select(v => (double)v).ToArray(),
             };
-            if (src.Count != n) throw HwGenException.At(path, null, $"tensor '{t.Name}' holds {src.Count} values, its shape needs {n}");
-            var (lo, hi) = type.Range();
-            for (int i = 0; i < n; i++)
-            {
-                if (type.IsInteger() && (src[i] < lo || src[i] > hi))
-                    throw HwGenException.At(path, null, $"tensor '{t.Name}' holds {src[i]}, out of range for {type.Name()}");
-                data[i] = src[i];
-            }
+            for (int i = 0; i < n; i++) data[i] = src[i];
         }
         return new Tensor(type, shape, data);
     }

@@ -13,6 +13,7 @@ public sealed record OnnxNode(string Name, string OpType, string Domain, IReadOn
     public long Int(string name, long dflt) => Attributes.TryGetValue(name, out var a) && a.Int is { } v ? v : dflt;
     public float Float(string name, float dflt) => Attributes.TryGetValue(name, out var a) && a.Float is { } v ? v : dflt;
     public IReadOnlyList<long>? Ints(string name) => Attributes.TryGetValue(name, out var a) ? a.Ints : null;
+    public string Str(string name, string dflt) => Attributes.TryGetValue(name, out var a) && a.String is { } v ? v : dflt;
     /// <summary>The i-th input name, or null when absent or empty (ONNX optional inputs).</summary>
     public string? Input(int i) => i < Inputs.Count && Inputs[i].Length > 0 ? Inputs[i] : null;
 }
@@ -25,7 +26,12 @@ public sealed class OnnxModel
 {
     public required string Path { get; init; }
     public required string Name { get; init; }
-    public required long Opset { get; init; }
+    /// <summary>The imported opset of each domain ("" is the default domain, also for "ai.onnx").</summary>
+    public required IReadOnlyDictionary<string, long> Opsets { get; init; }
+    /// <summary>The default domain's opset.</summary>
+    public long Opset => OpsetOf("");
+    public long OpsetOf(string domain) => Opsets.GetValueOrDefault(OnnxValidator.Domain(domain));
+    public long OpsetOf(OnnxNode node) => OpsetOf(node.Domain);
     public required IReadOnlyList<OnnxValueInfo> Inputs { get; init; }
     public required IReadOnlyList<OnnxValueInfo> Outputs { get; init; }
     public required IReadOnlyDictionary<string, Tensor> Initializers { get; init; }

@@ -14,6 +14,7 @@ public sealed class InferShapes : IPass
         {
             if (op.Check() is { } why) throw new HwGenException($"{Name}: op '{op.Name}' ({op.Mnemonic}): {why}");
             op.Output.Type = op.InferType();
+            if (Limits.ShapeProblem(op.Output.Type.Shape) is { } big) throw new HwGenException($"{Name}: op '{op.Name}' ({op.Mnemonic}): its result {big}");
         }
     }
 }

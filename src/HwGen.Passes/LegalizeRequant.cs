@@ -5,8 +5,8 @@ using HwGen.Reference;
 namespace HwGen.Passes;
 
 /// <summary>
-/// Replaces each QGemm's real requantization multiplier by an integer multiplier m in [2^30, 2^31) and a
-/// shift s (real ≈ m·2^-s), and proves the int32 accumulator cannot overflow for any int8 input.
+/// Replaces each QGemm's and QRequant's real requantization multiplier by an integer multiplier m in [2^30, 2^31) and
+/// a shift s (real ≈ m·2^-s), and proves a QGemm's int32 accumulator cannot overflow for any int8 input.
 /// Rounding rule of the hardware: add 2^(s-1), arithmetic shift right (round half toward +infinity).
 /// </summary>
 public sealed class LegalizeRequant : IPass
@@ -21,6 +21,8 @@ public sealed class LegalizeRequant : IPass
             var shift = new int[g.N];
             for (int n = 0; n < g.N; n++)
             {
+                if (!(g.RealMultiplier[n] > 0) || !double.IsFinite(g.RealMultiplier[n]))
+                    throw new HwGenException($"node '{g.Name}': requantization multiplier {g.RealMultiplier[n]} of channel {n} is not positive and finite (check the scales)");
                 if (g.RealMultiplier[n] >= 1 << 30)
                     throw new HwGenException($"node '{g.Name}': requantization multiplier {g.RealMultiplier[n]} of channel {n} is too large (scales are inconsistent)");
                 (mult[n], shift[n]) = QuantMath.FixedPoint(g.RealMultiplier[n]);
@@ -30,6 +32,13 @@ public sealed class LegalizeRequant : IPass
                     throw new HwGenException($"node '{g.Name}': the int32 accumulator of channel {n} can overflow (|acc| up to {bound})");
             }
             graph.Replace(g, g with { Multiplier = mult, Shift = shift });
+        }
+        foreach (var r in graph.Ops.OfType<QRequant>().ToList())
+        {
+            if (r.RealMultiplier >= 1 << 30)
+                throw new HwGenException($"node '{r.Name}': requantization multiplier {r.RealMultiplier} is too large (scales are inconsistent)");
+            var (m, s) = QuantMath.FixedPoint(r.RealMultiplier);
+            graph.Replace(r, r with { Multiplier = m, Shift = s });
         }
     }
 }

@@ -19,7 +19,8 @@ public static class Pipeline
     [
         new InferShapes(),        // first: later passes read result types
         new FuseClampIntoGemm(),  // before SelectEngines: leaves no QClamp behind a single-use QGemm
-        new LegalizeRequant(),    // integer multiplier and shift for every QGemm
+        new FuseRequantIntoGemm(),// after FuseClampIntoGemm, before LegalizeRequant: multiplies real multipliers
+        new LegalizeRequant(),    // integer multiplier and shift for every QGemm and QRequant
         new SelectEngines(),      // after the fusions: every remaining op needs an engine
         new TileToEngine(),       // after SelectEngines: tiles only ops placed on the dense engine
     ];

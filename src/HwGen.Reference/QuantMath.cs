@@ -18,6 +18,28 @@ public static class QuantMath
     /// <summary>ONNX DequantizeLinear on one integer: (q - zp) * scale in float32.</summary>
     public static double Dequantize(long q, double scale, long zeroPoint) => (float)(q - zeroPoint) * (float)scale;
 
+    /// <summary>The integer range of a QONNX Quant: signed [-2^(b-1) (+1 when narrow), 2^(b-1) - 1], unsigned [0, 2^b - 1
+    /// (-1 when narrow)] (qonnx min_int and max_int).</summary>
+    public static (long Min, long Max) QonnxRange(int bits, bool signed, bool narrow) => signed
+        ? (-(1L << (bits - 1)) + (narrow ? 1 : 0), (1L << (bits - 1)) - 1)
+        : (0, (1L << bits) - 1 - (narrow ? 1 : 0));
+
+    /// <summary>
+    /// QONNX Quant (IntQuant) on one value, before rescaling: v = x / scale + zeropt in float32 (as qonnx's numpy on
+    /// float32 tensors), clamped to [min, max], then rounded by <paramref name="mode"/>. The clamp comes before the
+    /// rounding. NaN stays NaN. The op's output is (result - zeropt) * scale (<see cref="QonnxDequantize"/>).
+    /// </summary>
+    public static double QonnxQuantize(double x, double scale, double zeroPoint, long min, long max, Rounding mode)
+    {
+        float v = (float)x / (float)scale + (float)zeroPoint;
+        if (v > max) v = max;
+        if (v < min) v = min;
+        return mode.Apply(v);
+    }
+
+    /// <summary>The rescaling of QONNX Quant: (q - zeropt) * scale in float32.</summary>
+    public static double QonnxDequantize(double q, double scale, double zeroPoint) => ((float)q - (float)zeroPoint) * (float)scale;
+
     /// <summary>
     /// Fixed-point requantization as the RTL computes it: 64-bit product of the int32 accumulator and the
     /// multiplier, add 2^(shift-1), arithmetic shift right by shift (round half toward +infinity), add the

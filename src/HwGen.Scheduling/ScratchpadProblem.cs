@@ -110,6 +110,8 @@ public sealed class ScratchpadProblem
     {
         HwGenException Bad(string why) => new($"scheduling problem '{Name}': {why}");
         if (Capacity <= 0) throw Bad($"scratchpad capacity must be positive, got {Capacity}");
+        if (Ops.Count > Limits.MaxScheduleTasks)
+            throw Bad($"{Ops.Count} tasks, more than the {Limits.MaxScheduleTasks} HwGen schedules; a larger array or scratchpad, or a smaller batch, gives fewer");
         if (Alignment <= 0 || Capacity % Alignment != 0) throw Bad($"alignment {Alignment} must be positive and divide the capacity {Capacity}");
         if (Banks < 1 || Capacity % ((long)Banks * Alignment) != 0)
             throw Bad($"{Banks} banks must be at least 1 and split the capacity {Capacity} into whole aligned banks");

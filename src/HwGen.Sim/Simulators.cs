@@ -4,8 +4,8 @@ using HwGen.Core;
 
 namespace HwGen.Sim;
 
-/// <summary>One element the RTL got wrong.</summary>
-public sealed record Mismatch(int Index, int Expected, int Got);
+/// <summary>One element the RTL got wrong; <paramref name="Got"/> is null when some of its bits were X or Z.</summary>
+public sealed record Mismatch(int Index, int Expected, int? Got);
 
 /// <summary>What a testbench run reported.</summary>
 public sealed record SimResult(string Simulator, bool Passed, long Cycles, int MismatchCount, IReadOnlyList<Mismatch> FirstMismatches,
@@ -46,8 +46,10 @@ public static partial class Simulation
     public static bool Available(string tool) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Any(p => File.Exists(Path.Combine(p, tool)));
 
-    /// <summary>Runs the design directory's script for <paramref name="sim"/> and parses the testbench's report.</summary>
-    public static SimResult Run(ISimulator sim, string dir, bool noStall = false)
+    /// <summary>Runs the design directory's script for <paramref name="sim"/> and parses the testbench's report. It passes only
+    /// when the testbench says PASS, exits 0 and compared exactly <paramref name="expectedElements"/> elements (the count the
+    /// compiler wrote down, e.g. in manifest.json).</summary>
+    public static SimResult Run(ISimulator sim, string dir, int expectedElements, bool noStall = false)
     {
         if (!Available(sim.Tool)) throw new HwGenException($"{sim.Tool} is not installed (needed to simulate with {sim.Name}); install it, e.g. apt-get install {(sim.Name == "icarus" ? "iverilog" : "verilator")}");
         var script = Path.Combine(dir, sim.Script);
@@ -62,22 +64,31 @@ public static partial class Simulation
         p.WaitForExit();
         sw.Stop();
         var log = stdout.Result + stderr.Result;
-        return Parse(sim.Name, log, p.ExitCode, sw.Elapsed);
+        return Parse(sim.Name, log, p.ExitCode, sw.Elapsed, expectedElements);
     }
 
-    public static SimResult Parse(string sim, string log, int exitCode, TimeSpan wall)
+    public static SimResult Parse(string sim, string log, int exitCode, TimeSpan wall, int expectedElements)
     {
-        var result = ResultRe().Match(log);
+        var results = ResultRe().Matches(log);
         var cycles = CyclesRe().Match(log);
-        var mism = MismatchRe().Matches(log).Select(m => new Mismatch(int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value), int.Parse(m.Groups[3].Value))).ToList();
+        var mism = MismatchRe().Matches(log).Select(m => new Mismatch(int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value),
+            m.Groups[3].Value == "x" ? null : int.Parse(m.Groups[3].Value))).ToList();
         int count = FailCountRe().Match(log) is { Success: true } fc ? int.Parse(fc.Groups[1].Value) : mism.Count;
-        bool passed = exitCode == 0 && result.Success && result.Groups[1].Value == "PASS";
-        var summary = result.Success ? result.Value.Trim() : $"no result from the testbench (exit code {exitCode})";
+        var result = results.Count == 1 ? results[0] : null;
+        int? compared = result is not null && PassCountRe().Match(result.Value.Trim()) is { Success: true } pc ? int.Parse(pc.Groups[1].Value) : null;
+        bool said = result?.Groups[1].Value == "PASS";
+        bool passed = exitCode == 0 && said && compared == expectedElements;
+        var summary = result is null
+            ? results.Count == 0 ? $"no result from the testbench (exit code {exitCode})" : $"the testbench reported {results.Count} results (exit code {exitCode})"
+            : said && exitCode != 0 ? $"{result.Value.Trim()}, but the simulator exited with {exitCode}"
+            : said && compared != expectedElements ? $"{result.Value.Trim()}, but the design has {expectedElements} output elements: not every one was compared"
+            : result.Value.Trim();
         return new SimResult(sim, passed, cycles.Success ? long.Parse(cycles.Groups[1].Value) : -1, passed ? 0 : Math.Max(count, mism.Count), mism, summary, log, wall);
     }
 
     [GeneratedRegex(@"HWGEN_RESULT (PASS|FAIL)[^\n]*")] private static partial Regex ResultRe();
+    [GeneratedRegex(@"^HWGEN_RESULT PASS (\d+) elements bit-exact$")] private static partial Regex PassCountRe();
     [GeneratedRegex(@"HWGEN_CYCLES (\d+)")] private static partial Regex CyclesRe();
-    [GeneratedRegex(@"HWGEN_MISMATCH (\d+) expected (-?\d+) got (-?\d+)")] private static partial Regex MismatchRe();
+    [GeneratedRegex(@"HWGEN_MISMATCH (\d+) expected (-?\d+) got (-?\d+|x)")] private static partial Regex MismatchRe();
     [GeneratedRegex(@"HWGEN_RESULT FAIL (\d+) of")] private static partial Regex FailCountRe();
 }

@@ -6,25 +6,43 @@ using HwGen.Rtl.Program;
 namespace HwGen.Sim;
 
 /// <summary>The values of testbenches/tb_hwgen.v.sbn.</summary>
-public sealed record TestbenchValues(string Header, string Model, int PortBits, int PortBytes, long MemWords, int ExpectedCount, long MaxCycles, string StallExpr, string InstrStallExpr);
+public sealed record TestbenchValues(string Header, string Model, int PortBits, int PortBytes, long MemWords, int ExpectedCount, string ExpectedEnd,
+    long EstimatedCycles, long MaxCycles, string WatchdogRule, string StallExpr, string InstrStallExpr);
 
 /// <summary>
 /// Writes the testbench of a design: tb/tb_hwgen.v (from testbenches/tb_hwgen.v.sbn), tb/memory.hex (the
 /// off-chip image with the quantized inputs), tb/expected.hex (every output element the golden model
-/// gives) and the two scripts that build and run it with Verilator or Icarus alone.
+/// gives, then <see cref="EndLine"/>) and the two scripts that build and run it with Verilator or Icarus alone.
 /// </summary>
 public static class Testbench
 {
+    /// <summary>The watchdog's bound: this many times the estimated cycles (the stalling memory answers 3 requests in 4),
+    /// plus <see cref="WatchdogMargin"/>, and never below <see cref="WatchdogFloor"/>.</summary>
+    public const int WatchdogFactor = 4;
+    public const int WatchdogMargin = 1000;
+    public const int WatchdogFloor = 10_000;
+
+    public static long WatchdogCycles(long estimatedCycles) => Math.Max(WatchdogFloor, estimatedCycles * WatchdogFactor + WatchdogMargin);
+
+    /// <summary>The output elements the testbench compares: every element of every device output.</summary>
+    public static int ElementCount(Design d) => d.OutputTensors.Sum(s => s.Rows * s.Features);
+
+    /// <summary>The last line of expected.hex: 0x4857 ("HW") and the element count, so that a file cut short, emptied,
+    /// doubled or missing, or a testbench whose count was edited, fails before the run.</summary>
+    public static string EndLine(int elements) => $"4857{elements:x8}";
+
     /// <summary>Writes vectors and testbench for one run. <paramref name="expected"/> holds the int8 outputs of the
     /// hardware model, one tensor per device output.</summary>
     public static void Write(Design d, string dir, IReadOnlyList<Tensor> quantizedInputs, IReadOnlyList<Tensor> expected)
     {
         var tb = Path.Combine(dir, "tb");
         Directory.CreateDirectory(tb);
-        WriteVectors(d, tb, quantizedInputs, expected, out int nExpected);
+        WriteVectors(d, tb, quantizedInputs, expected);
         var rtl = RtlEmitter.Prepare(d);
-        var values = new TestbenchValues(rtl.Header, d.ModelName, rtl.PortBits, d.Config.PortBytes, d.MemoryWords, nExpected,
-            Math.Max(10_000, d.EstimatedCycles * 4 + 1000), Ready("lfsr"), Ready("ilfsr"));
+        int n = ElementCount(d);
+        var values = new TestbenchValues(rtl.Header, d.ModelName, rtl.PortBits, d.Config.PortBytes, d.MemoryWords, n, EndLine(n),
+            d.EstimatedCycles, WatchdogCycles(d.EstimatedCycles),
+            $"{WatchdogFactor} x the estimated {d.EstimatedCycles} cycles + {WatchdogMargin}, at least {WatchdogFloor}", Ready("lfsr"), Ready("ilfsr"));
         File.WriteAllText(Path.Combine(tb, "tb_hwgen.v"), Templates.Render("testbenches", "tb_hwgen.v.sbn", values));
         WriteScripts(dir, "tb_hwgen");
     }
@@ -32,7 +50,7 @@ public static class Testbench
     /// <summary>A port's ready: always under +nostall, else three cycles in four by its LFSR.</summary>
     static string Ready(string lfsr) => $"nostall | {lfsr}[0] | {lfsr}[1]";
 
-    public static void WriteVectors(Design d, string tb, IReadOnlyList<Tensor> quantizedInputs, IReadOnlyList<Tensor> expected, out int nExpected)
+    public static void WriteVectors(Design d, string tb, IReadOnlyList<Tensor> quantizedInputs, IReadOnlyList<Tensor> expected)
     {
         var image = d.MemoryImage(quantizedInputs);
         int pw = d.Config.PortBytes;
@@ -45,7 +63,6 @@ public static class Testbench
         File.WriteAllText(Path.Combine(tb, "memory.hex"), sb.ToString());
 
         var ex = new StringBuilder();
-        nExpected = 0;
         var outs = d.OutputTensors.ToList();
         for (int o = 0; o < outs.Count; o++)
         {
@@ -55,9 +72,9 @@ public static class Testbench
                 {
                     long off = d.ByteOffset(s, m, f);
                     ex.Append($"{off / pw:x8}{off % pw:x2}{(byte)(sbyte)expected[o].Data[m * s.Features + f]:x2}\n");
-                    nExpected++;
                 }
         }
+        ex.Append(EndLine(ElementCount(d))).Append('\n');
         File.WriteAllText(Path.Combine(tb, "expected.hex"), ex.ToString());
     }
 

@@ -57,6 +57,8 @@ public sealed partial class LowerOnnxToIr
         bool gemm = node.OpType == "Gemm";
         if (gemm && node.Int("transA", 0) != 0) throw Error(node, "Gemm with transA=1 is not supported");
         if (gemm && a.V.Type.Shape.Count != 2) throw Error(node, $"Gemm input A must be 2-D, got {ShapeUtil.Format(a.V.Type.Shape)}");
+        if (gemm && (!(node.Float("alpha", 1) > 0) || !float.IsFinite(node.Float("alpha", 1)) || !float.IsFinite(node.Float("beta", 1))))
+            throw Error(node, $"Gemm alpha must be positive and finite and beta finite (HwGen folds them into the scales), got alpha {node.Float("alpha", 1)}, beta {node.Float("beta", 1)}");
         var (k, n, w, scale) = Weights(node, b, gemm && node.Int("transB", 0) != 0, gemm ? node.Float("alpha", 1) : 1);
         if (a.V.Type.Shape[^1] != k)
             throw Error(node, $"shape mismatch: A is {ShapeUtil.Format(a.V.Type.Shape)} but B needs {k} input features");
@@ -121,11 +123,13 @@ public sealed partial class LowerOnnxToIr
         if (a.V.Type.Shape[^1] != k) throw Error(node, $"shape mismatch: A is {ShapeUtil.Format(a.V.Type.Shape)} but B needs {k} input features");
         var (yq, onnxType) = ActivationQuant(node, [null, ins[6], ins[7]]);
         var pm = new PendingMatMul(a.V, k, n, w, scale, null, double.NegativeInfinity, double.PositiveInfinity, node.Name);
-        return new Quantized(EmitGemm(node, pm, yq), onnxType);
+        return new Quantized(EmitGemm(node, pm, yq, FullRange), onnxType);
     }
 
-    /// <summary>Turns a pending product plus its output quantization into an integer QGemm.</summary>
-    Value EmitGemm(OnnxNode quantNode, PendingMatMul pm, QuantParams yq)
+    /// <summary>Turns a pending product plus its output quantization into an integer QGemm whose codes stay in range. A
+    /// float bias is rounded (half to even) to the accumulator's scale sx·sw[n]: it moves an output by at most half a
+    /// quantum of the accumulator, 0.5·sx·sw[n]/sy output quanta before the requantizer rounds.</summary>
+    Value EmitGemm(OnnxNode quantNode, PendingMatMul pm, QuantParams yq, (int Lo, int Hi) range)
     {
         var xq = pm.X.Type.Quant!;
         double sx = xq.Scale, sy = yq.Scale;
@@ -140,7 +144,7 @@ public sealed partial class LowerOnnxToIr
             bias[j] = (int)b;
             real[j] = accScale / sy;
         }
-        var (lo, hi) = QuantizedBounds(pm.ClampLo, pm.ClampHi, yq);
+        var (lo, hi) = QuantizedBounds(pm.ClampLo, pm.ClampHi, yq, range);
         var shape = pm.X.Type.Shape.Take(pm.X.Type.Shape.Count - 1).Append(pm.N).ToArray();
         var y = NewValue(quantNode.Outputs[0], new TensorType(DType.Int8, shape, yq));
         return Emit(new QGemm(Legal(pm.Node), pm.X, y)

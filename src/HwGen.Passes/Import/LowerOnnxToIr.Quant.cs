@@ -24,36 +24,66 @@ public sealed partial class LowerOnnxToIr
         return (QuantParams.PerTensor((float)s, type == DType.UInt8 ? z0 - 128 : z0), type);
     }
 
+    /// <summary>Every int8 code: the range of a QuantizeLinear (QONNX Quant narrows it).</summary>
+    static readonly (int Lo, int Hi) FullRange = (-128, 127);
+
     Abs LowerQuantize(OnnxNode node, Abs?[] ins)
     {
         var (q, onnxType) = ActivationQuant(node, ins);
-        if (ins[0] is { } x && EmitNonlinear(node, x, q) is { } nonlinear) return new Quantized(nonlinear, onnxType);
-        switch (ins[0])
+        return new Quantized(QuantizeTo(node, ins[0], q, FullRange, null), onnxType);
+    }
+
+    /// <summary>
+    /// Quantizes an abstract real value to <paramref name="q"/> with its codes inside <paramref name="range"/>: a graph input
+    /// on the host (QONNX's rule when <paramref name="qonnx"/> is set), a pending product as a QGemm, a nonlinear pattern as
+    /// its unit, a quantized value with other parameters (after a ReLU/Clip or not) as a QRequant, with the same ones as
+    /// itself or a QClamp. Every requantization in hardware rounds half toward +infinity.
+    /// </summary>
+    Value QuantizeTo(OnnxNode node, Abs? x, QuantParams q, (int Lo, int Hi) range, QonnxRule? qonnx)
+    {
+        if (x is not null && EmitNonlinear(node, x, q) is { } nonlinear)
+            return range == FullRange ? nonlinear : throw Error(node, $"the nonlinear units give 8-bit codes; quantizing their output to [{range.Lo}, {range.Hi}] is not supported");
+        switch (x)
         {
             case FloatInput f:
                 var v = NewValue(node.Outputs[0], new TensorType(DType.Int8, f.V.Type.Shape, q));
-                return new Quantized(Emit(new Quantize(Legal(node.Name), f.V, v, DType.Int8, q)), onnxType);
+                return Emit(new Quantize(Legal(node.Name), f.V, v, DType.Int8, q) { Qonnx = qonnx });
+            case RealView rv when rv.V.Type.Quant!.SameAs(q) && range == FullRange:
+                return rv.V;  // Q(DQ(x)) with the same parameters: x itself
             case RealView rv when rv.V.Type.Quant!.SameAs(q):
-                return new Quantized(rv.V, onnxType);  // Q(DQ(x)) with the same parameters: x itself
-            case RealView:
-                throw Error(node, "requantizing a tensor to different parameters is not supported yet");
+                return Emit(new QClamp(Legal(node.Name), rv.V, NewValue(node.Outputs[0], rv.V.Type), range.Lo, range.Hi));
+            case RealView rv:
+                return EmitRequant(node, rv.V, q, double.NegativeInfinity, double.PositiveInfinity, range);
             case PendingMatMul pm:
-                return new Quantized(EmitGemm(node, pm, q), onnxType);
+                return EmitGemm(node, pm, q, range);
             case PendingClamp pc when pc.V.Type.Quant!.SameAs(q):
-                var r = NewValue(node.Outputs[0], pc.V.Type);
-                var (lo, hi) = QuantizedBounds(pc.Lo, pc.Hi, q);
-                return new Quantized(Emit(new QClamp(Legal(pc.Node), pc.V, r, lo, hi)), onnxType);
-            case PendingClamp:
-                throw Error(node, "ReLU/Clip that changes quantization parameters is not supported yet");
+                var (lo, hi) = QuantizedBounds(pc.Lo, pc.Hi, q, range);
+                return Emit(new QClamp(Legal(pc.Node), pc.V, NewValue(node.Outputs[0], pc.V.Type), lo, hi));
+            case PendingClamp pc:
+                return EmitRequant(node, pc.V, q, pc.Lo, pc.Hi, range);
             default:
-                throw Error(node, "QuantizeLinear input is not a float input or a computation on quantized tensors");
+                throw Error(node, $"{node.OpType} input is not a float input or a computation on quantized tensors");
         }
     }
 
-    /// <summary>Real clamp bounds as int8 bounds in the output's quantization (infinite bounds: the int8 range).</summary>
-    static (int Lo, int Hi) QuantizedBounds(double lo, double hi, QuantParams q) => (
-        double.IsNegativeInfinity(lo) ? -128 : (int)Math.Max(-128, QuantMath.Quantize(lo, q.Scale, q.ZeroPoint, DType.Int8)),
-        double.IsPositiveInfinity(hi) ? 127 : (int)Math.Min(127, QuantMath.Quantize(hi, q.Scale, q.ZeroPoint, DType.Int8)));
+    /// <summary>A requantization of x to q (real multiplier sx/sy), clamped to the real bounds [lo, hi] and the code range.</summary>
+    Value EmitRequant(OnnxNode node, Value x, QuantParams q, double lo, double hi, (int Lo, int Hi) range)
+    {
+        var (cl, ch) = QuantizedBounds(lo, hi, q, range);
+        var y = NewValue(node.Outputs[0], new TensorType(DType.Int8, x.Type.Shape, q));
+        return Emit(new QRequant(Legal(node.Name), x, y) { OutputQuant = q, RealMultiplier = x.Type.Quant!.Scale / q.Scale, ClampMin = cl, ClampMax = ch });
+    }
+
+    /// <summary>Real clamp bounds as int8 bounds in the output's quantization (infinite bounds: the int8 range), inside
+    /// the code range.</summary>
+    static (int Lo, int Hi) QuantizedBounds(double lo, double hi, QuantParams q, (int Lo, int Hi) range)
+    {
+        int l = double.IsNegativeInfinity(lo) ? -128 : (int)Math.Max(-128, QuantMath.Quantize(lo, q.Scale, q.ZeroPoint, DType.Int8));
+        int h = double.IsPositiveInfinity(hi) ? 127 : (int)Math.Min(127, QuantMath.Quantize(hi, q.Scale, q.ZeroPoint, DType.Int8));
+        l = Math.Max(l, range.Lo);
+        h = Math.Min(h, range.Hi);
+        return l <= h ? (l, h) : (h, h);
+    }
 
     Abs LowerDequantize(OnnxNode node, Abs?[] ins)
     {

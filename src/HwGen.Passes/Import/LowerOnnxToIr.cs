@@ -55,6 +55,8 @@ public sealed partial class LowerOnnxToIr
             if (i.Type != DType.Float32)
                 throw Error(null, $"graph input '{i.Name}' is {i.Type.Name()}; HwGen takes float32 inputs and quantizes them with the model's QuantizeLinear");
             var shape = i.Shape.Select((d, k) => k == 0 && batch is { } b ? b : d <= 0 ? 1 : d).ToArray();
+            if (Limits.ShapeProblem(shape) is { } why)
+                throw Error(null, $"graph input '{i.Name}'{(batch is { } n ? $" with --batch {n}" : "")}: {why}");
             var v = NewValue(i.Name, new TensorType(DType.Float32, shape));
             graph.Inputs.Add(v);
             env[i.Name] = new FloatInput(v);
@@ -77,13 +79,14 @@ public sealed partial class LowerOnnxToIr
 
     void LowerNode(OnnxNode node)
     {
-        if (node.Domain is not ("" or "ai.onnx") || !OnnxEvaluator.SupportedOps.Contains(node.OpType))
-            throw Error(node, $"unsupported op {(node.Domain is "" ? "" : node.Domain + ".")}{node.OpType} (opset {model.Opset})");
+        bool qonnx = QonnxQuant.Is(node);
+        if (!qonnx && (node.Domain is not ("" or "ai.onnx") || !OnnxEvaluator.SupportedOps.Contains(node.OpType)))
+            throw Error(node, $"unsupported op {(node.Domain is "" ? "" : node.Domain + ".")}{node.OpType} ({OpsetName(node)})");
         var ins = node.Inputs.Select(n => n.Length == 0 ? null : env.GetValueOrDefault(n)
             ?? throw Error(node, $"input '{n}' is not produced by any earlier node, initializer or graph input")).ToArray();
 
-        // Constant subgraphs fold with ONNX semantics; a DequantizeLinear of constants is kept as integers.
-        if (ins.All(a => a is null or Const) && node.OpType != "DequantizeLinear")
+        // Constant subgraphs fold with ONNX semantics; a DequantizeLinear or QONNX quantizer of constants keeps the integers.
+        if (ins.All(a => a is null or Const) && node.OpType != "DequantizeLinear" && !qonnx)
         {
             var outs = OnnxEvaluator.Evaluate(node, ins.Select(a => (a as Const)?.T).ToArray(), model.Path, model.Opset);
             for (int k = 0; k < outs.Length && k < node.Outputs.Count; k++) env[node.Outputs[k]] = new Const(outs[k]);
@@ -94,7 +97,7 @@ public sealed partial class LowerOnnxToIr
             env[node.Outputs[0]] = nonlinear;
             return;
         }
-        Abs result = node.OpType switch
+        Abs result = qonnx ? LowerQonnx(node, ins) : node.OpType switch
         {
             "QuantizeLinear" => LowerQuantize(node, ins),
             "DequantizeLinear" => LowerDequantize(node, ins),
@@ -108,10 +111,14 @@ public sealed partial class LowerOnnxToIr
             "MatMulInteger" => LowerMatMulInteger(node, ins),
             "Mul" => LowerMul(node, ins),
             "Transpose" => LowerTranspose(node, ins),
-            _ => throw Error(node, $"op {node.OpType} (opset {model.Opset}) is supported by the golden model but not on quantized tensors in the hardware flow"),
+            _ => throw Error(node, $"op {node.OpType} ({OpsetName(node)}) is supported by the golden model but not on quantized tensors in the hardware flow"),
         };
         env[node.Outputs[0]] = result;
     }
+
+    /// <summary>The opset of the node's own domain, as messages give it: "opset 13", "opset 1 of domain qonnx.custom_op.general".</summary>
+    string OpsetName(OnnxNode node) =>
+        $"opset {model.OpsetOf(node.Domain)}{(OnnxValidator.Domain(node.Domain) == "" ? "" : $" of domain {node.Domain}")}";
 
     HwGenException Error(OnnxNode? node, string reason) => HwGenException.At(model.Path, node?.Name, reason);
 

@@ -50,9 +50,10 @@ public sealed record LayerNormUnit(int Length, PwlTable Rsqrt, long EpsTerm, lon
             throw HwGenException.At(file, node, $"LayerNorm scale / output scale reaches {maxG:G6}; the unit's {GammaBits}-bit multiplier covers up to {gLimit}");
         var g = gamma.Select(v => (long)Math.Round(v / outScale * Math.Pow(2, gb), MidpointRounding.AwayFromZero)).ToArray();
         double bUnit = Math.Pow(2, NormFracBits + gb);
-        var b = beta.Select(v => (long)Math.Round((v / outScale + outZeroPoint) * bUnit, MidpointRounding.AwayFromZero)).ToArray();
-        if (b.Any(v => Math.Abs(v) >= 1L << 56))
+        var bReal = beta.Select(v => Math.Round((v / outScale + outZeroPoint) * bUnit, MidpointRounding.AwayFromZero)).ToArray();
+        if (bReal.Any(v => !(Math.Abs(v) < 1L << 56)))
             throw HwGenException.At(file, node, $"LayerNorm bias / output scale is too large for the unit (beyond 2^{56 - NormFracBits - gb})");
+        var b = bReal.Select(v => (long)v).ToArray();
         return new LayerNormUnit(length, LutTables.Rsqrt(entries), (long)Math.Round(epsTerm, MidpointRounding.AwayFromZero), g, b, gb);
     }
 

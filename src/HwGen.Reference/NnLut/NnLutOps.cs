@@ -5,7 +5,7 @@ using HwGen.Core.Ir;
 namespace HwGen.Reference.NnLut;
 
 /// <summary>The unit behind each nonlinear IR op: its tables are fitted once per op (deterministically) and shared
-/// by the golden model and the RTL emitter.</summary>
+/// by the golden model and the RTL emitter. A requantization has no table: QuantMath.Requantize per element.</summary>
 public static class NnLutOps
 {
     static readonly ConditionalWeakTable<Op, object> Cache = [];
@@ -51,6 +51,13 @@ public static class NnLutOps
     {
         int n = x.Shape.Length == 0 ? 1 : x.Shape[^1];
         var y = new double[x.Size];
+        if (op is QRequant rq)
+        {
+            var (m, sh) = rq.RequantLegalized ? (rq.Multiplier!.Value, rq.Shift!.Value) : QuantMath.FixedPoint(rq.RealMultiplier);
+            for (long i = 0; i < x.Size; i++)
+                y[i] = QuantMath.Requantize((long)x.Data[i] - rq.InputZeroPoint, m, sh, rq.OutputZeroPoint, rq.ClampMin, rq.ClampMax);
+            return new Tensor(DType.Int8, x.Shape, y);
+        }
         if (op is QLut lut)
         {
             var t = Table(lut);

@@ -45,6 +45,8 @@ public sealed class Design
     public required byte[] StaticImage { get; init; }
     /// <summary>Which scheduler made the schedule, and why.</summary>
     public required string Schedule { get; init; }
+    /// <summary>Wall seconds the exact solves took (0 when none ran). Not reproducible, so it stays out of the artifacts.</summary>
+    public double SolveWallSeconds { get; init; }
     public required TileProblem Tiles { get; init; }
     public required Schedule ScratchpadSchedule { get; init; }
     public required Traffic Traffic { get; init; }

@@ -7,23 +7,10 @@ namespace HwGen.Tests.Cli;
 /// <summary>Every bad input: one line naming the file (and node), a non-zero exit, no stack trace, no output directory.</summary>
 public sealed class BadInputTests
 {
-    static void AssertCleanFailure(TempDir dir, string[] args, params string[] mustContain)
-    {
-        var outDir = dir.File("out");
-        var (exit, stdout, stderr) = CliRunner.Run([.. args, "-o", outDir]);
-        Assert.NotEqual(0, exit);
-        var lines = stderr.Trim().Split('\n');
-        Assert.Single(lines);
-        Assert.StartsWith("error: ", lines[0]);
-        foreach (var m in mustContain) Assert.Contains(m, lines[0]);
-        Assert.DoesNotContain("   at ", stderr);
-        Assert.False(Directory.Exists(outDir), "no output directory may be left behind");
-        Assert.Empty(Directory.GetDirectories(dir.Path, ".out.tmp-*"));
-        Assert.Equal("", stdout);
-    }
+    static void AssertCleanFailure(TempDir dir, string[] args, params string[] mustContain) => CleanFailure.Assert(dir, args, mustContain);
 
     /// <summary>A one-layer QDQ model; <paramref name="tweak"/> changes it before saving.</summary>
-    static string Model(TempDir dir, Action<OnnxBuilder, string>? tweak = null, double inScale = 0.02, int inZp = 128, double wScale = 0.05, int k = 4)
+    public static string Model(TempDir dir, Action<OnnxBuilder, string>? tweak = null, double inScale = 0.02, int inZp = 128, double wScale = 0.05, int k = 4)
     {
         var b = new OnnxBuilder();
         b.Input("x", DType.Float32, 1, 4);
@@ -204,7 +191,7 @@ public sealed class BadInputTests
     public void Missing_simulator_tool()
     {
         using var dir = new TempDir();
-        var e = Assert.Throws<HwGenException>(() => Simulation.Run(new MissingSimulator(), dir.Path));
+        var e = Assert.Throws<HwGenException>(() => Simulation.Run(new MissingSimulator(), dir.Path, 1));
         Assert.Contains("hwgen-no-such-simulator is not installed", e.Message);
     }
 }

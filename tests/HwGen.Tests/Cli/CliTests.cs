@@ -118,7 +118,7 @@ public sealed class CliTests
         Assert.True(exit == 0, err);
         Assert.Contains("fell back to greedy", stdout);
         Assert.Contains("fell back to greedy", File.ReadAllText(dir.File("out/report.md")));
-        var r = HwGen.Sim.Simulation.Run(new HwGen.Sim.Icarus(), dir.File("out"));
+        var r = Flow.Simulate(new HwGen.Sim.Icarus(), dir.File("out"));
         Assert.True(r.Passed, r.Log);
     }
 

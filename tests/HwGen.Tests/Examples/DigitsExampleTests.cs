@@ -11,12 +11,14 @@ namespace HwGen.Tests.Examples;
 
 /// <summary>The examples: every held-back digit through the simulated RTL, bit-exact with the golden model in both
 /// simulators, so the RTL classifies them exactly as the golden model does; accuracy close to the float model's.
-/// mlp_digits is dense layers with ReLU; ffn_digits adds GELU, LayerNorm and softmax on the vector engine.</summary>
+/// mlp_digits is dense layers with ReLU; ffn_digits adds GELU, LayerNorm and softmax on the vector engine;
+/// qonnx_mlp_digits is a Brevitas-style QONNX model with 4-bit weights.</summary>
 public sealed class DigitsExampleTests(ITestOutputHelper log)
 {
     [Theory]
     [InlineData("mlp_digits")]
     [InlineData("ffn_digits")]
+    [InlineData("qonnx_mlp_digits")]
     public void Rtl_classifies_every_test_digit_as_the_golden_model_does(string example)
     {
         var dir0 = Path.Combine(Repo.Root, "examples", example);
@@ -29,7 +31,7 @@ public sealed class DigitsExampleTests(ITestOutputHelper log)
         Flow.WriteDesignDirectory(c, dir.File("out"), inputs, Path.Combine(dir0, "model.onnx"));
         foreach (ISimulator sim in new ISimulator[] { new Verilator(), new Icarus() })
         {
-            var r = Simulation.Run(sim, dir.File("out"));
+            var r = Flow.Simulate(sim, dir.File("out"));
             Assert.True(r.Passed, r.Log);
             log.WriteLine($"{sim.Name}: {r.Summary}, {r.Cycles} cycles, {r.WallTime.TotalSeconds:F1} s");
         }

@@ -55,7 +55,7 @@ public sealed class NnLutRtlTests
         using var dir = new TempDir();
         var lanes = AllLanes();
         UnitBench.Write(dir.Path, lanes);
-        var r = Simulation.Run(Simulation.Get(simulator), dir.Path);
+        var r = Simulation.Run(Simulation.Get(simulator), dir.Path, UnitBench.ElementCount(lanes));
         Assert.True(r.Passed, r.Log);
         Assert.Contains($"PASS {lanes.Sum(l => l.Expected.Count)} elements", r.Summary);
     }
@@ -87,7 +87,7 @@ public sealed class NnLutCycleTests
                 NnLutCycles.LayerNorm(5, 20)),
         };
         UnitBench.Write(dir.Path, [lane]);
-        var r = Simulation.Run(Simulation.Get(simulator), dir.Path, noStall: true);
+        var r = Simulation.Run(Simulation.Get(simulator), dir.Path, UnitBench.ElementCount([lane]), noStall: true);
         Assert.True(r.Passed, r.Log);
         Assert.Equal(expected, r.Cycles);
     }

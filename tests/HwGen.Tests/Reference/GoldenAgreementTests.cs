@@ -115,6 +115,24 @@ public sealed class GoldenAgreementTests(ITestOutputHelper log)
         Assert.True(ortVsOnnx <= 1.0001, $"ONNX Runtime differs from ONNX semantics by {ortVsOnnx} quanta");
     }
 
+    /// <summary>qonnx_mlp_digits (QONNX, 4-bit weights; ONNX Runtime cannot run QONNX ops): the hardware model against
+    /// QONNX semantics (a) on all 450 held-back digits in one batch.</summary>
+    [Fact]
+    public void Example_qonnx_mlp_digits_stays_close_to_qonnx_semantics()
+    {
+        var x = Npy.Read(Path.Combine(Repo.Root, "examples/qonnx_mlp_digits/test_x.npy"));
+        var c = Flow.Compile(Repo.Example("qonnx_mlp_digits"), HwConfig.Default, batch: x.Shape[0]);
+        var hw = HardwareModel.Outputs(c.Graph, [x])[0];
+        var onnx = OnnxEvaluator.Run(c.Model, new Dictionary<string, Tensor> { ["pixels"] = x }).Values.Single();
+        double scale = c.Design.OutputTensors.First().Value.Type.Quant!.Scale, worst = MaxQuanta(hw, onnx, scale);
+        int differ = hw.Data.Zip(onnx.Data).Count(p => p.First != p.Second);
+        int rows = x.Shape[0], sameClass = Enumerable.Range(0, rows).Count(r =>
+            Array.IndexOf(hw.Data, hw.Data.Skip(r * 10).Take(10).Max(), r * 10, 10) == Array.IndexOf(onnx.Data, onnx.Data.Skip(r * 10).Take(10).Max(), r * 10, 10));
+        log.WriteLine($"qonnx_mlp_digits: max |hardware - (a)| = {worst} quanta, {differ} of {hw.Size} outputs differ, same class {sameClass}/{rows}");
+        Assert.True(worst <= 1.0001, $"hardware model differs from QONNX semantics by {worst} quanta");
+        Assert.True(sameClass >= rows - 2, $"only {sameClass} of {rows} digits get (a)'s class");
+    }
+
     [Theory]
     [InlineData(1, QdqStyle.GemmRelu)]
     [InlineData(2, QdqStyle.MatMulAdd)]

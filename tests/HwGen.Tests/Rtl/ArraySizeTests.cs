@@ -60,12 +60,12 @@ public sealed class ArraySizeTests
 
         var (exit, lint) = Tool.Run("verilator", $"--lint-only -Wall --top-module hwgen_top {Tool.VerilogFiles(design)}", design);
         Assert.True(exit == 0 && !lint.Contains("%Warning"), lint);
-        var ideal = Simulation.Run(new Verilator(), design, noStall: true);
+        var ideal = Flow.Simulate(new Verilator(), design, noStall: true);
         Assert.True(ideal.Passed, ideal.Log);
         Assert.Equal(c.Design.EstimatedCycles, ideal.Cycles);
-        var stalled = Simulation.Run(new Verilator(), design);   // the build is reused
+        var stalled = Flow.Simulate(new Verilator(), design);   // the build is reused
         Assert.True(stalled.Passed, stalled.Log);
-        var icarus = Simulation.Run(new Icarus(), design, noStall: true);
+        var icarus = Flow.Simulate(new Icarus(), design, noStall: true);
         Assert.True(icarus.Passed, icarus.Log);
         Assert.Equal(c.Design.EstimatedCycles, icarus.Cycles);
     }

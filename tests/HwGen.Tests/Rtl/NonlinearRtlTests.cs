@@ -34,10 +34,10 @@ public sealed class NonlinearRtlTests
         var c = Flow.Compile(model, cfg);
         Assert.Single(c.Graph.Ops.OfType<QNonlinear>());
         Flow.WriteDesignDirectory(c, dir.File("out"), [NonlinearModels.Input(9, rows, features)], model);
-        var r = Simulation.Run(Simulation.Get(simulator), dir.File("out"), noStall: true);
+        var r = Flow.Simulate(Simulation.Get(simulator), dir.File("out"), noStall: true);
         Assert.True(r.Passed, r.Log);
         Assert.Equal(c.Design.EstimatedCycles, r.Cycles);
-        var stalled = Simulation.Run(Simulation.Get(simulator), dir.File("out"));
+        var stalled = Flow.Simulate(Simulation.Get(simulator), dir.File("out"));
         Assert.True(stalled.Passed, stalled.Log);
     }
 
@@ -55,7 +55,7 @@ public sealed class NonlinearRtlTests
         Assert.Equal(4, c.Graph.Ops.OfType<QNonlinear>().Count());
         Assert.True(c.Design.Traffic.NonCompulsory > 0, "expected spills");
         Flow.WriteDesignDirectory(c, dir.File("out"), [NonlinearModels.Input(2, 9, 12)], model);
-        var r = Simulation.Run(Simulation.Get(simulator), dir.File("out"), noStall: true);
+        var r = Flow.Simulate(Simulation.Get(simulator), dir.File("out"), noStall: true);
         Assert.True(r.Passed, r.Log);
         Assert.Equal(c.Design.EstimatedCycles, r.Cycles);
     }

@@ -36,9 +36,20 @@ public sealed class OnnxBuilder
         return name;
     }
 
-    public string Node(string op, IEnumerable<string> inputs, string? name = null, params (string Key, object Value)[] attrs)
+    /// <summary>Imports another operator domain (QONNX's, say) at a version.</summary>
+    public OnnxBuilder Import(string domain, long version)
     {
-        var n = new NodeProto { OpType = op, Name = name ?? $"{op}_{counter}" };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = domain, Version = version });
+        return this;
+    }
+
+    public string Node(string op, IEnumerable<string> inputs, string? name = null, params (string Key, object Value)[] attrs) =>
+        NodeIn("", op, inputs, name, attrs);
+
+    /// <summary>A node of the given operator domain.</summary>
+    public string NodeIn(string domain, string op, IEnumerable<string> inputs, string? name = null, params (string Key, object Value)[] attrs)
+    {
+        var n = new NodeProto { OpType = op, Domain = domain, Name = name ?? $"{op}_{counter}" };
         n.Input.AddRange(inputs);
         var output = $"{n.Name}_out";
         n.Output.Add(output);
@@ -51,6 +62,7 @@ public sealed class OnnxBuilder
                 case int i: a.Type = AttributeProto.Types.AttributeType.Int; a.I = i; break;
                 case float f: a.Type = AttributeProto.Types.AttributeType.Float; a.F = f; break;
                 case long[] ls: a.Type = AttributeProto.Types.AttributeType.Ints; a.Ints.AddRange(ls); break;
+                case string str: a.Type = AttributeProto.Types.AttributeType.String; a.S = ByteString.CopyFromUtf8(str); break;
                 case Tensor t: a.Type = AttributeProto.Types.AttributeType.Tensor; a.T = OnnxLoader.FromTensor(t, k); break;
                 default: throw new ArgumentException($"attribute type {v.GetType()}");
             }

@@ -1,8 +1,9 @@
 namespace HwGen.Core.Ir;
 
 /// <summary>
-/// A nonlinear op on int8 codes computed by an NN-LUT unit: an element-wise table (<see cref="QLut"/>), softmax
-/// (<see cref="QSoftmax"/>) or layer normalization (<see cref="QLayerNorm"/>) over the last axis. The input has
+/// An op on int8 codes computed by a unit of the vector engine: an element-wise table (<see cref="QLut"/>), softmax
+/// (<see cref="QSoftmax"/>) or layer normalization (<see cref="QLayerNorm"/>) over the last axis, or a requantization
+/// (<see cref="QRequant"/>, no table). The input has
 /// per-tensor quantization; the output is int8 with <see cref="OutputQuant"/>. The unit's tables follow from the
 /// attributes and the two quantizations (HwGen.Reference.NnLut).
 /// </summary>
@@ -17,6 +18,10 @@ public abstract record QNonlinear(string Name, Value Input, Value Output) : Op(N
     public int Entries { get; init; } = 16;
 
     public override TensorType InferType() => new(DType.Int8, Inputs[0].Type.Shape, OutputQuant);
+
+    /// <summary>Each output element depends on its input element only (one task per tile); otherwise the op reduces
+    /// over the last axis (one task per row block).</summary>
+    public virtual bool Elementwise => false;
 
     protected IEnumerable<(string, Text.Attr)> Common()
     {
@@ -43,6 +48,7 @@ public sealed record QLut(string Name, Value Input, Value Output, string Functio
     public static readonly string[] Functions = ["gelu", "erf", "sigmoid", "tanh", "silu"];
 
     public override string Mnemonic => "hw.qlut";
+    public override bool Elementwise => true;
     public override IEnumerable<(string, Text.Attr)> Attributes() => Common().Prepend(("function", Text.Attr.Of(Function)));
     public override string? Check() => base.Check() ?? (Functions.Contains(Function) ? null : $"unknown function '{Function}'");
 }
@@ -68,5 +74,59 @@ public sealed record QLayerNorm(string Name, Value Input, Value Output, double E
         int n = Inputs[0].Type.Shape[^1];
         if (Gamma.Count != n || Beta.Count != n) return $"gamma and beta need {n} entries (the last axis), got {Gamma.Count} and {Beta.Count}";
         return Epsilon >= 0 && double.IsFinite(Epsilon) ? null : $"epsilon {Epsilon} must be finite and not negative";
+    }
+}
+
+/// <summary>
+/// Requantization of int8 codes to new parameters (DequantizeLinear then QuantizeLinear, or a ReLU/Clip between pairs
+/// of different parameters): per element y = clamp(Zy + (((x - Zx) * Multiplier + 2^(Shift-1)) >> Shift), ClampMin,
+/// ClampMax), a 64-bit product and an arithmetic shift, i.e. round half toward +infinity, the QGemm requantizer's rule
+/// (HwGen.Reference.QuantMath.Requantize) on the accumulator x - Zx. <see cref="RealMultiplier"/> is sx/sy, the real
+/// number Multiplier·2^-Shift approximates (LegalizeRequant sets both). No table: <see cref="QNonlinear.Entries"/> is unused.
+/// </summary>
+public sealed record QRequant(string Name, Value Input, Value Output) : QNonlinear(Name, Input, Output)
+{
+    public required double RealMultiplier { get; init; }
+    public int? Multiplier { get; init; }
+    public int? Shift { get; init; }
+    public required int ClampMin { get; init; }
+    public required int ClampMax { get; init; }
+
+    public bool RequantLegalized => Multiplier is not null && Shift is not null;
+    public int InputZeroPoint => (int)Inputs[0].Type.Quant!.ZeroPoint;
+    public int OutputZeroPoint => (int)OutputQuant.ZeroPoint;
+
+    public override string Mnemonic => "hw.qrequant";
+    public override bool Elementwise => true;
+
+    public override IEnumerable<(string, Text.Attr)> Attributes()
+    {
+        yield return ("clamp", Text.Attr.Of([ClampMin, ClampMax]));
+        yield return ("real_multiplier", Text.Attr.Of(RealMultiplier));
+        if (RequantLegalized)
+        {
+            yield return ("multiplier", Text.Attr.Of(Multiplier!.Value));
+            yield return ("shift", Text.Attr.Of(Shift!.Value));
+        }
+        if (Engine is not null) yield return ("engine", Text.Attr.Of(Engine));
+    }
+
+    /// <summary>Builds a QRequant from its textual form; the output quantization is the result type's.</summary>
+    public static QRequant FromText(string name, Value input, Value output, Text.AttrMap a) => new(name, input, output)
+    {
+        OutputQuant = output.Type.Quant ?? throw new HwGenException($"op '{name}': hw.qrequant needs a quantized result type"),
+        ClampMin = a.Ints("clamp")[0], ClampMax = a.Ints("clamp")[^1], RealMultiplier = a.Double("real_multiplier"),
+        Multiplier = a.Has("multiplier") ? a.Int("multiplier") : null, Shift = a.Has("shift") ? a.Int("shift") : null,
+        Engine = a.Has("engine") ? a.String("engine") : null,
+    };
+
+    public override string? Check()
+    {
+        if (base.Check() is { } e) return e;
+        if (ClampMin > ClampMax || ClampMin < -128 || ClampMax > 127) return $"clamp [{ClampMin},{ClampMax}] is not inside int8";
+        if (!(RealMultiplier > 0) || !double.IsFinite(RealMultiplier)) return $"real multiplier {RealMultiplier} must be positive and finite";
+        if ((Multiplier is null) != (Shift is null)) return "multiplier and shift come together";
+        if (RequantLegalized && (Shift is < 1 or > 63 || Multiplier < 0)) return "requantization shift must be in [1, 63] and multiplier non-negative";
+        return null;
     }
 }

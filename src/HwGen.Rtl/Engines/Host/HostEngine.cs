@@ -6,7 +6,8 @@ namespace HwGen.Rtl.Engines.Host;
 
 /// <summary>
 /// What the host and the layout do, with no hardware of their own: Quantize writes a graph input into device memory
-/// and Dequantize reads a graph output back (ONNX semantics); a Reshape that keeps the leading rows is a layout no-op
+/// and Dequantize reads a graph output back (ONNX semantics, or QONNX Quant's for a Quantize with a QONNX rule; a NaN
+/// input becomes the code of 0 - offset, as ONNX's does); a Reshape that keeps the leading rows is a layout no-op
 /// (activations are stored feature-major per row); a QClamp has golden semantics only (FuseClampIntoGemm folds it
 /// into the requantizer; one left over has no engine).
 /// </summary>
@@ -26,6 +27,8 @@ public sealed class HostEngine : IEngine
 
     public Tensor Evaluate(Op op, Tensor[] x) => op switch
     {
+        Quantize { Qonnx: { } r } q => new Tensor(q.Target, x[0].Shape, x[0].Data.Select(v =>
+            QuantMath.QonnxQuantize(v, q.Quant.Scale, q.Quant.ZeroPoint + r.Offset, r.Min, r.Max, r.Rounding) is var c && double.IsNaN(c) ? 0 : c - r.Offset).ToArray()),
         Quantize q => new Tensor(q.Target, x[0].Shape,
             x[0].Data.Select(v => (double)QuantMath.Quantize(v, q.Quant.Scale, q.Quant.ZeroPoint, q.Target)).ToArray()),
         Dequantize d => new Tensor(DType.Float32, x[0].Shape,

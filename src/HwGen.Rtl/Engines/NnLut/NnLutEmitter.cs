@@ -1,3 +1,4 @@
+using HwGen.Core.Ir;
 using System.Numerics;
 using HwGen.Reference.NnLut;
 using HwGen.Rtl.Emit;
@@ -40,6 +41,13 @@ public sealed record LayerNormRtlUnit(string Name, LayerNormUnit Unit) : NnLutUn
         (Name + "_rsqrt", h => NnLutEmitter.Pwl(Name + "_rsqrt", Unit.Rsqrt, h)),
         (Name, h => Templates.Render("templates", "hwgen_layernorm.v.sbn", NnLutEmitter.PrepareLayerNorm(Name, Unit, h))),
     ];
+}
+
+/// <summary>A requantization unit: multiplier and shift, one element per cycle, latency <see cref="NnLutCycles.PwlLatency"/>.</summary>
+public sealed record RequantRtlUnit(string Name, QRequant Op) : NnLutUnit(Name)
+{
+    protected override IReadOnlyList<(string, Func<string, string>)> Parts =>
+        [(Name, h => Templates.Render("templates", "hwgen_requant.v.sbn", NnLutEmitter.PrepareRequant(Name, Op, h)))];
 }
 
 /// <summary>
@@ -91,6 +99,23 @@ public static class NnLutEmitter
     }
 
     public static string Pwl(string name, PwlTable t, string header) => Templates.Render("templates", "hwgen_pwl.v.sbn", PreparePwl(name, t, header));
+
+    /// <summary>Values of hwgen_requant: the zero points, multiplier, rounding constant and clamp as sized literals.</summary>
+    public static Dictionary<string, object> PrepareRequant(string name, QRequant op, string header)
+    {
+        if (!op.RequantLegalized) throw new InvalidOperationException($"requantization '{op.Name}' has no integer multiplier yet (LegalizeRequant)");
+        int shift = op.Shift!.Value;
+        return new Dictionary<string, object>
+        {
+            ["header"] = header, ["name"] = name, ["op"] = op.Name,
+            ["zx"] = op.InputZeroPoint, ["zx_lit"] = Lit(10, op.InputZeroPoint),
+            ["multiplier"] = op.Multiplier!.Value, ["m_lit"] = Lit(64, op.Multiplier.Value),
+            ["shift"] = shift, ["shift_minus_1"] = shift - 1, ["round_lit"] = Lit(64, BigInteger.One << (shift - 1)),
+            ["zy"] = op.OutputZeroPoint, ["zy_lit"] = Lit(64, op.OutputZeroPoint),
+            ["lo"] = op.ClampMin, ["hi"] = op.ClampMax,
+            ["lo_64"] = Lit(64, op.ClampMin), ["hi_64"] = Lit(64, op.ClampMax), ["lo_8"] = Lit(8, op.ClampMin), ["hi_8"] = Lit(8, op.ClampMax),
+        };
+    }
 
     public static Dictionary<string, object> PrepareSoftmax(string name, SoftmaxUnit u, string header)
     {

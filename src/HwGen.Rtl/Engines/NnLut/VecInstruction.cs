@@ -62,7 +62,7 @@ public sealed record Vec(QNonlinear Op, int UnitIndex, int Block, int Pass, int 
         if (u >= units.Count) throw new InstructionSimulator.ProgramException($"VEC names unit {u}; the engine has {units.Count}");
         var op = units[u];
         long src = f["src"], dst = f["dst"];
-        if (op is QLut)
+        if (op.Elementwise)
         {
             for (int i = 0; i < lines; i++)
             {

@@ -61,12 +61,12 @@ public sealed class VectorEngine : IDeviceEngine
         int tiles = (xs.Features + c - 1) / c;
         for (int blk = 0; blk < xs.RowBlocks; blk++)
         {
-            var sets = nl is QLut ? Enumerable.Range(0, tiles).Select(t => new[] { t }) : [Enumerable.Range(0, tiles).ToArray()];
+            var sets = nl.Elementwise ? Enumerable.Range(0, tiles).Select(t => new[] { t }) : [Enumerable.Range(0, tiles).ToArray()];
             foreach (var set in sets)
             {
                 var ins = set.Select(t => b.Act(xs, blk, t)).ToList();
                 var outs = set.Select(t => b.Act(ys, blk, t)).ToList();
-                b.Task(new VecTask(nl, unit, blk, ins, outs), $"{nl.Name}[b{blk}{(nl is QLut ? $",f{set[0] * c}" : "")}]", ins, outs);
+                b.Task(new VecTask(nl, unit, blk, ins, outs), $"{nl.Name}[b{blk}{(nl.Elementwise ? $",f{set[0] * c}" : "")}]", ins, outs);
             }
         }
     }
@@ -79,8 +79,14 @@ public sealed class VectorEngine : IDeviceEngine
         var rows = d.Config.ArrayRows;
         yield return (Module, Templates.Render("templates", Module + ".v.sbn", common, new VectorValues(
             Vec.Layout.Decode(),
-            units.Select((u, i) => new UnitValues(i, UnitModule(u), u is QLut ? "pwl" : "row",
-                u switch { QLut l => $"{l.Function} of {u.Name}", QSoftmax => $"softmax {u.Name}", _ => $"LayerNorm {u.Name}" } + $", {u.Entries}-entry tables",
+            units.Select((u, i) => new UnitValues(i, UnitModule(u), u.Elementwise ? "pwl" : "row",
+                u switch
+                {
+                    QRequant r => $"requantization {u.Name}, multiplier {r.Multiplier} >> {r.Shift}",
+                    QLut l => $"{l.Function} of {u.Name}, {u.Entries}-entry tables",
+                    QSoftmax => $"softmax {u.Name}, {u.Entries}-entry tables",
+                    _ => $"LayerNorm {u.Name}, {u.Entries}-entry tables",
+                },
                 u is QSoftmax ? "pass" : "pass[0]")).ToList(),
             common.LineBits == 8 * rows ? "out_y" : $"{{ {{{common.LineBits - 8 * rows}{{1'b0}}}}, out_y }}")));
         foreach (var u in units)
@@ -93,13 +99,14 @@ public sealed class VectorEngine : IDeviceEngine
     /// <summary>The NN-LUT unit of a nonlinear op, with the golden model's tables.</summary>
     public static NnLutUnit Unit(QNonlinear op) => op switch
     {
+        QRequant r => new RequantRtlUnit(UnitModule(op), r),
         QLut l => new PwlUnit(UnitModule(op), NnLutOps.Table(l)),
         QSoftmax s => new SoftmaxRtlUnit(UnitModule(op), NnLutOps.Softmax(s)),
         QLayerNorm n => new LayerNormRtlUnit(UnitModule(op), NnLutOps.LayerNorm(n)),
         _ => throw new InvalidOperationException($"no unit for {op.Mnemonic}"),
     };
 
-    static string UnitName(QNonlinear u) => u switch { QLut l => l.Function, QSoftmax => "softmax", _ => "layernorm" };
+    static string UnitName(QNonlinear u) => u switch { QRequant => "requant", QLut l => l.Function, QSoftmax => "softmax", _ => "layernorm" };
 
     public ReportTable Report(Design d)
     {
