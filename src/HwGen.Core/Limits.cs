@@ -15,9 +15,11 @@ public static class Limits
     /// <summary>Largest dimension: ONNX dims are int64, HwGen's shapes int32.</summary>
     public const long MaxDim = int.MaxValue;
 
-    /// <summary>Tasks in one scratchpad schedule. The solvers' model building grows with the task count: mlp_digits on a
-    /// 64x1 array with an 8-line scratchpad has 4,464 tasks and ran for more than 60 s.</summary>
-    public const int MaxScheduleTasks = 2048;
+    /// <summary>Tasks in one scratchpad schedule: 2^14. The compile is linear in the task count but heavy per task, about
+    /// 0.5 ms and 30 KB greedy (mlp_digits on a 64x1 array with a 512 B scratchpad: 4,464 tasks, 2.9 s and 190 MB; 24 s and
+    /// 1.4 GB with the default solver, whose windows its deterministic budget bounds), so this keeps a compile near 10 s
+    /// and 0.5 GB. Beyond it the design is refused before anything of its size is allocated.</summary>
+    public const int MaxScheduleTasks = 1 << 14;
 
     /// <summary>Why <paramref name="dims"/> cannot be the shape of a tensor HwGen holds (a negative dim, a dim beyond int32,
     /// more than <see cref="MaxTensorElements"/> elements), or null when it can. Never overflows.</summary>

@@ -6,12 +6,13 @@ namespace HwGen.Onnx;
 /// <summary>
 /// A QONNX quantizer node as HwGen reads it: <c>Quant</c> (renamed <c>IntQuant</c>) with inputs x, scale, zeropt,
 /// bitwidth and attributes signed (default 1), narrow (default 1, as qonnx declares them) and rounding_mode (default
-/// ROUND), or <c>BipolarQuant</c> with inputs x, scale. Domains qonnx.custom_op.general and finn.custom_op.general.
+/// ROUND), or <c>BipolarQuant</c> with inputs x, scale. Domains qonnx.custom_op.general, finn.custom_op.general (older FINN models) and onnx.brevitas (Brevitas's export before
+/// QONNX's cleanup renames it).
 /// Bit widths 2 to 8 (1-bit signed is BipolarQuant's job).
 /// </summary>
 public sealed record QonnxQuant(bool Bipolar, int Bits, bool Signed, bool Narrow, Rounding Rounding)
 {
-    public static readonly IReadOnlyList<string> Domains = ["qonnx.custom_op.general", "finn.custom_op.general"];
+    public static readonly IReadOnlyList<string> Domains = ["qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas"];
     public static readonly IReadOnlyList<string> Ops = ["Quant", "IntQuant", "BipolarQuant"];
 
     public static bool Is(OnnxNode n) => Domains.Contains(n.Domain) && Ops.Contains(n.OpType);

@@ -132,7 +132,8 @@ public static class OnnxValidator
         HwGenException Bad(string reason) => HwGenException.At(path, name, reason);
         if (n.OpType.Length == 0) throw Bad("node has no op_type");
         var domain = Domain(n.Domain);
-        if (!opsets.TryGetValue(domain, out var opset))
+        // QONNX's ops have one version, and exporters (older FINN, Brevitas) often leave their domain out of opset_import.
+        if (!opsets.TryGetValue(domain, out var opset) && !QonnxQuant.Domains.Contains(domain))
             throw Bad($"{n.OpType} is in {DomainName(domain)}, which the model's opset_import does not list");
         var seen = new HashSet<string>();
         foreach (var a in n.Attribute)

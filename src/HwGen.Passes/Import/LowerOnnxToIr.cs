@@ -117,8 +117,8 @@ public sealed partial class LowerOnnxToIr
     }
 
     /// <summary>The opset of the node's own domain, as messages give it: "opset 13", "opset 1 of domain qonnx.custom_op.general".</summary>
-    string OpsetName(OnnxNode node) =>
-        $"opset {model.OpsetOf(node.Domain)}{(OnnxValidator.Domain(node.Domain) == "" ? "" : $" of domain {node.Domain}")}";
+    string OpsetName(OnnxNode node) => model.OpsetOf(node) is var v && OnnxValidator.Domain(node.Domain) == "" ? $"opset {v}"
+        : v > 0 ? $"opset {v} of domain {node.Domain}" : $"domain {node.Domain}, which opset_import does not list";
 
     HwGenException Error(OnnxNode? node, string reason) => HwGenException.At(model.Path, node?.Name, reason);
 

@@ -129,6 +129,7 @@ public sealed class QuantImportTests(ITestOutputHelper log)
         { "7-bit unsigned weights", new QonnxLayer(WeightBits: 7, WeightSigned: false, Narrow: false) },
         { "8-bit not narrow", new QonnxLayer(WeightBits: 8, Narrow: false) },
         { "IntQuant, finn domain", new QonnxLayer(Op: "IntQuant", Domain: "finn.custom_op.general") },
+        { "Brevitas's domain, not in opset_import", new QonnxLayer(Domain: "onnx.brevitas", ImportDomain: false) },
         { "bipolar weights", new QonnxLayer(Bipolar: true) },
         { "input zero point 3, CEIL", new QonnxLayer(InputZeroPoint: 3, InputRounding: "CEIL") },
         { "input FLOOR", new QonnxLayer(InputRounding: "FLOOR") },

@@ -6,7 +6,7 @@ namespace HwGen.Tests.Support;
 /// <summary>How a QONNX (Brevitas-style) layer is written.</summary>
 public sealed record QonnxLayer(int WeightBits = 4, bool WeightSigned = true, bool Narrow = true, bool PerChannel = true,
     bool MatMulAdd = false, bool Bipolar = false, string Op = "Quant", string Domain = "qonnx.custom_op.general",
-    string InputRounding = "ROUND", double InputZeroPoint = 0, bool Relu = true);
+    string InputRounding = "ROUND", double InputZeroPoint = 0, bool Relu = true, bool ImportDomain = true);
 
 /// <summary>One Brevitas-style QONNX layer: Quant on the input (unsigned 8-bit), float weights behind a Quant (or
 /// BipolarQuant), a float bias, ReLU, and a Quant on the output (unsigned after ReLU, else signed 8-bit).</summary>
@@ -24,7 +24,8 @@ public static class QonnxModels
     public static OnnxBuilder Layer(int seed, int batch, int k, int n, QonnxLayer l)
     {
         var rng = new Random(seed);
-        var b = new OnnxBuilder().Import(l.Domain, 1);
+        var b = new OnnxBuilder();
+        if (l.ImportDomain) b.Import(l.Domain, 1);   // exporters often leave QONNX's domain out of opset_import
         b.Input("x", DType.Float32, batch, k);
         var x = Quant(b, l, "x", "in", [1 / 255.0], [], 8, false, false, l.InputZeroPoint, l.InputRounding);
         var w = Enumerable.Range(0, k * n).Select(_ => (double)(float)(rng.NextDouble() * 2 - 1)).ToArray();   // [n, k] row-major
