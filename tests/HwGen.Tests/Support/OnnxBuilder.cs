@@ -26,6 +26,13 @@ public sealed class OnnxBuilder
 
     public string Init(string name, DType type, int[] shape, params double[] data) => Init(name, new Tensor(type, shape, data));
 
+    /// <summary>Replaces the initializer <paramref name="name"/> (for tests that edit a built model).</summary>
+    public void Replace(string name, DType type, int[] shape, params double[] data)
+    {
+        g.Initializer.Remove(g.Initializer.Single(i => i.Name == name));
+        Init(name, type, shape, data);
+    }
+
     /// <summary>An integer initializer stored in int32_data (as some exporters write it), values unchecked.</summary>
     public string InitInt32Data(string name, DType type, int[] shape, params int[] data)
     {
