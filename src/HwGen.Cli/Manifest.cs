@@ -22,7 +22,8 @@ public static class Manifest
                 ["role"] = role, ["name"] = s.Value.Name, ["shape"] = new JsonArray(s.Value.Type.Shape.Select(x => (JsonNode)x).ToArray()),
                 ["element"] = "int8", ["scale"] = q.Scale, ["zeroPoint"] = q.ZeroPoint,
                 ["rows"] = s.Rows, ["features"] = s.Features, ["rowBlocks"] = s.RowBlocks, ["extWord"] = s.ExtWord,
-                ["layout"] = $"line (row/{cfg.ArrayRows})*{s.Features}+feature at word extWord+line*{cfg.BeatsPerLine}; byte row%{cfg.ArrayRows} of the line",
+                ["layout"] = $"tiles of {cfg.ArrayRows} rows x {cfg.ArrayCols} features, block by block from word extWord, each padded to a whole word; " +
+                             $"in a tile, feature f takes a slot of {s.SlotOf(0).SlotBytes} bytes (the last block's: {s.SlotOf(s.RowBlocks - 1).SlotBytes}) holding row r of the block at byte r",
             };
         }
         var root = new JsonObject

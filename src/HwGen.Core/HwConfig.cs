@@ -27,13 +27,16 @@ public sealed record HwConfig
     /// <summary>Bytes per scratchpad line: one line feeds the array for one reduction step.</summary>
     public int LineBytes => Math.Max(ArrayRows, ArrayCols);
     public int ScratchpadLines => ScratchpadBytes / LineBytes;
-    /// <summary>Off-chip port beats per scratchpad line.</summary>
+    /// <summary>Off-chip port beats that carry one whole scratchpad line.</summary>
     public int BeatsPerLine => (LineBytes + PortBytes - 1) / PortBytes;
-    /// <summary>Lines of each of the scratchpad's two banks: bank 0 (lines [0, BankLines)) holds activations, bank 1
-    /// (lines [BankLines, 2 BankLines)) constants, so that weights load while an engine computes. An odd last line is unused.</summary>
-    public int BankLines => ScratchpadLines / 2;
+    /// <summary>Banks of the scratchpad: 0 and 1 hold activations (tensors alternate between them by depth, so that an engine
+    /// writes its results into the bank the DMA is not loading), 2 and 3 constants (weight chunks alternate, so the next
+    /// loads while the engine reads the current one). Each bank has its own two ports.</summary>
+    public const int Banks = 4;
+    /// <summary>Lines of each bank: bank b holds lines [b BankLines, (b + 1) BankLines); lines past 4 BankLines are unused.</summary>
+    public int BankLines => ScratchpadLines / Banks;
     /// <summary>The bank of a scratchpad line.</summary>
-    public int BankOf(long line) => line >= BankLines ? 1 : 0;
+    public int BankOf(long line) => (int)Math.Min(Banks - 1, line / BankLines);
     /// <summary>Bits of a scratchpad line address (the RTL's AW).</summary>
     public int ScratchpadAddressBits => Math.Max(1, (int)Math.Ceiling(Math.Log2(ScratchpadLines)));
 
@@ -51,7 +54,7 @@ public sealed record HwConfig
         ConfigField.Int("arrayCols", c => c.ArrayCols, (c, v) => c with { ArrayCols = v }, v => v is >= 1 and <= 64, "in [1, 64]",
             "output channels computed in parallel (1-64)"),
         ConfigField.Int("scratchpadBytes", c => c.ScratchpadBytes, (c, v) => c with { ScratchpadBytes = v }, v => v is >= 1 and <= 1 << 26, "in [1, 67108864] (64 MiB)",
-            "on-chip scratchpad (block RAM), a multiple of the line size max(rows, cols)"),
+            "on-chip scratchpad (block RAM) in four equal banks, a multiple of the line size max(rows, cols), at least 16 lines"),
         ConfigField.Int("portBytes", c => c.PortBytes, (c, v) => c with { PortBytes = v }, v => v is 1 or 2 or 4 or 8 or 16 or 32 or 64, "a power of two in [1, 64]",
             "off-chip memory port width (power of two, 1-64)"),
         ConfigField.Double("clockMHz", c => c.ClockMHz, (c, v) => c with { ClockMHz = v }, v => v is > 0 and <= 5000, "in (0, 5000]",
@@ -117,7 +120,7 @@ public sealed record HwConfig
     {
         void Need(bool ok, string why) { if (!ok) throw HwGenException.At(source, null, why); }
         foreach (var f in Fields) Need(f.IsValid(this), f.Error(this));
-        Need(ScratchpadBytes >= LineBytes * 8, $"scratchpadBytes must be at least 8 lines ({LineBytes * 8} bytes), got {ScratchpadBytes}");
+        Need(ScratchpadBytes >= LineBytes * 4 * Banks, $"scratchpadBytes must be at least {4 * Banks} lines ({LineBytes * 4 * Banks} bytes: four banks of 4 lines), got {ScratchpadBytes}");
         Need(ScratchpadBytes % LineBytes == 0, $"scratchpadBytes ({ScratchpadBytes}) must be a multiple of the line size {LineBytes}");
     }
 }

@@ -1,12 +1,17 @@
+using HwGen.Core;
 using HwGen.Rtl.Engines;
 using HwGen.Rtl.Engines.Dma;
 using HwGen.Rtl.Program;
 
 namespace HwGen.Rtl.Emit;
 
+/// <summary>One scratchpad port of a unit in hwgen_top (a, b or c): which bank its address lies in (one-hot), its line
+/// inside that bank, and the read data of the bank port it uses.</summary>
+public sealed record UnitPort(string Name, string InExpr, string OffExpr, string RdataExpr);
+
 /// <summary>One unit in hwgen_top: its queue and its module. Unit 0 is the DMA (it owns the data port), then the engines;
 /// <see cref="TokensIn"/> gathers the tokens the others give it.</summary>
-public sealed record UnitInstance(int Index, string Module, string Name, bool IsDma, string TokensIn);
+public sealed record UnitInstance(int Index, string Module, string Name, bool IsDma, string TokensIn, IReadOnlyList<UnitPort> Ports);
 
 /// <summary>An opcode the controller pushes into a unit's queue.</summary>
 public sealed record Dispatch(string Mnemonic, int Opcode, int Unit, string OneHot);
@@ -14,8 +19,10 @@ public sealed record Dispatch(string Mnemonic, int Opcode, int Unit, string OneH
 /// <summary>A one-bit wire of the top: its name and expression.</summary>
 public sealed record Select(string Name, string Expr);
 
-/// <summary>One scratchpad bank in hwgen_top: the selects of its ports (which unit uses each) and the muxed port signals.</summary>
-public sealed record BankValues(int Index, IReadOnlyList<Select> Selects, string WriteEnable, string AddressA, string WriteData, string AddressB);
+/// <summary>One scratchpad bank in hwgen_top: its lines, what it holds, the selects of its ports (which unit port uses
+/// each) and the muxed port signals.</summary>
+public sealed record BankValues(int Index, long First, long Last, string Role, IReadOnlyList<Select> Selects, string WriteEnable, string AddressA,
+    string WriteData, string AddressB);
 
 /// <summary>
 /// The values every RTL template of a design may use, computed from the design (templates only place them; Scriban
@@ -23,7 +30,7 @@ public sealed record BankValues(int Index, IReadOnlyList<Select> Selects, string
 /// </summary>
 public sealed record RtlValues(
     string Header, string Model, int Rows, int Cols, int Lines, int LineBytes, int LineBits, int PortBytes, int PortBits,
-    int BeatsPerLine, int InstrBeats, int SpadAw, int BankLines, int BankAw, int TokenBits, int EndOpcode, int LoadOpcode, string LbufFromSpad,
+    int MaxBpl, int InstrBeats, int SpadAw, int BankLines, int BankAw, int TokenBits, int EndOpcode, int LoadOpcode,
     IReadOnlyList<UnitInstance> Units, IReadOnlyList<Dispatch> Dispatches, IReadOnlyList<FieldDecode> DmaDecode,
     IReadOnlyList<BankValues> Banks, string Collision)
 {
@@ -44,45 +51,68 @@ public static class RtlEmitter
 {
     public static readonly string[] Modules = ["hwgen_top", "hwgen_controller", "hwgen_queue", "hwgen_dma", "hwgen_spad"];
 
+    /// <summary>What each bank holds (<see cref="HwConfig.Banks"/>).</summary>
+    public static string BankRole(int bank) => bank switch
+    {
+        0 => "activations of even depth", 1 => "activations of odd depth", _ => "constants",
+    };
+
     /// <summary>Every value the common RTL templates use, computed from the design.</summary>
     public static RtlValues Prepare(Design d)
     {
         var c = d.Config;
-        int lineBits = c.LineBytes * 8, portBits = c.PortBytes * 8, lbufBits = c.BeatsPerLine * portBits;
-        int n = d.Units.Count;
+        int lineBits = c.LineBytes * 8, portBits = c.PortBytes * 8, aw = c.ScratchpadAddressBits, bl = c.BankLines;
+        int n = d.Units.Count, banks = HwConfig.Banks;
         string OneHot(int i) => $"{n}'b{new string(Enumerable.Range(0, n).Select(b => b == n - 1 - i ? '1' : '0').ToArray())}";
         // tok_in of unit u: bit f is unit f's token for u (0 for u itself).
         string TokensIn(int u) => "{" + string.Join(", ", Enumerable.Range(0, n).Reverse().Select(f => f == u ? "1'b0" : $"tok{f}[{u}]")) + "}";
-        var units = new List<UnitInstance> { new(0, "hwgen_dma", Dma.Unit, true, TokensIn(0)) };
-        units.AddRange(d.Engines.Select((e, i) => new UnitInstance(i + 1, e.Module, e.Name, false, TokensIn(i + 1))));
+        string Lit(long v) => $"{aw}'d{v}";
+        // Port p of unit u lies in bank k when enabled and its address is in [k bl, (k + 1) bl); comparisons that always hold are left out.
+        UnitPort Port(int u, string p)
+        {
+            string addr = $"u{u}_{p}_addr";
+            var ins = Enumerable.Range(0, banks).Reverse().Select(k =>
+            {
+                var terms = new List<string> { $"u{u}_{p}_en" };
+                if (k > 0) terms.Add($"{addr} >= {Lit((long)k * bl)}");
+                if ((long)(k + 1) * bl < 1L << aw) terms.Add($"{addr} < {Lit((long)(k + 1) * bl)}");
+                return "(" + string.Join(" && ", terms) + ")";
+            });
+            string off = string.Concat(Enumerable.Range(1, banks - 1).Reverse().Select(k => $"u{u}_{p}_in[{k}] ? {addr} - {Lit((long)k * bl)} : ")) + addr;
+            string bankPort = p == "a" ? "a" : "b";
+            string rdata = string.Join(" | ", Enumerable.Range(0, banks).Select(k => $"({{LINE_BITS{{u{u}_{p}_in_q[{k}]}}}} & bank{k}_{bankPort}_rdata)"));
+            return new UnitPort(p, "{" + string.Join(", ", ins) + "}", off, rdata);
+        }
+        UnitInstance Unit(int i, string module, string name, bool dma) => new(i, module, name, dma, TokensIn(i), new[] { "a", "b", "c" }.Select(p => Port(i, p)).ToList());
+        var units = new List<UnitInstance> { Unit(0, "hwgen_dma", Dma.Unit, true) };
+        units.AddRange(d.Engines.Select((e, i) => Unit(i + 1, e.Module, e.Name, false)));
         var dispatches = Dma.Formats.Where(f => f != Dma.EndFormat).Select(f => new Dispatch(f.Mnemonic, f.Opcode, 0, OneHot(0)))
             .Concat(d.Engines.SelectMany((e, i) => e.Formats.Select(f => new Dispatch(f.Mnemonic, f.Opcode, i + 1, OneHot(i + 1))))).ToList();
-        int bankAw = Math.Max(1, (int)Math.Ceiling(Math.Log2(Math.Max(2, c.BankLines))));
+        int bankAw = Math.Max(1, (int)Math.Ceiling(Math.Log2(Math.Max(2, bl))));
         string Or(IEnumerable<string> terms, string zero) => terms.Any() ? string.Join(" | ", terms) : zero;
-        var banks = Enumerable.Range(0, 2).Select(k =>
+        // The users of bank k's port B: every unit's B and C ports.
+        var readers = units.SelectMany(u => new[] { (u.Index, "b"), (u.Index, "c") }).ToList();
+        var bankValues = Enumerable.Range(0, banks).Select(k =>
         {
-            string hi = k == 1 ? "" : "!";
-            var selects = units.SelectMany(u => new[]
-            {
-                new Select($"b{k}_a_u{u.Index}", $"u{u.Index}_a_en && {hi}u{u.Index}_a_hi"),
-                new Select($"b{k}_b_u{u.Index}", $"u{u.Index}_b_en && {hi}u{u.Index}_b_hi"),
-            }).ToList();
-            return new BankValues(k, selects,
+            var selects = units.Select(u => new Select($"b{k}_a_u{u.Index}", $"u{u.Index}_a_in[{k}]"))
+                .Concat(readers.Select(r => new Select($"b{k}_b_u{r.Index}{r.Item2}", $"u{r.Index}_{r.Item2}_in[{k}]"))).ToList();
+            return new BankValues(k, (long)k * bl, (long)(k + 1) * bl - 1, BankRole(k), selects,
                 Or(units.Select(u => $"(b{k}_a_u{u.Index} && u{u.Index}_a_we)"), "1'b0"),
                 Or(units.Select(u => $"({{BW{{b{k}_a_u{u.Index}}}}} & u{u.Index}_a_off[BW-1:0])"), "{BW{1'b0}}"),
                 Or(units.Select(u => $"({{LINE_BITS{{b{k}_a_u{u.Index}}}}} & u{u.Index}_a_wdata)"), "{LINE_BITS{1'b0}}"),
-                Or(units.Select(u => $"({{BW{{b{k}_b_u{u.Index}}}}} & u{u.Index}_b_off[BW-1:0])"), "{BW{1'b0}}"));
+                Or(readers.Select(r => $"({{BW{{b{k}_b_u{r.Index}{r.Item2}}}}} & u{r.Index}_{r.Item2}_off[BW-1:0])"), "{BW{1'b0}}"));
         }).ToList();
         // Two selects of one bank port at once.
-        var pairs = from k in Enumerable.Range(0, 2) from p in new[] { "a", "b" } from u in units from v in units
-                    where u.Index < v.Index select $"(b{k}_{p}_u{u.Index} && b{k}_{p}_u{v.Index})";
+        var pairs = Enumerable.Range(0, banks).SelectMany(k =>
+            (from u in units from v in units where u.Index < v.Index select $"(b{k}_a_u{u.Index} && b{k}_a_u{v.Index})")
+            .Concat(from x in Enumerable.Range(0, readers.Count) from y in Enumerable.Range(0, readers.Count) where x < y
+                    select $"(b{k}_b_u{readers[x].Index}{readers[x].Item2} && b{k}_b_u{readers[y].Index}{readers[y].Item2})"));
         return new RtlValues(
             $"Generated by HwGen from model '{d.ModelName}'. Do not edit. Array {c.ArrayRows}x{c.ArrayCols}, " +
             $"scratchpad {c.ScratchpadBytes} B, port {c.PortBytes} B.",
-            d.ModelName, c.ArrayRows, c.ArrayCols, c.ScratchpadLines, c.LineBytes, lineBits, c.PortBytes, portBits, c.BeatsPerLine, d.InstrBeats,
-            c.ScratchpadAddressBits, c.BankLines, bankAw, CycleModel.TokenBits, Dma.EndFormat.Opcode, Dma.LoadFormat.Opcode,
-            lbufBits == lineBits ? "b_rdata" : $"{{ {{{lbufBits - lineBits}{{1'b0}}}}, b_rdata }}",
-            units, dispatches, Dma.LoadFormat.Decode(), banks, Or(pairs, "1'b0"));
+            d.ModelName, c.ArrayRows, c.ArrayCols, c.ScratchpadLines, c.LineBytes, lineBits, c.PortBytes, portBits, Dma.MaxBeatsPerLine(c), d.InstrBeats,
+            aw, bl, bankAw, CycleModel.TokenBits, Dma.EndFormat.Opcode, Dma.LoadFormat.Opcode,
+            units, dispatches, Dma.LoadFormat.Decode(), bankValues, Or(pairs, "1'b0"));
     }
 
     /// <summary>Names of every module of a design, in the order <see cref="Render"/> writes them.</summary>

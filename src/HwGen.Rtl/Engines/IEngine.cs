@@ -49,7 +49,7 @@ public interface IEngine
 /// <summary>
 /// An engine with hardware on the device: it lowers its ops to scheduler tasks (whose <see cref="TileTask.Emit"/> writes
 /// its instructions), keeps its constants off chip, declares its instruction formats, and renders its RTL behind the
-/// common engine port (start, instr, done, scratchpad ports A and B).
+/// common engine port (start, instr, ready, retire, scratchpad ports A, B and C).
 /// </summary>
 public interface IDeviceEngine : IEngine
 {
@@ -64,6 +64,10 @@ public interface IDeviceEngine : IEngine
 
     /// <summary>Adds the tensors and tasks of <paramref name="op"/> to the tile problem.</summary>
     void Lower(Op op, TileBuilder b);
+
+    /// <summary>A fresh timer of its instructions (<see cref="IUnitTimer"/>): by default one instruction at a time, each for its
+    /// <see cref="Instruction.Cycles"/>.</summary>
+    IUnitTimer Timer(HwConfig c) => new SerialTimer(c);
 
     /// <summary>Off-chip words of <paramref name="op"/>'s constants (weights, parameters); 0 for none.</summary>
     long ConstantWords(Op op, HwConfig c) => 0;

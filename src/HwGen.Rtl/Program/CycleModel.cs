@@ -3,8 +3,13 @@ using HwGen.Rtl.Engines.Dma;
 
 namespace HwGen.Rtl.Program;
 
-/// <summary>When one instruction ran: its unit took it at <see cref="Start"/> and could take the next at <see cref="Finish"/>.</summary>
-public readonly record struct Timing(long Start, long Finish);
+/// <summary>When one instruction ran: its unit took it in cycle <see cref="Start"/>, could take its next one from
+/// <see cref="Ready"/> on, and retired it in <see cref="Retire"/> (its tokens count from the cycle after).</summary>
+public readonly record struct Timing(long Start, long Ready, long Retire)
+{
+    /// <summary>Cycles the unit is taken by it: until it can take its next instruction.</summary>
+    public long Busy => Ready - Start;
+}
 
 /// <summary>The event model's prediction of a run.</summary>
 public sealed record CycleEstimate(long Cycles, IReadOnlyList<Timing> Timings, int MaxTokens);
@@ -16,11 +21,12 @@ public sealed record CycleEstimate(long Cycles, IReadOnlyList<Timing> Timings, i
 /// <item>the fetcher reads one instruction over its own instruction port (InstrBeats requests; the last response at cycle
 /// t + beats when the fetch began at t), then pushes it into its unit's one-entry queue in the next cycle, as soon as that
 /// entry is free or frees in the same cycle, and starts the next fetch right after;</item>
-/// <item>a unit takes its queued instruction when it is idle and holds a token from every unit the instruction waits for; it
-/// is busy for the instruction's <see cref="Instruction.Cycles"/> and, when done, gives one token to each unit it signals
-/// (usable the next cycle); the next instruction can start then too;</item>
+/// <item>a unit takes its queued instruction in a cycle where it is ready for it (<see cref="IUnitTimer.ReadyFor"/>), has
+/// fewer than <see cref="InFlight"/> taken and not retired, and holds a token from every unit the instruction waits for;
+/// its timer says when it is ready again and when it retires the instruction, and at retirement it gives one token to
+/// each unit it signals (usable the next cycle);</item>
 /// <item>the data port is the DMA's alone: fetch takes none of its cycles;</item>
-/// <item>END waits until every queue is empty and every unit idle; done rises the cycle after.</item>
+/// <item>END waits until every queue is empty and every unit has retired everything; done rises the cycle after.</item>
 /// </list>
 /// Cycles count from the cycle the controller sees start (cycle 0) to the one where done is visible, as the testbench counts.
 /// </summary>
@@ -32,15 +38,20 @@ public static class CycleModel
     /// <summary>Bits of each token counter in the RTL: enough for the most tokens the model ever sees outstanding.</summary>
     public const int TokenBits = 4;
 
-    public static CycleEstimate Run(IReadOnlyList<Instruction> program, IReadOnlyList<TokenFlags> tokens, IReadOnlyList<string> units, HwConfig c)
+    /// <summary>Instructions a unit may have taken and not yet retired (hwgen_queue keeps their signal masks).</summary>
+    public const int InFlight = 4;
+
+    /// <param name="timers">a fresh timer for each unit, by name.</param>
+    public static CycleEstimate Run(IReadOnlyList<Instruction> program, IReadOnlyList<TokenFlags> tokens, IReadOnlyList<string> units,
+        Func<string, IUnitTimer> timers, HwConfig c)
     {
         int n = units.Count, beats = Instruction.Beats(c);
         var unitOf = program.Select(i => i is End ? -1 : IndexOf(units, i.Unit)).ToArray();
         var waits = tokens.Select(t => t.WaitFrom.Select(u => IndexOf(units, u)).ToArray()).ToArray();
         var signals = tokens.Select(t => t.SignalTo.Select(u => IndexOf(units, u)).ToArray()).ToArray();
+        var timer = units.Select(timers).ToArray();
         var pend = Enumerable.Repeat(-1, n).ToArray();
-        var run = Enumerable.Repeat(-1, n).ToArray();
-        var doneAt = new long[n];
+        var inflight = units.Select(_ => new Queue<int>()).ToArray();   // taken, not retired, in order
         var count = new int[n, n];            // count[to, from]: tokens unit `to` holds from unit `from`
         var timings = new Timing[program.Count];
         int maxTokens = 0, k = 0;             // k: the instruction being fetched or pushed
@@ -51,7 +62,8 @@ public static class CycleModel
         {
             bool changed = false;
             for (int u = 0; u < n; u++)
-                go[u] = pend[u] >= 0 && run[u] < 0 && waits[pend[u]].All(f => count[u, f] > 0);
+                go[u] = pend[u] >= 0 && inflight[u].Count < InFlight && q >= timer[u].ReadyFor(program[pend[u]])
+                        && waits[pend[u]].All(f => count[u, f] > 0);
             var next = state;
             int pushTo = -1;
             switch (state)
@@ -60,7 +72,7 @@ public static class CycleModel
                     next = FetchState.Push;
                     break;
                 case FetchState.Push when unitOf[k] < 0:
-                    if (Enumerable.Range(0, n).All(u => pend[u] < 0 && run[u] < 0))
+                    if (Enumerable.Range(0, n).All(u => pend[u] < 0 && inflight[u].Count == 0))
                         return new CycleEstimate(q + 1, timings, maxTokens);
                     break;
                 case FetchState.Push when pend[unitOf[k]] < 0 || go[unitOf[k]]:
@@ -72,21 +84,20 @@ public static class CycleModel
             changed |= next != state;
             for (int u = 0; u < n; u++)
             {
-                if (run[u] >= 0 && doneAt[u] == q)
+                if (inflight[u].TryPeek(out var r) && timings[r].Retire == q)
                 {
-                    foreach (var to in signals[run[u]]) maxTokens = Math.Max(maxTokens, ++count[to, u]);
-                    run[u] = -1;
+                    inflight[u].Dequeue();
+                    foreach (var to in signals[r]) maxTokens = Math.Max(maxTokens, ++count[to, u]);
                     changed = true;
                 }
                 if (go[u])
                 {
                     int j = pend[u];
                     foreach (var f in waits[j]) count[u, f]--;
-                    long cycles = program[j].Cycles(c);
-                    if (cycles < 2) throw new InvalidOperationException($"{program[j]} takes {cycles} cycles; a unit needs at least 2");
-                    run[u] = j;
-                    doneAt[u] = q + cycles - 1;
-                    timings[j] = new Timing(q, q + cycles);
+                    var t = timer[u].Take(program[j], q);
+                    if (t.Ready <= q || t.Retire <= q) throw new InvalidOperationException($"{program[j]} taken in cycle {q} is ready at {t.Ready} and retires at {t.Retire}");
+                    timings[j] = new Timing(q, t.Ready, t.Retire);
+                    inflight[u].Enqueue(j);
                     pend[u] = -1;
                     changed = true;
                 }
@@ -98,9 +109,13 @@ public static class CycleModel
             }
             state = next;
             if (changed) { q++; continue; }
-            // Nothing changes until a unit finishes or the fetch completes.
+            // Nothing changes until a unit retires or becomes ready, or the fetch completes.
             long wake = long.MaxValue;
-            for (int u = 0; u < n; u++) if (run[u] >= 0 && doneAt[u] > q) wake = Math.Min(wake, doneAt[u]);
+            for (int u = 0; u < n; u++)
+            {
+                if (inflight[u].TryPeek(out var r) && timings[r].Retire > q) wake = Math.Min(wake, timings[r].Retire);
+                if (pend[u] >= 0 && timer[u].ReadyFor(program[pend[u]]) is var ready && ready > q) wake = Math.Min(wake, ready);
+            }
             if (state == FetchState.Fetch && fetchStart + beats > q) wake = Math.Min(wake, fetchStart + beats);
             if (wake == long.MaxValue) throw new InstructionSimulator.ProgramException($"the token program deadlocks at instruction {k} ({program[k]})");
             q = wake;
@@ -108,10 +123,10 @@ public static class CycleModel
     }
 
     /// <summary>
-    /// Checks the timed schedule the event model predicts, independently of the tokens that produced it: no unit runs two
-    /// instructions at once (each starts at or after its unit's previous one could take it), and an instruction that
-    /// conflicts with an earlier one of another unit (read after write, write after read or write, or the same bank port:
-    /// <see cref="Tokens.Dependencies"/>) starts only once that one has finished. Returns the first violation, or null.
+    /// Checks the timed schedule the event model predicts, independently of the tokens that produced it: a unit takes each
+    /// instruction at or after the cycle it was ready for it, and an instruction that conflicts with an earlier one of
+    /// another unit (read after write, write after read or write, or the same bank port: <see cref="Tokens.Dependencies"/>)
+    /// starts only after that one retired. Returns the first violation, or null.
     /// </summary>
     public static string? Violation(IReadOnlyList<Instruction> program, IReadOnlyList<Timing> timings, HwConfig c)
     {
@@ -120,13 +135,13 @@ public static class CycleModel
         for (int j = 0; j < program.Count; j++)
         {
             if (program[j] is End) continue;
-            if (previous.TryGetValue(program[j].Unit, out var p) && timings[j].Start < timings[p].Finish)
-                return $"unit {program[j].Unit} starts instruction {j} ({program[j]}) at cycle {timings[j].Start}, before instruction {p} frees it at {timings[p].Finish}";
+            if (previous.TryGetValue(program[j].Unit, out var p) && timings[j].Start < timings[p].Ready)
+                return $"unit {program[j].Unit} starts instruction {j} ({program[j]}) at cycle {timings[j].Start}, before it is ready after instruction {p} at {timings[p].Ready}";
             previous[program[j].Unit] = j;
             foreach (var (u, i) in deps[j])
-                if (timings[j].Start < timings[i].Finish)
+                if (timings[j].Start <= timings[i].Retire)
                     return $"instruction {j} ({program[j]}) starts at cycle {timings[j].Start} while instruction {i} ({program[i]}) of unit {u}, " +
-                           $"which touches the same scratchpad lines or bank port, runs until {timings[i].Finish}";
+                           $"which touches the same scratchpad lines or bank port, retires only at {timings[i].Retire}";
         }
         return null;
     }

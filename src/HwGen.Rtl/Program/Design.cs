@@ -1,24 +1,62 @@
 using HwGen.Core;
 using HwGen.Core.Ir;
 using HwGen.Rtl.Engines;
+using HwGen.Rtl.Engines.Dma;
 using HwGen.Scheduling;
 
 namespace HwGen.Rtl.Program;
 
 /// <summary>
-/// An int8 activation tensor of the device. Layout (off chip, and per tile on chip): rows are cut into blocks of ArrayRows;
-/// block b holds one line per feature f, and byte r of that line is element (b*ArrayRows + r, f). Line index
-/// = b * Features + f. Off chip, line i starts at word ExtWord + i * BeatsPerLine.
+/// An int8 activation tensor of the device. On chip, rows are cut into blocks of ArrayRows and features into tiles of
+/// ArrayCols (one <see cref="ActTile"/> each, the unit the scheduler places): line f of a tile holds feature f of the
+/// tile, byte r of it row r of the block. Off chip, tiles follow each other block by block, each packed into
+/// <see cref="LineSlot"/>s as wide as its block's rows (a block of one row takes one byte per feature) and padded to a
+/// whole port beat. <see cref="Bank"/> is the scratchpad bank its tiles live in: tensors alternate between banks 0 and
+/// 1 by their depth in the graph, so an engine writes its results into a bank the DMA is not loading inputs into.
 /// </summary>
-public sealed class Storage(Value value, int rows, int features, int rowsPerBlock)
+public sealed class Storage(Value value, int rows, int features, HwConfig config, int bank)
 {
     public Value Value { get; } = value;
     public int Rows { get; } = rows;
     public int Features { get; } = features;
-    public int RowBlocks { get; } = (rows + rowsPerBlock - 1) / rowsPerBlock;
-    public int Lines => RowBlocks * Features;
+    public int Bank { get; } = bank;
+    public int RowBlocks { get; } = (rows + config.ArrayRows - 1) / config.ArrayRows;
+    public int Tiles => (Features + config.ArrayCols - 1) / config.ArrayCols;
+    /// <summary>Scratchpad lines of the whole tensor (every tile of every block).</summary>
+    public long Lines => (long)RowBlocks * Features;
     /// <summary>Start of the tensor's off-chip region (inputs, outputs and spilled tensors), or -1.</summary>
     public long ExtWord { get; set; } = -1;
+
+    public int RowsIn(int block) => Math.Min(config.ArrayRows, Rows - block * config.ArrayRows);
+    public int FeaturesIn(int tile) => Math.Min(config.ArrayCols, Features - tile * config.ArrayCols);
+    /// <summary>The off-chip slot of the lines of a block: its rows' bytes.</summary>
+    public LineSlot SlotOf(int block) => LineSlot.For(RowsIn(block), config);
+
+    // Word of each tile inside a block, and the block's words at the end: for a full block, and for the last one.
+    long[]? fullPrefix, lastPrefix;
+    long[] Prefix(int block)
+    {
+        long[] Make(LineSlot slot)
+        {
+            var p = new long[Tiles + 1];
+            for (int t = 0; t < Tiles; t++) p[t + 1] = p[t] + slot.Beats(FeaturesIn(t));
+            return p;
+        }
+        return RowsIn(block) == config.ArrayRows ? fullPrefix ??= Make(SlotOf(block)) : lastPrefix ??= Make(SlotOf(block));
+    }
+
+    /// <summary>Port words of the whole tensor off chip.</summary>
+    public long Words => RowBlocks == 0 ? 0 : (RowBlocks - 1) * Prefix(0)[Tiles] + Prefix(RowBlocks - 1)[Tiles];
+
+    /// <summary>Word of tile (block, tile) relative to <see cref="ExtWord"/>: every block before it has ArrayRows rows.</summary>
+    public long TileWord(int block, int tile) => block * Prefix(0)[Tiles] + Prefix(block)[tile];
+
+    /// <summary>Byte offset of element (row, feature) from the start of the tensor's off-chip region.</summary>
+    public long ByteOf(int row, int feature)
+    {
+        int r = config.ArrayRows, c = config.ArrayCols, block = row / r;
+        return TileWord(block, feature / c) * config.PortBytes + (long)(feature % c) * SlotOf(block).SlotBytes + row % r;
+    }
 }
 
 /// <summary>A named range of off-chip memory, in port words.</summary>
@@ -85,12 +123,7 @@ public sealed class Design
         g.Outputs.Select(o => g.ProducerOf(o)).OfType<Dequantize>().Select(d => storage[d.Input]);
 
     /// <summary>Byte offset in the off-chip image of element (row, feature) of a tensor.</summary>
-    public long ByteOffset(Storage s, int row, int feature)
-    {
-        int r = Config.ArrayRows;
-        long line = (long)(row / r) * s.Features + feature;
-        return (s.ExtWord + line * Config.BeatsPerLine) * Config.PortBytes + row % r;
-    }
+    public long ByteOffset(Storage s, int row, int feature) => s.ExtWord * Config.PortBytes + s.ByteOf(row, feature);
 
     /// <summary>The full off-chip image for one run: the static image plus the quantized inputs.</summary>
     public byte[] MemoryImage(IReadOnlyList<Tensor> quantizedInputs)

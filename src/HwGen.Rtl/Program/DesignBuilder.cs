@@ -43,7 +43,9 @@ public sealed class DesignBuilder
 
     public static Design Build(Graph graph, HwConfig cfg, string modelName) => new DesignBuilder(graph, cfg).Run(modelName);
 
-    int L => cfg.BeatsPerLine;
+    /// <summary>A fresh timer for each unit of a design: the DMA's own, and each engine's (<see cref="IDeviceEngine.Timer"/>).</summary>
+    public static Func<string, IUnitTimer> Timers(HwConfig c) =>
+        unit => unit == Dma.Unit ? new DmaTimer() : (EngineRegistry.ByName(unit) as IDeviceEngine ?? throw new InvalidOperationException($"no engine {unit}")).Timer(c);
 
     /// <summary>Ops on device engines, with their engine, in graph order.</summary>
     IEnumerable<(Op Op, IDeviceEngine Engine)> DeviceOps() =>
@@ -61,11 +63,13 @@ public sealed class DesignBuilder
             var p = tp.Problem;
             if (p.Ops.FirstOrDefault(o => p.PackIntoBanks(p.Uses(o)) is null) is { } tooBig)
             {
-                long BankNeed(int bank) => p.Uses(tooBig).Distinct().Where(t => p.Tensors[t].Bank == bank).Sum(p.Size) / cfg.LineBytes;
-                long lines = 2 * Math.Max(BankNeed(0), BankNeed(1));
-                throw new HwGenException($"config: a scratchpad of {cfg.ScratchpadLines} lines (two banks of {cfg.BankLines}: activations, constants) " +
-                    $"cannot hold one tile of the {cfg.ArrayRows}x{cfg.ArrayCols} array ({tp.Tasks[tooBig.Id].Needs(p.Need(tooBig), cfg)}; " +
-                    $"{BankNeed(0)} in the activation bank, {BankNeed(1)} in the constant bank: scratchpadBytes of at least {lines * cfg.LineBytes})");
+                var need = Enumerable.Range(0, HwConfig.Banks)
+                    .Select(bank => p.Uses(tooBig).Distinct().Where(t => p.Tensors[t].Bank == bank).Sum(p.Size) / cfg.LineBytes).ToArray();
+                long lines = HwConfig.Banks * need.Max();
+                throw new HwGenException($"config: a scratchpad of {cfg.ScratchpadLines} lines ({HwConfig.Banks} banks of {cfg.BankLines}: " +
+                    $"activations in 0 and 1, constants in 2 and 3) cannot hold one tile of the {cfg.ArrayRows}x{cfg.ArrayCols} array " +
+                    $"({tp.Tasks[tooBig.Id].Needs(p.Need(tooBig), cfg)}; {string.Join(", ", need.Select((l, b) => $"{l} in bank {b}").Where((_, b) => need[b] > 0))}: " +
+                    $"scratchpadBytes of at least {lines * cfg.LineBytes})");
             }
         }
         tp.Problem.Check();
@@ -75,7 +79,7 @@ public sealed class DesignBuilder
         var stored = new HashSet<int>(schedule.Steps.SelectMany(s => s.Stores).Concat(schedule.FinalStores));
         var spilled = stored.Select(t => tp.Tensors[t]).OfType<ActTile>().Select(a => a.Storage).Where(s => !outputs.Contains(s)).ToHashSet();
         foreach (var s in devices.Where(s => inputs.Contains(s) || outputs.Contains(s) || spilled.Contains(s)))
-            s.ExtWord = Reserve($"tensor {s.Value.Name}", inputs.Contains(s) ? "input" : outputs.Contains(s) ? "output" : "spill", (long)s.Lines * L);
+            s.ExtWord = Reserve($"tensor {s.Value.Name}", inputs.Contains(s) ? "input" : outputs.Contains(s) ? "output" : "spill", s.Words);
         foreach (var (op, e) in DeviceOps())
             if (e.ConstantWords(op, cfg) is var words and > 0) constWord[op] = Reserve($"weights {op.Name}", "weights", words);
 
@@ -84,7 +88,7 @@ public sealed class DesignBuilder
 
         int instrBeats = Instruction.Beats(cfg);
         long progWords = (long)program.Count * instrBeats;
-        long shift = (progWords + L - 1) / L * L;
+        long shift = progWords;
         foreach (var s in devices.Where(s => s.ExtWord >= 0)) s.ExtWord += shift;
         foreach (var op in constWord.Keys.ToList()) constWord[op] += shift;
         var finalProgram = program.Select(i => i is Transfer t ? t with { Ext = t.Ext + shift } : i).ToList();
@@ -99,7 +103,7 @@ public sealed class DesignBuilder
         if (units.Count > InstructionFormat.MaxUnits) throw new HwGenException($"the design has {units.Count} units; token masks name at most {InstructionFormat.MaxUnits}");
         var tokens = Tokens.Derive(finalProgram, cfg);
         Tokens.Check(finalProgram, tokens, cfg);
-        var estimate = CycleModel.Run(finalProgram, tokens, units, cfg);
+        var estimate = CycleModel.Run(finalProgram, tokens, units, Timers(cfg), cfg);
         if (CycleModel.Violation(finalProgram, estimate.Timings, cfg) is { } violation)
             throw new InvalidOperationException($"the timed schedule is not safe: {violation}");
         if (estimate.MaxTokens >= 1 << CycleModel.TokenBits)
@@ -116,10 +120,11 @@ public sealed class DesignBuilder
             if (constWord.TryGetValue(op, out var word)) e.WriteConstants(op, image, word * cfg.PortBytes, cfg);
 
         var costs = new Dictionary<Op, OpCost>(ReferenceEqualityComparer.Instance);
-        foreach (var i in finalProgram.Where(i => i.Owner is not null))
+        for (int n = 0; n < finalProgram.Count; n++)
         {
-            var c = costs.GetValueOrDefault(i.Owner!, new OpCost(0, 0));
-            costs[i.Owner!] = new OpCost(c.Cycles + i.Cycles(cfg), c.OffChipBytes + i.OffChipBytes(cfg));
+            if (finalProgram[n].Owner is not { } owner) continue;
+            var c = costs.GetValueOrDefault(owner, new OpCost(0, 0));
+            costs[owner] = new OpCost(c.Cycles + estimate.Timings[n].Busy, c.OffChipBytes + finalProgram[n].OffChipBytes(cfg));
         }
         return new Design
         {
@@ -177,16 +182,22 @@ public sealed class DesignBuilder
         return r.Word;
     }
 
-    /// <summary>One storage per device tensor; a layout no-op (a Reshape that keeps the rows) shares its input's.</summary>
+    /// <summary>One storage per device tensor; a layout no-op (a Reshape that keeps the rows) shares its input's. A tensor's bank
+    /// is its depth in the graph modulo 2 (graph inputs 0, an op's result one deeper than its deepest input), so an engine's
+    /// results go to the other bank than its inputs.</summary>
     void CreateStorage()
     {
+        var depth = new Dictionary<Storage, int>();
         foreach (var op in graph.Ops)
         {
             switch (EngineRegistry.Of(op)?.Storage(op))
             {
                 case ResultStorage.New:
                     var shape = op.Output.Type.Shape;
-                    storage[op.Output] = new Storage(op.Output, ShapeUtil.Rows(shape), shape.Count == 0 ? 1 : shape[^1], cfg.ArrayRows);
+                    int d = op.Inputs.Where(storage.ContainsKey).Select(v => depth[storage[v]] + 1).DefaultIfEmpty(0).Max();
+                    var s = new Storage(op.Output, ShapeUtil.Rows(shape), shape.Count == 0 ? 1 : shape[^1], cfg, d % 2);
+                    storage[op.Output] = s;
+                    depth[s] = d;
                     break;
                 case ResultStorage.SameAsInput:
                     storage[op.Output] = storage[op.Inputs[0]];
@@ -197,8 +208,15 @@ public sealed class DesignBuilder
 
     long ExtWordOf(TileTensor t) => t switch
     {
-        ActTile a => a.Storage.ExtWord + ((long)a.Block * a.Storage.Features + a.FirstFeature) * L,
-        ConstTile k => constWord[k.Owner] + k.FirstLine * L,
+        ActTile a => a.Storage.ExtWord + a.Storage.TileWord(a.Block, a.Tile),
+        ConstTile k => constWord[k.Owner] + k.FirstWord,
+        _ => throw new InvalidOperationException("unknown tile tensor"),
+    };
+
+    static LineSlot SlotOf(TileTensor t) => t switch
+    {
+        ActTile a => a.Storage.SlotOf(a.Block),
+        ConstTile k => k.Slot,
         _ => throw new InvalidOperationException("unknown tile tensor"),
     };
 
@@ -208,20 +226,27 @@ public sealed class DesignBuilder
         var line = new Dictionary<int, int>();
         var ctx = new EmitContext(cfg, tp, line);
         int lb = cfg.LineBytes, used = 0;
-        Store StoreOf(int t, Op owner) => new(ExtWordOf(tp.Tensors[t]), line[t], tp.Tensors[t].Lines, tp.Tensors[t].Name) { Owner = owner };
+        Store StoreOf(int t, Op owner) => new(ExtWordOf(tp.Tensors[t]), line[t], tp.Tensors[t].Lines, SlotOf(tp.Tensors[t]), tp.Tensors[t].Name) { Owner = owner };
         var producer = new Dictionary<int, Op>();
         foreach (var step in schedule.Steps)
         {
             var task = tp.Tasks[step.Op];
-            foreach (var t in step.Stores) Add(StoreOf(t, task.Op));
+            var stores = step.Stores.Select(t => (Tensor: t, Store: StoreOf(t, task.Op))).ToList();
             foreach (var t in step.Evictions) line.Remove(t);
             foreach (var (t, addr) in step.Addresses)
             {
                 line[t] = (int)(addr / lb);
                 used = Math.Max(used, line[t] + tp.Tensors[t].Lines);
             }
-            foreach (var t in step.Loads)
-                Add(new Load(ExtWordOf(tp.Tensors[t]), line[t], tp.Tensors[t].Lines, tp.Tensors[t].Name) { Owner = task.Op });
+            // The DMA runs in program order and a store waits for the engine that made its tensor, so loads go first: they
+            // prefetch this step's operands while the engine still works on the last step. A load into lines a store of this
+            // step reads, or of the stored tensor, waits for that store.
+            var loads = step.Loads.Select(t => (Tensor: t, Load: new Load(ExtWordOf(tp.Tensors[t]), line[t], tp.Tensors[t].Lines, SlotOf(tp.Tensors[t]), tp.Tensors[t].Name) { Owner = task.Op })).ToList();
+            bool Conflicts((int Tensor, Load Load) l) => stores.Any(st => st.Tensor == l.Tensor
+                || st.Store.SpadLine < l.Load.SpadLine + l.Load.Lines && l.Load.SpadLine < st.Store.SpadLine + st.Store.Lines);
+            foreach (var l in loads.Where(l => !Conflicts(l))) Add(l.Load);
+            foreach (var st in stores) Add(st.Store);
+            foreach (var l in loads.Where(Conflicts)) Add(l.Load);
             foreach (var t in tp.Problem.Ops[step.Op].Outputs) producer[t] = task.Op;
             foreach (var i in task.Emit(ctx)) Add(i);
         }

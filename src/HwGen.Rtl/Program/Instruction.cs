@@ -57,6 +57,9 @@ public sealed class InstructionFormat
         Fields = fields;
     }
 
+    /// <summary>The field named <paramref name="name"/>.</summary>
+    public Field this[string name] => Fields.FirstOrDefault(f => f.Name == name) ?? throw new ArgumentException($"{Mnemonic} has no field '{name}'");
+
     /// <summary>The eight words of an instruction: opcode, token masks (bit u: unit u) and fields.</summary>
     public uint[] Encode(Instruction i, int waitMask = 0, int signalMask = 0)
     {
@@ -91,12 +94,12 @@ public sealed class InstructionFormat
         return new DecodedFields(Mnemonic, values);
     }
 
-    /// <summary>The decoder's wires, in table order.</summary>
-    public IReadOnlyList<FieldDecode> Decode() => Fields.Select(f =>
+    /// <summary>The decoder's wires, in table order, reading the instruction from the register <paramref name="source"/>.</summary>
+    public IReadOnlyList<FieldDecode> Decode(string source = "instr") => Fields.Select(f =>
     {
         var decl = f.Kind switch { FieldKind.Line => "[AW-1:0] ", FieldKind.Signed => $"signed [{f.Width - 1}:0] ", _ => f.Width == 1 ? "" : $"[{f.Width - 1}:0] " };
         var bits = f.Kind == FieldKind.Line ? $"{f.Offset} +: AW" : f.Width == 1 ? $"{f.Offset}" : $"{f.Offset + f.Width - 1}:{f.Offset}";
-        return new FieldDecode(f.Name, $"wire {decl}{f.Name} = instr[{bits}];");
+        return new FieldDecode(f.Name, $"wire {decl}{f.Name} = {source}[{bits}];");
     }).ToList();
 }
 
@@ -111,8 +114,9 @@ public sealed class DecodedFields(string mnemonic, IReadOnlyDictionary<string, l
 /// <summary>Scratchpad lines [First, First + Count).</summary>
 public readonly record struct LineRange(long First, long Count);
 
-/// <summary>The two ports every scratchpad bank has, and every unit: A reads and writes, B reads.</summary>
-public enum SpadPort { A, B }
+/// <summary>A unit's scratchpad ports: A reads or writes, B and C read. A unit's A port uses port A of the bank its address
+/// lies in, its B and C ports use port B of their banks (every bank has those two ports).</summary>
+public enum SpadPort { A, B, C }
 
 /// <summary>Lines an instruction reads or writes through one of its unit's scratchpad ports. Two units never use the same
 /// port of the same bank at once: the dependency tokens order them (<see cref="Tokens"/>).</summary>
@@ -140,8 +144,9 @@ public abstract record Instruction
     public abstract string Comment { get; }
     /// <summary>The instruction's fields and flags as text, without the comment.</summary>
     protected abstract string Text { get; }
-    /// <summary>Cycles its unit is busy with it, with a memory that never stalls: from the cycle the unit takes it from its queue
-    /// to the first cycle the unit can take the next one (<see cref="CycleModel"/>).</summary>
+    /// <summary>Cycles its unit works on it alone, with a memory that never stalls: taken in cycle a, it retires in a + Cycles.
+    /// A unit that runs one instruction at a time (<see cref="SerialTimer"/>) can take the next in that cycle; a unit whose
+    /// instructions overlap has its own <see cref="IUnitTimer"/>.</summary>
     public abstract long Cycles(HwConfig c);
 
     /// <summary>The unit that executes it: "dma" (the controller's LOAD, STORE and END) or an engine's name. A unit runs its

@@ -1,6 +1,7 @@
 using HwGen.Core;
 using HwGen.Core.Ir;
 using HwGen.Rtl.Engines;
+using HwGen.Rtl.Engines.Dma;
 using HwGen.Scheduling;
 
 namespace HwGen.Rtl.Program;
@@ -18,8 +19,9 @@ public sealed record ActTile(Storage Storage, int Block, int Tile, int FirstFeat
     public override string Name => $"{Storage.Value.Name}[b{Block},f{FirstFeature}]";
 }
 
-/// <summary>Lines [FirstLine, FirstLine + Lines) of an op's constants off chip (weights, parameters): loaded, never stored.</summary>
-public abstract record ConstTile(Op Owner, long FirstLine, int Lines) : TileTensor(Lines);
+/// <summary>Lines of an op's constants (weights, parameters): off chip <see cref="Lines"/> lines in <see cref="Slot"/>s from word
+/// <see cref="FirstWord"/> of the op's constant region on; loaded into constant bank <see cref="Bank"/> (2 or 3), never stored.</summary>
+public abstract record ConstTile(Op Owner, long FirstWord, int Lines, LineSlot Slot, int Bank) : TileTensor(Lines);
 
 /// <summary>
 /// One scheduling task: the work of one IR op on one row block, run by the engine that lowered it. It writes its own
@@ -80,6 +82,11 @@ public sealed class TileBuilder(Graph graph, HwConfig config, IReadOnlyDictionar
     /// <summary>A constant tile: off chip from the start, loaded when needed.</summary>
     public int Const(ConstTile t) => Tensor(t, TensorKind.Weight);
 
+    int constBank = 1;
+    /// <summary>The constant bank for the next group of constants a task uses: 2 and 3 in turn, so the DMA loads the next
+    /// group into one bank while the engine reads the other.</summary>
+    public int NextConstBank() => constBank = constBank == 2 ? 3 : 2;
+
     /// <summary>Adds a task reading <paramref name="ins"/> and writing <paramref name="outs"/>; with <paramref name="after"/>, it must
     /// run right after that task. Returns the task's id.</summary>
     public int Task(TileTask task, string name, IReadOnlyList<int> ins, IReadOnlyList<int> outs, int? after = null)
@@ -92,11 +99,14 @@ public sealed class TileBuilder(Graph graph, HwConfig config, IReadOnlyDictionar
     public TileProblem Build(string name)
     {
         var lb = Config.LineBytes;
-        // Activations in bank 0, constants in bank 1 (HwConfig.BankLines): the DMA loads one bank while an engine works on the other.
-        var sched = tensors.Select((t, i) => new SchedTensor(i, t.Name, (long)t.Lines * lb, kinds[i]) { Bank = t is ConstTile ? 1 : 0 }).ToList();
+        // Each tensor in its bank (HwConfig.Banks): activations in 0 or 1 by their storage, constants in 2 or 3 as lowered.
+        var sched = tensors.Select((t, i) => new SchedTensor(i, t.Name, (long)t.Lines * lb, kinds[i])
+        {
+            Bank = t switch { ConstTile k => k.Bank, ActTile a => a.Storage.Bank, _ => throw new InvalidOperationException($"unknown tile {t.Name}") },
+        }).ToList();
         return new TileProblem
         {
-            Problem = new ScratchpadProblem(name, ops, sched, 2L * Config.BankLines * lb, lb, banks: 2),
+            Problem = new ScratchpadProblem(name, ops, sched, (long)HwConfig.Banks * Config.BankLines * lb, lb, banks: HwConfig.Banks),
             Tensors = tensors, Tasks = tasks,
         };
     }

@@ -26,6 +26,7 @@ public static class Tokens
     /// <summary>For each instruction, the instructions of other units it must wait for (at most one per unit).</summary>
     public static IReadOnlyList<IReadOnlyDictionary<string, int>> Dependencies(IReadOnlyList<Instruction> program, HwConfig c)
     {
+        foreach (var i in program) CheckPorts(i, c);
         var reads = program.Select(i => i.Reads(c).ToList()).ToList();
         // A bank port is a resource: every use counts as a write of a pseudo-line (below 0), so two units never use it at once.
         var writes = program.Select(i => i.Writes(c).Concat(i.Accesses(c).Select(a => PortOf(a, c, i)).Distinct()).ToList()).ToList();
@@ -61,13 +62,22 @@ public static class Tokens
         return result;
     }
 
-    /// <summary>The pseudo-line standing for the bank port an access uses: -1 - (2 bank + port).</summary>
+    /// <summary>An instruction's B and C ports read at once, so they must use different banks (both would use bank port B).</summary>
+    static void CheckPorts(Instruction i, HwConfig c)
+    {
+        var byBank = i.Accesses(c).Where(a => a.Port != SpadPort.A && a.Lines.Count > 0).GroupBy(a => c.BankOf(a.Lines.First));
+        if (byBank.FirstOrDefault(g => g.Select(a => a.Port).Distinct().Count() > 1) is { } clash)
+            throw new InstructionSimulator.ProgramException($"{i} reads bank {clash.Key} through both its B and C ports");
+    }
+
+    /// <summary>The pseudo-line standing for the bank port an access uses: -1 - (2 bank + port), port A for a unit's A port and
+    /// B for its B and C ports.</summary>
     static LineRange PortOf(Access a, HwConfig c, Instruction i)
     {
         int bank = c.BankOf(a.Lines.First);
         if (a.Lines.Count > 0 && c.BankOf(a.Lines.First + a.Lines.Count - 1) != bank)
-            throw new InstructionSimulator.ProgramException($"{i} accesses lines [{a.Lines.First}, {a.Lines.First + a.Lines.Count}), across both banks");
-        return new LineRange(-1 - (2 * bank + (int)a.Port), 1);
+            throw new InstructionSimulator.ProgramException($"{i} accesses lines [{a.Lines.First}, {a.Lines.First + a.Lines.Count}), across two banks");
+        return new LineRange(-1 - (2 * bank + (a.Port == SpadPort.A ? 0 : 1)), 1);
     }
 
     /// <summary>The tokens of a program: the dependencies reduced to one wait per pair of units where an earlier wait does not already cover it.</summary>

@@ -15,11 +15,11 @@ public sealed class ArraySizeTests
     public static TheoryData<string, string, int, string> Cases => new()
     {
         // name, model (MLP dims, or a nonlinear op after a Gemm: op:features), batch, config (rows, cols, scratchpad bytes, port bytes)
-        { "1x1-port64-20-lines", "9,5,3", 2, "1,1,20,64" },
+        { "1x1-port64-40-lines", "9,5,3", 2, "1,1,40,64" },
         { "1x1-port1-layernorm", "LayerNorm:6", 3, "1,1,1024,1" },
-        { "1x64-port1", "20,70,6", 3, "1,64,16384,1" },
+        { "1x64-port1", "20,70,6", 3, "1,64,32768,1" },
         { "64x1-port1", "12,6", 66, "64,1,16384,1" },
-        { "16x16-port64-50-lines", "20,12,6", 3, "16,16,800,64" },
+        { "16x16-port64-100-lines", "20,12,6", 3, "16,16,1600,64" },
         { "64x64-port64-sigmoid", "Sigmoid:8", 2, "64,64,65536,64" },
     };
 

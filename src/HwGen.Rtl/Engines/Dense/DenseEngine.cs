@@ -7,7 +7,7 @@ using HwGen.Rtl.Program;
 namespace HwGen.Rtl.Engines.Dense;
 
 /// <summary>The values of templates/hwgen_dense_engine.v.sbn beyond the common ones.</summary>
-public sealed record DenseValues(int ParamLines, IReadOnlyList<FieldDecode> Decode);
+public sealed record DenseValues(int ParamLines, IReadOnlyList<FieldDecode> Decode, int LoadParamsBit);
 
 /// <summary>
 /// The dense engine: a rows x cols int8 MAC array with int32 accumulators that persist across K-chunks and a
@@ -33,7 +33,7 @@ public sealed class DenseEngine : IDeviceEngine
     public static int MultiplierByte(int n, HwConfig c) => 4 * c.ArrayCols + 4 * n;
     public static int ShiftByte(int n, HwConfig c) => 8 * c.ArrayCols + n;
 
-    /// <summary>Lines of one column tile of a layer off chip: its weights, then its parameters.</summary>
+    /// <summary>Scratchpad lines of one column tile of a layer: its weights and its parameters.</summary>
     public static int TileLines(QGemm g, HwConfig c) => g.K + ParamLines(c);
 
     public bool Implements(Op op) => op is QGemm;
@@ -76,30 +76,36 @@ public sealed class DenseEngine : IDeviceEngine
 
     public void Lower(Op op, TileBuilder b) => DenseLowering.Lower((QGemm)op, b);
 
-    public long ConstantWords(Op op, HwConfig c) => (long)((QGemm)op).Tiling!.ColTiles * TileLines((QGemm)op, c) * c.BeatsPerLine;
+    public long ConstantWords(Op op, HwConfig c) => new DenseLayout((QGemm)op, c).Words;
 
-    /// <summary>Weights of tile j: K lines of C signed bytes, then the parameter lines (unused columns are zero).</summary>
+    /// <summary>Per column tile (<see cref="DenseLayout"/>): its weight chunks, line k holding the tile's weights of input k (one
+    /// byte per column), then its parameter lines (unused columns are zero).</summary>
     public void WriteConstants(Op op, byte[] image, long first, HwConfig c)
     {
         var g = (QGemm)op;
+        var layout = new DenseLayout(g, c);
         int lb = c.LineBytes, pw = c.PortBytes, cols = c.ArrayCols, paramLines = ParamLines(c);
-        long lineBytes = (long)c.BeatsPerLine * pw;
         for (int j = 0; j < g.Tiling!.ColTiles; j++)
         {
-            long tileByte = first + (long)j * TileLines(g, c) * lineBytes;
-            for (int k = 0; k < g.K; k++)
-                for (int n = 0; n < cols && j * cols + n < g.N; n++)
-                    image[tileByte + k * lineBytes + n] = (byte)(sbyte)g.Weights[k * g.N + j * cols + n];
+            int slot = layout.WeightSlot(j).SlotBytes;
+            for (int chunk = 0; chunk < layout.Chunks; chunk++)
+            {
+                long at = first + layout.ChunkWord(j, chunk) * pw;
+                for (int k = 0; k < layout.ChunkLines(chunk); k++)
+                    for (int n = 0; n < layout.ColsIn(j); n++)
+                        image[at + (long)k * slot + n] = (byte)(sbyte)g.Weights[(layout.ChunkFirstK(chunk) + k) * g.N + j * cols + n];
+            }
             var p = new byte[paramLines * lb];
-            for (int n = 0; n < cols && j * cols + n < g.N; n++)
+            for (int n = 0; n < layout.ColsIn(j); n++)
             {
                 int col = j * cols + n;
                 BitConverter.GetBytes(g.Bias[col]).CopyTo(p, BiasByte(n, c));
                 BitConverter.GetBytes(g.Multiplier[col]).CopyTo(p, MultiplierByte(n, c));
                 p[ShiftByte(n, c)] = (byte)g.Shift[col];
             }
+            long pAt = first + layout.ParamWord(j) * pw;
             for (int i = 0; i < paramLines; i++)
-                Array.Copy(p, i * lb, image, tileByte + (g.K + i) * lineBytes, lb);
+                Array.Copy(p, i * lb, image, pAt + (long)i * layout.ParamSlot.SlotBytes, lb);
         }
     }
 
@@ -108,7 +114,7 @@ public sealed class DenseEngine : IDeviceEngine
     public IEnumerable<(string Module, string Text)> Render(Design d, RtlValues common)
     {
         yield return (Module, Templates.Render("templates", Module + ".v.sbn", common,
-            new DenseValues(ParamLines(d.Config), Gemm.Layout.Decode())));
+            new DenseValues(ParamLines(d.Config), Gemm.Layout.Decode("ir"), Gemm.Layout["load_params"].Offset)));
     }
 
     public ReportTable Report(Design d)

@@ -1,19 +1,72 @@
 using HwGen.Core;
 using HwGen.Core.Ir;
+using HwGen.Rtl.Engines.Dma;
 using HwGen.Rtl.Program;
 
 namespace HwGen.Rtl.Engines.Dense;
 
 /// <summary>Weight lines [FirstK, FirstK + Lines) of column tile ColTile of a layer.</summary>
-public sealed record WeightChunk(QGemm Layer, int ColTile, int FirstK, int Lines, long FirstLine) : ConstTile(Layer, FirstLine, Lines)
+public sealed record WeightChunk(QGemm Layer, int ColTile, int FirstK, int Lines, long FirstWord, LineSlot Slot, int Bank)
+    : ConstTile(Layer, FirstWord, Lines, Slot, Bank)
 {
     public override string Name => $"{Layer.Name}.w[c{ColTile},k{FirstK}]";
 }
 
 /// <summary>Bias, multiplier and shift of column tile ColTile of a layer.</summary>
-public sealed record ParamBlock(QGemm Layer, int ColTile, int Lines, long FirstLine) : ConstTile(Layer, FirstLine, Lines)
+public sealed record ParamBlock(QGemm Layer, int ColTile, int Lines, long FirstWord, LineSlot Slot, int Bank)
+    : ConstTile(Layer, FirstWord, Lines, Slot, Bank)
 {
     public override string Name => $"{Layer.Name}.params[c{ColTile}]";
+}
+
+/// <summary>
+/// Where a layer's constants lie off chip, column tile after column tile: its weight chunks (the chunk's K lines of the
+/// tile's columns, in slots as wide as those columns, each chunk padded to a port beat), then its parameter block
+/// (<see cref="DenseEngine.ParamLines"/> whole lines, padded to a beat). The lowering loads chunk by chunk, so a chunk
+/// starts at a beat. <see cref="Group"/> input tiles (of ArrayCols features) make one chunk.
+/// </summary>
+public sealed class DenseLayout
+{
+    public QGemm Layer { get; }
+    public int Group { get; }
+    public int KTiles { get; }
+    public int Chunks => (KTiles + Group - 1) / Group;
+    readonly HwConfig c;
+    readonly long[] tileWord;
+
+    public DenseLayout(QGemm g, HwConfig c)
+    {
+        this.c = c;
+        Layer = g;
+        KTiles = (g.K + c.ArrayCols - 1) / c.ArrayCols;
+        Group = GroupOf(g, c);
+        tileWord = new long[g.Tiling!.ColTiles + 1];
+        for (int j = 0; j < g.Tiling.ColTiles; j++)
+            tileWord[j + 1] = tileWord[j] + Enumerable.Range(0, Chunks).Sum(i => WeightSlot(j).Beats(ChunkLines(i))) + ParamSlot.Beats(DenseEngine.ParamLines(c));
+    }
+
+    /// <summary>Largest group of input tiles whose weights and parameters fit one constant bank (the next group loads into the
+    /// other) and whose activations fit half of their bank (the next group's load there too); failing that, whole banks but
+    /// for an output tile; at least one tile (Check reports a scratchpad too small for that).</summary>
+    static int GroupOf(QGemm g, HwConfig c)
+    {
+        int cols = c.ArrayCols, bank = c.BankLines, kTiles = (g.K + cols - 1) / cols, param = DenseEngine.ParamLines(c);
+        bool Fits(int tiles, int actRoom) => Math.Min(g.K, tiles * cols) + param <= bank && Math.Min(g.K, tiles * cols) <= actRoom;
+        int group = Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, bank / 2));
+        if (group == 0) group = Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, bank - cols));
+        return Math.Max(1, group);
+    }
+
+    public int ChunkFirstK(int chunk) => chunk * Group * c.ArrayCols;
+    public int ChunkLines(int chunk) => Math.Min(Layer.K, (chunk + 1) * Group * c.ArrayCols) - ChunkFirstK(chunk);
+    public int ColsIn(int tile) => Math.Min(c.ArrayCols, Layer.N - tile * c.ArrayCols);
+    public LineSlot WeightSlot(int tile) => LineSlot.For(ColsIn(tile), c);
+    public LineSlot ParamSlot => LineSlot.For(c.LineBytes, c);
+
+    /// <summary>Word of chunk <paramref name="chunk"/> of column tile <paramref name="tile"/>, from the start of the layer's region.</summary>
+    public long ChunkWord(int tile, int chunk) => tileWord[tile] + Enumerable.Range(0, chunk).Sum(i => WeightSlot(tile).Beats(ChunkLines(i)));
+    public long ParamWord(int tile) => ChunkWord(tile, Chunks);
+    public long Words => tileWord[^1];
 }
 
 /// <summary>
@@ -53,27 +106,23 @@ public static class DenseLowering
     public static void Lower(QGemm g, TileBuilder b)
     {
         var cfg = b.Config;
-        int c = cfg.ArrayCols, bank = cfg.BankLines, paramLines = DenseEngine.ParamLines(cfg), tileLines = DenseEngine.TileLines(g, cfg);
+        var layout = new DenseLayout(g, cfg);
+        int c = cfg.ArrayCols, paramLines = DenseEngine.ParamLines(cfg), tiles = g.Tiling!.ColTiles;
         var x = b.StorageOf(g.Input);
         var y = b.StorageOf(g.Output);
-        int kTiles = (g.K + c - 1) / c;
-        // Largest group of input tiles whose task fits in half of each bank (activations and the output tile in bank 0,
-        // weights and parameters in bank 1), so the next group loads while this one computes; failing that, in whole
-        // banks; at least one tile (Check reports a scratchpad too small for that).
-        bool Fits(int tiles, int room) => Math.Min(g.K, tiles * c) + Math.Max(paramLines, c) <= room;
-        int group = Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, bank / 2));
-        if (group == 0) group = Math.Max(1, Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, bank)));
-        int tiles = g.Tiling!.ColTiles;
-        foreach (var (blk, j) in TileOrder(x.RowBlocks, tiles, kTiles, group, g.K, tileLines, bank))
+        // Constant banks alternate chunk by chunk (a tile's parameters share its first chunk's bank).
+        var bank = Enumerable.Range(0, tiles * layout.Chunks).Select(_ => b.NextConstBank()).ToArray();
+        int BankOf(int tile, int chunk) => bank[tile * layout.Chunks + chunk];
+        foreach (var (blk, j) in TileOrder(x.RowBlocks, tiles, layout.KTiles, layout.Group, g.K, DenseEngine.TileLines(g, cfg), cfg.BankLines))
         {
             int? previous = null;
-            for (int t0 = 0; t0 < kTiles; t0 += group)
+            for (int chunk = 0; chunk < layout.Chunks; chunk++)
             {
-                int t1 = Math.Min(kTiles, t0 + group);
-                bool first = t0 == 0, last = t1 == kTiles;
+                int t0 = chunk * layout.Group, t1 = Math.Min(layout.KTiles, t0 + layout.Group);
+                bool first = chunk == 0, last = t1 == layout.KTiles;
                 var ins = Enumerable.Range(t0, t1 - t0).Select(i => b.Act(x, blk, i)).ToList();
-                int w = b.Const(new WeightChunk(g, j, t0 * c, Math.Min(g.K, t1 * c) - t0 * c, (long)j * tileLines + t0 * c));
-                int? prm = first ? b.Const(new ParamBlock(g, j, paramLines, (long)j * tileLines + g.K)) : null;
+                int w = b.Const(new WeightChunk(g, j, layout.ChunkFirstK(chunk), layout.ChunkLines(chunk), layout.ChunkWord(j, chunk), layout.WeightSlot(j), BankOf(j, chunk)));
+                int? prm = first ? b.Const(new ParamBlock(g, j, paramLines, layout.ParamWord(j), layout.ParamSlot, BankOf(j, 0))) : null;
                 int? o = last ? b.Act(y, blk, j) : null;
                 previous = b.Task(new GemmTask(g, blk, j, ins, w, prm, o, first, last), $"{g.Name}[b{blk},c{j},k{t0 * c}]",
                     [.. ins, w, .. prm is { } pp ? [pp] : Array.Empty<int>()], o is { } oo ? [oo] : [], previous);
@@ -87,12 +136,12 @@ public static class DenseLowering
     /// constant bank. Column tiles outside keep a tile's weights while every block runs (only when a tile's whole
     /// reduction is one task), and re-fetch the activations per tile unless the layer's input fits in half the activation
     /// bank; consecutive GEMMs of one tile also keep its parameters in the engine (<see cref="Gemm.After"/>). Column tiles
-    /// go outside when their estimated traffic (in lines) is no larger.
+    /// go outside when their estimated traffic (in lines) is no larger. The weights have the two constant banks.
     /// </summary>
     public static IEnumerable<(int Block, int Tile)> TileOrder(int blocks, int tiles, int kTiles, int group, int k, int tileLines, int bank)
     {
         long acts = (long)blocks * k, weights = (long)tiles * tileLines;
-        long blockOuter = acts + (weights <= bank ? weights : blocks * weights);
+        long blockOuter = acts + (weights <= 2L * bank ? weights : blocks * weights);
         long tileOuter = weights + (acts <= bank / 2 ? acts : tiles * acts);
         bool tilesOutside = group == kTiles && blocks > 1 && tileOuter <= blockOuter;
         for (int a = 0; a < (tilesOutside ? tiles : blocks); a++)

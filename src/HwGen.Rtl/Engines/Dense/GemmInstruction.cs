@@ -55,9 +55,9 @@ public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Ins
     protected override string Text =>
         $"GEMM  act={ActLine} w={WeightLine} k={Lines} param={ParamLine} out={OutLine} cols={Cols}{(First ? " first" : "")}{(LoadParams ? " params" : "")}{(Last ? " last" : "")}";
 
-    /// <summary>One cycle to start the engine, PARAM (lines + 1, when it loads them), MAC (k + 1), WRITE (cols + 1, last
-    /// only), one cycle to see done, then NEXT.</summary>
-    public override long Cycles(HwConfig c) => 1 + (LoadParams ? DenseEngine.ParamLines(c) + 1 : 0) + Lines + 1 + (Last ? Cols + 1 : 0) + 1 + 1;
+    /// <summary>PARAM (lines + 1, when it loads them), MAC (k + 1), WRITE (cols + 1, last only); the engine takes the next
+    /// GEMM in the last of them.</summary>
+    public override long Cycles(HwConfig c) => (LoadParams ? DenseEngine.ParamLines(c) + 1 : 0) + Lines + 1 + (Last ? Cols + 1 : 0);
 
     /// <summary>The MAC array's registers between GEMMs: the loaded column parameters and the accumulators.</summary>
     public sealed class State

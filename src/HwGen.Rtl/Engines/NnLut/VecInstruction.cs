@@ -95,8 +95,8 @@ public sealed record Vec(QNonlinear Op, int UnitIndex, int Block, int Pass, int 
         s.Written += lines;
     }
 
-    /// <summary>One cycle to start, n reads, the last line's feed, one cycle to finish, one to see done, then NEXT; plus the
-    /// unit's latency in the output pass, and its reduction gap after the last line of the pass that ends a row's statistics.</summary>
+    /// <summary>n reads, the last line's feed, the cycle that finishes (the engine takes the next VEC in it); plus the unit's
+    /// latency in the output pass, and its reduction gap after the last line of the pass that ends a row's statistics.</summary>
     public override long Cycles(HwConfig c) =>
-        Lines + 5 + (Output ? VectorEngine.Latency(Op) : 0) + (Last && VectorEngine.EndsStatistics(Op, Pass) ? VectorEngine.Gap(Op) : 0);
+        Lines + 2 + (Output ? VectorEngine.Latency(Op) : 0) + (Last && VectorEngine.EndsStatistics(Op, Pass) ? VectorEngine.Gap(Op) : 0);
 }

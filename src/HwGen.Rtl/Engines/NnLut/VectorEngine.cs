@@ -78,7 +78,7 @@ public sealed class VectorEngine : IDeviceEngine
         var units = Units(d.Graph);
         var rows = d.Config.ArrayRows;
         yield return (Module, Templates.Render("templates", Module + ".v.sbn", common, new VectorValues(
-            Vec.Layout.Decode(),
+            Vec.Layout.Decode("ir"),
             units.Select((u, i) => new UnitValues(i, UnitModule(u), u.Elementwise ? "pwl" : "row",
                 u switch
                 {
