@@ -23,7 +23,8 @@ public static class Manifest
                 ["element"] = "int8", ["scale"] = q.Scale, ["zeroPoint"] = q.ZeroPoint,
                 ["rows"] = s.Rows, ["features"] = s.Features, ["rowBlocks"] = s.RowBlocks, ["extWord"] = s.ExtWord,
                 ["layout"] = $"tiles of {cfg.ArrayRows} rows x {cfg.ArrayCols} features, block by block from word extWord, each padded to a whole word; " +
-                             $"in a tile, feature f takes a slot of {s.SlotOf(0).SlotBytes} bytes (the last block's: {s.SlotOf(s.RowBlocks - 1).SlotBytes}) holding row r of the block at byte r",
+                             $"a line holds {cfg.ArrayRows} features of one row in a slot of {s.Slot.SlotBytes} bytes; in a tile of a block of m rows, " +
+                             $"line g*m + r holds features [g*{cfg.ArrayRows}, (g+1)*{cfg.ArrayRows}) of the tile for row r",
             };
         }
         var root = new JsonObject

@@ -84,7 +84,7 @@ public static class Program
             var engines = d.Engines.Select(e => e.Report(d).Summary).Where(s => s.Length > 0);
             var solving = d.SolveWallSeconds > 0 ? $" ({d.SolveWallSeconds:F1} s solving)" : "";
             o.WriteLine($"  {string.Join(", ", engines)}, schedule {d.Schedule}{solving}, {d.Program.Count} instructions");
-            o.WriteLine($"  estimated {d.EstimatedCycles} cycles, {d.OffChipBytesMoved} off-chip bytes moved, scratchpad {d.ScratchpadLinesUsed * cfg.LineBytes}/{cfg.ScratchpadBytes} B");
+            o.WriteLine($"  estimated {d.EstimatedCycles} cycles, {d.OffChipBytesMoved} off-chip bytes moved, scratchpad {d.ScratchpadBytesUsed}/{cfg.ScratchpadBytes} B");
             o.WriteLine($"  simulate: hwgen simulate {outDir}   (or {Path.Combine(outDir, "run_verilator.sh")})");
             return 0;
         });

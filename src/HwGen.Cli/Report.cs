@@ -13,7 +13,8 @@ public static class Report
         var cfg = d.Config;
         var sb = new StringBuilder();
         sb.AppendLine($"# HwGen report: {d.ModelName}").AppendLine();
-        sb.AppendLine($"Array {cfg.ArrayRows}x{cfg.ArrayCols} int8 MACs, scratchpad {cfg.ScratchpadBytes} B ({cfg.ScratchpadLines} lines of {cfg.LineBytes} B), " +
+        sb.AppendLine($"Array {cfg.ArrayRows}x{cfg.ArrayCols} int8 MACs, scratchpad {cfg.ScratchpadBytes} B (four banks of {cfg.BankBytes} B: activations in lines of {cfg.ActLineBytes} B, " +
+                      $"weights in lines of {cfg.ConstLineBytes} B), " +
                       $"off-chip port {cfg.PortBytes} B, clock {cfg.ClockMHz} MHz (for time estimates). Schedule: {d.Schedule}.").AppendLine();
         foreach (var table in d.Engines.Select(e => e.Report(d)).Where(r => r.Rows.Count > 0))
         {
@@ -23,13 +24,13 @@ public static class Report
             foreach (var row in table.Rows) sb.AppendLine($"| {string.Join(" | ", row)} |");
             sb.AppendLine();
         }
-        long other = d.EstimatedCycles - d.Costs.Values.Sum(c => c.Cycles);
+        long busy = d.Costs.Values.Sum(c => c.Cycles);
         sb.AppendLine("## Totals").AppendLine();
-        sb.AppendLine($"- scratchpad: {d.ScratchpadLinesUsed * cfg.LineBytes} B used of {cfg.ScratchpadBytes} B");
+        sb.AppendLine($"- scratchpad: {d.ScratchpadBytesUsed} B used of {cfg.ScratchpadBytes} B");
         sb.AppendLine($"- off-chip bytes moved: {d.OffChipBytesMoved} (weights, parameters, activations; program fetch not counted)");
         sb.AppendLine($"- off-chip memory: {d.MemoryWords * cfg.PortBytes} B ({d.MemoryWords} words)");
         sb.AppendLine($"- program: {d.Program.Count} instructions");
-        sb.AppendLine($"- estimated cycles: {d.EstimatedCycles} ({other} outside the ops: END and the start) = " +
+        sb.AppendLine($"- estimated cycles: {d.EstimatedCycles} (the units are busy {busy} cycles in all: they overlap) = " +
                       $"{d.EstimatedCycles / cfg.ClockMHz:F1} us at {cfg.ClockMHz} MHz, with a memory that never stalls and answers in one cycle");
         var t = d.Traffic;
         sb.AppendLine().AppendLine("## Scratchpad schedule").AppendLine();

@@ -24,19 +24,31 @@ public sealed record HwConfig
     /// <summary>Entries of every NN-LUT table: softmax, LayerNorm and element-wise units.</summary>
     public int LutEntries { get; init; } = 16;
 
-    /// <summary>Bytes per scratchpad line: one line feeds the array for one reduction step.</summary>
-    public int LineBytes => Math.Max(ArrayRows, ArrayCols);
-    public int ScratchpadLines => ScratchpadBytes / LineBytes;
-    /// <summary>Off-chip port beats that carry one whole scratchpad line.</summary>
-    public int BeatsPerLine => (LineBytes + PortBytes - 1) / PortBytes;
+    /// <summary>Bytes of an activation line: ArrayRows features of one row, what the array's rows reduce over in one cycle.</summary>
+    public int ActLineBytes => ArrayRows;
+    /// <summary>Bytes of a constant line: ArrayRows inputs x ArrayCols columns of weights, what the array multiplies in one cycle.</summary>
+    public int ConstLineBytes => ArrayRows * ArrayCols;
+    /// <summary>The widest line: the width of every unit's scratchpad ports.</summary>
+    public int LineBytes => ConstLineBytes;
     /// <summary>Banks of the scratchpad: 0 and 1 hold activations (tensors alternate between them by depth, so that an engine
     /// writes its results into the bank the DMA is not loading), 2 and 3 constants (weight chunks alternate, so the next
-    /// loads while the engine reads the current one). Each bank has its own two ports.</summary>
+    /// loads while the engine reads the current one). Each bank has its own two ports and its own line width.</summary>
     public const int Banks = 4;
-    /// <summary>Lines of each bank: bank b holds lines [b BankLines, (b + 1) BankLines); lines past 4 BankLines are unused.</summary>
-    public int BankLines => ScratchpadLines / Banks;
+    /// <summary>Bytes of each bank: a quarter of the scratchpad, in whole constant lines.</summary>
+    public int BankBytes => ScratchpadBytes / Banks / ConstLineBytes * ConstLineBytes;
+    public int LineBytesOf(int bank) => bank < 2 ? ActLineBytes : ConstLineBytes;
+    public int LinesOf(int bank) => BankBytes / LineBytesOf(bank);
+    /// <summary>The first line of a bank: lines are numbered across the banks, 0 and 1 (activation lines), then 2 and 3.</summary>
+    public long FirstLineOf(int bank) => bank switch { 0 => 0, 1 => LinesOf(0), 2 => 2L * LinesOf(0), _ => 2L * LinesOf(0) + LinesOf(2) };
+    public long ScratchpadLines => FirstLineOf(Banks - 1) + LinesOf(Banks - 1);
     /// <summary>The bank of a scratchpad line.</summary>
-    public int BankOf(long line) => (int)Math.Min(Banks - 1, line / BankLines);
+    public int BankOf(long line) => line < LinesOf(0) ? 0 : line < FirstLineOf(2) ? 1 : line < FirstLineOf(3) ? 2 : 3;
+    /// <summary>The line at byte <paramref name="address"/> of the scratchpad (bank after bank, <see cref="BankBytes"/> each).</summary>
+    public long LineAt(long address)
+    {
+        int bank = (int)Math.Min(Banks - 1, address / BankBytes);
+        return FirstLineOf(bank) + (address - (long)bank * BankBytes) / LineBytesOf(bank);
+    }
     /// <summary>Bits of a scratchpad line address (the RTL's AW).</summary>
     public int ScratchpadAddressBits => Math.Max(1, (int)Math.Ceiling(Math.Log2(ScratchpadLines)));
 
@@ -50,11 +62,11 @@ public sealed record HwConfig
     public static IReadOnlyList<ConfigField> Fields { get; } =
     [
         ConfigField.Int("arrayRows", c => c.ArrayRows, (c, v) => c with { ArrayRows = v }, v => v is >= 1 and <= 64, "in [1, 64]",
-            "activation rows the MAC array processes together (1-64)"),
+            "rows of the MAC array (1-64): they split each dot product, so a cycle reduces over `arrayRows` inputs; also the rows of a block"),
         ConfigField.Int("arrayCols", c => c.ArrayCols, (c, v) => c with { ArrayCols = v }, v => v is >= 1 and <= 64, "in [1, 64]",
-            "output channels computed in parallel (1-64)"),
+            "output channels computed in parallel (1-64), a multiple of `arrayRows`"),
         ConfigField.Int("scratchpadBytes", c => c.ScratchpadBytes, (c, v) => c with { ScratchpadBytes = v }, v => v is >= 1 and <= 1 << 26, "in [1, 67108864] (64 MiB)",
-            "on-chip scratchpad (block RAM) in four equal banks, a multiple of the line size max(rows, cols), at least 16 lines"),
+            "on-chip scratchpad (block RAM) in four equal banks: activations in lines of `arrayRows` bytes, weights in lines of `arrayRows`x`arrayCols` bytes; at least 16 weight lines"),
         ConfigField.Int("portBytes", c => c.PortBytes, (c, v) => c with { PortBytes = v }, v => v is 1 or 2 or 4 or 8 or 16 or 32 or 64, "a power of two in [1, 64]",
             "off-chip memory port width (power of two, 1-64)"),
         ConfigField.Double("clockMHz", c => c.ClockMHz, (c, v) => c with { ClockMHz = v }, v => v is > 0 and <= 5000, "in (0, 5000]",
@@ -120,8 +132,9 @@ public sealed record HwConfig
     {
         void Need(bool ok, string why) { if (!ok) throw HwGenException.At(source, null, why); }
         foreach (var f in Fields) Need(f.IsValid(this), f.Error(this));
-        Need(ScratchpadBytes >= LineBytes * 4 * Banks, $"scratchpadBytes must be at least {4 * Banks} lines ({LineBytes * 4 * Banks} bytes: four banks of 4 lines), got {ScratchpadBytes}");
-        Need(ScratchpadBytes % LineBytes == 0, $"scratchpadBytes ({ScratchpadBytes}) must be a multiple of the line size {LineBytes}");
+        Need(ArrayCols % ArrayRows == 0, $"arrayCols ({ArrayCols}) must be a multiple of arrayRows ({ArrayRows}): an output tile of arrayCols features fills whole activation lines of arrayRows features");
+        Need(ScratchpadBytes >= 4 * Banks * ConstLineBytes,
+            $"scratchpadBytes must give each of the {Banks} banks at least 4 lines of {ConstLineBytes} bytes (arrayRows x arrayCols): at least {4 * Banks * ConstLineBytes}, got {ScratchpadBytes}");
     }
 }
 

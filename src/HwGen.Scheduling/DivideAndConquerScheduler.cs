@@ -179,7 +179,7 @@ public static class DivideAndConquerScheduler
         var local = global.Select((t, i) => (t, i)).ToDictionary(x => x.t, x => x.i);
         var localOp = ops.Select((o, i) => (o, i)).ToDictionary(x => x.o, x => x.i);
         var tensors = global.Select((t, i) => new SchedTensor(i, p.Tensors[t].Name, p.Tensors[t].Bytes,
-            p.Producer(t) >= 0 && inWindow.Contains(p.Producer(t)) ? TensorKind.Intermediate : TensorKind.Input) { Bank = p.Tensors[t].Bank }).ToList();
+            p.Producer(t) >= 0 && inWindow.Contains(p.Producer(t)) ? TensorKind.Intermediate : TensorKind.Input) { Bank = p.Tensors[t].Bank, Alignment = p.Tensors[t].Alignment }).ToList();
         var sub = new ScratchpadProblem(p.Name + suffix,
             ops.Select((o, i) => new SchedOp(i, p.Ops[o].Name, p.Ops[o].Inputs.Select(t => local[t]).ToList(),
                 p.Ops[o].Outputs.Select(t => local[t]).ToList(), p.Ops[o].After is { } a && localOp.TryGetValue(a, out var la) ? la : null)).ToList(),

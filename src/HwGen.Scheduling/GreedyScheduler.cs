@@ -128,7 +128,8 @@ public sealed class GreedyScheduler
         long cursor = lo;
         long? InGap(long from, long to)
         {
-            long a = p.InOneBank(from, size) ? from : (from / p.BankBytes + 1) * p.BankBytes;
+            long a = p.Aligned(t, from);
+            if (!p.InOneBank(a, size)) a = (a / p.BankBytes + 1) * p.BankBytes;
             return a + size <= Math.Min(to, hi) ? a : null;
         }
         foreach (var (from, to) in taken)

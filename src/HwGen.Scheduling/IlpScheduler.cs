@@ -211,6 +211,12 @@ public static class IlpScheduler
                 var end = m.NewIntVar(mayEndAtStart ? 0 : 1, T, $"e_{t.Id}_{k}");
                 var dur = m.NewIntVar(mayEndAtStart ? 0 : 1, T, $"d_{t.Id}_{k}");
                 var addr = m.NewIntVar(0, maxAddr, $"a_{t.Id}_{k}");
+                if (p.AlignmentOf(t.Id) / align is var factor and > 1)
+                {
+                    // A tensor with its own alignment sits at a multiple of it.
+                    var slot = m.NewIntVar(0, maxAddr / factor, $"al_{t.Id}_{k}");
+                    m.Add(addr == slot * factor);
+                }
                 var occupies = present;
                 if (mayEndAtStart)
                 {

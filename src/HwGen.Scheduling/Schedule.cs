@@ -111,7 +111,7 @@ public sealed record Schedule(IReadOnlyList<ScheduleStep> Steps, IReadOnlyList<i
             if (!Steps[s].Addresses.TryGetValue(t, out long a)) throw Bad(s, $"{N(t)} has no address");
             long size = p.Size(t);
             if (a < 0 || a + size > p.Capacity) throw Bad(s, $"{N(t)} at [{a}, {a + size}) is outside the scratchpad of {p.Capacity} bytes");
-            if (a % p.Alignment != 0) throw Bad(s, $"{N(t)} at {a} is not aligned to {p.Alignment}");
+            if (a % p.AlignmentOf(t) != 0) throw Bad(s, $"{N(t)} at {a} is not aligned to {p.AlignmentOf(t)}");
             if (!p.InOneBank(a, size)) throw Bad(s, $"{N(t)} at [{a}, {a + size}) crosses a bank boundary (banks of {p.BankBytes} bytes)");
             if (!p.InItsBank(t, a)) throw Bad(s, $"{N(t)} at {a} is outside its bank {p.Tensors[t].Bank} (banks of {p.BankBytes} bytes)");
             foreach (var (u, b) in resident)

@@ -13,6 +13,10 @@ public sealed record SchedTensor(int Id, string Name, long Bytes, TensorKind Kin
 
     /// <summary>Inputs and weights are off chip from the start and can be loaded any time.</summary>
     public bool StartsOffChip => Kind is TensorKind.Input or TensorKind.Weight;
+
+    /// <summary>The tensor's own alignment (its size rounds up to it and its address is a multiple of it), a multiple of the
+    /// problem's; null: the problem's. Banks with lines of different widths give their tensors different alignments.</summary>
+    public long? Alignment { get; init; }
 }
 
 /// <summary>An operator: while it runs, every operand and result is resident in the scratchpad. With
@@ -61,8 +65,14 @@ public sealed class ScratchpadProblem
 
     bool InRange(int t) => t >= 0 && t < Tensors.Count;
 
-    /// <summary>Size in the scratchpad: bytes rounded up to the alignment.</summary>
-    public long Size(int tensor) => (Tensors[tensor].Bytes + Alignment - 1) / Alignment * Alignment;
+    /// <summary>The alignment of a tensor: its own, or the problem's.</summary>
+    public long AlignmentOf(int tensor) => Tensors[tensor].Alignment ?? Alignment;
+
+    /// <summary>Size in the scratchpad: bytes rounded up to the tensor's alignment.</summary>
+    public long Size(int tensor) => (Tensors[tensor].Bytes + AlignmentOf(tensor) - 1) / AlignmentOf(tensor) * AlignmentOf(tensor);
+
+    /// <summary><paramref name="address"/> rounded up to the alignment of tensor <paramref name="t"/>.</summary>
+    public long Aligned(int t, long address) => (address + AlignmentOf(t) - 1) / AlignmentOf(t) * AlignmentOf(t);
 
     /// <summary>Whether [address, address + size) lies inside one bank.</summary>
     public bool InOneBank(long address, long size) => size <= 0 || address / BankBytes == (address + size - 1) / BankBytes;
@@ -82,10 +92,11 @@ public sealed class ScratchpadProblem
         var result = new Dictionary<int, long>();
         foreach (var t in tensors.Distinct().OrderByDescending(Size).ThenBy(t => t))
         {
-            int b = Tensors[t].Bank is { } pin ? (fill[pin] + Size(t) <= BankBytes ? pin : -1) : Array.FindIndex(fill, f => f + Size(t) <= BankBytes);
+            bool Fits(int bank) => Aligned(t, fill[bank]) + Size(t) <= BankBytes;
+            int b = Tensors[t].Bank is { } pin ? (Fits(pin) ? pin : -1) : Enumerable.Range(0, Banks).FirstOrDefault(Fits, -1);
             if (b < 0) return null;
-            result[t] = b * BankBytes + fill[b];
-            fill[b] += Size(t);
+            result[t] = b * BankBytes + Aligned(t, fill[b]);
+            fill[b] = Aligned(t, fill[b]) + Size(t);
         }
         return result;
     }
@@ -123,6 +134,8 @@ public sealed class ScratchpadProblem
             if (t.Bytes <= 0) throw Bad($"tensor '{t.Name}' has size {t.Bytes}");
             if (Size(i) > BankBytes) throw Bad($"tensor '{t.Name}' of {Size(i)} bytes is larger than a bank of {BankBytes} bytes");
             if (t.Bank is { } pin && (pin < 0 || pin >= Banks)) throw Bad($"tensor '{t.Name}' must lie in bank {pin}, which does not exist");
+            if (t.Alignment is { } al && (al <= 0 || al % Alignment != 0 || BankBytes % al != 0))
+                throw Bad($"tensor '{t.Name}' has alignment {al}, which must be a multiple of {Alignment} and divide the bank size {BankBytes}");
             if (producer[i] == -2) throw Bad($"tensor '{t.Name}' is produced by more than one op");
             if (t.StartsOffChip && producer[i] >= 0) throw Bad($"{t.Kind.ToString().ToLowerInvariant()} '{t.Name}' is produced by op '{Ops[producer[i]].Name}'");
             if (!t.StartsOffChip && producer[i] == -1) throw Bad($"{t.Kind.ToString().ToLowerInvariant()} '{t.Name}' is never produced");

@@ -21,16 +21,16 @@ public sealed record Select(string Name, string Expr);
 
 /// <summary>One scratchpad bank in hwgen_top: its lines, what it holds, the selects of its ports (which unit port uses
 /// each) and the muxed port signals.</summary>
-public sealed record BankValues(int Index, long First, long Last, string Role, IReadOnlyList<Select> Selects, string WriteEnable, string AddressA,
-    string WriteData, string AddressB);
+public sealed record BankValues(int Index, long First, long Last, int Lines, int LineBytes, int LineBits, int Aw, string Role,
+    IReadOnlyList<Select> Selects, string WriteEnable, string AddressA, string WriteData, string AddressB);
 
 /// <summary>
 /// The values every RTL template of a design may use, computed from the design (templates only place them; Scriban
 /// sees the properties in snake_case, e.g. <c>line_bits</c>).
 /// </summary>
 public sealed record RtlValues(
-    string Header, string Model, int Rows, int Cols, int Lines, int LineBytes, int LineBits, int PortBytes, int PortBits,
-    int MaxBpl, int InstrBeats, int SpadAw, int BankLines, int BankAw, int TokenBits, int EndOpcode, int LoadOpcode,
+    string Header, string Model, int Rows, int Cols, int LineBytes, int LineBits, int PortBytes, int PortBits,
+    int MaxBpl, int InstrBeats, int SpadAw, int TokenBits, int EndOpcode, int LoadOpcode,
     IReadOnlyList<UnitInstance> Units, IReadOnlyList<Dispatch> Dispatches, IReadOnlyList<FieldDecode> DmaDecode,
     IReadOnlyList<BankValues> Banks, string Collision)
 {
@@ -61,26 +61,31 @@ public static class RtlEmitter
     public static RtlValues Prepare(Design d)
     {
         var c = d.Config;
-        int lineBits = c.LineBytes * 8, portBits = c.PortBytes * 8, aw = c.ScratchpadAddressBits, bl = c.BankLines;
+        int lineBits = c.LineBytes * 8, portBits = c.PortBytes * 8, aw = c.ScratchpadAddressBits;
         int n = d.Units.Count, banks = HwConfig.Banks;
         string OneHot(int i) => $"{n}'b{new string(Enumerable.Range(0, n).Select(b => b == n - 1 - i ? '1' : '0').ToArray())}";
         // tok_in of unit u: bit f is unit f's token for u (0 for u itself).
         string TokensIn(int u) => "{" + string.Join(", ", Enumerable.Range(0, n).Reverse().Select(f => f == u ? "1'b0" : $"tok{f}[{u}]")) + "}";
         string Lit(long v) => $"{aw}'d{v}";
-        // Port p of unit u lies in bank k when enabled and its address is in [k bl, (k + 1) bl); comparisons that always hold are left out.
+        long First(int k) => c.FirstLineOf(k);
+        long End(int k) => c.FirstLineOf(k) + c.LinesOf(k);
+        int BankBits(int k) => c.LineBytesOf(k) * 8;
+        // A bank's read data as a unit port's (zero above the bank's line), a unit port's write data as the bank's.
+        string Widen(string v, int k) => BankBits(k) == lineBits ? v : $"{{{{{lineBits - BankBits(k)}{{1'b0}}}}, {v}}}";
+        // Port p of unit u lies in bank k when enabled and its address is in [First(k), End(k)); comparisons that always hold are left out.
         UnitPort Port(int u, string p)
         {
             string addr = $"u{u}_{p}_addr";
             var ins = Enumerable.Range(0, banks).Reverse().Select(k =>
             {
                 var terms = new List<string> { $"u{u}_{p}_en" };
-                if (k > 0) terms.Add($"{addr} >= {Lit((long)k * bl)}");
-                if ((long)(k + 1) * bl < 1L << aw) terms.Add($"{addr} < {Lit((long)(k + 1) * bl)}");
+                if (First(k) > 0) terms.Add($"{addr} >= {Lit(First(k))}");
+                if (End(k) < 1L << aw) terms.Add($"{addr} < {Lit(End(k))}");
                 return "(" + string.Join(" && ", terms) + ")";
             });
-            string off = string.Concat(Enumerable.Range(1, banks - 1).Reverse().Select(k => $"u{u}_{p}_in[{k}] ? {addr} - {Lit((long)k * bl)} : ")) + addr;
+            string off = string.Concat(Enumerable.Range(1, banks - 1).Reverse().Select(k => $"u{u}_{p}_in[{k}] ? {addr} - {Lit(First(k))} : ")) + addr;
             string bankPort = p == "a" ? "a" : "b";
-            string rdata = string.Join(" | ", Enumerable.Range(0, banks).Select(k => $"({{LINE_BITS{{u{u}_{p}_in_q[{k}]}}}} & bank{k}_{bankPort}_rdata)"));
+            string rdata = string.Join(" | ", Enumerable.Range(0, banks).Select(k => $"({{LINE_BITS{{u{u}_{p}_in_q[{k}]}}}} & {Widen($"bank{k}_{bankPort}_rdata", k)})"));
             return new UnitPort(p, "{" + string.Join(", ", ins) + "}", off, rdata);
         }
         UnitInstance Unit(int i, string module, string name, bool dma) => new(i, module, name, dma, TokensIn(i), new[] { "a", "b", "c" }.Select(p => Port(i, p)).ToList());
@@ -88,19 +93,19 @@ public static class RtlEmitter
         units.AddRange(d.Engines.Select((e, i) => Unit(i + 1, e.Module, e.Name, false)));
         var dispatches = Dma.Formats.Where(f => f != Dma.EndFormat).Select(f => new Dispatch(f.Mnemonic, f.Opcode, 0, OneHot(0)))
             .Concat(d.Engines.SelectMany((e, i) => e.Formats.Select(f => new Dispatch(f.Mnemonic, f.Opcode, i + 1, OneHot(i + 1))))).ToList();
-        int bankAw = Math.Max(1, (int)Math.Ceiling(Math.Log2(Math.Max(2, bl))));
         string Or(IEnumerable<string> terms, string zero) => terms.Any() ? string.Join(" | ", terms) : zero;
         // The users of bank k's port B: every unit's B and C ports.
         var readers = units.SelectMany(u => new[] { (u.Index, "b"), (u.Index, "c") }).ToList();
         var bankValues = Enumerable.Range(0, banks).Select(k =>
         {
+            int bw = Math.Max(1, (int)Math.Ceiling(Math.Log2(Math.Max(2, c.LinesOf(k))))), bits = BankBits(k);
             var selects = units.Select(u => new Select($"b{k}_a_u{u.Index}", $"u{u.Index}_a_in[{k}]"))
                 .Concat(readers.Select(r => new Select($"b{k}_b_u{r.Index}{r.Item2}", $"u{r.Index}_{r.Item2}_in[{k}]"))).ToList();
-            return new BankValues(k, (long)k * bl, (long)(k + 1) * bl - 1, BankRole(k), selects,
+            return new BankValues(k, First(k), End(k) - 1, c.LinesOf(k), c.LineBytesOf(k), bits, bw, BankRole(k), selects,
                 Or(units.Select(u => $"(b{k}_a_u{u.Index} && u{u.Index}_a_we)"), "1'b0"),
-                Or(units.Select(u => $"({{BW{{b{k}_a_u{u.Index}}}}} & u{u.Index}_a_off[BW-1:0])"), "{BW{1'b0}}"),
-                Or(units.Select(u => $"({{LINE_BITS{{b{k}_a_u{u.Index}}}}} & u{u.Index}_a_wdata)"), "{LINE_BITS{1'b0}}"),
-                Or(readers.Select(r => $"({{BW{{b{k}_b_u{r.Index}{r.Item2}}}}} & u{r.Index}_{r.Item2}_off[BW-1:0])"), "{BW{1'b0}}"));
+                Or(units.Select(u => $"({{{bw}{{b{k}_a_u{u.Index}}}}} & u{u.Index}_a_off[{bw - 1}:0])"), $"{{{bw}{{1'b0}}}}"),
+                Or(units.Select(u => $"({{{bits}{{b{k}_a_u{u.Index}}}}} & u{u.Index}_a_wdata[{bits - 1}:0])"), $"{{{bits}{{1'b0}}}}"),
+                Or(readers.Select(r => $"({{{bw}{{b{k}_b_u{r.Index}{r.Item2}}}}} & u{r.Index}_{r.Item2}_off[{bw - 1}:0])"), $"{{{bw}{{1'b0}}}}"));
         }).ToList();
         // Two selects of one bank port at once.
         var pairs = Enumerable.Range(0, banks).SelectMany(k =>
@@ -110,8 +115,8 @@ public static class RtlEmitter
         return new RtlValues(
             $"Generated by HwGen from model '{d.ModelName}'. Do not edit. Array {c.ArrayRows}x{c.ArrayCols}, " +
             $"scratchpad {c.ScratchpadBytes} B, port {c.PortBytes} B.",
-            d.ModelName, c.ArrayRows, c.ArrayCols, c.ScratchpadLines, c.LineBytes, lineBits, c.PortBytes, portBits, Dma.MaxBeatsPerLine(c), d.InstrBeats,
-            aw, bl, bankAw, CycleModel.TokenBits, Dma.EndFormat.Opcode, Dma.LoadFormat.Opcode,
+            d.ModelName, c.ArrayRows, c.ArrayCols, c.LineBytes, lineBits, c.PortBytes, portBits, Dma.MaxBeatsPerLine(c), d.InstrBeats,
+            aw, d.TokenBits, Dma.EndFormat.Opcode, Dma.LoadFormat.Opcode,
             units, dispatches, Dma.LoadFormat.Decode(), bankValues, Or(pairs, "1'b0"));
     }
 

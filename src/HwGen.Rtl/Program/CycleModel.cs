@@ -35,8 +35,6 @@ public static class CycleModel
     /// <summary>Cycles of one instruction fetch: the requests and the last response.</summary>
     public static long Fetch(HwConfig c) => Instruction.Beats(c) + 1;
 
-    /// <summary>Bits of each token counter in the RTL: enough for the most tokens the model ever sees outstanding.</summary>
-    public const int TokenBits = 4;
 
     /// <summary>Instructions a unit may have taken and not yet retired (hwgen_queue keeps their signal masks).</summary>
     public const int InFlight = 4;

@@ -7,12 +7,14 @@ using HwGen.Scheduling;
 namespace HwGen.Rtl.Program;
 
 /// <summary>
-/// An int8 activation tensor of the device. On chip, rows are cut into blocks of ArrayRows and features into tiles of
-/// ArrayCols (one <see cref="ActTile"/> each, the unit the scheduler places): line f of a tile holds feature f of the
-/// tile, byte r of it row r of the block. Off chip, tiles follow each other block by block, each packed into
-/// <see cref="LineSlot"/>s as wide as its block's rows (a block of one row takes one byte per feature) and padded to a
-/// whole port beat. <see cref="Bank"/> is the scratchpad bank its tiles live in: tensors alternate between banks 0 and
-/// 1 by their depth in the graph, so an engine writes its results into a bank the DMA is not loading inputs into.
+/// An int8 activation tensor of the device. Rows are cut into blocks of ArrayRows and features into tiles of ArrayCols
+/// (one <see cref="ActTile"/> each, the unit the scheduler places). A line holds ArrayRows consecutive features of one row
+/// (the last line of a row is zero-padded); in a tile of a block of m rows, line kl·m + r holds features [kl·ArrayRows,
+/// (kl + 1)·ArrayRows) of the tile for row r of the block, so a row's lines are m apart and the rows of one group of
+/// features are neighbours. Off chip, tiles follow each other block by block, their lines packed in
+/// <see cref="LineSlot"/>s and each tile padded to a whole port beat. <see cref="Bank"/> is the scratchpad bank its tiles
+/// live in: tensors alternate between banks 0 and 1 by their depth in the graph, so an engine writes its results into a
+/// bank the DMA is not loading inputs into.
 /// </summary>
 public sealed class Storage(Value value, int rows, int features, HwConfig config, int bank)
 {
@@ -22,27 +24,29 @@ public sealed class Storage(Value value, int rows, int features, HwConfig config
     public int Bank { get; } = bank;
     public int RowBlocks { get; } = (rows + config.ArrayRows - 1) / config.ArrayRows;
     public int Tiles => (Features + config.ArrayCols - 1) / config.ArrayCols;
-    /// <summary>Scratchpad lines of the whole tensor (every tile of every block).</summary>
-    public long Lines => (long)RowBlocks * Features;
     /// <summary>Start of the tensor's off-chip region (inputs, outputs and spilled tensors), or -1.</summary>
     public long ExtWord { get; set; } = -1;
 
     public int RowsIn(int block) => Math.Min(config.ArrayRows, Rows - block * config.ArrayRows);
     public int FeaturesIn(int tile) => Math.Min(config.ArrayCols, Features - tile * config.ArrayCols);
-    /// <summary>The off-chip slot of the lines of a block: its rows' bytes.</summary>
-    public LineSlot SlotOf(int block) => LineSlot.For(RowsIn(block), config);
+    /// <summary>Lines a row takes in a tile.</summary>
+    public int LinesPerRow(int tile) => (FeaturesIn(tile) + config.ArrayRows - 1) / config.ArrayRows;
+    /// <summary>Scratchpad lines of tile (block, tile).</summary>
+    public int TileLines(int block, int tile) => RowsIn(block) * LinesPerRow(tile);
+    /// <summary>The off-chip slot of a line: its ArrayRows bytes.</summary>
+    public LineSlot Slot => LineSlot.For(config.ArrayRows, config);
 
     // Word of each tile inside a block, and the block's words at the end: for a full block, and for the last one.
     long[]? fullPrefix, lastPrefix;
     long[] Prefix(int block)
     {
-        long[] Make(LineSlot slot)
+        long[] Make()
         {
             var p = new long[Tiles + 1];
-            for (int t = 0; t < Tiles; t++) p[t + 1] = p[t] + slot.Beats(FeaturesIn(t));
+            for (int t = 0; t < Tiles; t++) p[t + 1] = p[t] + Slot.Beats(TileLines(block, t));
             return p;
         }
-        return RowsIn(block) == config.ArrayRows ? fullPrefix ??= Make(SlotOf(block)) : lastPrefix ??= Make(SlotOf(block));
+        return RowsIn(block) == config.ArrayRows ? fullPrefix ??= Make() : lastPrefix ??= Make();
     }
 
     /// <summary>Port words of the whole tensor off chip.</summary>
@@ -51,12 +55,14 @@ public sealed class Storage(Value value, int rows, int features, HwConfig config
     /// <summary>Word of tile (block, tile) relative to <see cref="ExtWord"/>: every block before it has ArrayRows rows.</summary>
     public long TileWord(int block, int tile) => block * Prefix(0)[Tiles] + Prefix(block)[tile];
 
+    /// <summary>The line of element (row, feature) inside its tile.</summary>
+    public int LineInTile(int row, int feature) =>
+        feature % config.ArrayCols / config.ArrayRows * RowsIn(row / config.ArrayRows) + row % config.ArrayRows;
+
     /// <summary>Byte offset of element (row, feature) from the start of the tensor's off-chip region.</summary>
-    public long ByteOf(int row, int feature)
-    {
-        int r = config.ArrayRows, c = config.ArrayCols, block = row / r;
-        return TileWord(block, feature / c) * config.PortBytes + (long)(feature % c) * SlotOf(block).SlotBytes + row % r;
-    }
+    public long ByteOf(int row, int feature) =>
+        TileWord(row / config.ArrayRows, feature / config.ArrayCols) * config.PortBytes
+        + (long)LineInTile(row, feature) * Slot.SlotBytes + feature % config.ArrayRows;
 }
 
 /// <summary>A named range of off-chip memory, in port words.</summary>
@@ -90,7 +96,8 @@ public sealed class Design
     public required Traffic Traffic { get; init; }
     /// <summary>What the greedy baseline moves for the same problem (for the report).</summary>
     public required Traffic GreedyTraffic { get; init; }
-    public required int ScratchpadLinesUsed { get; init; }
+    /// <summary>End of the highest scratchpad byte range the schedule used (banks of <see cref="HwConfig.BankBytes"/>, one after another).</summary>
+    public required long ScratchpadBytesUsed { get; init; }
     public required long EstimatedCycles { get; init; }
     public required long OffChipBytesMoved { get; init; }
 
@@ -108,6 +115,8 @@ public sealed class Design
 
     /// <summary>The dependency tokens of each instruction of <see cref="Program"/> (<see cref="HwGen.Rtl.Program.Tokens"/>), encoded in it.</summary>
     public required IReadOnlyList<TokenFlags> Tokens { get; init; }
+    /// <summary>Bits of the RTL's token counters (<see cref="HwGen.Rtl.Program.Tokens.CounterBits"/>).</summary>
+    public required int TokenBits { get; init; }
     /// <summary>When each instruction runs without stalls (<see cref="CycleModel"/>).</summary>
     public required IReadOnlyList<Timing> Timings { get; init; }
 

@@ -41,7 +41,11 @@ public sealed class DesignBuilder
         this.cfg = cfg;
     }
 
-    public static Design Build(Graph graph, HwConfig cfg, string modelName) => new DesignBuilder(graph, cfg).Run(modelName);
+    public static Design Build(Graph graph, HwConfig cfg, string modelName)
+    {
+        cfg.Validate();
+        return new DesignBuilder(graph, cfg).Run(modelName);
+    }
 
     /// <summary>A fresh timer for each unit of a design: the DMA's own, and each engine's (<see cref="IDeviceEngine.Timer"/>).</summary>
     public static Func<string, IUnitTimer> Timers(HwConfig c) =>
@@ -64,12 +68,12 @@ public sealed class DesignBuilder
             if (p.Ops.FirstOrDefault(o => p.PackIntoBanks(p.Uses(o)) is null) is { } tooBig)
             {
                 var need = Enumerable.Range(0, HwConfig.Banks)
-                    .Select(bank => p.Uses(tooBig).Distinct().Where(t => p.Tensors[t].Bank == bank).Sum(p.Size) / cfg.LineBytes).ToArray();
-                long lines = HwConfig.Banks * need.Max();
-                throw new HwGenException($"config: a scratchpad of {cfg.ScratchpadLines} lines ({HwConfig.Banks} banks of {cfg.BankLines}: " +
+                    .Select(bank => p.Uses(tooBig).Distinct().Where(t => p.Tensors[t].Bank == bank).Sum(p.Size)).ToArray();
+                long bytes = (need.Max() + cfg.ConstLineBytes - 1) / cfg.ConstLineBytes * cfg.ConstLineBytes * HwConfig.Banks;
+                throw new HwGenException($"config: a scratchpad of {cfg.ScratchpadBytes} bytes ({HwConfig.Banks} banks of {cfg.BankBytes}: " +
                     $"activations in 0 and 1, constants in 2 and 3) cannot hold one tile of the {cfg.ArrayRows}x{cfg.ArrayCols} array " +
-                    $"({tp.Tasks[tooBig.Id].Needs(p.Need(tooBig), cfg)}; {string.Join(", ", need.Select((l, b) => $"{l} in bank {b}").Where((_, b) => need[b] > 0))}: " +
-                    $"scratchpadBytes of at least {lines * cfg.LineBytes})");
+                    $"({tp.Tasks[tooBig.Id].Needs(p.Need(tooBig), cfg)}; {string.Join(", ", need.Select((l, b) => $"{l / cfg.LineBytesOf(b)} lines in bank {b}").Where((_, b) => need[b] > 0))}: " +
+                    $"scratchpadBytes of at least {bytes})");
             }
         }
         tp.Problem.Check();
@@ -83,7 +87,7 @@ public sealed class DesignBuilder
         foreach (var (op, e) in DeviceOps())
             if (e.ConstantWords(op, cfg) is var words and > 0) constWord[op] = Reserve($"weights {op.Name}", "weights", words);
 
-        int spadUsed = Emit(tp, schedule);
+        long spadUsed = Emit(tp, schedule);
         program.Add(new End());
 
         int instrBeats = Instruction.Beats(cfg);
@@ -106,8 +110,7 @@ public sealed class DesignBuilder
         var estimate = CycleModel.Run(finalProgram, tokens, units, Timers(cfg), cfg);
         if (CycleModel.Violation(finalProgram, estimate.Timings, cfg) is { } violation)
             throw new InvalidOperationException($"the timed schedule is not safe: {violation}");
-        if (estimate.MaxTokens >= 1 << CycleModel.TokenBits)
-            throw new InvalidOperationException($"{estimate.MaxTokens} tokens outstanding between two units; the counters hold {(1 << CycleModel.TokenBits) - 1}");
+        int tokenBits = Tokens.CounterBits(finalProgram, tokens);
         int Mask(IEnumerable<string> us) => us.Aggregate(0, (m, u) => m | 1 << units.IndexOf(u));
 
         var image = new byte[totalWords * cfg.PortBytes];
@@ -130,7 +133,7 @@ public sealed class DesignBuilder
         {
             ModelName = modelName, Config = cfg, Graph = graph, Program = finalProgram, Regions = finalRegions,
             Storage = storage, Costs = costs, StaticImage = image, Schedule = note, SolveWallSeconds = solveBudget is { } b ? b.Total * IlpScheduler.WallFactor - b.WallRemaining : 0,
-            ScratchpadLinesUsed = spadUsed, EstimatedCycles = estimate.Cycles, Tokens = tokens, Timings = estimate.Timings, OffChipBytesMoved = finalProgram.Sum(i => i.OffChipBytes(cfg)),
+            ScratchpadBytesUsed = spadUsed, EstimatedCycles = estimate.Cycles, Tokens = tokens, TokenBits = tokenBits, Timings = estimate.Timings, OffChipBytesMoved = finalProgram.Sum(i => i.OffChipBytes(cfg)),
             Tiles = tp, ScratchpadSchedule = schedule, Traffic = traffic, GreedyTraffic = greedyTraffic,
         };
     }
@@ -215,17 +218,17 @@ public sealed class DesignBuilder
 
     static LineSlot SlotOf(TileTensor t) => t switch
     {
-        ActTile a => a.Storage.SlotOf(a.Block),
+        ActTile a => a.Storage.Slot,
         ConstTile k => k.Slot,
         _ => throw new InvalidOperationException("unknown tile tensor"),
     };
 
-    /// <summary>Turns the schedule into instructions; returns the highest scratchpad line used.</summary>
-    int Emit(TileProblem tp, Schedule schedule)
+    /// <summary>Turns the schedule into instructions; returns the end of the highest scratchpad byte range used.</summary>
+    long Emit(TileProblem tp, Schedule schedule)
     {
         var line = new Dictionary<int, int>();
         var ctx = new EmitContext(cfg, tp, line);
-        int lb = cfg.LineBytes, used = 0;
+        long used = 0;
         Store StoreOf(int t, Op owner) => new(ExtWordOf(tp.Tensors[t]), line[t], tp.Tensors[t].Lines, SlotOf(tp.Tensors[t]), tp.Tensors[t].Name) { Owner = owner };
         var producer = new Dictionary<int, Op>();
         foreach (var step in schedule.Steps)
@@ -235,8 +238,8 @@ public sealed class DesignBuilder
             foreach (var t in step.Evictions) line.Remove(t);
             foreach (var (t, addr) in step.Addresses)
             {
-                line[t] = (int)(addr / lb);
-                used = Math.Max(used, line[t] + tp.Tensors[t].Lines);
+                line[t] = (int)cfg.LineAt(addr);
+                used = Math.Max(used, addr + tp.Problem.Size(t));
             }
             // The DMA runs in program order and a store waits for the engine that made its tensor, so loads go first: they
             // prefetch this step's operands while the engine still works on the last step. A load into lines a store of this

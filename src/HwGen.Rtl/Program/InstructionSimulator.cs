@@ -4,7 +4,7 @@ using HwGen.Core.Ir;
 namespace HwGen.Rtl.Program;
 
 /// <summary>
-/// What an instruction-level run sees: the off-chip image (port words of PortBytes), the scratchpad (lines of LineBytes)
+/// What an instruction-level run sees: the off-chip image (port words of PortBytes), the scratchpad (lines of their bank's width)
 /// and each engine's state between instructions (accumulators, a row being reduced).
 /// </summary>
 public sealed class Machine(Design design, byte[] memory)
@@ -14,7 +14,8 @@ public sealed class Machine(Design design, byte[] memory)
     /// <summary>Bits of a scratchpad line address, as the RTL's AW.</summary>
     public int AddressBits => Config.ScratchpadAddressBits;
     public byte[] Memory { get; } = memory;
-    public byte[][] Spad { get; } = Enumerable.Range(0, design.Config.ScratchpadLines).Select(_ => new byte[design.Config.LineBytes]).ToArray();
+    public byte[][] Spad { get; } = Enumerable.Range(0, (int)design.Config.ScratchpadLines)
+        .Select(l => new byte[design.Config.LineBytesOf(design.Config.BankOf(l))]).ToArray();
     readonly Dictionary<Type, object> state = [];
 
     /// <summary>The state an engine keeps between its instructions, made on first use.</summary>

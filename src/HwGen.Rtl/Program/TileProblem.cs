@@ -13,7 +13,8 @@ public abstract record TileTensor(int Lines)
     public abstract string Name { get; }
 }
 
-/// <summary>Features [FirstFeature, FirstFeature + Lines) of row block Block of an activation tensor.</summary>
+/// <summary>Features [FirstFeature, FirstFeature + ArrayCols) of row block Block of an activation tensor: <see cref="TileTensor.Lines"/>
+/// lines (<see cref="Storage"/>).</summary>
 public sealed record ActTile(Storage Storage, int Block, int Tile, int FirstFeature, int Lines) : TileTensor(Lines)
 {
     public override string Name => $"{Storage.Value.Name}[b{Block},f{FirstFeature}]";
@@ -74,8 +75,7 @@ public sealed class TileBuilder(Graph graph, HwConfig config, IReadOnlyDictionar
     /// <summary>Activation tile <paramref name="tile"/> (ArrayCols features) of row block <paramref name="block"/>.</summary>
     public int Act(Storage s, int block, int tile)
     {
-        int c = Config.ArrayCols;
-        return Tensor(new ActTile(s, block, tile, tile * c, Math.Min(c, s.Features - tile * c)),
+        return Tensor(new ActTile(s, block, tile, tile * Config.ArrayCols, s.TileLines(block, tile)),
             inputs.Contains(s) ? TensorKind.Input : outputs.Contains(s) ? TensorKind.Output : TensorKind.Intermediate);
     }
 
@@ -98,15 +98,17 @@ public sealed class TileBuilder(Graph graph, HwConfig config, IReadOnlyDictionar
 
     public TileProblem Build(string name)
     {
-        var lb = Config.LineBytes;
-        // Each tensor in its bank (HwConfig.Banks): activations in 0 or 1 by their storage, constants in 2 or 3 as lowered.
-        var sched = tensors.Select((t, i) => new SchedTensor(i, t.Name, (long)t.Lines * lb, kinds[i])
+        // Each tensor in its bank (HwConfig.Banks): activations in 0 or 1 by their storage, constants in 2 or 3 as lowered; its
+        // lines are its bank's width, and it starts at a line.
+        var sched = tensors.Select((t, i) =>
         {
-            Bank = t switch { ConstTile k => k.Bank, ActTile a => a.Storage.Bank, _ => throw new InvalidOperationException($"unknown tile {t.Name}") },
+            int bank = t switch { ConstTile k => k.Bank, ActTile a => a.Storage.Bank, _ => throw new InvalidOperationException($"unknown tile {t.Name}") };
+            long lb = Config.LineBytesOf(bank);
+            return new SchedTensor(i, t.Name, t.Lines * lb, kinds[i]) { Bank = bank, Alignment = lb };
         }).ToList();
         return new TileProblem
         {
-            Problem = new ScratchpadProblem(name, ops, sched, (long)HwConfig.Banks * Config.BankLines * lb, lb, banks: HwConfig.Banks),
+            Problem = new ScratchpadProblem(name, ops, sched, (long)HwConfig.Banks * Config.BankBytes, Config.ActLineBytes, banks: HwConfig.Banks),
             Tensors = tensors, Tasks = tasks,
         };
     }

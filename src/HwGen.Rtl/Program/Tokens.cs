@@ -80,6 +80,17 @@ public static class Tokens
         return new LineRange(-1 - (2 * bank + (a.Port == SpadPort.A ? 0 : 1)), 1);
     }
 
+    /// <summary>Bits of the RTL's token counters: enough for every token one unit gives another in the whole program, so a
+    /// counter cannot overflow however far a unit runs ahead (memory stalls change how far), at least 1.</summary>
+    public static int CounterBits(IReadOnlyList<Instruction> program, IReadOnlyList<TokenFlags> tokens)
+    {
+        var signals = new Dictionary<(string, string), int>();
+        for (int j = 0; j < program.Count; j++)
+            foreach (var to in tokens[j].SignalTo) signals[(program[j].Unit, to)] = signals.GetValueOrDefault((program[j].Unit, to)) + 1;
+        int most = signals.Values.DefaultIfEmpty(0).Max();
+        return Math.Max(1, (int)Math.Ceiling(Math.Log2(most + 1.0)));
+    }
+
     /// <summary>The tokens of a program: the dependencies reduced to one wait per pair of units where an earlier wait does not already cover it.</summary>
     public static IReadOnlyList<TokenFlags> Derive(IReadOnlyList<Instruction> program, HwConfig c)
     {

@@ -118,7 +118,7 @@ public sealed class BadInputTests
     {
         using var dir = new TempDir();
         var path = NonlinearModels.Build(NonlinearKind.Softmax, 1, 256).Save(dir.File("model.onnx"));
-        File.WriteAllText(dir.File("hw.json"), """{ "scratchpadBytes": 1024 }""");
+        File.WriteAllText(dir.File("hw.json"), """{ "scratchpadBytes": 512 }""");
         AssertCleanFailure(dir, ["compile", path, "--config", dir.File("hw.json")], "cannot hold one tile", "hw.qsoftmax 'softmax'", "256 features");
     }
 
@@ -126,7 +126,7 @@ public sealed class BadInputTests
     public void Config_that_cannot_hold_one_tile()
     {
         using var dir = new TempDir();
-        File.WriteAllText(dir.File("hw.json"), """{ "arrayRows": 2, "arrayCols": 64, "scratchpadBytes": 1024 }""");
+        File.WriteAllText(dir.File("hw.json"), """{ "arrayRows": 1, "arrayCols": 64, "scratchpadBytes": 1024 }""");
         AssertCleanFailure(dir, ["compile", Model(dir), "--config", dir.File("hw.json")], "cannot hold one tile");
     }
 

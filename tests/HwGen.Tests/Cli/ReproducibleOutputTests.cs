@@ -10,10 +10,10 @@ public sealed class ReproducibleOutputTests
     public void Two_compiles_with_the_exact_solver_give_identical_directories()
     {
         using var dir = new TempDir();
-        // 768 B of scratchpad (four banks of 24 lines) makes this 32-16-8 MLP spill, so greedy is not optimal and CP-SAT runs (default
+        // 320 B of scratchpad on a 4x4 array makes this 24-16-8 MLP spill, so greedy is not optimal and CP-SAT runs (default
         // budget); it proves its optimum in well under a second, far from the wall-clock safety net even on a loaded machine.
-        var model = QdqModels.Mlp(5, 2, [32, 16, 8], QdqStyle.GemmRelu).Save(dir.File("m.onnx"));
-        File.WriteAllText(dir.File("hw.json"), """{ "scratchpadBytes": 768 }""");
+        var model = QdqModels.Mlp(5, 4, [24, 16, 8], QdqStyle.GemmRelu).Save(dir.File("m.onnx"));
+        File.WriteAllText(dir.File("hw.json"), """{ "arrayRows": 4, "arrayCols": 4, "scratchpadBytes": 320 }""");
         var outputs = new List<string>();
         foreach (var name in new[] { "a", "b" })
         {

@@ -64,8 +64,8 @@ public sealed partial class HwConfigTests
     [InlineData("""{ "clockMHz": "fast" }""", "config field 'clockMHz' must be a number")]
     [InlineData("""{ "clockMHz": 0 }""", "clockMHz must be in (0, 5000], got 0")]
     [InlineData("""{ "scheduler": "fast" }""", "scheduler must be \"ilp\" or \"greedy\", got \"fast\"")]
-    [InlineData("""{ "arrayCols": 64, "scratchpadBytes": 256 }""", "scratchpadBytes must be at least 16 lines (1024 bytes: four banks of 4 lines), got 256")]
-    [InlineData("""{ "arrayCols": 64, "scratchpadBytes": 1100 }""", "scratchpadBytes (1100) must be a multiple of the line size 64")]
+    [InlineData("""{ "arrayCols": 64, "scratchpadBytes": 256 }""", "scratchpadBytes must give each of the 4 banks at least 4 lines of 256 bytes (arrayRows x arrayCols): at least 4096, got 256")]
+    [InlineData("""{ "arrayRows": 3, "arrayCols": 4 }""", "arrayCols (4) must be a multiple of arrayRows (3): an output tile of arrayCols features fills whole activation lines of arrayRows features")]
     public void Bad_values_name_the_source_and_the_field(string json, string reason)
     {
         using var doc = JsonDocument.Parse(json);

@@ -235,9 +235,9 @@ public sealed class OnnxValidatorTests
     public void A_config_that_needs_too_many_tasks_is_one_quick_error()
     {
         using var dir = new TempDir();
-        File.WriteAllText(dir.File("hw.json"), """{"arrayRows":64,"arrayCols":1,"scratchpadBytes":1024}""");
-        // Batch 256 compiles (bounded by the solver's budget); at batch 1024 there are 35,712 tasks, refused at once.
-        CleanFailure.Assert(dir, ["compile", Repo.Example("mlp_digits"), "--config", dir.File("hw.json"), "--batch", "1024"], "35712 tasks, more than the 16384");
+        File.WriteAllText(dir.File("hw.json"), """{"arrayRows":1,"arrayCols":1,"scratchpadBytes":64}""");
+        // Batch 16 compiles (11,008 tasks, bounded by the solver's budget); at batch 32 there are 22,016, refused at once.
+        CleanFailure.Assert(dir, ["compile", Repo.Example("mlp_digits"), "--config", dir.File("hw.json"), "--batch", "32"], "22016 tasks, more than the 16384");
     }
 
     [Fact]

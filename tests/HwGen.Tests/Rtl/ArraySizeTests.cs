@@ -6,7 +6,7 @@ using HwGen.Tests.Support;
 
 namespace HwGen.Tests.Rtl;
 
-/// <summary>The corners the config allows (arrays of 1 to 64 rows and columns, ports of 1 to 64 bytes, a scratchpad
+/// <summary>The corners the config allows (arrays of 1 to 64 rows and columns, columns a multiple of rows, ports of 1 to 64 bytes, a scratchpad
 /// at the smallest that holds a tile): the design is lint-clean, bit-exact in Verilator and Icarus, and without stalls
 /// its simulated cycles equal the cycle model's. Models are small (a 64x64 design takes Verilator half a minute to
 /// build); two cases end in a nonlinear op, for the vector engine with 1 and 64 lanes.</summary>
@@ -18,8 +18,8 @@ public sealed class ArraySizeTests
         { "1x1-port64-40-lines", "9,5,3", 2, "1,1,40,64" },
         { "1x1-port1-layernorm", "LayerNorm:6", 3, "1,1,1024,1" },
         { "1x64-port1", "20,70,6", 3, "1,64,32768,1" },
-        { "64x1-port1", "12,6", 66, "64,1,16384,1" },
-        { "16x16-port64-100-lines", "20,12,6", 3, "16,16,1600,64" },
+        { "2x64-port1", "12,6", 66, "2,64,16384,1" },
+        { "16x16-port64-16-lines", "20,12,6", 3, "16,16,4096,64" },
         { "64x64-port64-sigmoid", "Sigmoid:8", 2, "64,64,65536,64" },
     };
 

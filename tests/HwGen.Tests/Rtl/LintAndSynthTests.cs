@@ -17,8 +17,8 @@ public sealed class LintAndSynthTests
 
     [Theory]
     [InlineData(4, 8, 8)]
-    [InlineData(3, 5, 2)]
-    [InlineData(8, 2, 32)]
+    [InlineData(3, 6, 2)]
+    [InlineData(2, 8, 32)]
     public void Verilator_lint_Wall_is_clean(int rows, int cols, int port)
     {
         using var dir = new TempDir();

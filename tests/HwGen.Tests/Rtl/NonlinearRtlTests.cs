@@ -30,7 +30,7 @@ public sealed class NonlinearRtlTests
     {
         using var dir = new TempDir();
         var model = NonlinearModels.Build(kind, rows, features, gemm: true).Save(dir.File("m.onnx"));
-        var cfg = new HwConfig { ArrayRows = arrayRows, ArrayCols = 4, PortBytes = 4, ScratchpadBytes = 4096 };
+        var cfg = new HwConfig { ArrayRows = arrayRows, ArrayCols = Math.Max(4, arrayRows), PortBytes = 4, ScratchpadBytes = 4096 };
         var c = Flow.Compile(model, cfg);
         Assert.Single(c.Graph.Ops.OfType<QNonlinear>());
         Flow.WriteDesignDirectory(c, dir.File("out"), [NonlinearModels.Input(9, rows, features)], model);
@@ -65,9 +65,9 @@ public sealed class NonlinearRtlTests
     {
         using var dir = new TempDir();
         var model = NonlinearModels.Chain([NonlinearKind.Sigmoid, NonlinearKind.LayerNorm, NonlinearKind.Softmax], 2, 6, gemm: true).Save(dir.File("m.onnx"));
-        foreach (var (rows, cols) in new[] { (2, 4), (4, 2) })
+        foreach (var (rows, cols) in new[] { (2, 4), (4, 8) })
         {
-            var cfg = new HwConfig { ArrayRows = rows, ArrayCols = cols, PortBytes = 2, ScratchpadBytes = 512 };
+            var cfg = new HwConfig { ArrayRows = rows, ArrayCols = cols, PortBytes = 2, ScratchpadBytes = 1024 };
             var c = Flow.Compile(model, cfg);
             var outDir = dir.File($"out{rows}x{cols}");
             Flow.WriteDesignDirectory(c, outDir, [NonlinearModels.Input(1, 2, 6)], model);

@@ -16,7 +16,7 @@ public sealed class RtlSimTests
         { "exact-fit", 1, "16,8", 4, QdqStyle.GemmRelu, "4,8,4096,8" },
         { "ragged", 2, "13,11,7", 5, QdqStyle.GemmRelu, "4,8,4096,8" },
         { "wide-port", 3, "20,9", 3, QdqStyle.MatMulAdd, "2,4,2048,16" },
-        { "narrow-port", 4, "9,17,5", 2, QdqStyle.QLinearMatMul, "3,5,1024,2" },
+        { "narrow-port", 4, "9,17,5", 2, QdqStyle.QLinearMatMul, "3,6,1152,2" },
         { "spills", 5, "40,24,10", 7, QdqStyle.GemmRelu, "4,4,512,4" },
         { "k-chunked", 6, "70,6", 3, QdqStyle.GemmRelu, "2,4,256,4" },
         { "matmulinteger", 7, "15,12,6", 6, QdqStyle.MatMulInteger, "4,8,2048,8" },

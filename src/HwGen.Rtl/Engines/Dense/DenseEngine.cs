@@ -10,9 +10,9 @@ namespace HwGen.Rtl.Engines.Dense;
 public sealed record DenseValues(int ParamLines, IReadOnlyList<FieldDecode> Decode, int LoadParamsBit);
 
 /// <summary>
-/// The dense engine: a rows x cols int8 MAC array with int32 accumulators that persist across K-chunks and a
-/// per-column requantizer. It takes every QGemm. Its weights and per-channel parameters live off chip, one region per
-/// layer: per column tile, K lines of cols signed bytes, then the parameter lines (bias, multiplier, shift).
+/// The dense engine: a rows x cols int8 MAC array whose rows split the reduction (an adder tree per column), with int32
+/// accumulators per block row that persist across K-chunks and a drain that requantizes one tile while the next runs. It
+/// takes every QGemm. Its weights and per-channel parameters live off chip, one region per layer (<see cref="DenseLayout"/>).
 /// </summary>
 public sealed class DenseEngine : IDeviceEngine
 {
@@ -25,16 +25,16 @@ public sealed class DenseEngine : IDeviceEngine
     /// <summary>Bytes of parameters per output column: a 4-byte bias, a 4-byte multiplier, a 1-byte shift.</summary>
     public const int ParamBytesPerColumn = 9;
 
-    /// <summary>Scratchpad lines holding the column parameters of one tile: all biases, then all multipliers, then all shifts.</summary>
-    public static int ParamLines(HwConfig c) => (ParamBytesPerColumn * c.ArrayCols + c.LineBytes - 1) / c.LineBytes;
+    /// <summary>Constant lines holding the column parameters of one tile: all biases, then all multipliers, then all shifts.</summary>
+    public static int ParamLines(HwConfig c) => (ParamBytesPerColumn * c.ArrayCols + c.ConstLineBytes - 1) / c.ConstLineBytes;
 
     /// <summary>Where column n's bias, multiplier and shift lie in a tile's parameter block (the template reads the same).</summary>
     public static int BiasByte(int n, HwConfig c) => 4 * n;
     public static int MultiplierByte(int n, HwConfig c) => 4 * c.ArrayCols + 4 * n;
     public static int ShiftByte(int n, HwConfig c) => 8 * c.ArrayCols + n;
 
-    /// <summary>Scratchpad lines of one column tile of a layer: its weights and its parameters.</summary>
-    public static int TileLines(QGemm g, HwConfig c) => g.K + ParamLines(c);
+    /// <summary>Constant lines of one column tile of a layer: its weight lines (ArrayRows inputs each) and its parameters.</summary>
+    public static int TileLines(QGemm g, HwConfig c) => (g.K + c.ArrayRows - 1) / c.ArrayRows + ParamLines(c);
 
     public bool Implements(Op op) => op is QGemm;
 
@@ -78,22 +78,26 @@ public sealed class DenseEngine : IDeviceEngine
 
     public long ConstantWords(Op op, HwConfig c) => new DenseLayout((QGemm)op, c).Words;
 
-    /// <summary>Per column tile (<see cref="DenseLayout"/>): its weight chunks, line k holding the tile's weights of input k (one
-    /// byte per column), then its parameter lines (unused columns are zero).</summary>
+    /// <summary>Per column tile (<see cref="DenseLayout"/>): its weight chunks, line l holding the weights of inputs
+    /// [l·ArrayRows, (l + 1)·ArrayRows) of the chunk column by column (byte c·ArrayRows + r; inputs past K are zero), then its
+    /// parameter lines (unused columns are zero).</summary>
     public void WriteConstants(Op op, byte[] image, long first, HwConfig c)
     {
         var g = (QGemm)op;
         var layout = new DenseLayout(g, c);
-        int lb = c.LineBytes, pw = c.PortBytes, cols = c.ArrayCols, paramLines = ParamLines(c);
+        int r = c.ArrayRows, pw = c.PortBytes, cols = c.ArrayCols, paramLines = ParamLines(c), lb = c.ConstLineBytes;
         for (int j = 0; j < g.Tiling!.ColTiles; j++)
         {
             int slot = layout.WeightSlot(j).SlotBytes;
             for (int chunk = 0; chunk < layout.Chunks; chunk++)
             {
                 long at = first + layout.ChunkWord(j, chunk) * pw;
-                for (int k = 0; k < layout.ChunkLines(chunk); k++)
+                for (int k = layout.ChunkFirstK(chunk), end = k + layout.ChunkK(chunk); k < end; k++)
+                {
+                    int line = (k - layout.ChunkFirstK(chunk)) / r, row = k % r;
                     for (int n = 0; n < layout.ColsIn(j); n++)
-                        image[at + (long)k * slot + n] = (byte)(sbyte)g.Weights[(layout.ChunkFirstK(chunk) + k) * g.N + j * cols + n];
+                        image[at + (long)line * slot + n * r + row] = (byte)(sbyte)g.Weights[k * g.N + j * cols + n];
+                }
             }
             var p = new byte[paramLines * lb];
             for (int n = 0; n < layout.ColsIn(j); n++)
@@ -108,6 +112,9 @@ public sealed class DenseEngine : IDeviceEngine
                 Array.Copy(p, i * lb, image, pAt + (long)i * layout.ParamSlot.SlotBytes, lb);
         }
     }
+
+    /// <summary>The drain of a last GEMM overlaps the next GEMMs (<see cref="DenseTimer"/>).</summary>
+    public IUnitTimer Timer(HwConfig c) => new DenseTimer(c);
 
     public IEnumerable<string> ModuleNames(Design d) => [Module];
 
@@ -126,7 +133,7 @@ public sealed class DenseEngine : IDeviceEngine
             ["layer", "engine", "input", "output", "bits (x, w, acc, y)", "tiles (row blocks x col tiles)", "K chunk", "est. cycles", "off-chip bytes"],
             layers.Select(g =>
             {
-                int chunk = d.Tiles.Tasks.OfType<GemmTask>().Where(t => ReferenceEquals(t.Layer, g)).Select(t => ((WeightChunk)d.Tiles.Tensors[t.Weights]).Lines).DefaultIfEmpty(g.K).Max();
+                int chunk = new DenseLayout(g, c).ChunkK(0);
                 var cost = d.CostOf(g);
                 return (IReadOnlyList<string>)[g.Name, Name, ShapeUtil.Format(g.Input.Type.Shape), ShapeUtil.Format(g.Output.Type.Shape), "i8, i8, i32, i8",
                     $"{g.Tiling!.RowBlocks}x{g.Tiling.ColTiles}", $"{chunk}/{g.K}", $"{cost.Cycles}", $"{cost.OffChipBytes}"];

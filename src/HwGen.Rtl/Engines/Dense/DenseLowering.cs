@@ -20,8 +20,8 @@ public sealed record ParamBlock(QGemm Layer, int ColTile, int Lines, long FirstW
 }
 
 /// <summary>
-/// Where a layer's constants lie off chip, column tile after column tile: its weight chunks (the chunk's K lines of the
-/// tile's columns, in slots as wide as those columns, each chunk padded to a port beat), then its parameter block
+/// Where a layer's constants lie off chip, column tile after column tile: its weight chunks (a line per ArrayRows inputs,
+/// in slots as wide as the tile's columns times ArrayRows, each chunk padded to a port beat), then its parameter block
 /// (<see cref="DenseEngine.ParamLines"/> whole lines, padded to a beat). The lowering loads chunk by chunk, so a chunk
 /// starts at a beat. <see cref="Group"/> input tiles (of ArrayCols features) make one chunk.
 /// </summary>
@@ -50,18 +50,28 @@ public sealed class DenseLayout
     /// for an output tile; at least one tile (Check reports a scratchpad too small for that).</summary>
     static int GroupOf(QGemm g, HwConfig c)
     {
-        int cols = c.ArrayCols, bank = c.BankLines, kTiles = (g.K + cols - 1) / cols, param = DenseEngine.ParamLines(c);
-        bool Fits(int tiles, int actRoom) => Math.Min(g.K, tiles * cols) + param <= bank && Math.Min(g.K, tiles * cols) <= actRoom;
-        int group = Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, bank / 2));
-        if (group == 0) group = Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, bank - cols));
+        int cols = c.ArrayCols, r = c.ArrayRows, kTiles = (g.K + cols - 1) / cols, param = DenseEngine.ParamLines(c);
+        int constLines = c.LinesOf(2), actLines = c.LinesOf(0);
+        // t input tiles: ceil(k / r) weight lines; a full block's activations take k rounded up to r lines (r rows x k / r).
+        bool Fits(int tiles, int actRoom)
+        {
+            int k = Math.Min(g.K, tiles * cols), lines = (k + r - 1) / r;
+            return lines + param <= constLines && lines * r <= actRoom;
+        }
+        int group = Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, actLines / 2));
+        if (group == 0) group = Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, actLines - cols));
         return Math.Max(1, group);
     }
 
     public int ChunkFirstK(int chunk) => chunk * Group * c.ArrayCols;
-    public int ChunkLines(int chunk) => Math.Min(Layer.K, (chunk + 1) * Group * c.ArrayCols) - ChunkFirstK(chunk);
+    /// <summary>Inputs of a chunk.</summary>
+    public int ChunkK(int chunk) => Math.Min(Layer.K, (chunk + 1) * Group * c.ArrayCols) - ChunkFirstK(chunk);
+    /// <summary>Weight lines of a chunk (ArrayRows inputs each; a chunk starts at a multiple of ArrayCols, so of ArrayRows).</summary>
+    public int ChunkLines(int chunk) => (ChunkK(chunk) + c.ArrayRows - 1) / c.ArrayRows;
     public int ColsIn(int tile) => Math.Min(c.ArrayCols, Layer.N - tile * c.ArrayCols);
-    public LineSlot WeightSlot(int tile) => LineSlot.For(ColsIn(tile), c);
-    public LineSlot ParamSlot => LineSlot.For(c.LineBytes, c);
+    /// <summary>A weight line holds the tile's columns, ArrayRows bytes each.</summary>
+    public LineSlot WeightSlot(int tile) => LineSlot.For(ColsIn(tile) * c.ArrayRows, c);
+    public LineSlot ParamSlot => LineSlot.For(c.ConstLineBytes, c);
 
     /// <summary>Word of chunk <paramref name="chunk"/> of column tile <paramref name="tile"/>, from the start of the layer's region.</summary>
     public long ChunkWord(int tile, int chunk) => tileWord[tile] + Enumerable.Range(0, chunk).Sum(i => WeightSlot(tile).Beats(ChunkLines(i)));
@@ -83,11 +93,12 @@ public sealed record GemmTask(QGemm Layer, int Block, int ColTile, IReadOnlyList
         int c = ctx.Config.ArrayCols, offset = 0;
         for (int i = 0; i < InputTensors.Count; i++)
         {
-            int x = InputTensors[i], k = ctx.Tensor(x).Lines;
-            yield return new Gemm(Layer, Block, ColTile, ((ActTile)ctx.Tensor(x)).FirstFeature)
+            var tile = (ActTile)ctx.Tensor(InputTensors[i]);
+            int k = tile.Storage.LinesPerRow(tile.Tile);
+            yield return new Gemm(Layer, Block, ColTile, tile.FirstFeature)
             {
                 Owner = Layer, First = First && i == 0, LoadParams = First && i == 0, Last = Last && i == InputTensors.Count - 1,
-                ActLine = ctx.Line(x), WeightLine = ctx.Line(Weights) + offset, Lines = k,
+                ActLine = ctx.Line(InputTensors[i]), WeightLine = ctx.Line(Weights) + offset, Lines = k, Rows = tile.Storage.RowsIn(Block),
                 ParamLine = Params is { } p ? ctx.Line(p) : 0, OutLine = Output is { } o ? ctx.Line(o) : 0,
                 Cols = Math.Min(c, Layer.N - ColTile * c),
             };
@@ -96,8 +107,7 @@ public sealed record GemmTask(QGemm Layer, int Block, int ColTile, IReadOnlyList
     }
 
     public override string Needs(long bytes, HwConfig c) =>
-        $"the smallest task needs {bytes / c.LineBytes} lines = {bytes} bytes: activations, weights, {DenseEngine.ParamLines(c)} parameter lines, " +
-        $"{Math.Min(c.ArrayCols, Layer.N - ColTile * c.ArrayCols)} output lines";
+        $"the smallest task needs {bytes} bytes: activations, weights, {DenseEngine.ParamLines(c)} parameter lines, an output tile";
 }
 
 /// <summary>Lowers a QGemm to GEMM tasks: per row block and column tile, chains of tasks over groups of input tiles.</summary>
@@ -113,7 +123,8 @@ public static class DenseLowering
         // Constant banks alternate chunk by chunk (a tile's parameters share its first chunk's bank).
         var bank = Enumerable.Range(0, tiles * layout.Chunks).Select(_ => b.NextConstBank()).ToArray();
         int BankOf(int tile, int chunk) => bank[tile * layout.Chunks + chunk];
-        foreach (var (blk, j) in TileOrder(x.RowBlocks, tiles, layout.KTiles, layout.Group, g.K, DenseEngine.TileLines(g, cfg), cfg.BankLines))
+        foreach (var (blk, j) in TileOrder(x.RowBlocks, tiles, layout.KTiles, layout.Group, (long)cfg.ArrayRows * g.K,
+                     (long)DenseEngine.TileLines(g, cfg) * cfg.ConstLineBytes, cfg.BankBytes))
         {
             int? previous = null;
             for (int chunk = 0; chunk < layout.Chunks; chunk++)
@@ -132,17 +143,17 @@ public static class DenseLowering
 
     /// <summary>
     /// The order of (row block, column tile) pairs, chosen for reuse. Row blocks outside (the default) keep a block's
-    /// activations while every column tile runs, and re-fetch the weights per block unless all of them fit in the
-    /// constant bank. Column tiles outside keep a tile's weights while every block runs (only when a tile's whole
-    /// reduction is one task), and re-fetch the activations per tile unless the layer's input fits in half the activation
-    /// bank; consecutive GEMMs of one tile also keep its parameters in the engine (<see cref="Gemm.After"/>). Column tiles
-    /// go outside when their estimated traffic (in lines) is no larger. The weights have the two constant banks.
+    /// activations while every column tile runs, and re-fetch the weights per block unless all of them fit in the two
+    /// constant banks. Column tiles outside keep a tile's weights while every block runs (only when a tile's whole reduction
+    /// is one task), and re-fetch the activations per tile unless the layer's input fits in half its bank; consecutive GEMMs
+    /// of one tile also keep its parameters in the engine (<see cref="Gemm.After"/>). Column tiles go outside when their
+    /// estimated traffic (in bytes) is no larger.
     /// </summary>
-    public static IEnumerable<(int Block, int Tile)> TileOrder(int blocks, int tiles, int kTiles, int group, int k, int tileLines, int bank)
+    public static IEnumerable<(int Block, int Tile)> TileOrder(int blocks, int tiles, int kTiles, int group, long blockBytes, long tileBytes, long bankBytes)
     {
-        long acts = (long)blocks * k, weights = (long)tiles * tileLines;
-        long blockOuter = acts + (weights <= 2L * bank ? weights : blocks * weights);
-        long tileOuter = weights + (acts <= bank / 2 ? acts : tiles * acts);
+        long acts = blocks * blockBytes, weights = tiles * tileBytes;
+        long blockOuter = acts + (weights <= 2 * bankBytes ? weights : blocks * weights);
+        long tileOuter = weights + (acts <= bankBytes / 2 ? acts : tiles * acts);
         bool tilesOutside = group == kTiles && blocks > 1 && tileOuter <= blockOuter;
         for (int a = 0; a < (tilesOutside ? tiles : blocks); a++)
             for (int i = 0; i < (tilesOutside ? blocks : tiles); i++)

@@ -6,9 +6,11 @@ using HwGen.Rtl.Program;
 namespace HwGen.Rtl.Engines.Dense;
 
 /// <summary>
-/// GEMM: one chunk of the reduction of one row block and column tile on the MAC array. First starts the accumulators
+/// GEMM: one chunk of the reduction of one row block and column tile on the MAC array, whose rows split the reduction:
+/// per weight line (ArrayRows inputs x ArrayCols columns, column-major: byte c·ArrayRows + r), per row of the block, one
+/// activation line (ArrayRows inputs of that row), summed by an adder tree per column. First starts the accumulators
 /// from the bias, loading the column parameters unless the engine still holds them (<see cref="LoadParams"/>); Last
-/// requantizes and writes the output tile.
+/// hands them to the drain, which requantizes and writes the output tile while the next GEMM runs.
 /// </summary>
 public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Instruction
 {
@@ -19,7 +21,10 @@ public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Ins
     public bool LoadParams { get; init; }
     public int ActLine { get; init; }
     public int WeightLine { get; init; }
+    /// <summary>Weight lines: ArrayRows inputs each.</summary>
     public int Lines { get; init; }
+    /// <summary>Activation rows of the block.</summary>
+    public int Rows { get; init; }
     public int ParamLine { get; init; }
     public int OutLine { get; init; }
     public int Cols { get; init; }
@@ -36,6 +41,8 @@ public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Ins
         new("out_base", 5, 0, 32, FieldKind.Line, i => ((Gemm)i).OutLine),
         new("ncols", 6, 0, 8, FieldKind.Bits, i => ((Gemm)i).Cols),
         new("zx8", 6, 8, 8, FieldKind.Signed, i => ((Gemm)i).Layer.InputZeroPoint),
+        new("nrows", 6, 16, 8, FieldKind.Bits, i => ((Gemm)i).Rows),
+        new("olines", 6, 24, 8, FieldKind.Bits, i => ((Gemm)i).OutLinesPerRow),
         new("zy", 7, 0, 8, FieldKind.Signed, i => ((Gemm)i).Layer.OutputZeroPoint),
         new("qmin", 7, 8, 8, FieldKind.Signed, i => ((Gemm)i).Layer.ClampMin),
         new("qmax", 7, 16, 8, FieldKind.Signed, i => ((Gemm)i).Layer.ClampMax),
@@ -43,38 +50,44 @@ public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Ins
 
     public override InstructionFormat Format => Layout;
     public override string Unit => DenseEngine.Id;
-    /// <summary>Activations in and results out through port A, weights and parameters through port B.</summary>
+
+    /// <summary>Output lines per row: the tile's columns in lines of ArrayRows features.</summary>
+    public int OutLinesPerRow => (Cols + Layer.Tiling!.Rows - 1) / Layer.Tiling.Rows;
+
+    /// <summary>Activations in through port B, weights and parameters through port C, results out through port A (the drain).</summary>
     public override IEnumerable<Access> Accesses(HwConfig c)
     {
-        yield return Access.Read(ActLine, Lines, SpadPort.A);
-        yield return Access.Read(WeightLine, Lines, SpadPort.B);
-        if (LoadParams) yield return Access.Read(ParamLine, DenseEngine.ParamLines(c), SpadPort.B);
-        if (Last) yield return Access.WriteA(OutLine, Cols);
+        yield return Access.Read(ActLine, (long)Lines * Rows, SpadPort.B);
+        yield return Access.Read(WeightLine, Lines, SpadPort.C);
+        if (LoadParams) yield return Access.Read(ParamLine, DenseEngine.ParamLines(c), SpadPort.C);
+        if (Last) yield return Access.WriteA(OutLine, (long)OutLinesPerRow * Rows);
     }
-    public override string Comment => $"{Layer.Name}: block {Block} tile {ColTile} k {FirstK}..+{Lines}";
+    public override string Comment => $"{Layer.Name}: block {Block} tile {ColTile} k {FirstK}..+{Math.Min(Lines * Layer.Tiling!.Rows, Layer.K - FirstK)}";
     protected override string Text =>
-        $"GEMM  act={ActLine} w={WeightLine} k={Lines} param={ParamLine} out={OutLine} cols={Cols}{(First ? " first" : "")}{(LoadParams ? " params" : "")}{(Last ? " last" : "")}";
+        $"GEMM  act={ActLine} w={WeightLine} k={Lines} rows={Rows} param={ParamLine} out={OutLine} cols={Cols}{(First ? " first" : "")}{(LoadParams ? " params" : "")}{(Last ? " last" : "")}";
 
-    /// <summary>PARAM (lines + 1, when it loads them), MAC (k + 1), WRITE (cols + 1, last only); the engine takes the next
-    /// GEMM in the last of them.</summary>
-    public override long Cycles(HwConfig c) => (LoadParams ? DenseEngine.ParamLines(c) + 1 : 0) + Lines + 1 + (Last ? Cols + 1 : 0);
+    /// <summary>Alone: PARAM (lines + 1, when it loads them), MAC (lines x rows + 1), then for the last one the copy to the
+    /// drain and the drain (rows x output lines + 1); <see cref="DenseTimer"/> overlaps the drain with the next GEMM.</summary>
+    public override long Cycles(HwConfig c) => new DenseTimer(c).Take(this, 0).Retire;
 
-    /// <summary>The MAC array's registers between GEMMs: the loaded column parameters and the accumulators.</summary>
+    /// <summary>The MAC array's registers between GEMMs: the loaded column parameters and the accumulators (per block row).</summary>
     public sealed class State
     {
         public int[] Bias = [], Mult = [], Shift = [];
         public long[,] Acc = new long[0, 0];
     }
 
-    /// <summary>First: parameters from ParamLine, acc = bias; then acc[r][c] += (act[k][r] - zx) * w[k][c] for each of the
-    /// Lines reduction lines (int32, as the RTL wraps); Last: column c requantized into line OutLine + c.</summary>
+    /// <summary>First: parameters from ParamLine, acc = bias; then for each weight line kl and row m, acc[m][c] += sum over r of
+    /// (act[kl·rows + m][r] - zx) · w[kl][c·ArrayRows + r] (int32, as the RTL wraps); Last: row m's columns requantized into
+    /// lines OutLine + l·rows + m, ArrayRows columns to a line, zero past ncols.</summary>
     public override void Execute(Machine m, DecodedFields f)
     {
         var c = m.Config;
         var s = m.State<State>();
-        int rows = c.ArrayRows, cols = c.ArrayCols;
+        int r = c.ArrayRows, cols = c.ArrayCols, rows = f.Int("nrows");
         long act = f["act_base"], w = f["w_base"], klen = f["klen"];
         int zx = f.Int("zx8");
+        if (rows < 1 || rows > r) throw new InstructionSimulator.ProgramException($"a GEMM of {rows} rows on {r} array rows");
         if (f.Flag("load_params"))
         {
             var p = Enumerable.Range(0, DenseEngine.ParamLines(c)).SelectMany(i => m.Line(f["param_base"] + i)).ToArray();
@@ -85,27 +98,34 @@ public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Ins
         if (f.Flag("first"))
         {
             if (s.Bias.Length == 0) throw new InstructionSimulator.ProgramException("a GEMM starts from parameters no GEMM loaded");
-            s.Acc = new long[rows, cols];
-            for (int r = 0; r < rows; r++) for (int n = 0; n < cols; n++) s.Acc[r, n] = s.Bias[n];
+            s.Acc = new long[r, cols];
+            for (int row = 0; row < r; row++) for (int n = 0; n < cols; n++) s.Acc[row, n] = s.Bias[n];
         }
         else if (s.Acc.Length == 0) throw new InstructionSimulator.ProgramException("a GEMM continues a reduction no GEMM started");
-        for (long k = 0; k < klen; k++)
+        for (long kl = 0; kl < klen; kl++)
         {
-            var a = m.Line(act + k);
-            var wl = m.Line(w + k);
-            for (int r = 0; r < rows; r++)
+            var wl = m.Line(w + kl);
+            for (int row = 0; row < rows; row++)
+            {
+                var a = m.Line(act + kl * rows + row);
                 for (int n = 0; n < cols; n++)
-                    s.Acc[r, n] = (int)(s.Acc[r, n] + ((sbyte)a[r] - zx) * (sbyte)wl[n]);
+                {
+                    long sum = 0;
+                    for (int i = 0; i < r; i++) sum += ((sbyte)a[i] - zx) * (sbyte)wl[n * r + i];
+                    s.Acc[row, n] = (int)(s.Acc[row, n] + sum);
+                }
+            }
         }
         if (!f.Flag("last")) return;
-        int zy = f.Int("zy"), qmin = f.Int("qmin"), qmax = f.Int("qmax");
-        for (int n = 0; n < f["ncols"]; n++)
-        {
-            var line = m.Line(f["out_base"] + n);
-            Array.Clear(line);
-            for (int r = 0; r < rows; r++)
-                line[r] = (byte)(sbyte)QuantMath.Requantize(s.Acc[r, n], s.Mult[n], s.Shift[n], zy, qmin, qmax);
-        }
+        int zy = f.Int("zy"), qmin = f.Int("qmin"), qmax = f.Int("qmax"), ncols = f.Int("ncols");
+        for (int l = 0; l < f["olines"]; l++)
+            for (int row = 0; row < rows; row++)
+            {
+                var line = m.Line(f["out_base"] + l * rows + row);
+                Array.Clear(line);
+                for (int i = 0; i < r && l * r + i < ncols; i++)
+                    line[i] = (byte)(sbyte)QuantMath.Requantize(s.Acc[row, l * r + i], s.Mult[l * r + i], s.Shift[l * r + i], zy, qmin, qmax);
+            }
     }
 
     /// <summary>A first GEMM right after a GEMM of the same layer and column tile keeps the parameters the engine holds.</summary>
@@ -114,8 +134,38 @@ public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Ins
 
     /// <summary>The next reduction lines of the same tile, activation and weight lines both contiguous: one GEMM.</summary>
     public override Instruction? MergedWith(Instruction next, HwConfig c) =>
-        next is Gemm g && !Last && !g.First && ReferenceEquals(g.Layer, Layer) && g.Block == Block && g.ColTile == ColTile
-        && ActLine + Lines == g.ActLine && WeightLine + Lines == g.WeightLine && Cols == g.Cols
+        next is Gemm g && !Last && !g.First && ReferenceEquals(g.Layer, Layer) && g.Block == Block && g.ColTile == ColTile && g.Rows == Rows
+        && ActLine + (long)Lines * Rows == g.ActLine && WeightLine + Lines == g.WeightLine && Cols == g.Cols
             ? this with { Lines = Lines + g.Lines, Last = g.Last, OutLine = g.Last ? g.OutLine : OutLine }
             : null;
+}
+
+/// <summary>
+/// The dense engine's exact timing with a memory that never stalls (templates/hwgen_dense_engine.v.sbn). A GEMM taken in
+/// cycle a loads its parameters in the next ParamLines + 1 cycles (when it does), then issues lines × rows MACs and
+/// accumulates the last one in the cycle after (t = n). A last GEMM copies its accumulators to the drain in the cycle after
+/// that, or once the drain is in its last write; the engine can take the next GEMM in the copy cycle, and the drain
+/// writes rows × output lines lines, one a cycle from two cycles after the copy, retiring with the last. Any other GEMM
+/// finishes and retires at t = n, or once no drain is under way, so GEMMs retire in order.
+/// </summary>
+public sealed class DenseTimer(HwConfig config) : IUnitTimer
+{
+    long ready, drainEnd = long.MinValue;
+
+    public long ReadyFor(Instruction next) => ready;
+
+    public UnitTime Take(Instruction i, long a)
+    {
+        var g = (Gemm)i;
+        long macEnd = a + 1 + (g.LoadParams ? DenseEngine.ParamLines(config) + 1 : 0) + (long)g.Lines * g.Rows;
+        if (!g.Last)
+        {
+            ready = Math.Max(macEnd, drainEnd + 1);
+            return new UnitTime(ready, ready);
+        }
+        long copy = Math.Max(macEnd + 1, drainEnd);
+        ready = copy;
+        drainEnd = copy + 1 + (long)g.Rows * g.OutLinesPerRow;
+        return new UnitTime(ready, drainEnd);
+    }
 }

@@ -92,11 +92,10 @@ public abstract record Transfer(long Ext, int SpadLine, int Lines, LineSlot Slot
     public override long Cycles(HwConfig c) => new DmaTimer().Take(this, 0).Retire;
 
     /// <summary>The decoded slot: line bytes beyond it are zero on chip, slot bytes beyond the line zero off chip.</summary>
-    protected static (int SlotBytes, int Kept) SlotOf(Machine m, DecodedFields f)
+    protected static int SlotOf(Machine m, DecodedFields f)
     {
         int p = m.Config.PortBytes;
-        int slot = f["lpb_log2"] > 0 ? p >> f.Int("lpb_log2") : f.Int("bpl") * p;
-        return (slot, Math.Min(slot, m.Config.LineBytes));
+        return f["lpb_log2"] > 0 ? p >> f.Int("lpb_log2") : f.Int("bpl") * p;
     }
 
     /// <summary>Off-chip bytes [first, first + count), or an error naming the word outside memory.</summary>
@@ -123,11 +122,12 @@ public sealed record Load(long Ext, int SpadLine, int Lines, LineSlot Slot, stri
 
     public override void Execute(Machine m, DecodedFields f)
     {
-        var (slot, kept) = SlotOf(m, f);
+        int slot = SlotOf(m, f);
         long at = Span(m, f["ext"] * m.Config.PortBytes, f["nbeats"] * m.Config.PortBytes);
         for (int i = 0; i < f["nlines"]; i++)
         {
             var line = m.Line(f["spad_base"] + i);
+            int kept = Math.Min(slot, line.Length);
             Array.Clear(line);
             Array.Copy(m.Memory, Span(m, at + (long)i * slot, kept), line, 0, kept);
         }
@@ -145,11 +145,15 @@ public sealed record Store(long Ext, int SpadLine, int Lines, LineSlot Slot, str
     /// <summary>Whole beats: each line's slot, then zeros to the end of the last beat.</summary>
     public override void Execute(Machine m, DecodedFields f)
     {
-        var (slot, kept) = SlotOf(m, f);
+        int slot = SlotOf(m, f);
         long at = Span(m, f["ext"] * m.Config.PortBytes, f["nbeats"] * m.Config.PortBytes);
         Array.Clear(m.Memory, (int)at, (int)(f["nbeats"] * m.Config.PortBytes));
         for (int i = 0; i < f["nlines"]; i++)
-            Array.Copy(m.Line(f["spad_base"] + i), 0, m.Memory, Span(m, at + (long)i * slot, kept), kept);
+        {
+            var line = m.Line(f["spad_base"] + i);
+            int kept = Math.Min(slot, line.Length);
+            Array.Copy(line, 0, m.Memory, Span(m, at + (long)i * slot, kept), kept);
+        }
     }
 }
 

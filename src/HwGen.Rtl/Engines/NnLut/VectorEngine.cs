@@ -10,12 +10,13 @@ namespace HwGen.Rtl.Engines.NnLut;
 public sealed record UnitValues(int Id, string Module, string Kind, string Description, string PassExpr);
 
 /// <summary>The values of templates/hwgen_vector_engine.v.sbn beyond the common ones.</summary>
-public sealed record VectorValues(IReadOnlyList<FieldDecode> Decode, IReadOnlyList<UnitValues> Units, string WdataExpr);
+public sealed record VectorValues(IReadOnlyList<FieldDecode> Decode, IReadOnlyList<UnitValues> Units, string WdataExpr, string RowExpr);
 
 /// <summary>
 /// The vector engine: one NN-LUT unit per nonlinear op (element-wise table, softmax, LayerNorm), arrayRows lanes wide
-/// (lane r takes activation row r of a scratchpad line). Unit i computes the i-th nonlinear op of the graph. A VEC
-/// instruction streams a tile's lines through a unit, once per pass, and writes the results in the last pass.
+/// (element-wise: lane i takes feature i of a line; softmax and LayerNorm: lane m takes row m of the block, feature by
+/// feature). Unit i computes the i-th nonlinear op of the graph. A VEC instruction streams a tile's lines through a unit,
+/// once per pass, and writes the results in the last pass.
 /// </summary>
 public sealed class VectorEngine : IDeviceEngine
 {
@@ -88,7 +89,8 @@ public sealed class VectorEngine : IDeviceEngine
                     _ => $"LayerNorm {u.Name}, {u.Entries}-entry tables",
                 },
                 u is QSoftmax ? "pass" : "pass[0]")).ToList(),
-            common.LineBits == 8 * rows ? "out_y" : $"{{ {{{common.LineBits - 8 * rows}{{1'b0}}}}, out_y }}")));
+            common.LineBits == 8 * rows ? "wline" : $"{{ {{{common.LineBits - 8 * rows}{{1'b0}}}}, wline }}",
+            units.Select((u, i) => (u, i)).Where(x => !x.u.Elementwise).Select(x => $"u{x.i}_sel").DefaultIfEmpty("1'b0").Aggregate((a, b) => $"{a} | {b}"))));
         foreach (var u in units)
             foreach (var m in Unit(u).Emit(common.Header)) yield return m;
     }
@@ -139,10 +141,11 @@ public sealed record VecTask(QNonlinear Nonlinear, int Unit, int Block, IReadOnl
                 {
                     Owner = Nonlinear, Output = output, First = i == 0, Last = i == Inputs.Count - 1,
                     SrcLine = ctx.Line(Inputs[i]), DstLine = output ? ctx.Line(Outputs[i]) : 0, Lines = tile.Lines,
+                    Rows = tile.Storage.RowsIn(Block), LinesPerRow = tile.Storage.LinesPerRow(tile.Tile), Features = tile.Storage.FeaturesIn(tile.Tile),
                 };
             }
     }
 
     public override string Needs(long bytes, HwConfig c) =>
-        $"{Nonlinear.Mnemonic} '{Nonlinear.Name}' keeps a whole row block of {Nonlinear.Input.Type.Shape[^1]} features in and out: {bytes / c.LineBytes} lines";
+        $"{Nonlinear.Mnemonic} '{Nonlinear.Name}' keeps a whole row block of {Nonlinear.Input.Type.Shape[^1]} features in and out: {bytes} bytes";
 }
