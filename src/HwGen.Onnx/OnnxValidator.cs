@@ -11,7 +11,8 @@ namespace HwGen.Onnx;
 /// opsets per domain (an op must exist at its domain's opset), values assigned once and used after they are defined,
 /// graph inputs and outputs, input counts and attribute types of the ops HwGen knows, element types and shapes of scales
 /// and zero points, tensor dims and sizes against <see cref="Limits"/>, tensor data that matches its shape, and no NaN or
-/// Inf in float tensors (weights, biases, scales). Every finding is a <see cref="HwGenException"/> naming the file and the node.
+/// Inf in the floats a model gives as data (initializers, and Constant nodes in every form: value, value_float,
+/// value_floats, sparse_value). Every finding is a <see cref="HwGenException"/> naming the file and the node.
 /// </summary>
 public static class OnnxValidator
 {
@@ -58,6 +59,9 @@ public static class OnnxValidator
         "LayerNormalization" => new(17, 2, 3, Attrs(("axis", AT.Int), ("epsilon", AT.Float), ("stash_type", AT.Int)), MaxOutputs: 3),
         _ => null,
     };
+
+    /// <summary>What a model's float data must be, completing "... holds NaN or Inf ...; ".</summary>
+    const string FiniteRule = "weights, biases, scales and zero points must be finite";
 
     /// <summary>A domain as opset_import names it: "ai.onnx" is the default domain "".</summary>
     public static string Domain(string d) => d == "ai.onnx" ? "" : d;
@@ -144,6 +148,8 @@ public static class OnnxValidator
             if (a.Type == AT.Tensor)
                 CheckTensor(a.T ?? throw Bad($"tensor attribute '{a.Name}' holds no tensor"), path, name, finite: true,
                     a.T.Name.Length > 0 ? null : $"the tensor of attribute '{a.Name}'");
+            if (a.Type == AT.SparseTensor && a.SparseTensor?.Values is { } values)
+                CheckTensor(values, path, name, finite: true, $"the value tensor of attribute '{a.Name}'");
         }
         if (n.Output.Count == 0) throw Bad($"{n.OpType} has no outputs");
         if (domain != "" || SchemaOf(n.OpType, opset) is not { } s) return;
@@ -157,7 +163,18 @@ public static class OnnxValidator
             if (a.Type != want) throw Bad($"attribute '{a.Name}' of {n.OpType} must be {want.ToString().ToUpperInvariant()}, got {a.Type.ToString().ToUpperInvariant()}");
         }
         if (n.OpType == "Constant" && n.Attribute.Count != 1) throw Bad($"Constant needs exactly one value attribute, got {n.Attribute.Count}");
+        if (n.OpType == "Constant" && FirstNonFinite(n.Attribute[0]) is { } at)
+            throw Bad($"Constant {n.Attribute[0].Name} holds NaN or Inf{(at < 0 ? "" : $" at element {at}")}; {FiniteRule}");
     }
+
+    /// <summary>The first NaN or Inf of a value_float (-1) or value_floats attribute (its index); null when finite or not floats.
+    /// (A value tensor and a sparse_value's values are checked as tensors.)</summary>
+    static long? FirstNonFinite(AttributeProto a) => a.Type switch
+    {
+        AT.Float => float.IsFinite(a.F) ? null : -1,
+        AT.Floats => a.Floats.Select((f, i) => (f, i)).Where(p => !float.IsFinite(p.f)).Select(p => (long?)p.i).FirstOrDefault(),
+        _ => null,
+    };
 
     static string Count(int min, int max, string what) =>
         min == max ? $"{min} {what}{(min == 1 ? "" : "s")}" : $"{min} to {max} {what}s";
@@ -229,7 +246,7 @@ public static class OnnxValidator
             };
             if (bad is { } b) throw Bad($"holds {b}, out of range for {type.Name()}");
         }
-        if (finite && FirstNonFinite(t, type) is { } i) throw Bad($"holds NaN or Inf at element {i}; weights, biases and scales must be finite");
+        if (finite && FirstNonFinite(t, type) is { } i) throw Bad($"holds NaN or Inf at element {i}; {FiniteRule}");
     }
 
     static long? FirstNonFinite(TensorProto t, DType type)

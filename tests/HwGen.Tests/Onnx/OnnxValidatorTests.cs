@@ -210,6 +210,58 @@ public sealed class OnnxValidatorTests
             fc.Input.Add("bias");
         }, "tensor 'bias' holds NaN or Inf at element 1");
 
+    /// <summary>The one-layer model with a Gemm whose bias comes from a Constant node 'cb' holding <paramref name="bias"/> in
+    /// the attribute form <paramref name="form"/>; the weight scale 'ws' from a Constant 'cws' when the form is scalar.</summary>
+    static void ConstantBias(ModelProto m, string form, float[] bias)
+    {
+        var fc = Node(m, "fc");
+        fc.OpType = "Gemm";
+        fc.Input.Add("bias");
+        var a = new AttributeProto { Name = form };
+        switch (form)
+        {
+            case "value_float":
+                // A scalar form: the weight scale, a float every layer multiplies by.
+                m.Graph.Initializer.Remove(Init(m, "ws"));
+                m.Graph.Node.Insert(0, new NodeProto { Name = "cws", OpType = "Constant", Output = { "ws" },
+                    Attribute = { new AttributeProto { Name = form, Type = AT.Float, F = bias[0] } } });
+                a = new AttributeProto { Name = "value_floats", Type = AT.Floats, Floats = { 0.5f, 0.25f } };
+                break;
+            case "value_floats": a.Type = AT.Floats; a.Floats.Add(bias); break;
+            case "value": a.Type = AT.Tensor; a.T = OnnxLoader.FromTensor(new Tensor(DType.Float32, [bias.Length], bias.Select(f => (double)f).ToArray()), ""); break;
+        }
+        m.Graph.Node.Insert(0, new NodeProto { Name = "cb", OpType = "Constant", Output = { "bias" }, Attribute = { a } });
+    }
+
+    [Theory]
+    [InlineData("value_floats", "node 'cb'", "Constant value_floats holds NaN or Inf at element 1")]
+    [InlineData("value_float", "node 'cws'", "Constant value_float holds NaN or Inf;")]
+    [InlineData("value", "node 'cb'", "the tensor of attribute 'value' holds NaN or Inf at element 1")]
+    public void Non_finite_floats_in_every_constant_form(string form, string node, string reason)
+    {
+        foreach (var bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+            Fails(m => ConstantBias(m, form, form == "value_float" ? [bad] : [0.5f, bad]), node, reason, "must be finite");
+        // The same model with finite floats compiles: the refusal is the NaN's, nothing else's.
+        using var dir = new TempDir();
+        var path = Mutated(dir, m => ConstantBias(m, form, form == "value_float" ? [0.05f] : [0.5f, -0.25f]));
+        var (exit, _, err) = CliRunner.Run("compile", path, "-o", dir.File("out"));
+        Assert.True(exit == 0, err);
+    }
+
+    [Fact]
+    public void Non_finite_sparse_constant_values() =>
+        Fails(m =>
+        {
+            var sparse = new SparseTensorProto
+            {
+                Values = OnnxLoader.FromTensor(new Tensor(DType.Float32, [1], [double.NaN]), "v"),
+                Indices = OnnxLoader.FromTensor(new Tensor(DType.Int64, [1], [1]), "i"),
+                Dims = { 2 },
+            };
+            m.Graph.Node.Insert(0, new NodeProto { Name = "cs", OpType = "Constant", Output = { "sparse" },
+                Attribute = { new AttributeProto { Name = "sparse_value", Type = AT.SparseTensor, SparseTensor = sparse } } });
+        }, "node 'cs'", "the value tensor of attribute 'sparse_value' holds NaN or Inf at element 0");
+
     [Fact]
     public void A_huge_constant_of_shape_is_one_quick_error()
     {
