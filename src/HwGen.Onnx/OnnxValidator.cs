@@ -9,18 +9,22 @@ namespace HwGen.Onnx;
 /// <summary>
 /// Checks a model on load, before anything is converted or allocated, by the ONNX checker's rules for what HwGen reads:
 /// opsets per domain (an op must exist at its domain's opset), values assigned once and used after they are defined,
-/// graph inputs and outputs, input counts and attribute types of the ops HwGen knows, element types and shapes of scales
-/// and zero points, tensor dims and sizes against <see cref="Limits"/>, tensor data that matches its shape, and no NaN or
-/// Inf in the floats a model gives as data (initializers, and Constant nodes in every form: value, value_float,
-/// value_floats, sparse_value). Every finding is a <see cref="HwGenException"/> naming the file and the node.
+/// graph inputs and outputs, input and output counts and attribute types of the ops HwGen knows (QONNX's quantizers by
+/// QONNX's op definitions), element types and shapes of scales, zero points and bit widths, tensor dims and sizes against
+/// <see cref="Limits"/>, tensor data that matches its shape, and no NaN or Inf in the floats a model gives as data
+/// (initializers, and Constant nodes in every form: value, value_float, value_floats, sparse_value). Every finding is a
+/// <see cref="HwGenException"/> naming the file and the node.
 /// </summary>
 public static class OnnxValidator
 {
     /// <summary>The newest default-domain opset the op table below was written against.</summary>
     public const long MaxOpset = 23;
 
-    /// <summary>An op of the default domain: the opset it came in, its input and output counts, and its attributes' types.</summary>
-    sealed record Schema(int Since, int MinInputs, int MaxInputs, IReadOnlyDictionary<string, AT> Attributes, int MaxOutputs = 1);
+    /// <summary>An op: the opset it came in (default domain), its input and output counts, and its attributes' types; the
+    /// inputs below <paramref name="MinInputs"/> are required (not empty). <paramref name="InputNames"/> names the inputs in
+    /// messages where the op has no optional ones.</summary>
+    sealed record Schema(int Since, int MinInputs, int MaxInputs, IReadOnlyDictionary<string, AT> Attributes, int MaxOutputs = 1,
+        IReadOnlyList<string>? InputNames = null);
 
     static Dictionary<string, AT> Attrs(params (string Name, AT Type)[] a) => a.ToDictionary(p => p.Name, p => p.Type);
 
@@ -57,6 +61,17 @@ public static class OnnxValidator
             : new(1, 1, 2, Attrs(("keepdims", AT.Int), ("noop_with_empty_axes", AT.Int))),
         "Softmax" => new(1, 1, 1, Attrs(("axis", AT.Int))),
         "LayerNormalization" => new(17, 2, 3, Attrs(("axis", AT.Int), ("epsilon", AT.Float), ("stash_type", AT.Int)), MaxOutputs: 3),
+        _ => null,
+    };
+
+    /// <summary>QONNX's quantizers as QONNX defines them (docs/qonnx-custom-ops: IntQuant, formerly Quant, and BipolarQuant;
+    /// one version, so no opset): every input required, one output; null for QONNX's other ops (the importer reports them
+    /// as unsupported).</summary>
+    static Schema? QonnxSchemaOf(string op) => op switch
+    {
+        "Quant" or "IntQuant" => new(0, 4, 4, Attrs(("signed", AT.Int), ("narrow", AT.Int), ("rounding_mode", AT.String)),
+            InputNames: ["x", "scale", "zeropt", "bitwidth"]),
+        "BipolarQuant" => new(0, 2, 2, Attrs(), InputNames: ["x", "scale"]),
         _ => null,
     };
 
@@ -112,7 +127,11 @@ public static class OnnxValidator
             CheckValueInfo(v, "graph output", path);
         }
         for (int i = 0; i < g.Node.Count; i++)
-            if (Domain(g.Node[i].Domain) == "") CheckQuantParams(g.Node[i], consts, path, nodeNames[i]);
+        {
+            var domain = Domain(g.Node[i].Domain);
+            if (domain == "") CheckQuantParams(g.Node[i], consts, path, nodeNames[i]);
+            else if (QonnxQuant.Domains.Contains(domain)) CheckQonnxParams(g.Node[i], consts, path, nodeNames[i]);
+        }
     }
 
     /// <summary>The opset of each imported domain; at least one, each domain once, versions in range.</summary>
@@ -152,11 +171,17 @@ public static class OnnxValidator
                 CheckTensor(values, path, name, finite: true, $"the value tensor of attribute '{a.Name}'");
         }
         if (n.Output.Count == 0) throw Bad($"{n.OpType} has no outputs");
-        if (domain != "" || SchemaOf(n.OpType, opset) is not { } s) return;
-        if (opset < s.Since) throw Bad($"{n.OpType} does not exist at opset {opset} of the default domain (it came in opset {s.Since})");
+        bool qonnx = QonnxQuant.Domains.Contains(domain);
+        if ((domain == "" ? SchemaOf(n.OpType, opset) : qonnx ? QonnxSchemaOf(n.OpType) : null) is not { } s) return;
+        if (domain == "" && opset < s.Since) throw Bad($"{n.OpType} does not exist at opset {opset} of the default domain (it came in opset {s.Since})");
+        string version = qonnx ? $"in {DomainName(domain)}" : $"at opset {opset}";
         if (n.Input.Count < s.MinInputs || n.Input.Count > s.MaxInputs)
-            throw Bad($"{n.OpType} takes {Count(s.MinInputs, s.MaxInputs, "input")} at opset {opset}, got {n.Input.Count}");
+            throw Bad($"{n.OpType} takes {Count(s.MinInputs, s.MaxInputs, "input")}{Listed(s.InputNames)} {version}, got {n.Input.Count}");
+        for (int i = 0; i < s.MinInputs; i++)
+            if (n.Input[i].Length == 0)
+                throw Bad($"input {i}{(s.InputNames is { } names ? $" ({names[i]})" : "")} of {n.OpType} is empty, but {n.OpType} requires it");
         if (n.Output.Count > s.MaxOutputs) throw Bad($"{n.OpType} has at most {Count(1, s.MaxOutputs, "output")}, got {n.Output.Count}");
+        if (n.Output[0].Length == 0) throw Bad($"output 0 of {n.OpType} is empty, but {n.OpType} requires it");
         foreach (var a in n.Attribute)
         {
             if (!s.Attributes.TryGetValue(a.Name, out var want)) throw Bad($"{n.OpType} has no attribute '{a.Name}'");
@@ -175,6 +200,8 @@ public static class OnnxValidator
         AT.Floats => a.Floats.Select((f, i) => (f, i)).Where(p => !float.IsFinite(p.f)).Select(p => (long?)p.i).FirstOrDefault(),
         _ => null,
     };
+
+    static string Listed(IReadOnlyList<string>? names) => names is null ? "" : $" ({string.Join(", ", names)})";
 
     static string Count(int min, int max, string what) =>
         min == max ? $"{min} {what}{(min == 1 ? "" : "s")}" : $"{min} to {max} {what}s";
@@ -311,6 +338,23 @@ public static class OnnxValidator
                 throw HwGenException.At(path, name, $"zero point '{z.Name}' of {n.OpType} is {OnnxLoader.ToDType(z.DataType, path, z.Name).Name()}; HwGen reads int8 or uint8{(int32 ? " (int32 for int32 inputs)" : "")} zero points");
             if (x is { } xi && C(xi) is { } xt && xt.DataType != z.DataType)
                 throw HwGenException.At(path, name, $"zero point '{z.Name}' is {OnnxLoader.ToDType(z.DataType, path, z.Name).Name()} but '{xt.Name}' is {OnnxLoader.ToDType(xt.DataType, path, xt.Name).Name()}; ONNX needs the same type");
+        }
+    }
+
+    /// <summary>The constant scale, zero point and bit width of a QONNX quantizer, by QONNX's op definitions: float32 scales and
+    /// zero points, a float32 or int32 bit width (int64 too: QONNX's own examples write one). Values (bit widths 2 to 8,
+    /// positive scales) are the importer's to check; inputs that are not constants it refuses there.</summary>
+    static void CheckQonnxParams(NodeProto n, Dictionary<string, TensorProto> consts, string path, string name)
+    {
+        if (QonnxSchemaOf(n.OpType)?.InputNames is not { } inputs) return;
+        for (int i = 1; i < inputs.Count; i++)
+        {
+            if (!consts.TryGetValue(n.Input[i], out var t)) continue;
+            bool bitwidth = inputs[i] == "bitwidth";
+            var (what, allowed) = bitwidth ? ("bit width", "float32 or int32 bit widths (HwGen also reads int64)")
+                : inputs[i] == "scale" ? ("scale", "float32 scales") : ("zero point", "float32 zero points");
+            if (t.DataType == (int)DT.Float || (bitwidth && t.DataType is (int)DT.Int32 or (int)DT.Int64)) continue;
+            throw HwGenException.At(path, name, $"{what} '{t.Name}' (input {i}, {inputs[i]}) of {n.OpType} is {OnnxLoader.ToDType(t.DataType, path, t.Name).Name()}; QONNX's {n.OpType} takes {allowed}");
         }
     }
 

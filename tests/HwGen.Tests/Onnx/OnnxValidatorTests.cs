@@ -12,24 +12,29 @@ namespace HwGen.Tests.Onnx;
 /// <summary>Invalid models are refused on load, by the ONNX checker's rules, each with one line naming the file and node.</summary>
 public sealed class OnnxValidatorTests
 {
-    /// <summary>The one-layer QDQ model of <see cref="BadInputTests"/> after <paramref name="mutate"/>, saved as model.onnx.</summary>
-    static string Mutated(TempDir dir, Action<ModelProto> mutate)
+    /// <summary>A model that <paramref name="source"/> saves as model.onnx (default: the one-layer QDQ model of
+    /// <see cref="BadInputTests"/>) after <paramref name="mutate"/>.</summary>
+    internal static string Mutated(TempDir dir, Action<ModelProto> mutate, Func<TempDir, string>? source = null)
     {
-        var path = BadInputTests.Model(dir);
+        var path = (source ?? (d => BadInputTests.Model(d)))(dir);
         var m = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
         mutate(m);
         File.WriteAllBytes(path, m.ToByteArray());
         return path;
     }
 
-    static NodeProto Node(ModelProto m, string name) => m.Graph.Node.Single(n => n.Name == name);
-    static TensorProto Init(ModelProto m, string name) => m.Graph.Initializer.Single(t => t.Name == name);
+    internal static NodeProto Node(ModelProto m, string name) => m.Graph.Node.Single(n => n.Name == name);
+    internal static TensorProto Init(ModelProto m, string name) => m.Graph.Initializer.Single(t => t.Name == name);
 
-    static string Fails(Action<ModelProto> mutate, params string[] mustContain)
+    /// <summary>Asserts that compiling the mutated model (<see cref="Mutated"/>) is one clean error naming model.onnx and
+    /// <paramref name="mustContain"/>.</summary>
+    internal static string Fails(Func<TempDir, string>? source, Action<ModelProto> mutate, params string[] mustContain)
     {
         using var dir = new TempDir();
-        return CleanFailure.Assert(dir, ["compile", Mutated(dir, mutate)], ["model.onnx", .. mustContain]);
+        return CleanFailure.Assert(dir, ["compile", Mutated(dir, mutate, source)], ["model.onnx", .. mustContain]);
     }
+
+    static string Fails(Action<ModelProto> mutate, params string[] mustContain) => Fails(null, mutate, mustContain);
 
     [Fact]
     public void The_unmutated_model_loads() =>
@@ -261,6 +266,10 @@ public sealed class OnnxValidatorTests
             m.Graph.Node.Insert(0, new NodeProto { Name = "cs", OpType = "Constant", Output = { "sparse" },
                 Attribute = { new AttributeProto { Name = "sparse_value", Type = AT.SparseTensor, SparseTensor = sparse } } });
         }, "node 'cs'", "the value tensor of attribute 'sparse_value' holds NaN or Inf at element 0");
+
+    [Fact]
+    public void A_required_input_left_empty() =>
+        Fails(m => Node(m, "fc").Input[1] = "", "node 'fc'", "input 1 of MatMul is empty, but MatMul requires it");
 
     [Fact]
     public void A_huge_constant_of_shape_is_one_quick_error()
