@@ -55,7 +55,11 @@ public static class Program
     static Option<string?> InputOption(string what) => new("--input") { Description = what };
     static HwConfig LoadConfig(string? path) => path is null ? HwConfig.Default : HwConfig.Load(path);
 
-    static Tensor[] ReadInputs(Graph g, string path) => Flow.CheckInputs(g, [Npy.Read(path)], path);
+    /// <summary>Reads an --input .npy before the compile (a damaged file fails at once, not after a long compile); its shape
+    /// is checked against the compiled graph (<see cref="CheckInput"/>).</summary>
+    static (Tensor X, string Path)? ReadInput(string? path) => path is null ? null : (Npy.Read(path), path);
+
+    static Tensor[] CheckInput(Graph g, (Tensor X, string Path) input) => Flow.CheckInputs(g, [input.X], input.Path);
 
     static Command CompileCommand(TextWriter o)
     {
@@ -75,8 +79,9 @@ public static class Program
             var outDir = pr.GetValue(output) ?? Path.Combine("rtl-out", Flow.ModelName(modelPath));
             Flow.CheckOutputDirectory(outDir, modelPath);   // before any work; checked again before the directory is replaced
             var sw = Stopwatch.StartNew();
+            var given = ReadInput(pr.GetValue(input));
             var c = Flow.Compile(modelPath, cfg, dump is null ? null : (name, g) => File.WriteAllText(Path.Combine(dump, name + ".hwir"), Printer.Print(g)), pr.GetValue(batch));
-            var inputs = pr.GetValue(input) is { } ip ? ReadInputs(c.Graph, ip) : Flow.DefaultInputs(c.Graph);
+            var inputs = given is { } x ? CheckInput(c.Graph, x) : Flow.DefaultInputs(c.Graph);
             Flow.WriteDesignDirectory(c, outDir, inputs, modelPath);
             var d = c.Design;
             // Wall times go to stdout only: the directory's files are the same on every identical compile.
@@ -105,10 +110,10 @@ public static class Program
             if (!Directory.Exists(d)) throw HwGenException.At(d, null, "directory not found");
             var (modelPath, cfg, batch, _) = Manifest.Read(d);
             long estimate = -1;
-            if (pr.GetValue(input) is { } ip)
+            if (ReadInput(pr.GetValue(input)) is { } x)
             {
                 var c = Flow.Compile(modelPath, cfg, batch: batch);
-                Flow.WriteVectors(c, d, ReadInputs(c.Graph, ip));
+                Flow.WriteVectors(c, d, CheckInput(c.Graph, x));
                 estimate = c.Design.EstimatedCycles;
             }
             var r = Flow.Simulate(simulator, d, pr.GetValue(noStall));

@@ -157,6 +157,48 @@ public sealed class BadInputTests
         AssertCleanFailure(dir, ["compile", Model(dir), "--input", dir.File("x.npy")], "x.npy", "needs shape [1x4]");
     }
 
+    /// <summary>A float32 [1x4] .npy cut short after its header: damaged, whatever model it is for.</summary>
+    static string TruncatedNpy(TempDir dir)
+    {
+        Npy.Write(dir.File("x.npy"), new Tensor(DType.Float32, [1, 4], [0.1, 0.2, 0.3, 0.4]));
+        var bytes = File.ReadAllBytes(dir.File("x.npy"));
+        File.WriteAllBytes(dir.File("x.npy"), bytes[..^6]);
+        return dir.File("x.npy");
+    }
+
+    [Fact]
+    public void A_damaged_input_is_refused_before_the_compile()
+    {
+        using var dir = new TempDir();
+        // This config makes the compile itself fail (no tile fits): the .npy's error shows that it was read first.
+        File.WriteAllText(dir.File("hw.json"), """{ "arrayRows": 2, "arrayCols": 64, "scratchpadBytes": 1024 }""");
+        var line = CleanFailure.Assert(dir, ["compile", Model(dir), "--config", dir.File("hw.json"), "--input", TruncatedNpy(dir)], "x.npy", "truncated");
+        Assert.DoesNotContain("cannot hold one tile", line);
+        // Without the damaged input the same compile fails on the config: the check above can tell the two apart.
+        AssertCleanFailure(dir, ["compile", Model(dir), "--config", dir.File("hw.json")], "cannot hold one tile");
+    }
+
+    [Fact]
+    public void Simulate_refuses_a_damaged_input_before_the_compile()
+    {
+        using var dir = new TempDir();
+        var model = Model(dir);
+        var (exit, _, err) = CliRunner.Run("compile", model, "-o", dir.File("out"));
+        Assert.True(exit == 0, err);
+        var vectors = Directory.GetFiles(dir.File("out/tb")).ToDictionary(f => f, File.ReadAllBytes);
+        // The model the manifest names no longer loads: an error about it would mean the compile ran before the input was read.
+        File.WriteAllText(model, "not a model any more\n");
+        (exit, var stdout, err) = CliRunner.Run("simulate", dir.File("out"), "--input", TruncatedNpy(dir));
+        Assert.Equal(1, exit);
+        Assert.Equal("", stdout);
+        var line = Assert.Single(err.Trim().Split('\n'));
+        Assert.StartsWith("error: ", line);
+        Assert.Contains("x.npy", line);
+        Assert.Contains("truncated", line);
+        Assert.DoesNotContain("model.onnx", line);
+        Assert.All(vectors, v => Assert.Equal(v.Value, File.ReadAllBytes(v.Key)));
+    }
+
     [Fact]
     public void Simulate_a_directory_that_is_not_a_design()
     {
