@@ -1,6 +1,7 @@
 using System.Text;
 using Google.Protobuf;
 using HwGen.Core;
+using HwGen.Onnx;
 using HwGen.Onnx.Proto;
 using HwGen.Tests.Cli;
 using HwGen.Tests.Support;
@@ -17,8 +18,9 @@ namespace HwGen.Tests.Fuzz;
 /// </summary>
 public static class Fuzz
 {
-    /// <summary>Models the mutations start from: the examples, and a one-layer model whose constants are initializers.</summary>
-    public static readonly string[] Sources = ["mlp_digits", "ffn_digits", "one_layer"];
+    /// <summary>Models the structural mutations start from: the examples (QDQ and QONNX), and a one-layer model whose
+    /// constants are initializers.</summary>
+    public static readonly string[] Sources = ["mlp_digits", "ffn_digits", "qonnx_mlp_digits", "one_layer"];
 
     /// <summary>The greedy scheduler keeps the runs that compile fast.</summary>
     const string FuzzConfig = """{ "scheduler": "greedy" }""";
@@ -27,8 +29,10 @@ public static class Fuzz
         File.ReadAllBytes(source == "one_layer" ? BadInputTests.Model(dir) : Repo.Example(source));
 
     /// <summary>Runs a compile of <paramref name="model"/> bytes (and optionally a config and an input) and checks the outcome;
-    /// an error must name one of <paramref name="names"/>.</summary>
-    public static void Check(TempDir dir, byte[] model, bool mayPass, string? config = null, byte[]? npy = null, params string[] names)
+    /// an error must name one of <paramref name="files"/> (default model.onnx) and, when there are any, one of
+    /// <paramref name="places"/> (the node or value the mutation changed).</summary>
+    public static void Check(TempDir dir, byte[] model, bool mayPass, string? config = null, byte[]? npy = null, string[]? files = null,
+        string[]? places = null)
     {
         File.WriteAllBytes(dir.File("model.onnx"), model);
         File.WriteAllText(dir.File("hw.json"), config ?? FuzzConfig);
@@ -40,8 +44,10 @@ public static class Fuzz
         }
         var line = CleanFailure.Run(dir, args, mayPass);
         if (Environment.GetEnvironmentVariable("HWGEN_FUZZ_LOG") is { } log) lock (ShapeRe) File.AppendAllText(log, (line ?? "PASS") + "\n");
-        if (line is not null)
-            Assert.True(names.Length == 0 ? line.Contains("model.onnx") : names.Any(line.Contains), $"the error names none of {string.Join(", ", names)}: {line}");
+        if (line is null) return;
+        files ??= ["model.onnx"];
+        Assert.True(files.Any(line.Contains), $"the error names none of {string.Join(", ", files)}: {line}");
+        if (places is { Length: > 0 }) Assert.True(places.Any(line.Contains), $"the error names none of {string.Join(", ", places)}: {line}");
     }
 
     /// <summary>Runs ONNX semantics (<c>hwgen run --semantics onnx</c>) on <paramref name="model"/> (written by <see cref="Check"/>)
@@ -70,21 +76,21 @@ public static class Fuzz
         using var dir = new TempDir();
         var m = Find(mutation);
         var src = SourceBytes(source, dir);
-        if (MutateStructure(src, m, new Random(seed)) is not { } bytes) return;
-        Check(dir, bytes, m.MayPass);
-        if (m.MayPass) CheckRun(dir, src);
+        if (MutateStructure(src, m, new Random(seed)) is not { } mutated) return;
+        Check(dir, mutated.Bytes, mutated.MayPass, places: mutated.Places);
+        if (mutated.MayPass) CheckRun(dir, src);
     }
 
     public static void RunConfig(int seed)
     {
         using var dir = new TempDir();
-        Check(dir, SourceBytes("mlp_digits", dir), mayPass: true, config: MutateConfig(new Random(seed)), names: ["hw.json", "model.onnx"]);
+        Check(dir, SourceBytes("mlp_digits", dir), mayPass: true, config: MutateConfig(new Random(seed)), files: ["hw.json", "model.onnx"]);
     }
 
     public static void RunNpy(int seed)
     {
         using var dir = new TempDir();
-        Check(dir, SourceBytes("mlp_digits", dir), mayPass: true, npy: MutateNpy([1, 64], new Random(seed)), names: ["x.npy"]);
+        Check(dir, SourceBytes("mlp_digits", dir), mayPass: true, npy: MutateNpy([1, 64], new Random(seed)), files: ["x.npy"]);
     }
 
     // ---- byte level ----
@@ -115,8 +121,21 @@ public static class Fuzz
     // ---- structural ----
 
     /// <summary>A named structural mutation; each makes an invalid model (so the compile must fail) unless <see cref="MayPass"/>.
-    /// Returns false when it has nothing to mutate in the model.</summary>
-    public sealed record Mutation(string Name, Func<ModelProto, Random, bool> Apply, bool MayPass = false);
+    /// Returns where the error must point, or null when it has nothing to mutate in the model.</summary>
+    public sealed record Mutation(string Name, Func<ModelProto, Random, Target?> Apply, bool MayPass = false);
+
+    /// <summary>What a mutation changed, which its error must name besides the file: one of <paramref name="Nodes"/> (held by
+    /// reference: their names as messages give them, <see cref="OnnxLoader.NodeNames"/>, are read after the mutation) or of
+    /// <paramref name="Values"/> (tensors, graph inputs and outputs, quoted as messages quote them). Neither: anywhere (a
+    /// model-wide change, or one whose error shows downstream). <paramref name="MayPass"/>: this case may leave a valid model.</summary>
+    public sealed record Target(IReadOnlyList<NodeProto> Nodes, IReadOnlyList<string> Values, bool MayPass = false)
+    {
+        public static readonly Target Anywhere = new([], []);
+        public static Target At(NodeProto n) => new([n], []);
+    }
+
+    /// <summary>A mutated model, whether it may be valid, and what its error must name (one of; none: anything in the file).</summary>
+    public sealed record Mutated(byte[] Bytes, bool MayPass, string[] Places);
 
     static T Pick<T>(IReadOnlyList<T> xs, Random r) => xs[r.Next(xs.Count)];
 
@@ -138,14 +157,25 @@ public static class Fuzz
         return m.Graph.Node.Where(n => n.Output.Any(used.Contains)).ToList();
     }
 
-    static List<NodeProto> QuantNodes(ModelProto m) => m.Graph.Node.Where(n => n.OpType is "QuantizeLinear" or "DequantizeLinear").ToList();
+    /// <summary>The quantizers: QuantizeLinear, DequantizeLinear and QONNX's (whose input 1 is a scale and input 2 a zero point too).</summary>
+    static List<NodeProto> QuantNodes(ModelProto m) => m.Graph.Node
+        .Where(n => n.OpType is "QuantizeLinear" or "DequantizeLinear" || (QonnxQuant.Domains.Contains(n.Domain) && QonnxQuant.Ops.Contains(n.OpType))).ToList();
 
-    /// <summary>The scale (input 1) or zero point (input 2) tensors of the Q/DQ nodes that have constant ones.</summary>
-    static List<TensorProto> QuantParams(ModelProto m, int input)
+    /// <summary>The scale (input 1) or zero point (input 2) tensors, by value name, of the quantizers that have constant ones.</summary>
+    static List<KeyValuePair<string, TensorProto>> QuantParams(ModelProto m, int input)
     {
         var c = Constants(m);
-        return QuantNodes(m).Where(n => n.Input.Count > input && c.ContainsKey(n.Input[input])).Select(n => c[n.Input[input]]).Distinct().ToList();
+        return QuantNodes(m).Where(n => n.Input.Count > input && c.ContainsKey(n.Input[input])).Select(n => n.Input[input]).Distinct()
+            .Select(v => KeyValuePair.Create(v, c[v])).ToList();
     }
+
+    /// <summary>A constant value: its name, the Constant node that makes it and the nodes that use it.</summary>
+    static Target AtValue(ModelProto m, string value) =>
+        new(m.Graph.Node.Where(n => n.Output.Contains(value) || n.Input.Contains(value)).ToList(), [value]);
+
+    /// <summary>The nodes that use any of <paramref name="values"/>.</summary>
+    static List<NodeProto> Users(ModelProto m, IEnumerable<string> values) =>
+        m.Graph.Node.Where(n => n.Input.Intersect(values).Any()).ToList();
 
     static void SetFloat(TensorProto t, int i, float v)
     {
@@ -157,27 +187,35 @@ public static class Fuzz
 
     public static readonly Mutation[] Mutations =
     [
-        new("remove-node", (m, r) => { var u = Used(m); if (u.Count == 0) return false; m.Graph.Node.Remove(Pick(u, r)); return true; }),
+        new("remove-node", (m, r) =>
+        {
+            var u = Used(m);
+            if (u.Count == 0) return null;
+            var n = Pick(u, r);
+            m.Graph.Node.Remove(n);
+            return new(Users(m, n.Output), n.Output);   // the first user of its output, or the graph output
+        }),
         new("duplicate-node", (m, r) =>
         {
             int i = r.Next(m.Graph.Node.Count);
-            m.Graph.Node.Insert(i + 1, m.Graph.Node[i].Clone());
-            return true;
+            var copy = m.Graph.Node[i].Clone();
+            m.Graph.Node.Insert(i + 1, copy);
+            return new([copy], copy.Output);
         }),
         new("node-after-its-users", (m, r) =>
         {
             var u = Used(m).Where(n => n != m.Graph.Node[^1]).ToList();
-            if (u.Count == 0) return false;
+            if (u.Count == 0) return null;
             var n = Pick(u, r);
             m.Graph.Node.Remove(n);
             m.Graph.Node.Add(n);
-            return true;
+            return new([n, .. Users(m, n.Output)], n.Output);
         }),
         new("wrong-dims", (m, r) =>
         {
-            var ts = Constants(m).Values.Where(t => Elements(t) > 0).ToList();
-            if (ts.Count == 0) return false;
-            var t = Pick(ts, r);
+            var ts = Constants(m).Where(t => Elements(t.Value) > 0).ToList();
+            if (ts.Count == 0) return null;
+            var (name, t) = Pick(ts, r);
             switch (t.Dims.Count == 0 ? 0 : r.Next(4))
             {
                 case 0: t.Dims.Add(2); break;
@@ -185,51 +223,51 @@ public static class Fuzz
                 case 2: t.Dims[r.Next(t.Dims.Count)] = -1; break;
                 default: t.Dims[r.Next(t.Dims.Count)] = 1L << 33; break;
             }
-            return true;
+            return AtValue(m, name);
         }),
         new("unsupported-type", (m, r) =>
         {
-            var t = Pick(Constants(m).Values.ToList(), r);
+            var (name, t) = Pick(Constants(m).ToList(), r);
             t.DataType = (int)Pick(new[] { DT.Undefined, DT.Float16, DT.String, DT.Bfloat16, DT.Complex64, DT.Uint64, (DT)99 }, r);
-            return true;
+            return AtValue(m, name);
         }),
         new("scale-value", (m, r) =>
         {
-            var s = QuantParams(m, 1).Where(t => t.DataType == (int)DT.Float).ToList();
-            if (s.Count == 0) return false;
-            var t = Pick(s, r);
+            var s = QuantParams(m, 1).Where(t => t.Value.DataType == (int)DT.Float).ToList();
+            if (s.Count == 0) return null;
+            var (name, t) = Pick(s, r);
             SetFloat(t, r.Next((int)Elements(t)), Pick(new[] { float.NaN, 0f, -0.05f, float.PositiveInfinity, float.NegativeInfinity, -1e-30f }, r));
-            return true;
+            return AtValue(m, name);
         }),
         new("scale-type", (m, r) =>
         {
-            var s = QuantParams(m, 1).Where(t => !t.RawData.IsEmpty).ToList();
-            if (s.Count == 0) return false;
-            var t = Pick(s, r);
+            var s = QuantParams(m, 1).Where(t => !t.Value.RawData.IsEmpty).ToList();
+            if (s.Count == 0) return null;
+            var (name, t) = Pick(s, r);
             if (r.Next(2) == 0) t.DataType = (int)DT.Int32;
             else
             {
                 t.DataType = (int)DT.Double;
                 t.RawData = ByteString.CopyFrom(new byte[8 * Elements(t)]);
             }
-            return true;
+            return AtValue(m, name);
         }),
         new("zero-point-out-of-range", (m, r) =>
         {
-            var z = QuantParams(m, 2).Where(t => t.DataType is (int)DT.Int8 or (int)DT.Uint8).ToList();
-            if (z.Count == 0) return false;
-            var t = Pick(z, r);
+            var z = QuantParams(m, 2).Where(t => t.Value.DataType is (int)DT.Int8 or (int)DT.Uint8).ToList();
+            if (z.Count == 0) return null;
+            var (name, t) = Pick(z, r);
             t.RawData = ByteString.Empty;
             t.Int32Data.Clear();
             t.Int32Data.AddRange(Enumerable.Repeat(0, (int)Elements(t)));
             t.Int32Data[r.Next(t.Int32Data.Count)] = Pick(new[] { 300, -129, 256, 1_000_000, int.MinValue }, r);
-            return true;
+            return AtValue(m, name);
         }),
         new("zero-point-count", (m, r) =>
         {
-            var z = QuantParams(m, 2).Where(t => !t.RawData.IsEmpty && t.DataType is (int)DT.Int8 or (int)DT.Uint8).ToList();
-            if (z.Count == 0) return false;
-            var t = Pick(z, r);
+            var z = QuantParams(m, 2).Where(t => !t.Value.RawData.IsEmpty && t.Value.DataType is (int)DT.Int8 or (int)DT.Uint8).ToList();
+            if (z.Count == 0) return null;
+            var (name, t) = Pick(z, r);
             if (t.Dims.Count == 1 && t.Dims[0] > 1)
             {
                 t.Dims[0] -= 1;
@@ -241,35 +279,38 @@ public static class Fuzz
                 t.Dims.Add(2);
                 t.RawData = ByteString.CopyFrom(new byte[2]);
             }
-            return true;
+            return AtValue(m, name);
         }),
         new("opset", (m, r) =>
         {
             switch (r.Next(5))
             {
                 case 0: m.OpsetImport.Clear(); break;
-                case 1: m.OpsetImport[0].Version = r.Next(-1, 10); break;
+                case 1:
+                    m.OpsetImport[0].Version = r.Next(-1, 10);
+                    // Versions 1 to 9 predate QuantizeLinear (opset 10); a model without Q/DQ nodes (QONNX's) may be valid there.
+                    return Target.Anywhere with { MayPass = m.OpsetImport[0].Version >= 1 && QuantNodes(m).All(n => n.Domain != "") };
                 case 2: m.OpsetImport[0].Version = 1000; break;
                 case 3: m.OpsetImport.Add(m.OpsetImport[0].Clone()); break;
                 default: m.OpsetImport[0].Domain = "com.hwgen.fuzz"; break;
             }
-            return true;
+            return Target.Anywhere;
         }),
         new("graph-input-dim", (m, r) =>
         {
             var dims = m.Graph.Input[0].Type.TensorType.Shape.Dim;
             dims[r.Next(dims.Count)].DimValue = Pick(new[] { -5L, (1L << 32) + 64, 1L << 40, 1L << 31, 1L << 25 }, r);
-            return true;
+            return new([], [m.Graph.Input[0].Name]);
         }),
         new("graph-outputs", (m, r) =>
         {
             switch (r.Next(3))
             {
-                case 0: m.Graph.Output.Clear(); break;
+                case 0: m.Graph.Output.Clear(); return Target.Anywhere;
                 case 1: m.Graph.Output.Add(m.Graph.Output[0].Clone()); break;
                 default: m.Graph.Output[0].Name = "never_computed"; break;
             }
-            return true;
+            return new([], [m.Graph.Output[0].Name]);
         }),
         new("attribute", (m, r) =>
         {
@@ -286,25 +327,31 @@ public static class Fuzz
                     n.Attribute.Add(new AttributeProto { Name = "axis", Type = AT.Int, I = 1 });
                     break;
             }
-            return true;
+            return Target.At(n);
         }),
         new("input-count", (m, r) =>
         {
             var n = Pick(m.Graph.Node.Where(n => n.OpType != "Constant").ToList(), r);
             if (r.Next(2) == 0) n.Input.Clear();
             else n.Input.AddRange(Enumerable.Repeat(n.Input[0], 9));
-            return true;
+            return Target.At(n);
         }),
-        new("unknown-domain", (m, r) => { Pick(m.Graph.Node.ToList(), r).Domain = "com.hwgen.fuzz"; return true; }),
+        new("unknown-domain", (m, r) =>
+        {
+            var n = Pick(m.Graph.Node.ToList(), r);
+            n.Domain = "com.hwgen.fuzz";
+            return Target.At(n);
+        }),
         new("empty-constant", (m, r) =>
         {
             var cs = m.Graph.Node.Where(n => n.OpType == "Constant" && n.Attribute.Count == 1).ToList();
-            if (cs.Count == 0) return false;
-            var a = Pick(cs, r).Attribute[0];
+            if (cs.Count == 0) return null;
+            var n = Pick(cs, r);
+            var a = n.Attribute[0];
             a.Name = "value";
             a.Type = AT.Tensor;
             a.T = r.Next(2) == 0 ? null : new TensorProto();
-            return true;
+            return Target.At(n);
         }),
     ];
 
@@ -314,25 +361,25 @@ public static class Fuzz
         new("attribute-value", (m, r) =>
         {
             var attrs = m.Graph.Node.SelectMany(n => n.Attribute).Where(a => a.Type is AT.Int or AT.Float or AT.Ints).ToList();
-            if (attrs.Count == 0) return false;
+            if (attrs.Count == 0) return null;
             var a = Pick(attrs, r);
             if (a.Type == AT.Int) a.I = Pick(new[] { -3L, -1, 0, 1, 2, 5, 1000, long.MinValue }, r);
             else if (a.Type == AT.Float) a.F = Pick(new[] { 0f, -1f, float.NaN, 1e30f, 1e-30f }, r);
             else if (a.Ints.Count > 0) a.Ints[r.Next(a.Ints.Count)] = Pick(new[] { -1L, 0, 1, 2, 7, 1L << 40 }, r);
             else a.Ints.Add(0);
-            return true;
+            return Target.Anywhere;
         }, MayPass: true),
         new("integer-constant", (m, r) =>
         {
             var ts = Constants(m).Values.Where(t => !t.RawData.IsEmpty && t.DataType is (int)DT.Int64 or (int)DT.Int32 or (int)DT.Int8 or (int)DT.Uint8).ToList();
-            if (ts.Count == 0) return false;
+            if (ts.Count == 0) return null;
             var t = Pick(ts, r);
             var raw = t.RawData.ToByteArray();
             int w = raw.Length / (int)Math.Max(1, Elements(t)), i = r.Next(raw.Length / w);
             long v = Pick(new[] { 0L, -1, 1, 2, 127, -128, 255, 1L << 31, long.MaxValue }, r);
             BitConverter.GetBytes(v).AsSpan(0, w).CopyTo(raw.AsSpan(i * w, w));
             t.RawData = ByteString.CopyFrom(raw);
-            return true;
+            return Target.Anywhere;
         }, MayPass: true),
         new("graph-input-size", (m, r) =>
         {
@@ -340,7 +387,7 @@ public static class Fuzz
             var d = dims[r.Next(dims.Count)];
             if (r.Next(4) == 0) d.DimParam = "N";
             else d.DimValue = Pick(new[] { 0L, 1, 2, 3, 63, 65, 128 }, r);
-            return true;
+            return Target.Anywhere;
         }, MayPass: true),
         new("rewire-input", (m, r) =>
         {
@@ -348,12 +395,12 @@ public static class Fuzz
             var g = m.Graph;
             int i = r.Next(g.Node.Count);
             var n = g.Node[i];
-            if (n.Input.Count == 0) return false;
+            if (n.Input.Count == 0) return null;
             var earlier = g.Initializer.Select(t => t.Name).Concat(g.Input.Select(v => v.Name))
                 .Concat(g.Node.Take(i).SelectMany(p => p.Output)).Where(x => x.Length > 0).ToList();
-            if (earlier.Count == 0) return false;
+            if (earlier.Count == 0) return null;
             n.Input[r.Next(n.Input.Count)] = Pick(earlier, r);
-            return true;
+            return Target.Anywhere;
         }, MayPass: true),
         new("op-type", (m, r) =>
         {
@@ -365,7 +412,7 @@ public static class Fuzz
             var n = Pick(m.Graph.Node.Where(n => families.Any(f => f.Contains(n.OpType))).ToList(), r);
             n.OpType = Pick(families.First(f => f.Contains(n.OpType)), r);
             n.Attribute.Clear();
-            return true;
+            return Target.Anywhere;
         }, MayPass: true),
     ];
 
@@ -373,11 +420,16 @@ public static class Fuzz
 
     public static Mutation Find(string name) => All.Single(x => x.Name == name);
 
-    /// <summary>The source model after one structural mutation, or null when the mutation has nothing to work on there.</summary>
-    public static byte[]? MutateStructure(byte[] src, Mutation mutation, Random r)
+    /// <summary>The source model after one structural mutation, or null when the mutation has nothing to work on there.
+    /// Its places are the target's nodes as messages name them in the mutated model (nodes it removed are not) and its values.</summary>
+    public static Mutated? MutateStructure(byte[] src, Mutation mutation, Random r)
     {
         var m = ModelProto.Parser.ParseFrom(src);
-        return mutation.Apply(m, r) ? m.ToByteArray() : null;
+        if (mutation.Apply(m, r) is not { } target) return null;
+        var names = OnnxLoader.NodeNames(m.Graph);
+        var nodes = target.Nodes.Select(n => Enumerable.Range(0, m.Graph.Node.Count).FirstOrDefault(i => ReferenceEquals(m.Graph.Node[i], n), -1))
+            .Where(i => i >= 0).Select(i => $"node '{names[i]}'");
+        return new Mutated(m.ToByteArray(), mutation.MayPass || target.MayPass, [.. nodes, .. target.Values.Select(v => $"'{v}'")]);
     }
 
     // ---- configs ----

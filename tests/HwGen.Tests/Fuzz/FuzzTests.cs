@@ -23,7 +23,8 @@ public sealed class FuzzBytesTests
 }
 
 /// <summary>Structural mutations with the protobuf classes: most make an invalid model, which must be one clean error naming
-/// the file; the rest (<see cref="Fuzz.MayPassMutations"/>) may also compile.</summary>
+/// the file and what the mutation changed (the node, or the tensor or graph value; <see cref="Fuzz.Target"/>); the rest
+/// (<see cref="Fuzz.MayPassMutations"/>) may also compile.</summary>
 public sealed class FuzzStructureTests
 {
     public const int Seeds = 150;
