@@ -171,7 +171,7 @@ public sealed class BadInputTests
     {
         using var dir = new TempDir();
         // This config makes the compile itself fail (no tile fits): the .npy's error shows that it was read first.
-        File.WriteAllText(dir.File("hw.json"), """{ "arrayRows": 2, "arrayCols": 64, "scratchpadBytes": 1024 }""");
+        File.WriteAllText(dir.File("hw.json"), """{ "arrayRows": 1, "arrayCols": 64, "scratchpadBytes": 1024 }""");
         var line = CleanFailure.Assert(dir, ["compile", Model(dir), "--config", dir.File("hw.json"), "--input", TruncatedNpy(dir)], "x.npy", "truncated");
         Assert.DoesNotContain("cannot hold one tile", line);
         // Without the damaged input the same compile fails on the config: the check above can tell the two apart.
