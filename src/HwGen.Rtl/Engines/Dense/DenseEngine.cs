@@ -108,8 +108,9 @@ public sealed class DenseEngine : IDeviceEngine
                 p[ShiftByte(n, c)] = (byte)g.Shift[col];
             }
             long pAt = first + layout.ParamWord(j) * pw;
+            int kept = Math.Min(lb, layout.ParamSlot.SlotBytes);
             for (int i = 0; i < paramLines; i++)
-                Array.Copy(p, i * lb, image, pAt + (long)i * layout.ParamSlot.SlotBytes, lb);
+                Array.Copy(p, i * lb, image, pAt + (long)i * layout.ParamSlot.SlotBytes, kept);
         }
     }
 

@@ -71,7 +71,8 @@ public sealed class DenseLayout
     public int ColsIn(int tile) => Math.Min(c.ArrayCols, Layer.N - tile * c.ArrayCols);
     /// <summary>A weight line holds the tile's columns, ArrayRows bytes each.</summary>
     public LineSlot WeightSlot(int tile) => LineSlot.For(ColsIn(tile) * c.ArrayRows, c);
-    public LineSlot ParamSlot => LineSlot.For(c.ConstLineBytes, c);
+    /// <summary>Parameter lines are whole constant lines; a block of one line moves only its 9 bytes per column.</summary>
+    public LineSlot ParamSlot => LineSlot.For(DenseEngine.ParamLines(c) == 1 ? DenseEngine.ParamBytesPerColumn * c.ArrayCols : c.ConstLineBytes, c);
 
     /// <summary>Word of chunk <paramref name="chunk"/> of column tile <paramref name="tile"/>, from the start of the layer's region.</summary>
     public long ChunkWord(int tile, int chunk) => tileWord[tile] + Enumerable.Range(0, chunk).Sum(i => WeightSlot(tile).Beats(ChunkLines(i)));
@@ -142,21 +143,38 @@ public static class DenseLowering
     }
 
     /// <summary>
-    /// The order of (row block, column tile) pairs, chosen for reuse. Row blocks outside (the default) keep a block's
-    /// activations while every column tile runs, and re-fetch the weights per block unless all of them fit in the two
-    /// constant banks. Column tiles outside keep a tile's weights while every block runs (only when a tile's whole reduction
-    /// is one task), and re-fetch the activations per tile unless the layer's input fits in half its bank; consecutive GEMMs
-    /// of one tile also keep its parameters in the engine (<see cref="Gemm.After"/>). Column tiles go outside when their
-    /// estimated traffic (in bytes) is no larger.
+    /// The order of (row block, column tile) pairs, chosen for reuse by the bytes it would move, estimated:
+    /// <list type="bullet">
+    /// <item>groups of G row blocks outside, every column tile inside, the group's blocks innermost: the group's activations
+    /// stay while each tile's weights load once per group (G blocks must fit their bank); G = 1 is row block by row block;</item>
+    /// <item>groups of T column tiles outside, every row block inside, the group's tiles innermost: the group's weights stay
+    /// while each block's activations load once per group (T tiles must fit the two constant banks, alternating), unless the
+    /// whole input fits its bank and loads once; T = 1 is column tile by column tile, where consecutive GEMMs of one tile
+    /// also keep its parameters in the engine (<see cref="Gemm.After"/>).</item>
+    /// </list>
+    /// When a tile's reduction takes several tasks (K-chunks), row blocks go outside one at a time.
     /// </summary>
     public static IEnumerable<(int Block, int Tile)> TileOrder(int blocks, int tiles, int kTiles, int group, long blockBytes, long tileBytes, long bankBytes)
     {
         long acts = blocks * blockBytes, weights = tiles * tileBytes;
-        long blockOuter = acts + (weights <= 2 * bankBytes ? weights : blocks * weights);
-        long tileOuter = weights + (acts <= bankBytes / 2 ? acts : tiles * acts);
-        bool tilesOutside = group == kTiles && blocks > 1 && tileOuter <= blockOuter;
-        for (int a = 0; a < (tilesOutside ? tiles : blocks); a++)
-            for (int i = 0; i < (tilesOutside ? blocks : tiles); i++)
-                yield return tilesOutside ? (i, a) : (a, i);
+        var best = (Bytes: acts + (weights <= 2 * bankBytes ? weights : blocks * weights), TilesOutside: false, Size: 1);
+        if (group == kTiles)
+        {
+            for (int g = 2; g <= blocks && g * blockBytes <= bankBytes; g++)
+            {
+                long bytes = acts + (weights <= 2 * bankBytes ? 1 : (blocks + g - 1) / g) * weights;
+                if (bytes < best.Bytes) best = (bytes, false, g);
+            }
+            for (int t = 1; t <= tiles && (t + 1) / 2 * tileBytes <= bankBytes; t++)
+            {
+                long bytes = weights + (acts <= bankBytes ? 1 : (tiles + t - 1) / t) * acts;
+                if (bytes < best.Bytes || bytes == best.Bytes && !best.TilesOutside && blocks > 1 && t == 1) best = (bytes, true, t);
+            }
+        }
+        int outer = best.TilesOutside ? tiles : blocks, inner = best.TilesOutside ? blocks : tiles;
+        for (int g0 = 0; g0 < outer; g0 += best.Size)
+            for (int i = 0; i < inner; i++)
+                for (int a = g0; a < Math.Min(outer, g0 + best.Size); a++)
+                    yield return best.TilesOutside ? (i, a) : (a, i);
     }
 }
