@@ -19,8 +19,8 @@ public sealed record CycleEstimate(long Cycles, IReadOnlyList<Timing> Timings, i
 /// (the testbench's no-stall mode), cycle by cycle as the RTL runs (templates/hwgen_controller.v.sbn, hwgen_queue.v.sbn):
 /// <list type="bullet">
 /// <item>the fetcher reads one instruction over its own instruction port (InstrBeats requests; the last response at cycle
-/// t + beats when the fetch began at t), then pushes it into its unit's one-entry queue in the next cycle, as soon as that
-/// entry is free or frees in the same cycle, and starts the next fetch right after;</item>
+/// t + beats when the fetch began at t), then pushes it into its unit's queue (<see cref="QueueDepth"/> entries) in the next
+/// cycle, as soon as an entry is free or frees in the same cycle, and starts the next fetch right after;</item>
 /// <item>a unit takes its queued instruction in a cycle where it is ready for it (<see cref="IUnitTimer.ReadyFor"/>), has
 /// fewer than <see cref="InFlight"/> taken and not retired, and holds a token from every unit the instruction waits for;
 /// its timer says when it is ready again and when it retires the instruction, and at retirement it gives one token to
@@ -39,6 +39,9 @@ public static class CycleModel
     /// <summary>Instructions a unit may have taken and not yet retired (hwgen_queue keeps their signal masks).</summary>
     public const int InFlight = 4;
 
+    /// <summary>Instructions a unit's queue holds before the unit takes them (hwgen_queue's pending FIFO).</summary>
+    public const int QueueDepth = 4;
+
     /// <param name="timers">a fresh timer for each unit, by name.</param>
     public static CycleEstimate Run(IReadOnlyList<Instruction> program, IReadOnlyList<TokenFlags> tokens, IReadOnlyList<string> units,
         Func<string, IUnitTimer> timers, HwConfig c)
@@ -48,7 +51,7 @@ public static class CycleModel
         var waits = tokens.Select(t => t.WaitFrom.Select(u => IndexOf(units, u)).ToArray()).ToArray();
         var signals = tokens.Select(t => t.SignalTo.Select(u => IndexOf(units, u)).ToArray()).ToArray();
         var timer = units.Select(timers).ToArray();
-        var pend = Enumerable.Repeat(-1, n).ToArray();
+        var pend = units.Select(_ => new Queue<int>()).ToArray();   // pushed, not taken, in order
         var inflight = units.Select(_ => new Queue<int>()).ToArray();   // taken, not retired, in order
         var count = new int[n, n];            // count[to, from]: tokens unit `to` holds from unit `from`
         var timings = new Timing[program.Count];
@@ -60,8 +63,8 @@ public static class CycleModel
         {
             bool changed = false;
             for (int u = 0; u < n; u++)
-                go[u] = pend[u] >= 0 && inflight[u].Count < InFlight && q >= timer[u].ReadyFor(program[pend[u]])
-                        && waits[pend[u]].All(f => count[u, f] > 0);
+                go[u] = pend[u].TryPeek(out var head) && inflight[u].Count < InFlight && q >= timer[u].ReadyFor(program[head])
+                        && waits[head].All(f => count[u, f] > 0);
             var next = state;
             int pushTo = -1;
             switch (state)
@@ -70,10 +73,10 @@ public static class CycleModel
                     next = FetchState.Push;
                     break;
                 case FetchState.Push when unitOf[k] < 0:
-                    if (Enumerable.Range(0, n).All(u => pend[u] < 0 && inflight[u].Count == 0))
+                    if (Enumerable.Range(0, n).All(u => pend[u].Count == 0 && inflight[u].Count == 0))
                         return new CycleEstimate(q + 1, timings, maxTokens);
                     break;
-                case FetchState.Push when pend[unitOf[k]] < 0 || go[unitOf[k]]:
+                case FetchState.Push when pend[unitOf[k]].Count < QueueDepth || go[unitOf[k]]:
                     pushTo = unitOf[k];
                     next = FetchState.Fetch;
                     break;
@@ -90,19 +93,18 @@ public static class CycleModel
                 }
                 if (go[u])
                 {
-                    int j = pend[u];
+                    int j = pend[u].Dequeue();
                     foreach (var f in waits[j]) count[u, f]--;
                     var t = timer[u].Take(program[j], q);
                     if (t.Ready <= q || t.Retire <= q) throw new InvalidOperationException($"{program[j]} taken in cycle {q} is ready at {t.Ready} and retires at {t.Retire}");
                     timings[j] = new Timing(q, t.Ready, t.Retire);
                     inflight[u].Enqueue(j);
-                    pend[u] = -1;
                     changed = true;
                 }
             }
             if (pushTo >= 0)
             {
-                pend[pushTo] = k++;
+                pend[pushTo].Enqueue(k++);
                 changed = true;
             }
             state = next;
@@ -112,7 +114,7 @@ public static class CycleModel
             for (int u = 0; u < n; u++)
             {
                 if (inflight[u].TryPeek(out var r) && timings[r].Retire > q) wake = Math.Min(wake, timings[r].Retire);
-                if (pend[u] >= 0 && timer[u].ReadyFor(program[pend[u]]) is var ready && ready > q) wake = Math.Min(wake, ready);
+                if (pend[u].TryPeek(out var head) && timer[u].ReadyFor(program[head]) is var ready && ready > q) wake = Math.Min(wake, ready);
             }
             if (state == FetchState.Fetch && fetchStart + beats > q) wake = Math.Min(wake, fetchStart + beats);
             if (wake == long.MaxValue) throw new InstructionSimulator.ProgramException($"the token program deadlocks at instruction {k} ({program[k]})");
