@@ -31,19 +31,20 @@ public static class DivideAndConquerScheduler
         IlpOptions Pass(IlpOptions o) => o.Budget is { } b ? o with { Budget = b.Share(options.TimeLimitSeconds) } : o;
         var fixedEnds = FixedEnds(p, greedy, windows, Pass(PerWindow(options, windows.Count)), "divide-and-conquer between greedy states");
         var rolling = RollingHorizon(p, greedy, windows, Pass(PerWindow(options, windows.Count)));
-        var best = rolling.Verify(p).Total < fixedEnds.Verify(p).Total ? rolling : fixedEnds;
+        // Ranked by bytes moved, then (a timed problem) by makespan: see Schedule.Cost.
+        var best = fixedEnds.NoWorseThan(p, rolling) ? fixedEnds : rolling;
         if (best.Verify(p).NonCompulsory > 0)
         {
             // Third pass: windows shifted by half a window, between the better schedule's own states, so that what
             // the first cuts split is solved whole.
             var shifted = FixedEnds(p, best, Windows(p, best, windowOps, first: windowOps / 2), Pass(PerWindow(options, windows.Count)),
                 $"{best.Solver}, then between its states with windows shifted by half");
-            if (shifted.Verify(p).Total < best.Verify(p).Total) best = shifted;
+            if (!best.NoWorseThan(p, shifted)) best = shifted;
         }
         if (p.Ops.Count <= wholeMaxOps && best.Verify(p).NonCompulsory > 0
-            && IlpScheduler.Solve(p, Pass(options), hint: best) is { } whole && whole.Verify(p).Total < best.Verify(p).Total)
+            && IlpScheduler.Solve(p, Pass(options), hint: best) is { } whole && !best.NoWorseThan(p, whole))
             best = whole with { Solver = $"{best.Solver}, then {whole.Solver} on the whole graph from it" };
-        return best with { SolveTime = sw.Elapsed };
+        return GreedyScheduler.DoubleBuffered(p, best) with { SolveTime = sw.Elapsed };
     }
 
     /// <summary>The rolling-horizon pass alone (for tests and measurements).</summary>
@@ -182,8 +183,9 @@ public static class DivideAndConquerScheduler
             p.Producer(t) >= 0 && inWindow.Contains(p.Producer(t)) ? TensorKind.Intermediate : TensorKind.Input) { Bank = p.Tensors[t].Bank, Alignment = p.Tensors[t].Alignment }).ToList();
         var sub = new ScratchpadProblem(p.Name + suffix,
             ops.Select((o, i) => new SchedOp(i, p.Ops[o].Name, p.Ops[o].Inputs.Select(t => local[t]).ToList(),
-                p.Ops[o].Outputs.Select(t => local[t]).ToList(), p.Ops[o].After is { } a && localOp.TryGetValue(a, out var la) ? la : null)).ToList(),
-            tensors, p.Capacity, p.Alignment, p.Banks);
+                p.Ops[o].Outputs.Select(t => local[t]).ToList(), p.Ops[o].After is { } a && localOp.TryGetValue(a, out var la) ? la : null)
+                { Cycles = p.Ops[o].Cycles, Resource = p.Ops[o].Resource }).ToList(),
+            tensors, p.Capacity, p.Alignment, p.Banks) { DmaBytesPerCycle = p.DmaBytesPerCycle, DmaOverheadCycles = p.DmaOverheadCycles };
         return (sub, global, local, localOp);
     }
 

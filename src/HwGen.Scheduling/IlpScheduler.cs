@@ -114,7 +114,11 @@ public sealed class SolveBudget
 /// first is a reload and needs the tensor stored; outputs are stored.</item>
 /// <item>no two segments overlap in (time x address): AddNoOverlap2D; addresses lie inside the capacity, and inside
 /// one bank when the scratchpad is banked.</item>
-/// <item>minimize bytes loaded (every segment of an input or weight, every later segment of the others) plus bytes stored.</item>
+/// <item>minimize bytes loaded (every segment of an input or weight, every later segment of the others) plus bytes stored.
+/// The objective is traffic, not cycles, also for a timed problem: at batch 1 the designs are memory bound, so bytes
+/// moved is the first-order term of the cycles; the compiler's event model gives the exact cycles of the result; and a
+/// makespan objective would need each step's start time and the DMA's and engines' order in the model, seconds per solve.
+/// Cycles break ties instead, between the schedules the solvers and the compiler compare (<see cref="Schedule.Cost"/>).</item>
 /// <item>dominance: segments are tight (they start at a use or at production and end right after a use or after
 /// production), which removes many equivalent solutions from the search.</item>
 /// </list>
@@ -139,7 +143,15 @@ public static class IlpScheduler
     /// <summary>A solve's schedule with its objective (total traffic in bytes).</summary>
     sealed record Solved(Schedule Schedule, long Objective);
 
+    /// <summary>The exact schedule; of a whole timed problem (no boundary), with double-buffered addresses when that shortens
+    /// its timeline (<see cref="GreedyScheduler.DoubleBuffered"/>).</summary>
     public static Schedule? Solve(ScratchpadProblem p, IlpOptions? options = null, Boundary? boundary = null, Schedule? hint = null)
+    {
+        var s = SolveModel(p, options, boundary, hint);
+        return s is not null && boundary is null ? GreedyScheduler.DoubleBuffered(p, s) : s;
+    }
+
+    static Schedule? SolveModel(ScratchpadProblem p, IlpOptions? options, Boundary? boundary, Schedule? hint)
     {
         options ??= new IlpOptions();
         var sw = Stopwatch.StartNew();

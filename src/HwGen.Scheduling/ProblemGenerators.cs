@@ -10,7 +10,8 @@ public static class ProblemGenerators
         long step = banks * p.Alignment;
         for (long cap = (p.Capacity + step - 1) / step * step; ; cap += step)
         {
-            var b = new ScratchpadProblem(p.Name + $" {banks} banks", p.Ops, p.Tensors, cap, p.Alignment, banks);
+            var b = new ScratchpadProblem(p.Name + $" {banks} banks", p.Ops, p.Tensors, cap, p.Alignment, banks)
+                { DmaBytesPerCycle = p.DmaBytesPerCycle, DmaOverheadCycles = p.DmaOverheadCycles };
             try { b.Check(); return b; }
             catch (HwGen.Core.HwGenException) { }
         }

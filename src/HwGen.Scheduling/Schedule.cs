@@ -18,7 +18,7 @@ public sealed record Traffic(long Loaded, long Stored, long Compulsory)
 public enum SolveStatus { Optimal, Feasible, Heuristic }
 
 /// <summary>A schedule for a <see cref="ScratchpadProblem"/>: steps in execution order, then the stores after the last op.</summary>
-public sealed record Schedule(IReadOnlyList<ScheduleStep> Steps, IReadOnlyList<int> FinalStores, string Solver,
+public sealed partial record Schedule(IReadOnlyList<ScheduleStep> Steps, IReadOnlyList<int> FinalStores, string Solver,
     SolveStatus Status = SolveStatus.Heuristic, double Gap = double.NaN, TimeSpan SolveTime = default)
 {
     public IEnumerable<int> Order => Steps.Select(s => s.Op);
@@ -48,8 +48,17 @@ public sealed record Schedule(IReadOnlyList<ScheduleStep> Steps, IReadOnlyList<i
     /// naming the first violation: every op once, after its operands' producers; operands resident when used;
     /// loads only of tensors off chip (inputs, weights, or stored earlier); stores and evictions only of resident
     /// tensors; no two resident tensors overlapping; everything inside the capacity and aligned; every output stored.
+    /// A timed problem's schedule must also have a legal <see cref="Timeline"/> (<see cref="VerifyTimed"/>).
     /// </summary>
     public Traffic Verify(ScratchpadProblem p)
+    {
+        var traffic = VerifyPlacement(p);
+        if (p.Timed) CheckTimes(p, Timeline(p));
+        return traffic;
+    }
+
+    /// <summary>Verify without the timeline: order, residency, addresses and traffic.</summary>
+    Traffic VerifyPlacement(ScratchpadProblem p)
     {
         var resident = new Dictionary<int, long>();   // tensor -> address
         var offChip = new HashSet<int>(p.Tensors.Where(t => t.StartsOffChip).Select(t => t.Id));

@@ -22,7 +22,15 @@ public sealed record SchedTensor(int Id, string Name, long Bytes, TensorKind Kin
 /// <summary>An operator: while it runs, every operand and result is resident in the scratchpad. With
 /// <see cref="After"/> set, it must run in the step right after that op (state is carried between them outside the
 /// scratchpad, e.g. in the engine's accumulators).</summary>
-public sealed record SchedOp(int Id, string Name, IReadOnlyList<int> Inputs, IReadOnlyList<int> Outputs, int? After = null);
+public sealed record SchedOp(int Id, string Name, IReadOnlyList<int> Inputs, IReadOnlyList<int> Outputs, int? After = null)
+{
+    /// <summary>Cycles the op runs for on its <see cref="Resource"/> (an estimate; the hardware's exact cycles come from its
+    /// own event model); null: untimed (<see cref="ScratchpadProblem.DefaultOpCycles"/> in a <see cref="Timeline"/>).</summary>
+    public long? Cycles { get; init; }
+
+    /// <summary>The engine that runs the op, one op at a time in schedule order; null: the one default engine.</summary>
+    public string? Resource { get; init; }
+}
 
 /// <summary>
 /// The scratchpad scheduling problem (after COSMA, arXiv 2311.18246, and CIRCT's scheduling problems): choose an
@@ -42,6 +50,27 @@ public sealed class ScratchpadProblem
     /// <summary>Equal banks the capacity is split into (1: one flat scratchpad).</summary>
     public int Banks { get; }
     public long BankBytes => Capacity / Banks;
+
+    /// <summary>Bytes the DMA moves per cycle (a <see cref="Timeline"/>'s transfer takes <see cref="DmaOverheadCycles"/> +
+    /// ceil(bytes / this) cycles). Default 1.</summary>
+    public long DmaBytesPerCycle { get; init; } = 1;
+
+    /// <summary>Fixed cycles of each transfer besides its bytes (request, latency). Default 0.</summary>
+    public long DmaOverheadCycles { get; init; }
+
+    /// <summary>Cycles of an op without <see cref="SchedOp.Cycles"/> in a timeline.</summary>
+    public const long DefaultOpCycles = 1;
+
+    /// <summary>Whether any op has a duration: then <see cref="Schedule.Verify"/> also proves the schedule's
+    /// <see cref="Schedule.Timeline"/>, and the compiler breaks ties in traffic by its makespan.</summary>
+    public bool Timed => timed ??= Ops.Any(o => o.Cycles is not null);
+    bool? timed;
+
+    /// <summary>Cycles op <paramref name="o"/> runs for.</summary>
+    public long CyclesOf(SchedOp o) => o.Cycles ?? DefaultOpCycles;
+
+    /// <summary>Cycles the DMA takes to move tensor <paramref name="t"/> (its bytes, not its aligned size) in or out.</summary>
+    public long TransferCycles(int t) => DmaOverheadCycles + (Tensors[t].Bytes + DmaBytesPerCycle - 1) / DmaBytesPerCycle;
 
     readonly int[] producer;
     readonly List<int>[] consumers;
@@ -126,7 +155,10 @@ public sealed class ScratchpadProblem
         if (Alignment <= 0 || Capacity % Alignment != 0) throw Bad($"alignment {Alignment} must be positive and divide the capacity {Capacity}");
         if (Banks < 1 || Capacity % ((long)Banks * Alignment) != 0)
             throw Bad($"{Banks} banks must be at least 1 and split the capacity {Capacity} into whole aligned banks");
+        if (DmaBytesPerCycle <= 0 || DmaOverheadCycles < 0)
+            throw Bad($"the DMA must move a positive number of bytes per cycle ({DmaBytesPerCycle}) with a non-negative overhead ({DmaOverheadCycles})");
         for (int i = 0; i < Ops.Count; i++) if (Ops[i].Id != i) throw Bad($"op '{Ops[i].Name}' has id {Ops[i].Id}, expected {i}");
+        if (Ops.FirstOrDefault(o => o.Cycles < 0) is { } negative) throw Bad($"op '{negative.Name}' runs {negative.Cycles} cycles");
         for (int i = 0; i < Tensors.Count; i++)
         {
             var t = Tensors[i];
