@@ -145,7 +145,8 @@ public sealed class DesignBuilder
     /// Greedy first; then, within one budget of <see cref="HwConfig.IlpTimeLimitSeconds"/> deterministic seconds for the
     /// whole compile (<see cref="SolveBudget"/>): the exact model (timing 80 % of it, addresses the rest) up to
     /// <see cref="IlpMaxOps"/> tasks, else divide and conquer (a quarter for each of its three passes and for the
-    /// whole-graph solve). The cheaper of that and the greedy schedule is kept.
+    /// whole-graph solve). The cheaper of that and the greedy schedule is kept: fewer bytes moved, or as many in no more
+    /// cycles of its timeline (<see cref="Schedule.Cost"/>).
     /// </summary>
     (Schedule Schedule, Traffic Traffic, Traffic Greedy, string Note) Solve(ScratchpadProblem p)
     {
@@ -163,18 +164,20 @@ public sealed class DesignBuilder
         {
             var dnc = DivideAndConquerScheduler.Solve(p, WindowOps, new IlpOptions(cfg.IlpTimeLimitSeconds / 4, cfg.IlpWorkers) { Budget = budget }, WholeMaxOps);
             var dt = dnc.Verify(p);
-            return dt.Total <= greedyTraffic.Total
+            return dnc.NoWorseThan(p, greedy)
                 ? (dnc, dt, greedyTraffic, $"{dnc.Solver}, {Spent()} ({p.Ops.Count} tasks is more than the exact model's {IlpMaxOps})")
-                : (greedy, greedyTraffic, greedyTraffic, $"greedy: divide and conquer over {p.Ops.Count} tasks moved more bytes ({dt.NonCompulsory} B non-compulsory)");
+                : (greedy, greedyTraffic, greedyTraffic, $"greedy: divide and conquer over {p.Ops.Count} tasks moved {Worse(dt)} ({dt.NonCompulsory} B non-compulsory)");
         }
         var ilp = IlpScheduler.Solve(p, new IlpOptions(cfg.IlpTimeLimitSeconds * 0.8, cfg.IlpWorkers) { Budget = budget });
         if (ilp is null)
             return (greedy, greedyTraffic, greedyTraffic, $"greedy: the exact model found no schedule within {cfg.IlpTimeLimitSeconds} s, so HwGen fell back to greedy");
         var t = ilp.Verify(p);
         var status = ilp.Status == SolveStatus.Optimal ? "optimal" : $"feasible, gap {ilp.Gap:P1}";
-        return t.Total <= greedyTraffic.Total
+        return ilp.NoWorseThan(p, greedy)
             ? (ilp, t, greedyTraffic, $"{ilp.Solver}; {status}, {Spent()}")
-            : (greedy, greedyTraffic, greedyTraffic, $"greedy: the exact model's best in {cfg.IlpTimeLimitSeconds} s ({status}) moved more bytes");
+            : (greedy, greedyTraffic, greedyTraffic, $"greedy: the exact model's best in {cfg.IlpTimeLimitSeconds} s ({status}) moved {Worse(t)}");
+
+        string Worse(Traffic other) => other.Total > greedyTraffic.Total ? "more bytes" : "as many bytes in more cycles";
     }
 
     long Reserve(string name, string kind, long words)

@@ -35,6 +35,10 @@ public abstract record TileTask(Op Op, int Block)
 
     /// <summary>Why the task needs <paramref name="bytes"/> of scratchpad, for the error when it cannot fit.</summary>
     public abstract string Needs(long bytes, HwConfig c);
+
+    /// <summary>An estimate of the cycles the task keeps its engine busy, for the scheduler's timeline (<see cref="SchedOp.Cycles"/>;
+    /// the exact cycles come from the cycle model); <paramref name="tensors"/> are the tile problem's tensors by id. Default: 1.</summary>
+    public virtual long Cycles(HwConfig c, IReadOnlyList<TileTensor> tensors) => 1;
 }
 
 /// <summary>What a task sees while it emits: the configuration, the tile problem and where the schedule put each tensor.</summary>
@@ -91,7 +95,7 @@ public sealed class TileBuilder(Graph graph, HwConfig config, IReadOnlyDictionar
     /// run right after that task. Returns the task's id.</summary>
     public int Task(TileTask task, string name, IReadOnlyList<int> ins, IReadOnlyList<int> outs, int? after = null)
     {
-        ops.Add(new SchedOp(ops.Count, name, ins, outs, after));
+        ops.Add(new SchedOp(ops.Count, name, ins, outs, after) { Cycles = task.Cycles(Config, tensors), Resource = task.Op.Engine });
         tasks.Add(task);
         return ops.Count - 1;
     }
@@ -108,7 +112,8 @@ public sealed class TileBuilder(Graph graph, HwConfig config, IReadOnlyDictionar
         }).ToList();
         return new TileProblem
         {
-            Problem = new ScratchpadProblem(name, ops, sched, (long)HwConfig.Banks * Config.BankBytes, Config.ActLineBytes, banks: HwConfig.Banks),
+            Problem = new ScratchpadProblem(name, ops, sched, (long)HwConfig.Banks * Config.BankBytes, Config.ActLineBytes, banks: HwConfig.Banks)
+                { DmaBytesPerCycle = Config.PortBytes },
             Tensors = tensors, Tasks = tasks,
         };
     }

@@ -109,6 +109,10 @@ public sealed record GemmTask(QGemm Layer, int Block, int ColTile, IReadOnlyList
 
     public override string Needs(long bytes, HwConfig c) =>
         $"the smallest task needs {bytes} bytes: activations, weights, {DenseEngine.ParamLines(c)} parameter lines, an output tile";
+
+    /// <summary>Per input tile, its weight lines (a line per ArrayRows features) times the block's rows, and 2.</summary>
+    public override long Cycles(HwConfig c, IReadOnlyList<TileTensor> tensors) =>
+        InputTensors.Select(t => (ActTile)tensors[t]).Sum(tile => (long)tile.Storage.LinesPerRow(tile.Tile) * tile.Storage.RowsIn(Block) + 2);
 }
 
 /// <summary>Lowers a QGemm to GEMM tasks: per row block and column tile, chains of tasks over groups of input tiles.</summary>

@@ -148,4 +148,8 @@ public sealed record VecTask(QNonlinear Nonlinear, int Unit, int Block, IReadOnl
 
     public override string Needs(long bytes, HwConfig c) =>
         $"{Nonlinear.Mnemonic} '{Nonlinear.Name}' keeps a whole row block of {Nonlinear.Input.Type.Shape[^1]} features in and out: {bytes} bytes";
+
+    /// <summary>Per pass and tile: an element-wise unit a line per cycle, a row unit a feature per cycle.</summary>
+    public override long Cycles(HwConfig c, IReadOnlyList<TileTensor> tensors) => VectorEngine.PassesOf(Nonlinear) *
+        Inputs.Select(t => (ActTile)tensors[t]).Sum(tile => Nonlinear.Elementwise ? (long)tile.Lines : tile.Storage.FeaturesIn(tile.Tile));
 }
