@@ -44,7 +44,10 @@ public static class ScheduleBench
             if (!File.Exists(example)) continue;
             var cfg = new HwConfig { ArrayRows = rows, ArrayCols = cols, ScratchpadBytes = bytes, PortBytes = 4, Scheduler = "greedy" };
             var p = Flow.Compile(example, cfg).Design.Tiles.Problem;
-            yield return new ScratchpadProblem($"{name} {rows}x{cols} {bytes}B", p.Ops, p.Tensors, p.Capacity, p.Alignment);
+            yield return new ScratchpadProblem($"{name} {rows}x{cols} {bytes}B", p.Ops, p.Tensors, p.Capacity, p.Alignment, p.Banks)
+            {
+                DmaBytesPerCycle = p.DmaBytesPerCycle, DmaOverheadCycles = p.DmaOverheadCycles,
+            };
         }
         foreach (var share in new[] { 0.08, 0.15, 0.25 })
         {
