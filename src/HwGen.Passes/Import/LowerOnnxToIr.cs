@@ -16,8 +16,10 @@ namespace HwGen.Passes.Import;
 public sealed partial class LowerOnnxToIr
 {
     abstract record Abs;
-    /// <summary>A compile-time constant (folded with ONNX semantics).</summary>
-    sealed record Const(Tensor T) : Abs;
+    /// <summary>A compile-time constant (folded with ONNX semantics). <paramref name="NonFinite"/>, when set, says which fold
+    /// made the NaN or Inf this constant holds or is computed from (<see cref="FoldedNonFinite"/>); only further folds may
+    /// take such a constant (<see cref="RefuseNonFinite"/>).</summary>
+    sealed record Const(Tensor T, string? NonFinite = null) : Abs;
     /// <summary>DequantizeLinear of a constant integer tensor (weights, biases): keeps the integers.</summary>
     sealed record QConst(Tensor Q, Tensor Scale, Tensor? Zp, int Axis, Tensor Real) : Abs;
     /// <summary>A float graph input, before quantization.</summary>
@@ -89,9 +91,11 @@ public sealed partial class LowerOnnxToIr
         if (ins.All(a => a is null or Const) && node.OpType != "DequantizeLinear" && !qonnx)
         {
             var outs = OnnxEvaluator.Evaluate(node, ins.Select(a => (a as Const)?.T).ToArray(), model.Path, model.Opset);
-            for (int k = 0; k < outs.Length && k < node.Outputs.Count; k++) env[node.Outputs[k]] = new Const(outs[k]);
+            for (int k = 0; k < outs.Length && k < node.Outputs.Count; k++)
+                env[node.Outputs[k]] = new Const(outs[k], FoldedNonFinite(node, ins, node.Outputs[k], outs[k]));
             return;
         }
+        RefuseNonFinite(node, ins);
         if (LowerNonlinear(node, ins) is { } nonlinear)
         {
             env[node.Outputs[0]] = nonlinear;
@@ -114,6 +118,49 @@ public sealed partial class LowerOnnxToIr
             _ => throw Error(node, $"op {node.OpType} ({OpsetName(node)}) is supported by the golden model but not on quantized tensors in the hardware flow"),
         };
         env[node.Outputs[0]] = result;
+    }
+
+    /// <summary>What the constants the lowerings read (weights, biases, scales, zero points, clamp bounds, and the nonlinear
+    /// patterns' scalars and vectors) must be: the validator refuses a NaN or Inf stored in the file, <see cref="RefuseNonFinite"/>
+    /// one that a constant subgraph computes.</summary>
+    const string FiniteRule = "weights, biases, scales, zero points and clamp bounds must be finite";
+
+    /// <summary>
+    /// The source of the NaN or Inf in or behind a folded output, or null. A fold of finite, clean inputs that gives a NaN or
+    /// Inf is the source (named with the element and the likely cause); an output of a fold that took such a constant keeps
+    /// its source whatever its values: a NaN cast or quantized to integers becomes an arbitrary code (ONNX leaves it
+    /// undefined), Inf a saturated one, and an Inf divided into 0 is still no parameter a model meant.
+    /// </summary>
+    static string? FoldedNonFinite(OnnxNode node, Abs?[] ins, string output, Tensor t)
+    {
+        if (ins.OfType<Const>().Select(c => c.NonFinite).FirstOrDefault(w => w is not null) is { } inherited) return inherited;
+        int i = Array.FindIndex(t.Data, v => !double.IsFinite(v));
+        if (i < 0) return null;
+        double v = t.Data[i];
+        string what = double.IsNaN(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf";
+        string? cause = (node.OpType, double.IsNaN(v)) switch
+        {
+            ("Sqrt", true) => "the square root of a negative number",
+            ("Div", true) => "0 / 0",
+            ("Div", false) => "a division by zero",
+            ("Pow", true) => "a negative number to a fractional power",
+            ("Pow", false) => "0 to a negative power, or beyond float32",
+            (_, false) => "beyond float32",
+            _ => null,
+        };
+        return $"node '{node.Name}' ({node.OpType} of constants) gives {what} at element {i} of '{output}'{(cause is null ? "" : $" ({cause})")}";
+    }
+
+    /// <summary>The one check between constant folding and the lowerings: a node that is not folded (so it reads its constant
+    /// inputs as parameters) takes no constant with a NaN or Inf in or behind it. Stored constants the validator checked.</summary>
+    void RefuseNonFinite(OnnxNode node, Abs?[] ins)
+    {
+        for (int i = 0; i < ins.Length; i++)
+        {
+            if (ins[i] is not Const { NonFinite: { } source } c) continue;
+            string state = c.T.Data.All(double.IsFinite) ? "is computed from a NaN or Inf" : "is not finite";
+            throw Error(node, $"{node.OpType} input {i} '{node.Inputs[i]}' {state}: {source}; {FiniteRule}");
+        }
     }
 
     /// <summary>The opset of the node's own domain, as messages give it: "opset 13", "opset 1 of domain qonnx.custom_op.general".</summary>

@@ -97,6 +97,21 @@ public sealed class BadInputTests
         AssertCleanFailure(dir, ["compile", Model(dir, inZp: 300)], "model.onnx", "300", "out of range");
     }
 
+    [Theory]
+    [InlineData("NaN", "l0_bias_sqrt", "Sqrt", "NaN", "the square root of a negative number")]
+    [InlineData("Inf", "l0_bias_div", "Div", "+Inf", "a division by zero")]
+    public void A_bias_the_model_computes_as_nan_or_inf(string how, string source, string op, string value, string cause)
+    {
+        // The validator refuses a stored NaN; this one is computed (folded at import) and was once rounded to a bias of 0.
+        using var dir = new TempDir();
+        var m = HwGen.Onnx.Proto.ModelProto.Parser.ParseFrom(QdqModels.Mlp(1, 1, [4, 2], QdqStyle.MatMulAdd).Bytes());
+        Passes.FoldedConstants.Compute(m, "l0_bias", Enum.Parse<Passes.Computed>(how), at: 1);
+        var path = dir.File("model.onnx");
+        File.WriteAllBytes(path, Google.Protobuf.MessageExtensions.ToByteArray(m));
+        AssertCleanFailure(dir, ["compile", path], "model.onnx", "node 'l0_add'", $"Add input 1 'l0_bias' is not finite: node '{source}' ({op} of constants) gives {value} at element 1",
+            cause, "must be finite");
+    }
+
     [Fact]
     public void Layernorm_epsilon_beyond_what_the_normalization_covers()
     {
