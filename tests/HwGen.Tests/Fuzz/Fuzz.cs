@@ -4,6 +4,7 @@ using HwGen.Core;
 using HwGen.Onnx;
 using HwGen.Onnx.Proto;
 using HwGen.Tests.Cli;
+using HwGen.Tests.Passes;
 using HwGen.Tests.Support;
 using AT = HwGen.Onnx.Proto.AttributeProto.Types.AttributeType;
 using DT = HwGen.Onnx.Proto.TensorProto.Types.DataType;
@@ -238,6 +239,23 @@ public static class Fuzz
             var (name, t) = Pick(s, r);
             SetFloat(t, r.Next((int)Elements(t)), Pick(new[] { float.NaN, 0f, -0.05f, float.PositiveInfinity, float.NegativeInfinity, -1e-30f }, r));
             return AtValue(m, name);
+        }),
+        new("computed-non-finite", (m, r) =>
+        {
+            // A float constant some node reads (an initializer, or a Constant node's tensor, made an initializer first) becomes a
+            // constant subgraph the importer folds, with a NaN (Sqrt of -1) or an Inf (a division by zero) at one element: the
+            // validator sees no stored NaN, the importer must refuse the computed one.
+            var used = m.Graph.Node.SelectMany(n => n.Input).ToHashSet();
+            var fs = Constants(m).Where(c => c.Value.DataType == (int)DT.Float && Elements(c.Value) > 0 && used.Contains(c.Key)).ToList();
+            if (fs.Count == 0) return null;
+            var (name, t) = Pick(fs, r);
+            if (m.Graph.Node.FirstOrDefault(n => n.OpType == "Constant" && n.Output.Contains(name)) is { } constant)
+            {
+                m.Graph.Node.Remove(constant);
+                m.Graph.Initializer.Add(new TensorProto(t) { Name = name });
+            }
+            var added = FoldedConstants.Compute(m, name, r.Next(2) == 0 ? Computed.NaN : Computed.Inf, r.Next((int)Elements(t)));
+            return new([added[0], .. Users(m, [name])], [name]);   // the node that makes the NaN or Inf, or one that reads it
         }),
         new("scale-type", (m, r) =>
         {
