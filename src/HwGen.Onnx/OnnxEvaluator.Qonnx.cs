@@ -32,7 +32,19 @@ public sealed record QonnxQuant(bool Bipolar, int Bits, bool Signed, bool Narrow
         string mode = node.Str("rounding_mode", "ROUND");
         var rounding = RoundingModes.Parse(mode) ?? throw HwGenException.At(file, node.Name,
             $"{node.OpType} rounding_mode '{mode}' is not one of ROUND, HALF_EVEN, CEIL, FLOOR, ROUND_TO_ZERO, DOWN, UP, HALF_UP, HALF_DOWN");
-        return new QonnxQuant(false, (int)b, node.Int("signed", 1) != 0, node.Int("narrow", 1) != 0, rounding);
+        return new QonnxQuant(false, (int)b, Flag(node, "signed", file), Flag(node, "narrow", file), rounding);
+    }
+
+    /// <summary>A 0/1 attribute (default 1, as qonnx declares signed and narrow); any other value is an error.</summary>
+    static bool Flag(OnnxNode node, string name, string file)
+    {
+        long v = node.Int(name, 1);
+        return v switch
+        {
+            0 => false,
+            1 => true,
+            _ => throw HwGenException.At(file, node.Name, $"{node.OpType} attribute {name} is {v}; QONNX allows 0 or 1"),
+        };
     }
 
     /// <summary>The integer code of one value: QuantMath.QonnxQuantize (x / scale + zeropt, clamp, round); BipolarQuant's

@@ -6,7 +6,7 @@ namespace HwGen.Passes;
 
 /// <summary>
 /// Replaces each QGemm's and QRequant's real requantization multiplier by an integer multiplier m in [2^30, 2^31) and
-/// a shift s (real ≈ m·2^-s), and proves a QGemm's int32 accumulator cannot overflow for any int8 input.
+/// a shift s (real ≈ m·2^-s), each QAdd's two by multipliers below 2^15 with one shift, and proves a QGemm's int32 accumulator cannot overflow for any int8 input.
 /// Rounding rule of the hardware: add 2^(s-1), arithmetic shift right (round half toward +infinity).
 /// </summary>
 public sealed class LegalizeRequant : IPass
@@ -39,6 +39,14 @@ public sealed class LegalizeRequant : IPass
                 throw new HwGenException($"node '{r.Name}': requantization multiplier {r.RealMultiplier} is too large (scales are inconsistent)");
             var (m, s) = QuantMath.FixedPoint(r.RealMultiplier);
             graph.Replace(r, r with { Multiplier = m, Shift = s });
+        }
+        foreach (var a in graph.Ops.OfType<QAdd>().ToList())
+        {
+            double ra = a.RealMultipliers[0], rb = a.RealMultipliers[1];
+            var (ma, mb, s) = QuantMath.FixedPointPair(ra, Math.Abs(rb), QAdd.MultiplierBits, QAdd.MaxShift) ?? throw new HwGenException(
+                $"node '{a.Name}': requantization multipliers {ra:G6} and {Math.Abs(rb):G6} (input scales over the output scale) are out of range: " +
+                $"the element-wise unit takes ratios below 2^{QAdd.MultiplierBits - 1} (scales are inconsistent)");
+            graph.Replace(a, a with { Multipliers = [ma, Math.Sign(rb) * mb], Shift = s });
         }
     }
 }

@@ -53,6 +53,35 @@ public static class QuantMath
     }
 
     /// <summary>
+    /// The sum of two int8 codes requantized as the element-wise unit computes it: (a - za)·ma + (b - zb)·mb (64-bit), add
+    /// 2^(shift-1), arithmetic shift right by shift (round half toward +infinity), add the output zero point, clamp.
+    /// </summary>
+    public static int AddRequantize(long a, int za, int ma, long b, int zb, int mb, int shift, int zeroPoint, int clampMin, int clampMax)
+    {
+        long sum = (a - za) * ma + (b - zb) * mb;
+        long rounded = (sum + (1L << (shift - 1))) >> shift;
+        return (int)Math.Clamp(rounded + zeroPoint, clampMin, clampMax);
+    }
+
+    /// <summary>
+    /// Two positive real multipliers as integers below 2^<paramref name="bits"/> with one shift s in [1, <paramref name="maxShift"/>]:
+    /// real_i ≈ m_i·2^-s, the larger in [2^(bits-1), 2^bits) unless s reached <paramref name="maxShift"/> (then both lose low bits,
+    /// possibly to 0). Null when the larger is 2^(bits-1) or more (no shift of at least 1 represents it).
+    /// </summary>
+    public static (int A, int B, int Shift)? FixedPointPair(double a, double b, int bits, int maxShift)
+    {
+        if (!(a > 0) || !(b > 0) || !double.IsFinite(a) || !double.IsFinite(b)) throw new ArgumentOutOfRangeException(nameof(a), "multipliers must be positive and finite");
+        double max = Math.Max(a, b);
+        int shift = bits - 1 - (int)Math.Floor(Math.Log2(max));
+        // Rounding may carry the larger to 2^bits: one shift less.
+        if (Math.Round(max * Math.Pow(2, shift), MidpointRounding.AwayFromZero) >= 1L << bits) shift--;
+        shift = Math.Min(shift, maxShift);
+        if (shift < 1) return null;
+        int M(double r) => (int)Math.Round(r * Math.Pow(2, shift), MidpointRounding.AwayFromZero);
+        return (M(a), M(b), shift);
+    }
+
+    /// <summary>
     /// Splits a positive real multiplier into (m, s) with m in [2^30, 2^31) and real ≈ m * 2^-s, s in [1, 63].
     /// Multipliers too small for s = 63 lose mantissa bits (m shifts down, possibly to 0); ones of 2^30 or
     /// more cannot be represented and are rejected by the caller.

@@ -66,14 +66,6 @@ public sealed partial class LowerOnnxToIr
         return new PendingMatMul(a.V, k, n, w, scale, bias, double.NegativeInfinity, double.PositiveInfinity, node.Name);
     }
 
-    Abs LowerAdd(OnnxNode node, Abs?[] ins)
-    {
-        var (pm, c) = ins[0] is PendingMatMul p ? (p, ins[1]) : ins[1] is PendingMatMul q ? (q, ins[0]) : (null, null);
-        if (pm is null || pm.BiasReal is not null || !double.IsNegativeInfinity(pm.ClampLo))
-            throw Error(node, "Add is supported as the bias of a MatMul (quantized element-wise Add is not supported yet)");
-        return pm with { BiasReal = BiasVector(node, c, pm.N, 1) };
-    }
-
     Abs LowerActivation(OnnxNode node, Abs?[] ins)
     {
         double lo = 0, hi = double.PositiveInfinity;
@@ -88,7 +80,8 @@ public sealed partial class LowerOnnxToIr
             PendingMatMul pm => pm with { ClampLo = Math.Max(pm.ClampLo, lo), ClampHi = Math.Min(pm.ClampHi, hi) },
             RealView rv => new PendingClamp(rv.V, lo, hi, node.Name),
             PendingClamp pc => pc with { Lo = Math.Max(pc.Lo, lo), Hi = Math.Min(pc.Hi, hi) },
-            _ => throw Error(node, $"{node.OpType} is supported after a quantized matrix product or on a dequantized tensor"),
+            PendingAdd pa => pa with { Lo = Math.Max(pa.Lo, lo), Hi = Math.Min(pa.Hi, hi) },
+            _ => throw Error(node, $"{node.OpType} is supported after a quantized matrix product or Add, or on a dequantized tensor"),
         };
     }
 

@@ -35,7 +35,7 @@ public sealed partial class LowerOnnxToIr
 
     /// <summary>
     /// Quantizes an abstract real value to <paramref name="q"/> with its codes inside <paramref name="range"/>: a graph input
-    /// on the host (QONNX's rule when <paramref name="qonnx"/> is set), a pending product as a QGemm, a nonlinear pattern as
+    /// on the host (QONNX's rule when <paramref name="qonnx"/> is set), a pending product as a QGemm, a pending Add or Sub as a QAdd, a nonlinear pattern as
     /// its unit, a quantized value with other parameters (after a ReLU/Clip or not) as a QRequant, with the same ones as
     /// itself or a QClamp. Every requantization in hardware rounds half toward +infinity.
     /// </summary>
@@ -56,6 +56,8 @@ public sealed partial class LowerOnnxToIr
                 return EmitRequant(node, rv.V, q, double.NegativeInfinity, double.PositiveInfinity, range);
             case PendingMatMul pm:
                 return EmitGemm(node, pm, q, range);
+            case PendingAdd pa:
+                return EmitAdd(node, pa, q, range);
             case PendingClamp pc when pc.V.Type.Quant!.SameAs(q):
                 var (lo, hi) = QuantizedBounds(pc.Lo, pc.Hi, q, range);
                 return Emit(new QClamp(Legal(pc.Node), pc.V, NewValue(node.Outputs[0], pc.V.Type), lo, hi));

@@ -74,8 +74,8 @@ public sealed partial class LowerOnnxToIr
                 _ => throw Error(null, $"graph output '{o.Name}' is not computed from quantized tensors (it needs QuantizeLinear/DequantizeLinear around the ops that produce it)"),
             });
         }
-        if (!graph.Ops.Any(o => o is QGemm or QNonlinear))
-            throw Error(null, "the model has no quantized op for the hardware (QDQ Gemm/MatMul, QLinearMatMul, or a nonlinear op between DequantizeLinear and QuantizeLinear)");
+        if (!graph.Ops.Any(o => o is QGemm or QNonlinear or QAdd))
+            throw Error(null, "the model has no quantized op for the hardware (QDQ Gemm/MatMul, QLinearMatMul, a nonlinear op or an Add of activations between DequantizeLinear and QuantizeLinear)");
         return graph;
     }
 
@@ -108,7 +108,7 @@ public sealed partial class LowerOnnxToIr
             "Identity" => ins[0]!,
             "Cast" => LowerCast(node, ins),
             "Gemm" or "MatMul" => LowerMatMul(node, ins),
-            "Add" => LowerAdd(node, ins),
+            "Add" or "Sub" => LowerAdd(node, ins),
             "Relu" or "Clip" => LowerActivation(node, ins),
             "Reshape" or "Flatten" => LowerReshape(node, ins),
             "QLinearMatMul" => LowerQLinearMatMul(node, ins),

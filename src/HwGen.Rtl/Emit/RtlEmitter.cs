@@ -36,6 +36,10 @@ public sealed record RtlValues(
 {
     public int UnitCount => Units.Count;
 
+    /// <summary>An activation line (<see cref="Rows"/> bytes, the Verilog expression <paramref name="v"/>) as a unit port's
+    /// write data: zero above it.</summary>
+    public string ActLineToPort(string v) => LineBits == 8 * Rows ? v : $"{{ {{{LineBits - 8 * Rows}{{1'b0}}}}, {v} }}";
+
     /// <summary>Integer parameters of the design (for the manifest), named as the templates see them.</summary>
     public IEnumerable<KeyValuePair<string, int>> Parameters() =>
         typeof(RtlValues).GetProperties().Where(p => p.PropertyType == typeof(int))

@@ -1,5 +1,6 @@
 using HwGen.Core.Ir;
 using HwGen.Rtl.Engines.Dense;
+using HwGen.Rtl.Engines.Eltwise;
 using HwGen.Rtl.Engines.Host;
 using HwGen.Rtl.Engines.NnLut;
 
@@ -16,6 +17,7 @@ public static class EngineRegistry
         new HostEngine(),
         new DenseEngine(),
         new VectorEngine(),
+        new EltwiseEngine(),
     ];
 
     public static IEnumerable<IDeviceEngine> Devices => All.OfType<IDeviceEngine>();

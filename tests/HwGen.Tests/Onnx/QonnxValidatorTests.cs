@@ -62,6 +62,13 @@ public sealed class QonnxValidatorTests
             "node 'out_quant'", "attribute 'signed' of Quant must be INT, got FLOAT");
     }
 
+    [Theory]
+    [InlineData("signed", 7)]
+    [InlineData("narrow", -1)]
+    public void A_flag_that_is_neither_0_nor_1(string attr, long value) =>
+        Fails(m => Retype(Node(m, "w_quant"), attr, new AttributeProto { Type = AT.Int, I = value }),
+            "node 'w_quant'", $"attribute {attr} is {value}; QONNX allows 0 or 1");
+
     [Fact]
     public void A_float_narrow() =>
         Fails(m => Retype(Node(m, "w_quant"), "narrow", new AttributeProto { Type = AT.Float, F = 1 }), "node 'w_quant'", "attribute 'narrow' of Quant must be INT, got FLOAT");

@@ -23,8 +23,7 @@ public sealed class LintAndSynthTests
     {
         using var dir = new TempDir();
         var outDir = Compile(dir, new HwConfig { ArrayRows = rows, ArrayCols = cols, PortBytes = port, ScratchpadBytes = 4096 });
-        var (exit, output) = Tool.Run("verilator", $"--lint-only -Wall --top-module hwgen_top {Tool.VerilogFiles(outDir)}", outDir);
-        Assert.True(exit == 0 && !output.Contains("%Warning"), output);
+        RtlCheck.LintClean(outDir);
     }
 
     [Fact]

@@ -70,7 +70,7 @@ public static class QdqModels
         return b;
     }
 
-    static (double Scale, double Zp) Affine(double lo, double hi, DType t)
+    internal static (double Scale, double Zp) Affine(double lo, double hi, DType t)
     {
         var (qlo, qhi) = t.Range();
         double s = (float)((hi - lo) / (qhi - qlo));
@@ -85,7 +85,7 @@ public static class QdqModels
     public static string Dq(OnnxBuilder b, string x, double s, double zp, DType t, string tag) =>
         b.Node("DequantizeLinear", [x, b.Init($"{tag}_dqs", DType.Float32, [], s), b.Init($"{tag}_dqzp", t, [], zp)], $"{tag}_dequant");
 
-    static string QdqLayer(OnnxBuilder b, string cur, double sx, double zx, double[] wq, double[] ws, double[] bias, int k, int n,
+    internal static string QdqLayer(OnnxBuilder b, string cur, double sx, double zx, double[] wq, double[] ws, double[] bias, int k, int n,
         double sy, double zy, DType t, QdqStyle style, bool relu, int l)
     {
         string tag = $"l{l}";

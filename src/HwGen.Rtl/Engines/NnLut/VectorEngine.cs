@@ -77,7 +77,6 @@ public sealed class VectorEngine : IDeviceEngine
     public IEnumerable<(string Module, string Text)> Render(Design d, RtlValues common)
     {
         var units = Units(d.Graph);
-        var rows = d.Config.ArrayRows;
         yield return (Module, Templates.Render("templates", Module + ".v.sbn", common, new VectorValues(
             Vec.Layout.Decode("ir"),
             units.Select((u, i) => new UnitValues(i, UnitModule(u), u.Elementwise ? "pwl" : "row",
@@ -89,7 +88,7 @@ public sealed class VectorEngine : IDeviceEngine
                     _ => $"LayerNorm {u.Name}, {u.Entries}-entry tables",
                 },
                 u is QSoftmax ? "pass" : "pass[0]")).ToList(),
-            common.LineBits == 8 * rows ? "wline" : $"{{ {{{common.LineBits - 8 * rows}{{1'b0}}}}, wline }}",
+            common.ActLineToPort("wline"),
             units.Select((u, i) => (u, i)).Where(x => !x.u.Elementwise).Select(x => $"u{x.i}_sel").DefaultIfEmpty("1'b0").Aggregate((a, b) => $"{a} | {b}"))));
         foreach (var u in units)
             foreach (var m in Unit(u).Emit(common.Header)) yield return m;

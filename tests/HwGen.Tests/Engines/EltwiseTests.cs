@@ -1,0 +1,153 @@
+using HwGen.Cli;
+using HwGen.Core;
+using HwGen.Core.Ir;
+using HwGen.Onnx;
+using HwGen.Reference;
+using HwGen.Rtl.Engines;
+using HwGen.Rtl.Engines.Eltwise;
+using HwGen.Sim;
+using HwGen.Tests.Reference;
+using HwGen.Tests.Support;
+using Tensor = HwGen.Core.Tensor;
+
+namespace HwGen.Tests.Engines;
+
+/// <summary>
+/// The two-source element-wise engine and the import of a residual Add or Sub between QDQ pairs
+/// (<see cref="ResidualModels"/>, as ONNX Runtime's quantizer writes them): the IR op, the golden model against ONNX
+/// semantics and ONNX Runtime, and the RTL bit-exact in Verilator and Icarus with both operand placements (different
+/// banks: a line per cycle; one bank: serial).
+/// </summary>
+public sealed class EltwiseTests
+{
+    static readonly HwConfig Small = new() { ArrayRows = 2, ArrayCols = 4, PortBytes = 4, ScratchpadBytes = 2048 };
+
+    [Theory]
+    [InlineData(1, false, false)]
+    [InlineData(2, true, false)]
+    [InlineData(1, false, true)]
+    public void A_residual_imports_as_one_qadd_on_the_eltwise_engine(int layers, bool subtract, bool relu)
+    {
+        using var dir = new TempDir();
+        var path = ResidualModels.Build(3, 5, 8, layers, subtract, relu).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(path, Small, batch: 5);
+        var add = Assert.Single(c.Graph.Ops.OfType<QAdd>());
+        Assert.Equal(EltwiseEngine.Id, add.Engine);
+        Assert.Equal(subtract, add.Multipliers![1] < 0);
+        Assert.Equal(relu ? add.OutputZeroPoint : -128, add.ClampMin);
+        // Ma·2^-S and |Mb|·2^-S approximate sa/sy and sb/sy to 15 significant bits.
+        for (int i = 0; i < 2; i++)
+            Assert.True(Math.Abs(add.Multipliers[i] * Math.Pow(2, -add.Shift!.Value) - add.RealMultipliers[i]) <= Math.Pow(2, -add.Shift.Value - 1) * 1.0001);
+        Assert.Contains(c.Design.Program, i => i is EAdd e && e.Serial == (layers == 2));
+    }
+
+    /// <summary>The hardware model (b) against ONNX semantics (a) and ONNX Runtime: a fixed-point sum rounded half up
+    /// against float sums rounded half to even, at most one output quantum apart.</summary>
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void The_golden_model_agrees_with_onnx_semantics_and_onnx_runtime(bool subtract, bool relu)
+    {
+        using var dir = new TempDir();
+        var path = ResidualModels.Build(7, 16, 12, 1, subtract, relu).Save(dir.File("m.onnx"));
+        var x = QdqModels.Input(8, 16, 12);
+        var c = Flow.Compile(path, HwConfig.Default, batch: 16);
+        var hw = HardwareModel.Outputs(c.Graph, [x])[0];
+        var onnx = OnnxEvaluator.Run(c.Model, new Dictionary<string, Tensor> { ["x"] = x }).Values.Single();
+        var ort = GoldenAgreementTests.RunOrt(path, x);
+        double q = c.Design.OutputTensors.Single().Value.Type.Quant!.Scale;
+        Assert.True(onnx.Data.Zip(ort.Data).All(p => Math.Abs(p.First - p.Second) <= q * 1.0001), "ONNX semantics vs ONNX Runtime");
+        Assert.True(hw.Data.Zip(onnx.Data).All(p => Math.Abs(p.First - p.Second) <= q * 1.0001), "hardware model vs ONNX semantics");
+        // Not trivially equal: the sum's codes vary.
+        Assert.True(hw.Data.Distinct().Count() > 10);
+    }
+
+    /// <summary>The kernel is the documented formula, with a rounding tie and both clamps.</summary>
+    [Fact]
+    public void Add_requantize_rounds_half_up_and_clamps()
+    {
+        // (3 - 1)·3 + (2 - 0)·1 = 8; 8 / 16 = 0.5 rounds up to 1; + 5.
+        Assert.Equal(6, QuantMath.AddRequantize(3, 1, 3, 2, 0, 1, 4, 5, -128, 127));
+        // (-1 - 1)·3 + (2 - 0)·-1 = -8; -8 / 16 = -0.5 rounds up to 0; + 5.
+        Assert.Equal(5, QuantMath.AddRequantize(-1, 1, 3, 2, 0, -1, 4, 5, -128, 127));
+        Assert.Equal(-128, QuantMath.AddRequantize(-128, 127, 30000, -128, 127, 30000, 1, 0, -128, 127));
+        Assert.Equal(20, QuantMath.AddRequantize(127, -128, 30000, 127, -128, 30000, 1, 0, -128, 20));
+    }
+
+    [Theory]
+    [InlineData("verilator", 1)]
+    [InlineData("verilator", 2)]
+    [InlineData("icarus", 1)]
+    [InlineData("icarus", 2)]
+    public void The_rtl_is_bit_exact_and_the_cycle_estimate_holds(string simulator, int layers)
+    {
+        using var dir = new TempDir();
+        var path = ResidualModels.Build(11, 5, 8, layers, subtract: layers == 2).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(path, Small, batch: 5);
+        Flow.WriteDesignDirectory(c, dir.File("out"), [QdqModels.Input(12, 5, 8)], path);
+        Assert.True(File.Exists(dir.File("out/rtl/hwgen_eltwise_engine.v")));
+        if (simulator == "verilator") RtlCheck.LintClean(dir.File("out"));
+        RtlCheck.BitExactInEstimatedCycles(simulator, dir.File("out"), c.Design.EstimatedCycles);
+    }
+
+    [Fact]
+    public void Yosys_synthesizes_the_engine()
+    {
+        using var dir = new TempDir();
+        var path = ResidualModels.Build(11, 5, 8, 1).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(path, Small, batch: 5);
+        Flow.WriteDesignDirectory(c, dir.File("out"), [QdqModels.Input(12, 5, 8)], path);
+        var (exit, output) = Tool.Run("yosys", "-p \"read_verilog rtl/hwgen_eltwise_engine.v; synth -top hwgen_eltwise_engine; tee -o stat.txt stat\"", dir.File("out"));
+        Assert.True(exit == 0, output);
+        var stat = File.ReadAllText(dir.File("out/stat.txt"));
+        Assert.True(stat.Split('\n').Where(l => l.Contains("Number of cells")).Select(l => int.Parse(l.Split(':')[1].Trim())).Max() > 100, stat);
+    }
+
+    [Fact]
+    public void An_add_that_broadcasts_is_one_error_naming_the_node()
+    {
+        using var dir = new TempDir();
+        var b = new OnnxBuilder();
+        b.Input("x", DType.Float32, 4, 8);
+        var t = DType.UInt8;
+        var q = QdqModels.Q(b, "x", 0.01, 128, t, "in");
+        var left = QdqModels.Dq(b, q, 0.01, 128, t, "l");
+        var row = QdqModels.Dq(b, b.Init("pos", t, [1, 8], Enumerable.Range(0, 8).Select(i => (double)(100 + i)).ToArray()), 0.02, 128, t, "r");
+        var sum = b.Node("Add", [left, row], "pos_add");
+        var o = QdqModels.Dq(b, QdqModels.Q(b, sum, 0.02, 128, t, "y"), 0.02, 128, t, "out");
+        b.Output(o, DType.Float32, 4, 8);
+        var path = b.Save(dir.File("m.onnx"));
+        CleanFailure.Assert(dir, ["compile", path], "m.onnx", "node 'pos_add'", "not supported yet");
+    }
+
+    /// <summary>Add of two quantized graph inputs, x [4, 8] at scale 0.5 and z [zRows, 8] at scale 0.5, to scale <paramref name="outScale"/>.</summary>
+    static string TwoInputAdd(TempDir dir, int zRows, double outScale, string name)
+    {
+        var b = new OnnxBuilder();
+        b.Input("x", DType.Float32, 4, 8);
+        b.Input("z", DType.Float32, zRows, 8);
+        var t = DType.UInt8;
+        var l = QdqModels.Dq(b, QdqModels.Q(b, "x", 0.5, 128, t, "a"), 0.5, 128, t, "a");
+        var r = QdqModels.Dq(b, QdqModels.Q(b, "z", 0.5, 128, t, "b"), 0.5, 128, t, "b");
+        var sum = b.Node("Add", [l, r], name);
+        var o = QdqModels.Dq(b, QdqModels.Q(b, sum, outScale, 128, t, "y"), outScale, 128, t, "out");
+        b.Output(o, DType.Float32, 4, 8);
+        return b.Save(dir.File("m.onnx"));
+    }
+
+    [Fact]
+    public void Operands_of_different_shapes_are_one_error_naming_the_node()
+    {
+        using var dir = new TempDir();
+        CleanFailure.Assert(dir, ["compile", TwoInputAdd(dir, 1, 1, "bad_add")], "m.onnx", "node 'bad_add'", "[4x8] and [1x8]", "no broadcasting");
+    }
+
+    /// <summary>Input scales 50,000 times the output's: no shift of at least 1 represents the multiplier in 15 bits.</summary>
+    [Fact]
+    public void A_scale_ratio_the_unit_cannot_take_is_one_error_naming_the_node()
+    {
+        using var dir = new TempDir();
+        CleanFailure.Assert(dir, ["compile", TwoInputAdd(dir, 4, 1e-5, "huge_add")], "m.onnx", "node 'huge_add'", "out of range");
+    }
+}
