@@ -33,6 +33,9 @@ public sealed partial class LowerOnnxToIr
 
     Abs LowerMul(OnnxNode node, Abs?[] ins)
     {
+        if (ScaledMatMul(node, ins) is { } scaled) return scaled;
+        if (node.OpType == "Div")
+            throw Error(node, "Div is supported by a positive constant scalar, of a quantized matrix product or a dequantized tensor");
         var (pm, c) = ins[0] is PendingIntMatMul p ? (p, ins[1]) : ins[1] is PendingIntMatMul q ? (q, ins[0]) : (null, null);
         if (pm is null || !pm.AsFloat || c is not Const s || s.T.Type.IsInteger())
             throw Error(node, "Mul is supported as the float scale of a MatMulInteger result (after its Cast to float)");
@@ -41,6 +44,20 @@ public sealed partial class LowerOnnxToIr
         var scale = Enumerable.Range(0, pm.N).Select(j => s.T.Data[s.T.Size == 1 ? 0 : j] / sx).ToArray();
         if (scale.Any(v => !(v > 0) || double.IsInfinity(v))) throw Error(node, "scale must be positive and finite");
         return new PendingMatMul(pm.X, pm.K, pm.N, pm.Weights, scale, null, double.NegativeInfinity, double.PositiveInfinity, pm.Node);
+    }
+
+    /// <summary>A quantized matrix product (with its bias) times, or divided by, a positive constant scalar: the factor folds
+    /// into its weight scale and bias (attention's 1/sqrt(d) after a projection). Null when the node is not one.</summary>
+    PendingMatMul? ScaledMatMul(OnnxNode node, Abs?[] ins)
+    {
+        bool div = node.OpType == "Div";
+        var (pm, c) = ins[0] is PendingMatMul p ? (p, ins[1]) : !div && ins[1] is PendingMatMul q ? (q, ins[0]) : (null, null);
+        if (pm is null || Scalar(c) is not { } s) return null;
+        double f = div ? 1 / s : s;
+        if (!(f > 0) || !double.IsFinite(f)) throw Error(node, $"{node.OpType} of a matrix product by {s}: the factor must be positive and finite (it folds into the scale)");
+        if (!double.IsNegativeInfinity(pm.ClampLo) || !double.IsPositiveInfinity(pm.ClampHi))
+            throw Error(node, $"{node.OpType} after a ReLU or Clip of a matrix product is not supported (quantize before it)");
+        return pm with { WeightScale = pm.WeightScale.Select(w => w * f).ToArray(), BiasReal = pm.BiasReal?.Select(b => b * f).ToArray() };
     }
 
     /// <summary>Transpose of constant quantized weights folds at compile time (a per-channel axis follows the permutation).</summary>

@@ -9,7 +9,7 @@ namespace HwGen.Passes.Import;
 /// Nonlinear ops for the NN-LUT units. Element-wise chains on one dequantized tensor (Erf, Sigmoid, Tanh and
 /// arithmetic with scalars or with the same tensor, as torch writes GELU: x * 0.5 * (1 + erf(x / sqrt 2))) are
 /// composed into one real function and, at their QuantizeLinear, recognized by value: the function must equal a
-/// unit's (GELU, Erf, sigmoid, tanh, SiLU) on every int8 input. Softmax and LayerNormalization over the last axis
+/// unit's (GELU, Erf, sigmoid, tanh, SiLU) on every int8 input, or a positive scaling (a requantization). Softmax and LayerNormalization over the last axis
 /// map to their units; so does LayerNorm written out as ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add
 /// (torch before opset 17).
 /// </summary>
@@ -136,6 +136,8 @@ public sealed partial class LowerOnnxToIr
     {
         switch (input)
         {
+            case RealFunction f when Scaling(f) is { } c:
+                return EmitRequant(quantNode, f.V, q, double.NegativeInfinity, double.PositiveInfinity, FullRange, c);
             case RealFunction f:
             {
                 var name = Recognize(quantNode, f);
@@ -155,6 +157,26 @@ public sealed partial class LowerOnnxToIr
         }
     }
 
+    /// <summary>The factor c when <paramref name="f"/> is x·c for one c > 0 on every int8 code of its input (a Mul or Div by a
+    /// positive scalar, such as attention's 1/sqrt(d), or x + x): a requantization, not a table. Else null.</summary>
+    static double? Scaling(RealFunction f)
+    {
+        var q = f.V.Type.Quant!;
+        double? c = null;
+        for (int code = -128; code < 128; code++)
+        {
+            double x = (code - q.ZeroPoint) * q.Scale, y = f.F(x);
+            if (x == 0)
+            {
+                if (y != 0) return null;
+                continue;
+            }
+            c ??= y / x;
+            if (!(Math.Abs(y / x - c.Value) <= 1e-9 * Math.Abs(c.Value))) return null;
+        }
+        return c is { } v && v > 0 && double.IsFinite(v) ? v : null;
+    }
+
     /// <summary>The unit function equal to <paramref name="f"/> on every int8 code of its input, or an error.</summary>
     string Recognize(OnnxNode node, RealFunction f)
     {
@@ -166,6 +188,6 @@ public sealed partial class LowerOnnxToIr
             if (xs.All(x => Math.Abs(f.F(x) - Functions.Eval(fn, x)) <= 1e-5 * Math.Max(1, Math.Abs(Functions.Eval(fn, x)))))
                 return name;
         }
-        throw Error(node, $"the element-wise function ({(f.Chain.Length == 0 ? "identity" : f.Chain)}) of a dequantized tensor is not one the NN-LUT units compute ({string.Join(", ", QLut.Functions)})");
+        throw Error(node, $"the element-wise function ({(f.Chain.Length == 0 ? "identity" : f.Chain)}) of a dequantized tensor is not one the NN-LUT units compute ({string.Join(", ", QLut.Functions)}) nor a positive scaling");
     }
 }

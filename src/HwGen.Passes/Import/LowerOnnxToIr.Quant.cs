@@ -68,12 +68,13 @@ public sealed partial class LowerOnnxToIr
         }
     }
 
-    /// <summary>A requantization of x to q (real multiplier sx/sy), clamped to the real bounds [lo, hi] and the code range.</summary>
-    Value EmitRequant(OnnxNode node, Value x, QuantParams q, double lo, double hi, (int Lo, int Hi) range)
+    /// <summary>A requantization of x, times <paramref name="factor"/>, to q (real multiplier sx·factor/sy), clamped to the real
+    /// bounds [lo, hi] and the code range.</summary>
+    Value EmitRequant(OnnxNode node, Value x, QuantParams q, double lo, double hi, (int Lo, int Hi) range, double factor = 1)
     {
         var (cl, ch) = QuantizedBounds(lo, hi, q, range);
         var y = NewValue(node.Outputs[0], new TensorType(DType.Int8, x.Type.Shape, q));
-        return Emit(new QRequant(Legal(node.Name), x, y) { OutputQuant = q, RealMultiplier = x.Type.Quant!.Scale / q.Scale, ClampMin = cl, ClampMax = ch });
+        return Emit(new QRequant(Legal(node.Name), x, y) { OutputQuant = q, RealMultiplier = x.Type.Quant!.Scale * factor / q.Scale, ClampMin = cl, ClampMax = ch });
     }
 
     /// <summary>Real clamp bounds as int8 bounds in the output's quantization (infinite bounds: the int8 range), inside

@@ -113,7 +113,7 @@ public sealed partial class LowerOnnxToIr
             "Reshape" or "Flatten" => LowerReshape(node, ins),
             "QLinearMatMul" => LowerQLinearMatMul(node, ins),
             "MatMulInteger" => LowerMatMulInteger(node, ins),
-            "Mul" => LowerMul(node, ins),
+            "Mul" or "Div" => LowerMul(node, ins),
             "Transpose" => LowerTranspose(node, ins),
             _ => throw Error(node, $"op {node.OpType} ({OpsetName(node)}) is supported by the golden model but not on quantized tensors in the hardware flow"),
         };

@@ -1,0 +1,109 @@
+using HwGen.Cli;
+using HwGen.Core;
+using HwGen.Core.Ir;
+using HwGen.Onnx;
+using HwGen.Rtl.Engines;
+using HwGen.Tests.Reference;
+using HwGen.Tests.Support;
+using Tensor = HwGen.Core.Tensor;
+
+namespace HwGen.Tests.Passes;
+
+/// <summary>
+/// Mul and Div by a positive constant scalar (attention's 1/sqrt(d)) fold into a requantization: on a dequantized tensor
+/// a QRequant (so does x + x), after a quantized matrix product into the QGemm's scale. The hardware model against ONNX
+/// semantics and ONNX Runtime: at most one output quantum apart.
+/// </summary>
+public sealed class ScaleImportTests
+{
+    const int Rows = 6, Features = 8;
+
+    /// <summary>x, Q(0.02, 128), then <paramref name="body"/> (given the quantized x, returning a float tensor), Q(sy, 128), DQ.</summary>
+    static string Model(TempDir dir, Func<OnnxBuilder, string, string> body, double sy)
+    {
+        var b = new OnnxBuilder();
+        b.Input("x", DType.Float32, Rows, Features);
+        var t = DType.UInt8;
+        var y = body(b, QdqModels.Q(b, "x", 0.02, 128, t, "in"));
+        var o = QdqModels.Dq(b, QdqModels.Q(b, y, sy, 128, t, "y"), sy, 128, t, "out");
+        b.Output(o, DType.Float32, Rows, Features);
+        return b.Save(dir.File("m.onnx"));
+    }
+
+    static string Dq(OnnxBuilder b, string q) => QdqModels.Dq(b, q, 0.02, 128, DType.UInt8, "x");
+    static string Scalar(OnnxBuilder b, string name, double v) => b.Init(name, DType.Float32, [], v);
+
+    static string MatMul(OnnxBuilder b, string q)
+    {
+        var w = b.Node("DequantizeLinear", [b.Init("w", DType.Int8, [Features, Features], Enumerable.Range(0, Features * Features).Select(i => (double)((i * 37) % 255 - 127)).ToArray()),
+            Scalar(b, "ws", 0.004), b.Init("wz", DType.Int8, [], 0)], "w_dq");
+        var mm = b.Node("MatMul", [Dq(b, q), w], "proj");
+        return b.Node("Add", [mm, b.Init("bias", DType.Float32, [Features], Enumerable.Range(0, Features).Select(i => 0.05 * i - 0.2).ToArray())], "proj_bias");
+    }
+
+    /// <summary>x + x, both operands the one DequantizeLinear: 2x, a scaling.</summary>
+    static string Twice(OnnxBuilder b, string q)
+    {
+        var d = Dq(b, q);
+        return b.Node("Add", [d, d], "twice");
+    }
+
+    public static TheoryData<string> Cases() => new() { "mul", "div", "mul-first", "self-add", "matmul-mul", "matmul-div" };
+
+    static string Body(string kind, OnnxBuilder b, string q) => kind switch
+    {
+        "mul" => b.Node("Mul", [Dq(b, q), Scalar(b, "c", 0.125)], "scale"),
+        "div" => b.Node("Div", [Dq(b, q), Scalar(b, "c", 8.0)], "scale"),
+        "mul-first" => b.Node("Mul", [Scalar(b, "c", 0.35355339), Dq(b, q)], "scale"),
+        "self-add" => Twice(b, q),
+        "matmul-mul" => b.Node("Mul", [MatMul(b, q), Scalar(b, "c", 0.125)], "scale"),
+        _ => b.Node("Div", [MatMul(b, q), Scalar(b, "c", 8.0)], "scale"),
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void A_positive_scalar_folds_into_a_requantization_within_one_quantum_of_onnx_runtime(string kind)
+    {
+        using var dir = new TempDir();
+        double sy = kind.StartsWith("matmul") ? 0.004 : kind == "self-add" ? 0.05 : 0.002;
+        var path = Model(dir, (b, q) => Body(kind, b, q), sy);
+        var c = Flow.Compile(path, HwConfig.Default, batch: Rows);
+        if (kind.StartsWith("matmul"))
+        {
+            var g = Assert.Single(c.Graph.Ops.OfType<QGemm>());
+            Assert.Empty(c.Graph.Ops.OfType<QRequant>());
+            Assert.Equal(0.02 * 0.004 / 8 / sy, g.RealMultiplier[0], 1e-6);
+        }
+        else
+        {
+            var r = Assert.Single(c.Graph.Ops.OfType<QRequant>());
+            double factor = kind == "self-add" ? 2 : kind == "mul-first" ? 0.35355339 : 0.125;
+            Assert.Equal(0.02 * factor / sy, r.RealMultiplier, 1e-4);
+        }
+        var x = QdqModels.Input(5, Rows, Features);
+        var hw = HardwareModel.Outputs(c.Graph, [x])[0];
+        var onnx = OnnxEvaluator.Run(c.Model, new Dictionary<string, Tensor> { ["x"] = x }).Values.Single();
+        var ort = GoldenAgreementTests.RunOrt(path, x);
+        Assert.True(onnx.Data.Zip(ort.Data).All(p => Math.Abs(p.First - p.Second) <= sy * 1.0001), "ONNX semantics vs ONNX Runtime");
+        Assert.True(hw.Data.Zip(onnx.Data).All(p => Math.Abs(p.First - p.Second) <= sy * 1.0001), "hardware model vs ONNX semantics");
+        Assert.True(hw.Data.Distinct().Count() > 5);
+    }
+
+    [Theory]
+    [InlineData("Mul", -0.5)]
+    [InlineData("Div", -2.0)]
+    public void A_negative_scalar_is_one_error_naming_the_node(string op, double v)
+    {
+        using var dir = new TempDir();
+        var path = Model(dir, (b, q) => b.Node(op, [Dq(b, q), Scalar(b, "c", v)], "neg_scale"), 0.01);
+        CleanFailure.Assert(dir, ["compile", path], "m.onnx", "node 'y_quant'", $"({op})", "nor a positive scaling");
+    }
+
+    [Fact]
+    public void A_matrix_product_divided_by_zero_is_one_error_naming_the_node()
+    {
+        using var dir = new TempDir();
+        var path = Model(dir, (b, q) => b.Node("Div", [MatMul(b, q), Scalar(b, "c", 0.0)], "div_zero"), 0.01);
+        CleanFailure.Assert(dir, ["compile", path], "m.onnx", "node 'div_zero'", "positive and finite");
+    }
+}
