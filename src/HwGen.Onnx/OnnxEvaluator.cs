@@ -248,7 +248,7 @@ public static partial class OnnxEvaluator
     }
 
     /// <summary>For each element of <paramref name="outShape"/>, the offset of the element of <paramref name="inShape"/> broadcast to it.</summary>
-    static int[] BroadcastOffsets(IReadOnlyList<int> inShape, int[] outShape)
+    public static int[] BroadcastOffsets(IReadOnlyList<int> inShape, int[] outShape)
     {
         int r = outShape.Length, n = ShapeUtil.Size(outShape);
         var inStr = ShapeUtil.Strides(inShape);

@@ -14,6 +14,9 @@ public enum ResultStorage
     New,
     /// <summary>The same bytes as the op's input (a layout no-op such as a Reshape that keeps the rows).</summary>
     SameAsInput,
+    /// <summary>A tensor whose values the compiler knows (<see cref="IEngine.Evaluate"/> of no inputs): it lies off chip from the
+    /// start, written into the image, and loads like a graph input.</summary>
+    Constant,
 }
 
 /// <summary>

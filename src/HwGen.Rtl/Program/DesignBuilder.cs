@@ -29,6 +29,8 @@ public sealed class DesignBuilder
     readonly Graph graph;
     readonly HwConfig cfg;
     readonly Dictionary<Value, Storage> storage = [];
+    /// <summary>Tensors the compiler knows (<see cref="ResultStorage.Constant"/>), with the op that gives their codes.</summary>
+    readonly Dictionary<Storage, Op> constants = [];
     readonly List<Region> regions = [];
     readonly List<Instruction> program = [];
     /// <summary>First off-chip word of each op's constants.</summary>
@@ -61,7 +63,8 @@ public sealed class DesignBuilder
         var devices = storage.Values.Distinct().ToList();
         var inputs = new HashSet<Storage>(Design.InputsOf(graph, storage));
         var outputs = new HashSet<Storage>(Design.OutputsOf(graph, storage));
-        var tp = TileProblem.Build(graph, cfg, storage, inputs, outputs, modelName);
+        // Constants are off chip from the start, as inputs are.
+        var tp = TileProblem.Build(graph, cfg, storage, inputs.Concat(constants.Keys).ToHashSet(), outputs, modelName);
         if (tp.Problem.Ops.Count > 0)
         {
             var p = tp.Problem;
@@ -82,8 +85,9 @@ public sealed class DesignBuilder
         // Off-chip map: program first (placed at word 0 below), then tensors, constants, spill space.
         var stored = new HashSet<int>(schedule.Steps.SelectMany(s => s.Stores).Concat(schedule.FinalStores));
         var spilled = stored.Select(t => tp.Tensors[t]).OfType<ActTile>().Select(a => a.Storage).Where(s => !outputs.Contains(s)).ToHashSet();
-        foreach (var s in devices.Where(s => inputs.Contains(s) || outputs.Contains(s) || spilled.Contains(s)))
-            s.ExtWord = Reserve($"tensor {s.Value.Name}", inputs.Contains(s) ? "input" : outputs.Contains(s) ? "output" : "spill", s.Words);
+        foreach (var s in devices.Where(s => inputs.Contains(s) || outputs.Contains(s) || constants.ContainsKey(s) || spilled.Contains(s)))
+            s.ExtWord = Reserve($"tensor {s.Value.Name}",
+                inputs.Contains(s) ? "input" : outputs.Contains(s) ? "output" : constants.ContainsKey(s) ? "constant" : "spill", s.Words);
         foreach (var (op, e) in DeviceOps())
             if (e.ConstantWords(op, cfg) is var words and > 0) constWord[op] = Reserve($"weights {op.Name}", "weights", words);
 
@@ -121,6 +125,13 @@ public sealed class DesignBuilder
         }
         foreach (var (op, e) in DeviceOps())
             if (constWord.TryGetValue(op, out var word)) e.WriteConstants(op, image, word * cfg.PortBytes, cfg);
+        foreach (var (s, op) in constants)
+        {
+            var codes = EngineRegistry.Of(op)!.Evaluate(op, []);
+            for (int m = 0; m < s.Rows; m++)
+                for (int f = 0; f < s.Features; f++)
+                    image[s.ExtWord * cfg.PortBytes + s.ByteOf(m, f)] = (byte)(sbyte)codes.Data[m * s.Features + f];
+        }
 
         var costs = new Dictionary<Op, OpCost>(ReferenceEqualityComparer.Instance);
         for (int n = 0; n < finalProgram.Count; n++)
@@ -190,14 +201,28 @@ public sealed class DesignBuilder
 
     /// <summary>One storage per device tensor; a layout no-op (a Reshape that keeps the rows) shares its input's. A tensor's bank
     /// is its depth in the graph modulo 2 (graph inputs 0, an op's result one deeper than its deepest input), so an engine's
-    /// results go to the other bank than its inputs.</summary>
+    /// results go to the other bank than its inputs. A constant gets its storage where it is first used, one shallower than
+    /// that op's other inputs, so it lies in the other bank than they do.</summary>
     void CreateStorage()
     {
         var depth = new Dictionary<Storage, int>();
+        var pending = new Dictionary<Value, Op>();
         foreach (var op in graph.Ops)
         {
+            int others = op.Inputs.Where(storage.ContainsKey).Select(v => depth[storage[v]]).DefaultIfEmpty(0).Max();
+            foreach (var v in op.Inputs)
+                if (pending.Remove(v, out var producer))
+                {
+                    var k = new Storage(v, ShapeUtil.Rows(v.Type.Shape), v.Type.Shape.Count == 0 ? 1 : v.Type.Shape[^1], cfg, ((others - 1) % 2 + 2) % 2);
+                    storage[v] = k;
+                    depth[k] = others - 1;
+                    constants[k] = producer;
+                }
             switch (EngineRegistry.Of(op)?.Storage(op))
             {
+                case ResultStorage.Constant:
+                    pending[op.Output] = op;
+                    break;
                 case ResultStorage.New:
                     var shape = op.Output.Type.Shape;
                     int d = op.Inputs.Where(storage.ContainsKey).Select(v => depth[storage[v]] + 1).DefaultIfEmpty(0).Max();

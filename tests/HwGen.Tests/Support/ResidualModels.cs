@@ -57,3 +57,44 @@ public static class ResidualModels
         return QdqModels.Affine(lo, hi, t);
     }
 }
+
+/// <summary>How the constant of <see cref="PositionalModels"/> is written.</summary>
+public enum ConstantStyle
+{
+    /// <summary>DequantizeLinear of a uint8 initializer [1, T, D] with its own scale and zero point (ONNX Runtime's quantizer).</summary>
+    Quantized,
+    /// <summary>A float initializer [T, D] (a model quantized only around its activations).</summary>
+    Float,
+    /// <summary>Sub: constant [T, D] minus the activation (the constant first).</summary>
+    FloatMinusActivation,
+}
+
+/// <summary>
+/// A positional embedding: x [B, T, D] quantized, plus a constant of T x D broadcast over the batch, quantized, dequantized.
+/// </summary>
+public static class PositionalModels
+{
+    public static OnnxBuilder Build(int seed, int batch, int tokens, int d, ConstantStyle style)
+    {
+        var rng = new Random(seed);
+        var b = new OnnxBuilder();
+        b.Input("x", DType.Float32, batch, tokens, d);
+        var t = DType.UInt8;
+        var x = QdqModels.Dq(b, QdqModels.Q(b, "x", 2.0 / 255, 128, t, "in"), 2.0 / 255, 128, t, "x");
+        var pos = Enumerable.Range(0, tokens * d).Select(_ => (double)(float)(rng.NextDouble() * 1.2 - 0.6)).ToArray();
+        string c = style == ConstantStyle.Quantized
+            ? QdqModels.Dq(b, b.Init("pos_q", t, [1, tokens, d], pos.Select(v => Math.Clamp(Math.Round(v / 0.005) + 120, 0, 255)).ToArray()), 0.005, 120, t, "pos")
+            : b.Init("pos", DType.Float32, [tokens, d], pos);
+        var sum = style == ConstantStyle.FloatMinusActivation ? b.Node("Sub", [c, x], "pos_sub") : b.Node("Add", [x, c], "pos_add");
+        var o = QdqModels.Dq(b, QdqModels.Q(b, sum, 1.6 / 255, 128, t, "y"), 1.6 / 255, 128, t, "out");
+        b.Output(o, DType.Float32, batch, tokens, d);
+        return b;
+    }
+
+    /// <summary>Random inputs in [-1, 1] of shape [B, T, D].</summary>
+    public static Tensor Input(int seed, int batch, int tokens, int d)
+    {
+        var flat = QdqModels.Input(seed, batch * tokens, d);
+        return new Tensor(DType.Float32, [batch, tokens, d], flat.Data);
+    }
+}
