@@ -23,6 +23,7 @@ public static class Program
         root.Subcommands.Add(OptCommand(stdout));
         root.Subcommands.Add(BenchCommand(stdout));
         root.Subcommands.Add(UnitCommand.Create(stdout));
+        root.Subcommands.Add(Regress.RegressCommand.Create(stdout));
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
