@@ -35,10 +35,11 @@ public sealed record Job(SuiteCase Case, string ConfigName, HwConfig Config)
 /// <summary>Reads a suite file strictly: unknown keys, wrong types, missing files and bad values are one error naming the file and the key.</summary>
 public static partial class SuiteReader
 {
-    static readonly string[] SuiteKeys = ["suite", "tolerances", "cases"];
-    static readonly string[] CaseKeys = ["name", "model", "configs", "inputs", "simulators", "accuracy", "resources", "tolerances"];
-    static readonly string[] InputKeys = ["npy", "random", "seed"];
-    static readonly string[] AccuracyKeys = ["x", "labels"];
+    // The keys of each object; README, "Regression suites", documents each (a test checks that it names them all).
+    public static readonly string[] SuiteKeys = ["suite", "tolerances", "cases"];
+    public static readonly string[] CaseKeys = ["name", "model", "configs", "inputs", "simulators", "accuracy", "resources", "tolerances"];
+    public static readonly string[] InputKeys = ["npy", "random", "seed"];
+    public static readonly string[] AccuracyKeys = ["x", "labels"];
 
     public static Suite Load(string path)
     {

@@ -166,6 +166,20 @@ public sealed class RegressTests
         Assert.Equal(2, cases.Count(c => !c.HasElements));
     }
 
+    /// <summary>README's "Regression suites" section documents every key the suite reader takes and every figure.</summary>
+    [Fact]
+    public void Readme_documents_every_suite_key_and_figure()
+    {
+        var lines = File.ReadAllLines(Path.Combine(Repo.Root, "README.md"));
+        var section = string.Join("\n", lines.SkipWhile(l => l != "## Regression suites").Skip(1).TakeWhile(l => !l.StartsWith("## ")));
+        Assert.NotEmpty(section);
+        foreach (var key in SuiteReader.SuiteKeys.Select(k => $"| `{k}` |")
+                     .Concat(SuiteReader.CaseKeys.Select(k => $"| `cases[].{k}` |"))
+                     .Concat(SuiteReader.InputKeys.Concat(SuiteReader.AccuracyKeys).Select(k => $"\"{k}\""))
+                     .Concat(Figures.All.Select(f => $"`{f.Key}`")))
+            Assert.Contains(key, section);
+    }
+
     [Fact]
     public void Yosys_stat_sums_luts_flip_flops_and_dsps()
     {
