@@ -19,18 +19,21 @@ public static class Runner
         {
             var (index, job) = jobs[k];
             progress.Started(job.Id);
-            var r = RunOne(index, job, Path.Combine(designs, job.Case.Name, job.ConfigName));
+            var (r, caveat) = RunOne(index, job, Path.Combine(designs, job.Case.Name, job.ConfigName));
             var b = baseline?.Cases.FirstOrDefault(c => c.Id == job.Id)?.Figures;
             // With --update-baseline the figures become the new baseline: only correctness fails then.
-            if (b is not null && !updateBaseline) r = r with { Failures = [.. r.Failures, .. Figures.Compare(r.Figures, b, job.Case.Tolerances)] };
+            if (b is not null && !updateBaseline)
+                r = r with { Failures = [.. r.Failures, .. Figures.Compare(r.Figures, b, job.Case.Tolerances).Select(f => f with { Message = f.Message + caveat })] };
             results[k] = r with { Baseline = b };
             progress.Finished(results[k]);
         });
         return [.. results];
     }
 
-    static CaseResult RunOne(int index, Job job, string dir)
+    /// <summary>Runs one job; the caveat, appended to its tolerance failures, says when its schedule may differ run to run.</summary>
+    static (CaseResult Result, string Caveat) RunOne(int index, Job job, string dir)
     {
+        var caveat = "";
         var sw = Stopwatch.StartNew();
         var figures = new Dictionary<string, double>();
         var sims = new List<SimOutcome>();
@@ -41,6 +44,9 @@ public static class Runner
             var compiled = Flow.Compile(c.Model, job.Config, batch: c.Inputs.Batch);
             var inputs = c.Inputs.Npy is { } x ? Flow.CheckInputs(compiled.Graph, [x], c.Inputs.NpyPath!) : Flow.DefaultInputs(compiled.Graph, c.Inputs.Seed);
             Flow.WriteDesignDirectory(compiled, dir, inputs, c.Model);
+            // The design builder's note says so when CP-SAT's wall-clock safety net (a loaded machine) cut a solve.
+            if (compiled.Design.Schedule.Contains("safety net", StringComparison.Ordinal))
+                caveat = "; this compile's CP-SAT wall-clock safety net cut a solve (a loaded machine), so its schedule may differ run to run: see its report.md";
             figures["offChipBytes"] = compiled.Design.OffChipBytesMoved;
             foreach (var name in c.Simulators)
             {
@@ -63,7 +69,7 @@ public static class Runner
             var build = Path.Combine(dir, "build");
             if (Directory.Exists(build)) Directory.Delete(build, recursive: true);
         }
-        return new CaseResult(index, job.Id, figures, null, sims, failures, sw.Elapsed.TotalSeconds);
+        return (new CaseResult(index, job.Id, figures, null, sims, failures, sw.Elapsed.TotalSeconds), caveat);
     }
 
     /// <summary>The share of test rows whose largest output element (of the first output) is the label, by the golden model at the test set's
