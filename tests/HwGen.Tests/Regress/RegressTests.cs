@@ -2,7 +2,10 @@ using System.Text.Json.Nodes;
 using System.Xml;
 using System.Xml.Linq;
 using System.Xml.Schema;
+using HwGen.Cli;
 using HwGen.Cli.Regress;
+using HwGen.Core;
+using HwGen.Rtl.Engines;
 using HwGen.Tests.Cli;
 using HwGen.Tests.Support;
 
@@ -83,6 +86,52 @@ public sealed class RegressTests
         var tolerant = TinySuite.Run(dir.File("out"), "regress", suite, "--baseline", dir.File("base.json"));
         Assert.True(tolerant.Exit == 0, tolerant.Out);
         Assert.Contains("(+11.", File.ReadAllText(dir.File("out/summary.md")));
+    }
+
+    /// <summary>An .npy input sets the batch and the vectors; the accuracy figure is the share of labels the golden model's argmax hits,
+    /// here labels right on the even rows and wrong on the odd ones.</summary>
+    [Fact]
+    public void Npy_inputs_and_accuracy_on_a_labelled_test_set()
+    {
+        using var dir = new TempDir();
+        var c = TinySuite.Case(dir, "a", 1);
+        var x = QdqModels.Input(5, 3, 7);
+        Npy.Write(dir.File("x.npy"), x);
+        c["inputs"] = new JsonObject { ["npy"] = "x.npy" };
+        var testX = QdqModels.Input(6, 9, 7);
+        var compiled = Flow.Compile(dir.File("a.onnx"), HwConfig.FromJson(TinySuite.SmallConfig(), "small"), batch: 9);
+        var y = HardwareModel.Outputs(compiled.Graph, Flow.CheckInputs(compiled.Graph, [testX], "test"))[0];
+        var labels = Enumerable.Range(0, 9).Select(i =>
+        {
+            var row = y.Data.Skip(i * 3).Take(3).ToArray();
+            int best = Array.IndexOf(row, row.Max());
+            return (double)(i % 2 == 0 ? best : (best + 1) % 3);
+        }).ToArray();
+        Npy.Write(dir.File("tx.npy"), testX);
+        Npy.Write(dir.File("ty.npy"), new Tensor(DType.Int64, [9], labels));
+        c["accuracy"] = new JsonObject { ["x"] = "tx.npy", ["labels"] = "ty.npy" };
+        var (exit, stdout, figures) = TinySuite.Run(dir.File("out"), "regress", TinySuite.Write(dir, [c]));
+        Assert.True(exit == 0, stdout);
+        Assert.Equal(5 / 9.0, TinySuite.CaseOf(figures, "a/default")["figures"]!["accuracy"]!.GetValue<double>(), 12);
+        Assert.Equal(x.Data, Npy.Read(dir.File("out/designs/a/default/tb/input_0.npy")).Data);
+        Assert.Contains("55.56%", File.ReadAllText(dir.File("out/summary.md")));
+    }
+
+    [Fact]
+    public void Shards_updating_one_baseline_replace_only_their_own_cases()
+    {
+        using var dir = new TempDir();
+        var suite = TinySuite.Two(dir);
+        var baseline = dir.File("base.json");
+        Assert.Equal(0, TinySuite.Run(dir.File("s2"), "regress", suite, "--shard", "2/2", "--baseline", baseline, "--update-baseline").Exit);
+        Assert.Equal(["b/default"], TinySuite.Ids(JsonNode.Parse(File.ReadAllText(baseline))!.AsObject()));
+        Assert.Equal(0, TinySuite.Run(dir.File("s1"), "regress", suite, "--shard", "1/2", "--baseline", baseline, "--update-baseline").Exit);
+        var both = JsonNode.Parse(File.ReadAllText(baseline))!.AsObject();
+        Assert.Equal(["a/default", "b/default"], TinySuite.Ids(both));
+        var (exit, _, figures) = TinySuite.Run(dir.File("all"), "regress", suite, "--baseline", baseline);
+        Assert.Equal(0, exit);
+        foreach (var id in new[] { "a/default", "b/default" })
+            Assert.Equal(TinySuite.CaseOf(both, id)["figures"]!.ToJsonString(), TinySuite.CaseOf(figures, id)["baseline"]!.ToJsonString());
     }
 
     /// <summary>Shards of any count take every job exactly once, in the suite's order.</summary>
