@@ -27,7 +27,7 @@ public static class RegressProgress
         public void Started(string id) { }
         public void Finished(CaseResult r)
         {
-            lock (o) o.WriteLine($"{(r.Passed ? "PASS" : "FAIL")} {r.Id}{(r.Passed ? "" : ": " + r.Failures[0].Message)}");
+            lock (o) o.WriteLine($"{(r.Passed ? "PASS" : "FAIL")} {r.Id}: {(r.Passed ? Reports.FigureLine(r) : r.Failures[0].Message)}");
         }
     }
 

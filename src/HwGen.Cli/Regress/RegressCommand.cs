@@ -106,7 +106,7 @@ public static class RegressCommand
         if (junit is not null) WriteFile(junit, Reports.JUnit(r));
         foreach (var c in r.Cases.Where(c => !c.Passed))
             foreach (var f in c.Failures) o.WriteLine($"  {c.Id}: {f.Kind.ToString().ToLowerInvariant()}: {f.Message}");
-        o.WriteLine($"regress {r.Suite}{(r.Shard is { } s ? $" shard {s}" : "")}: {r.Cases.Count} cases, {r.Cases.Count - r.Failed} passing, {r.Failed} failing; " +
+        o.WriteLine($"regress {r.Suite}{(r.Shard is { } s ? $" shard {s}" : "")}: {Reports.Cases(r.Cases.Count)}, {r.Cases.Count - r.Failed} passing, {r.Failed} failing; " +
                     $"summary in {Path.Combine(outDir, SummaryFile)}");
     }
 

@@ -13,19 +13,14 @@ public static class Reports
     {
         var sb = new StringBuilder();
         sb.Append($"# Regression: {r.Suite}\n\n");
-        var scope = r.Shard is { } s ? $"shard {s} ({r.Cases.Count} of the suite's {r.Jobs} cases)" : $"{r.Cases.Count} cases";
+        var scope = r.Shard is { } s ? $"shard {s} ({r.Cases.Count} of the suite's {Cases(r.Jobs)})" : Cases(r.Cases.Count);
         sb.Append($"{scope}: {r.Cases.Count - r.Failed} passed, {r.Failed} failed. Baseline: {r.BaselineName ?? "none"}.\n\n");
         var shown = Figures.All.Where(f => r.Cases.Any(c => c.Figures.ContainsKey(f.Key))).ToList();
         sb.Append($"| case | config | result | {string.Join(" | ", shown.Select(f => f.Title))} |\n");
         sb.Append($"|---|---|---|{string.Concat(shown.Select(_ => "---:|"))}\n");
         foreach (var c in r.Cases)
         {
-            var cells = shown.Select(f =>
-            {
-                if (!c.Figures.TryGetValue(f.Key, out var v)) return "-";
-                var change = c.Baseline?.TryGetValue(f.Key, out var b) == true ? Figures.Change(f, v, b) : "new";
-                return $"{Figures.Format(f, v)} ({change})";
-            });
+            var cells = shown.Select(f => c.Figures.ContainsKey(f.Key) ? Cell(c, f) : "-");
             sb.Append($"| {c.Case} | {c.Config} | {(c.Passed ? "pass" : "**FAIL**")} | {string.Join(" | ", cells)} |\n");
         }
         var failed = r.Cases.Where(c => !c.Passed).ToList();
@@ -36,6 +31,20 @@ public static class Reports
                 foreach (var f in c.Failures) sb.Append($"- `{c.Id}` ({f.Kind.ToString().ToLowerInvariant()}): {f.Message}\n");
         }
         return sb.ToString();
+    }
+
+    public static string Cases(int n) => n == 1 ? "1 case" : $"{n} cases";
+
+    /// <summary>A case's figures on one line, with their change against the baseline: "cycles 1,056 (=), off-chip bytes 5,824 (new)".</summary>
+    public static string FigureLine(CaseResult c) => string.Join(", ", Figures.All.Where(f => c.Figures.ContainsKey(f.Key)).Select(f =>
+        $"{f.Title} {Cell(c, f)}"));
+
+    /// <summary>A figure with its change: "1,056 (+1.2%)", "(new)" when the baseline lacks it.</summary>
+    static string Cell(CaseResult c, Figure f)
+    {
+        var v = c.Figures[f.Key];
+        var change = c.Baseline?.TryGetValue(f.Key, out var b) == true ? Figures.Change(f, v, b) : "new";
+        return $"{Figures.Format(f, v)} ({change})";
     }
 
     /// <summary>

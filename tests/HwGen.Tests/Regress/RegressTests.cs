@@ -34,7 +34,7 @@ public sealed class RegressTests
             var manifest = JsonNode.Parse(File.ReadAllText(dir.File($"out/designs/{id}/manifest.json")))!;
             Assert.Equal(manifest["offChipBytesMoved"]!.GetValue<long>(), c["figures"]!["offChipBytes"]!.GetValue<long>());
             Assert.True(c["figures"]!["cycles"]!.GetValue<long>() >= manifest["estimatedCycles"]!.GetValue<long>());
-            Assert.Contains($"PASS {id}", stdout);
+            Assert.Contains($"PASS {id}: cycles {c["figures"]!["cycles"]!.GetValue<long>():N0} (new)", stdout);
         }
         var summary = File.ReadAllText(dir.File("out/summary.md"));
         Assert.Contains("2 passed, 0 failed", summary);
