@@ -20,7 +20,7 @@ public static class RegressCommand
         var shard = new Option<string?>("--shard") { Description = "i/n: run only every n-th case, starting at the i-th" };
         var junit = new Option<string?>("--junit") { Description = "also write the JUnit XML here (DIR/junit.xml is always written)" };
         var output = OutputOption();
-        var jobs = new Option<int>("--jobs", "-j") { Description = "cases run at once (default: the machine's cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var jobs = new Option<int>("--jobs", "-j") { Description = "cases run at once, one per core by default", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cmd = new Command("regress", "Compile and simulate every case of a suite; write figures, a Markdown summary and JUnit XML; exit 1 when a case fails.")
             { suite, baseline, update, shard, junit, output, jobs };
         cmd.Subcommands.Add(MergeCommand(o));
