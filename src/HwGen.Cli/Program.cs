@@ -23,6 +23,7 @@ public static class Program
         root.Subcommands.Add(OptCommand(stdout));
         root.Subcommands.Add(BenchCommand(stdout));
         root.Subcommands.Add(UnitCommand.Create(stdout));
+        root.Subcommands.Add(Regress.RegressCommand.Create(stdout));
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -80,7 +81,8 @@ public static class Program
             Flow.CheckOutputDirectory(outDir, modelPath);   // before any work; checked again before the directory is replaced
             var sw = Stopwatch.StartNew();
             var given = ReadInput(pr.GetValue(input));
-            var c = Flow.Compile(modelPath, cfg, dump is null ? null : (name, g) => File.WriteAllText(Path.Combine(dump, name + ".hwir"), Printer.Print(g)), pr.GetValue(batch));
+            var c = StatusLine.Run(o, $"compiling {modelPath} (scheduler budget {cfg.IlpTimeLimitSeconds} s)",
+                () => Flow.Compile(modelPath, cfg, dump is null ? null : (name, g) => File.WriteAllText(Path.Combine(dump, name + ".hwir"), Printer.Print(g)), pr.GetValue(batch)));
             var inputs = given is { } x ? CheckInput(c.Graph, x) : Flow.DefaultInputs(c.Graph);
             Flow.WriteDesignDirectory(c, outDir, inputs, modelPath);
             var d = c.Design;
@@ -112,11 +114,11 @@ public static class Program
             long estimate = -1;
             if (ReadInput(pr.GetValue(input)) is { } x)
             {
-                var c = Flow.Compile(modelPath, cfg, batch: batch);
+                var c = StatusLine.Run(o, $"compiling {modelPath} for the new input", () => Flow.Compile(modelPath, cfg, batch: batch));
                 Flow.WriteVectors(c, d, CheckInput(c.Graph, x));
                 estimate = c.Design.EstimatedCycles;
             }
-            var r = Flow.Simulate(simulator, d, pr.GetValue(noStall));
+            var r = StatusLine.Run(o, $"building and simulating {d} in {pr.GetValue(sim)}", () => Flow.Simulate(simulator, d, pr.GetValue(noStall)));
             o.WriteLine($"{r.Simulator}: {(r.Passed ? "PASS" : "FAIL")}  {r.Summary}");
             o.WriteLine($"  simulated cycles: {r.Cycles}{(estimate >= 0 ? $" (estimate {estimate})" : "")}, wall time {r.WallTime.TotalSeconds:F1} s");
             if (!r.Passed)

@@ -66,7 +66,7 @@ public static class UnitCommand
             Flow.WriteAtomically(dir, tmp => UnitBench.Write(tmp, [lane]));
             o.WriteLine($"wrote {dir}: {lane.Unit.Name} ({lane.Inputs.Count} inputs, {lane.Expected.Count} expected outputs)");
             if (pr.GetValue(simulate) is not { } sim) return 0;
-            var r = Simulation.Run(Simulation.Get(sim), dir, UnitBench.ElementCount([lane]));
+            var r = StatusLine.Run(o, $"simulating {dir} in {sim}", () => Simulation.Run(Simulation.Get(sim), dir, UnitBench.ElementCount([lane])));
             o.WriteLine($"{r.Simulator}: {(r.Passed ? "PASS" : "FAIL")}  {r.Summary}");
             return r.Passed ? 0 : 1;
         });
