@@ -5,7 +5,24 @@ namespace HwGen.Scheduling;
 /// load the listed tensors at their addresses, run the op (its results are placed at their addresses).
 /// </summary>
 public sealed record ScheduleStep(int Op, IReadOnlyList<int> Stores, IReadOnlyList<int> Evictions,
-    IReadOnlyList<int> Loads, IReadOnlyDictionary<int, long> Addresses);
+    IReadOnlyList<int> Loads, IReadOnlyDictionary<int, long> Addresses)
+{
+    /// <summary>
+    /// The step's transfers in the order the DMA runs them (Store true for a store): the loads that no store of the step must
+    /// precede, then the stores, then the loads that wait for them (into a stored tensor's bytes, or of a stored tensor). The
+    /// DMA runs in program order and a store waits for the engine that made its tensor, so loads go first: they prefetch this
+    /// step's operands while the engine still works on the last step. <paramref name="storedAt"/> gives a stored tensor's
+    /// current address, <paramref name="size"/> a tensor's bytes.
+    /// </summary>
+    public IEnumerable<(int Tensor, bool Store)> DmaOrder(Func<int, long> storedAt, Func<int, long> size)
+    {
+        var stored = Stores.Select(t => (Tensor: t, From: storedAt(t), To: storedAt(t) + size(t))).ToList();
+        bool Waits(int l) => stored.Any(r => r.Tensor == l || r.From < Addresses[l] + size(l) && Addresses[l] < r.To);
+        return Loads.Where(l => !Waits(l)).Select(l => (l, false))
+            .Concat(Stores.Select(t => (t, true)))
+            .Concat(Loads.Where(Waits).Select(l => (l, false)));
+    }
+}
 
 /// <summary>Off-chip traffic of a schedule, in bytes.</summary>
 public sealed record Traffic(long Loaded, long Stored, long Compulsory)

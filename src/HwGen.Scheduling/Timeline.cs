@@ -73,16 +73,11 @@ public sealed partial record Schedule
             var storing = new HashSet<int>(st.Stores);
             var evicting = new HashSet<int>(st.Evictions);
             foreach (var t in st.Evictions.Where(t => !storing.Contains(t))) Release(t);
-            var stored = st.Stores.Select(t => (From: at[t], To: at[t] + p.Size(t))).ToList();
-            bool WaitsForStores(int l) => storing.Contains(l)
-                || stored.Any(r => r.From < st.Addresses[l] + p.Size(l) && st.Addresses[l] < r.To);
-            foreach (var l in st.Loads.Where(l => !WaitsForStores(l))) Transfer(s, l, false, st.Addresses[l]);
-            foreach (var t in st.Stores)
+            foreach (var (t, store) in st.DmaOrder(t => at[t], p.Size).ToList())
             {
-                Transfer(s, t, true, at[t]);
-                if (evicting.Contains(t)) Release(t);
+                Transfer(s, t, store, store ? at[t] : st.Addresses[t]);
+                if (store && evicting.Contains(t)) Release(t);
             }
-            foreach (var l in st.Loads.Where(WaitsForStores)) Transfer(s, l, false, st.Addresses[l]);
 
             string engine = op.Resource ?? "";
             long start = engineFree.GetValueOrDefault(engine);

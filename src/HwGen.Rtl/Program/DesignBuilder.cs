@@ -255,6 +255,7 @@ public sealed class DesignBuilder
     long Emit(TileProblem tp, Schedule schedule)
     {
         var line = new Dictionary<int, int>();
+        var address = new Dictionary<int, long>();   // scratchpad byte address of each resident tensor
         var ctx = new EmitContext(cfg, tp, line);
         long used = 0;
         Store StoreOf(int t, Op owner) => new(ExtWordOf(tp.Tensors[t]), line[t], tp.Tensors[t].Lines, SlotOf(tp.Tensors[t]), tp.Tensors[t].Name) { Owner = owner };
@@ -262,22 +263,18 @@ public sealed class DesignBuilder
         foreach (var step in schedule.Steps)
         {
             var task = tp.Tasks[step.Op];
-            var stores = step.Stores.Select(t => (Tensor: t, Store: StoreOf(t, task.Op))).ToList();
+            var stores = step.Stores.ToDictionary(t => t, t => StoreOf(t, task.Op));
+            var storedAt = step.Stores.ToDictionary(t => t, t => address[t]);
             foreach (var t in step.Evictions) line.Remove(t);
             foreach (var (t, addr) in step.Addresses)
             {
+                address[t] = addr;
                 line[t] = (int)cfg.LineAt(addr);
                 used = Math.Max(used, addr + tp.Problem.Size(t));
             }
-            // The DMA runs in program order and a store waits for the engine that made its tensor, so loads go first: they
-            // prefetch this step's operands while the engine still works on the last step. A load into lines a store of this
-            // step reads, or of the stored tensor, waits for that store.
-            var loads = step.Loads.Select(t => (Tensor: t, Load: new Load(ExtWordOf(tp.Tensors[t]), line[t], tp.Tensors[t].Lines, SlotOf(tp.Tensors[t]), tp.Tensors[t].Name) { Owner = task.Op })).ToList();
-            bool Conflicts((int Tensor, Load Load) l) => stores.Any(st => st.Tensor == l.Tensor
-                || st.Store.SpadLine < l.Load.SpadLine + l.Load.Lines && l.Load.SpadLine < st.Store.SpadLine + st.Store.Lines);
-            foreach (var l in loads.Where(l => !Conflicts(l))) Add(l.Load);
-            foreach (var st in stores) Add(st.Store);
-            foreach (var l in loads.Where(Conflicts)) Add(l.Load);
+            // Loads and stores in the DMA's order (ScheduleStep.DmaOrder, the order the scheduler's timeline assumes too).
+            foreach (var (t, store) in step.DmaOrder(t => storedAt[t], tp.Problem.Size))
+                Add(store ? stores[t] : new Load(ExtWordOf(tp.Tensors[t]), line[t], tp.Tensors[t].Lines, SlotOf(tp.Tensors[t]), tp.Tensors[t].Name) { Owner = task.Op });
             foreach (var t in tp.Problem.Ops[step.Op].Outputs) producer[t] = task.Op;
             foreach (var i in task.Emit(ctx)) Add(i);
         }

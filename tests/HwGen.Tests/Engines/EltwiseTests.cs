@@ -84,6 +84,27 @@ public sealed class EltwiseTests
         RtlCheck.BitExactInEstimatedCycles(simulator, dir.File("out"), c.Design.EstimatedCycles);
     }
 
+    /// <summary>Random shapes, scales, arrays and operand placements, ReLU or not, Add or Sub: bit-exact in the estimated cycles.</summary>
+    [Theory]
+    [InlineData("verilator", 101)]
+    [InlineData("verilator", 102)]
+    [InlineData("verilator", 103)]
+    [InlineData("icarus", 104)]
+    [InlineData("icarus", 105)]
+    public void Random_residuals_are_bit_exact(string simulator, int seed)
+    {
+        var rng = new Random(seed);
+        int rows = rng.Next(1, 8), features = rng.Next(3, 14), layers = rng.Next(1, 3);
+        var (r, cols) = new[] { (1, 2), (2, 4), (4, 4), (2, 2) }[rng.Next(4)];
+        var cfg = new HwConfig { ArrayRows = r, ArrayCols = cols, PortBytes = 4, ScratchpadBytes = 4096 };
+        using var dir = new TempDir();
+        var path = ResidualModels.Build(seed, rows, features, layers, subtract: rng.Next(2) == 1, reluAfter: rng.Next(2) == 1).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(path, cfg, batch: rows);
+        Assert.Single(c.Graph.Ops.OfType<QAdd>());
+        Flow.WriteDesignDirectory(c, dir.File("out"), [QdqModels.Input(seed, rows, features)], path);
+        RtlCheck.BitExactInEstimatedCycles(simulator, dir.File("out"), c.Design.EstimatedCycles);
+    }
+
     /// <summary>A constant operand broadcast over the batch (a positional embedding): its codes lie off chip and load like an
     /// input's; quantized constants keep their codes, float ones are quantized at 2^-k of the output scale.</summary>
     [Theory]
