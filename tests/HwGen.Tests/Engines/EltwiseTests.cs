@@ -90,6 +90,8 @@ public sealed class EltwiseTests
     [InlineData(ConstantStyle.Quantized)]
     [InlineData(ConstantStyle.Float)]
     [InlineData(ConstantStyle.FloatMinusActivation)]
+    [InlineData(ConstantStyle.FloatScalar)]
+    [InlineData(ConstantStyle.ScalarMinusActivation)]
     public void A_constant_operand_broadcasts_and_agrees_with_onnx_runtime(ConstantStyle style)
     {
         using var dir = new TempDir();

@@ -67,6 +67,10 @@ public enum ConstantStyle
     Float,
     /// <summary>Sub: constant [T, D] minus the activation (the constant first).</summary>
     FloatMinusActivation,
+    /// <summary>A float scalar (rank 0) added to the activation.</summary>
+    FloatScalar,
+    /// <summary>Sub: a float scalar of shape [1] minus the activation.</summary>
+    ScalarMinusActivation,
 }
 
 /// <summary>
@@ -82,10 +86,14 @@ public static class PositionalModels
         var t = DType.UInt8;
         var x = QdqModels.Dq(b, QdqModels.Q(b, "x", 2.0 / 255, 128, t, "in"), 2.0 / 255, 128, t, "x");
         var pos = Enumerable.Range(0, tokens * d).Select(_ => (double)(float)(rng.NextDouble() * 1.2 - 0.6)).ToArray();
-        string c = style == ConstantStyle.Quantized
-            ? QdqModels.Dq(b, b.Init("pos_q", t, [1, tokens, d], pos.Select(v => Math.Clamp(Math.Round(v / 0.005) + 120, 0, 255)).ToArray()), 0.005, 120, t, "pos")
-            : b.Init("pos", DType.Float32, [tokens, d], pos);
-        var sum = style == ConstantStyle.FloatMinusActivation ? b.Node("Sub", [c, x], "pos_sub") : b.Node("Add", [x, c], "pos_add");
+        string c = style switch
+        {
+            ConstantStyle.Quantized => QdqModels.Dq(b, b.Init("pos_q", t, [1, tokens, d], pos.Select(v => Math.Clamp(Math.Round(v / 0.005) + 120, 0, 255)).ToArray()), 0.005, 120, t, "pos"),
+            ConstantStyle.FloatScalar => b.Init("pos", DType.Float32, [], 0.37),
+            ConstantStyle.ScalarMinusActivation => b.Init("pos", DType.Float32, [1], -0.21),
+            _ => b.Init("pos", DType.Float32, [tokens, d], pos),
+        };
+        var sum = style is ConstantStyle.FloatMinusActivation or ConstantStyle.ScalarMinusActivation ? b.Node("Sub", [c, x], "pos_sub") : b.Node("Add", [x, c], "pos_add");
         var o = QdqModels.Dq(b, QdqModels.Q(b, sum, 1.6 / 255, 128, t, "y"), 1.6 / 255, 128, t, "out");
         b.Output(o, DType.Float32, batch, tokens, d);
         return b;
