@@ -56,6 +56,20 @@ public sealed class EltwiseTests
         Agreement.WithinOneQuantum(path, c, x, c.Design.OutputTensors.Single().Value.Type.Quant!.Scale, minDistinct: 10);
     }
 
+    /// <summary>A ReLU between Q/DQ pairs with the sum's parameters after the Add (a QClamp of the QAdd's result) folds into
+    /// the QAdd's clamp: no op is left without an engine.</summary>
+    [Fact]
+    public void A_relu_between_qdq_pairs_after_the_add_folds_into_its_clamp()
+    {
+        using var dir = new TempDir();
+        var path = ResidualModels.Build(7, 16, 12, 1, reluBetweenQdq: true).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(path, HwConfig.Default, batch: 16);
+        var add = Assert.Single(c.Graph.Ops.OfType<QAdd>());
+        Assert.DoesNotContain(c.Graph.Ops, o => o is QClamp);
+        Assert.Equal(add.OutputZeroPoint, add.ClampMin);
+        Agreement.WithinOneQuantum(path, c, QdqModels.Input(8, 16, 12), add.OutputQuant.Scale, minDistinct: 10);
+    }
+
     /// <summary>The kernel is the documented formula, with a rounding tie and both clamps.</summary>
     [Fact]
     public void Add_requantize_rounds_half_up_and_clamps()

@@ -11,7 +11,9 @@ namespace HwGen.Tests.Support;
 /// </summary>
 public static class ResidualModels
 {
-    public static OnnxBuilder Build(int seed, int batch, int features, int layers, bool subtract = false, bool reluAfter = false)
+    /// <summary><paramref name="reluBetweenQdq"/>: the ReLU after the Add sits between a QuantizeLinear/DequantizeLinear pair and
+    /// the output's, all with the sum's parameters (a ReLU that keeps its input's quantization, as torch.ao writes it).</summary>
+    public static OnnxBuilder Build(int seed, int batch, int features, int layers, bool subtract = false, bool reluAfter = false, bool reluBetweenQdq = false)
     {
         var rng = new Random(seed);
         var b = new OnnxBuilder();
@@ -39,12 +41,13 @@ public static class ResidualModels
             cur = QdqModels.QdqLayer(b, cur, s, z, wq, [ws], bias, features, features, sy, zy, t, QdqStyle.MatMulAdd, relu, l);
             (s, z) = (sy, zy);
         }
-        var sums = calib.Zip(rows, (x, y) => x.Zip(y, (p, q) => subtract ? p - q : p + q).Select(v => reluAfter ? Math.Max(v, 0) : v).ToArray()).ToList();
+        var sums = calib.Zip(rows, (x, y) => x.Zip(y, (p, q) => subtract ? p - q : p + q).Select(v => reluAfter && !reluBetweenQdq ? Math.Max(v, 0) : v).ToArray()).ToList();
         var (so, zo) = Calibrated(sums, t);
         var left = QdqModels.Dq(b, xq, sx, zx, t, "res_x");
         var right = QdqModels.Dq(b, cur, s, z, t, "res_f");
         var sum = b.Node(subtract ? "Sub" : "Add", [left, right], "residual");
-        if (reluAfter) sum = b.Node("Relu", [sum], "residual_relu");
+        if (reluBetweenQdq) sum = QdqModels.Dq(b, QdqModels.Q(b, sum, so, zo, t, "res_s"), so, zo, t, "res_s");
+        if (reluAfter || reluBetweenQdq) sum = b.Node("Relu", [sum], "residual_relu");
         var outQ = QdqModels.Q(b, sum, so, zo, t, "res_y");
         var o = b.Node("DequantizeLinear", [outQ, b.Init("out_s", DType.Float32, [], so), b.Init("out_zp", t, [], zo)], "dequant_out");
         b.Output(o, DType.Float32, batch, features);
