@@ -94,6 +94,18 @@ public sealed class ScaleImportTests
         CleanFailure.Assert(dir, ["compile", path], "m.onnx", "node 'y_quant'", $"({op})", "nor a positive scaling");
     }
 
+    /// <summary>A per-channel vector is no scalar: the error says what Mul takes (it named only MatMulInteger's scale).</summary>
+    [Theory]
+    [InlineData("dequantized")]
+    [InlineData("matmul")]
+    public void A_mul_by_a_vector_is_one_error_naming_what_mul_takes(string of)
+    {
+        using var dir = new TempDir();
+        var path = Model(dir, (b, q) => b.Node("Mul", [of == "matmul" ? MatMul(b, q) : Dq(b, q),
+            b.Init("v", DType.Float32, [Features], Enumerable.Range(1, Features).Select(i => 0.1 * i).ToArray())], "vec_scale"), 0.01);
+        CleanFailure.Assert(dir, ["compile", path], "m.onnx", "node 'vec_scale'", "by a positive constant scalar");
+    }
+
     [Fact]
     public void A_matrix_product_divided_by_zero_is_one_error_naming_the_node()
     {
