@@ -45,7 +45,7 @@ public sealed partial class LowerOnnxToIr
             Const f when !f.T.Type.IsInteger() => f.T,
             _ => throw Error(node, "bias must be a constant (float, or DequantizeLinear of an int32 constant)"),
         };
-        if (t.Size != 1 && (t.Size != n || t.Shape.Count(d => d != 1) > 1))
+        if (t.Size != 1 && (t.Size != n || t.Shape[^1] != n))
             throw Error(node, $"bias of shape {ShapeUtil.Format(t.Shape)} must be a scalar or a vector of {n}");
         return Enumerable.Range(0, n).Select(j => t.Data[t.Size == 1 ? 0 : j] * beta).ToArray();
     }
