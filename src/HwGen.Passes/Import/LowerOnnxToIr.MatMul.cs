@@ -81,6 +81,8 @@ public sealed partial class LowerOnnxToIr
             RealView rv => new PendingClamp(rv.V, lo, hi, node.Name),
             PendingClamp pc => pc with { Lo = Math.Max(pc.Lo, lo), Hi = Math.Min(pc.Hi, hi) },
             PendingAdd pa => pa with { Lo = Math.Max(pa.Lo, lo), Hi = Math.Min(pa.Hi, hi) },
+            RealFunction f => throw Error(node, $"{node.OpType} after an element-wise function of one dequantized tensor ({f.Chain}, such as x + x " +
+                "or a scaling) is not supported: quantize before it"),
             _ => throw Error(node, $"{node.OpType} is supported after a quantized matrix product or Add, or on a dequantized tensor"),
         };
     }

@@ -124,6 +124,18 @@ public sealed class ScaleImportTests
         CleanFailure.Assert(dir, ["compile", b.Save(dir.File("m.onnx"))], "m.onnx", "node 'row_bias'", "[8x1]");
     }
 
+    /// <summary>x + x is a scaling, not an Add of two activations: a ReLU after it is one error that says so (it said ReLU
+    /// is supported after an Add).</summary>
+    [Theory]
+    [InlineData("self-add")]
+    [InlineData("mul")]
+    public void A_relu_after_a_scaling_is_one_error_naming_the_chain(string kind)
+    {
+        using var dir = new TempDir();
+        var path = Model(dir, (b, q) => b.Node("Relu", [Body(kind, b, q)], "after"), 0.01);
+        CleanFailure.Assert(dir, ["compile", path], "m.onnx", "node 'after'", kind == "mul" ? "(Mul," : "(Add,", "quantize before it");
+    }
+
     [Fact]
     public void A_matrix_product_divided_by_zero_is_one_error_naming_the_node()
     {
