@@ -4,8 +4,8 @@ using HwGen.Core.Ir;
 namespace HwGen.Passes;
 
 /// <summary>
-/// QClamp(QGemm(x)) with the QGemm used only there becomes one QGemm whose clamp is the intersection:
-/// clamping after requantization is what the requantizer's own clamp does (ReLU, ReLU6, Clip).
+/// QClamp(QGemm(x)) or QClamp(QAdd(a, b)) with the QGemm or QAdd used only there becomes one QGemm or QAdd whose clamp is
+/// the intersection: clamping after requantization is what the requantizer's own clamp does (ReLU, ReLU6, Clip).
 /// </summary>
 public sealed class FuseClampIntoGemm : IPass
 {
@@ -15,11 +15,18 @@ public sealed class FuseClampIntoGemm : IPass
     {
         foreach (var clamp in graph.Ops.OfType<QClamp>().ToList())
         {
-            if (graph.ProducerOf(clamp.Input) is not QGemm gemm || graph.UseCount(gemm.Output) != 1) continue;
-            int lo = Math.Max(gemm.ClampMin, clamp.Min), hi = Math.Min(gemm.ClampMax, clamp.Max);
-            if (lo > hi) lo = hi = Math.Clamp(clamp.Min, gemm.ClampMin, gemm.ClampMax);  // disjoint ranges: a constant
-            graph.Replace(gemm, gemm with { ClampMin = lo, ClampMax = hi });
-            graph.RemoveAndForward(clamp, gemm.Output);
+            var producer = graph.ProducerOf(clamp.Input);
+            if (graph.UseCount(clamp.Input) != 1) continue;
+            (int, int)? bounds = producer switch { QGemm g => (g.ClampMin, g.ClampMax), QAdd a => (a.ClampMin, a.ClampMax), _ => null };
+            if (bounds is not (int min, int max)) continue;
+            int lo = Math.Max(min, clamp.Min), hi = Math.Min(max, clamp.Max);
+            if (lo > hi) lo = hi = Math.Clamp(clamp.Min, min, max);  // disjoint ranges: a constant
+            graph.Replace(producer!, producer switch
+            {
+                QGemm g => g with { ClampMin = lo, ClampMax = hi },
+                _ => (QAdd)producer! with { ClampMin = lo, ClampMax = hi },
+            });
+            graph.RemoveAndForward(clamp, clamp.Input);
         }
     }
 }

@@ -69,7 +69,8 @@ public sealed partial class LowerOnnxToIr
     /// <summary>
     /// The pending Add or Sub quantized to q: a QAdd with multipliers sa/sy and ±sb/sy, clamped to its ReLU/Clip bounds and the
     /// code range. A constant operand becomes a QConstant: its own codes when it came through DequantizeLinear, else its reals
-    /// rounded half to even at scale sy·2^-k with zero point 0, k the largest (up to 8) that keeps every code inside ±127, so
+    /// rounded half to even at scale sy·2^-k with zero point 0, k the largest (up to 8, and up to the shift the activation's
+    /// multiplier leaves, so the unit's multiplier 2^-k is exact) that keeps every code inside ±127, so
     /// its rounding moves an output by at most half a quantum (2^-k of one).
     /// </summary>
     Value EmitAdd(OnnxNode node, PendingAdd p, QuantParams q, (int Lo, int Hi) range)
@@ -79,7 +80,8 @@ public sealed partial class LowerOnnxToIr
         {
             if (o is ActOperand a) return a.V;
             var k = (ConstOperand)o;
-            var quant = k.Quant ?? ConstantQuant(k.Real, q.Scale);
+            var act = ((ActOperand)(p.A as ActOperand ?? p.B)).V;
+            var quant = k.Quant ?? ConstantQuant(k.Real, q.Scale, act.Type.Quant!.Scale / q.Scale);
             var codes = k.Codes ?? k.Real.Select(v => (int)QuantMath.Quantize(v, quant.Scale, 0, DType.Int8)).Select(c => Math.Max(c, -127)).ToArray();
             var v = NewValue($"{p.Node}_{side}", new TensorType(DType.Int8, p.Shape, quant));
             return Emit(new QConstant(Legal($"{p.Node}_{side}"), v, codes));
@@ -93,11 +95,14 @@ public sealed partial class LowerOnnxToIr
         });
     }
 
-    /// <summary>Scale sy·2^-k, zero point 0, for float constants: k the largest in [-13, 8] with max |c| / scale at most 127.</summary>
-    static QuantParams ConstantQuant(double[] real, double sy)
+    /// <summary>Scale sy·2^-k, zero point 0, for float constants: k the largest in [-13, 8] with max |c| / scale at most 127,
+    /// and no larger than the shift of the activation's multiplier <paramref name="ra"/> alone (a finer constant scale would
+    /// make its multiplier 2^-k·2^shift a fraction, rounded to 0 or 1).</summary>
+    static QuantParams ConstantQuant(double[] real, double sy, double ra)
     {
         double max = real.Length == 0 ? 0 : real.Max(Math.Abs);
-        int k = max == 0 ? 8 : Math.Clamp((int)Math.Floor(Math.Log2(127 * sy / max)), -13, 8);
+        int kMax = Math.Min(8, QuantMath.FixedPointPair(ra, ra, QAdd.MultiplierBits, QAdd.MaxShift)?.Shift ?? 8);
+        int k = max == 0 ? kMax : Math.Clamp((int)Math.Floor(Math.Log2(127 * sy / max)), -13, kMax);
         return QuantParams.PerTensor((float)(sy * Math.Pow(2, -k)), 0);
     }
 }

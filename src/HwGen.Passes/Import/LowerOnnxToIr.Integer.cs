@@ -38,7 +38,8 @@ public sealed partial class LowerOnnxToIr
             throw Error(node, "Div is supported by a positive constant scalar, of a quantized matrix product or a dequantized tensor");
         var (pm, c) = ins[0] is PendingIntMatMul p ? (p, ins[1]) : ins[1] is PendingIntMatMul q ? (q, ins[0]) : (null, null);
         if (pm is null || !pm.AsFloat || c is not Const s || s.T.Type.IsInteger())
-            throw Error(node, "Mul is supported as the float scale of a MatMulInteger result (after its Cast to float)");
+            throw Error(node, "Mul is supported by a positive constant scalar, of a quantized matrix product or a dequantized tensor, " +
+                "and as the float scale of a MatMulInteger result (after its Cast to float)");
         if (s.T.Size != 1 && s.T.Size != pm.N) throw Error(node, $"the scale must be a scalar or one value per output column ({pm.N})");
         double sx = pm.X.Type.Quant!.Scale;
         var scale = Enumerable.Range(0, pm.N).Select(j => s.T.Data[s.T.Size == 1 ? 0 : j] / sx).ToArray();

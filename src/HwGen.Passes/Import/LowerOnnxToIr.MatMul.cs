@@ -45,7 +45,7 @@ public sealed partial class LowerOnnxToIr
             Const f when !f.T.Type.IsInteger() => f.T,
             _ => throw Error(node, "bias must be a constant (float, or DequantizeLinear of an int32 constant)"),
         };
-        if (t.Size != 1 && (t.Size != n || t.Shape.Count(d => d != 1) > 1))
+        if (t.Size != 1 && (t.Size != n || t.Shape[^1] != n))
             throw Error(node, $"bias of shape {ShapeUtil.Format(t.Shape)} must be a scalar or a vector of {n}");
         return Enumerable.Range(0, n).Select(j => t.Data[t.Size == 1 ? 0 : j] * beta).ToArray();
     }
@@ -81,6 +81,8 @@ public sealed partial class LowerOnnxToIr
             RealView rv => new PendingClamp(rv.V, lo, hi, node.Name),
             PendingClamp pc => pc with { Lo = Math.Max(pc.Lo, lo), Hi = Math.Min(pc.Hi, hi) },
             PendingAdd pa => pa with { Lo = Math.Max(pa.Lo, lo), Hi = Math.Min(pa.Hi, hi) },
+            RealFunction f => throw Error(node, $"{node.OpType} after an element-wise function of one dequantized tensor ({f.Chain}, such as x + x " +
+                "or a scaling) is not supported: quantize before it"),
             _ => throw Error(node, $"{node.OpType} is supported after a quantized matrix product or Add, or on a dequantized tensor"),
         };
     }

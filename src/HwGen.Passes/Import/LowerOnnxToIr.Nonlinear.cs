@@ -107,6 +107,8 @@ public sealed partial class LowerOnnxToIr
         if (UnaryOps.TryGetValue(op, out var g) && AsFunction(a) is { } fa)
             return new RealFunction(fa.V, x => g(fa.F(x)), Then(fa.Chain, op));
         if (op is not ("Add" or "Sub" or "Mul" or "Div")) return null;
+        // A dequantized activation plus or minus a float scalar is an Add of a constant (LowerAdd), as a tensor constant is.
+        if (op is "Add" or "Sub" && ((a is RealView && Scalar(b) is not null) || (b is RealView && Scalar(a) is not null))) return null;
         Func<double, double, double> bin = op switch
         {
             "Add" => (x, y) => x + y, "Sub" => (x, y) => x - y, "Mul" => (x, y) => x * y, _ => (x, y) => x / y,

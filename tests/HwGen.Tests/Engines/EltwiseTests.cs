@@ -56,6 +56,43 @@ public sealed class EltwiseTests
         Agreement.WithinOneQuantum(path, c, x, c.Design.OutputTensors.Single().Value.Type.Quant!.Scale, minDistinct: 10);
     }
 
+    /// <summary>A ReLU between Q/DQ pairs with the sum's parameters after the Add (a QClamp of the QAdd's result) folds into
+    /// the QAdd's clamp: no op is left without an engine.</summary>
+    [Fact]
+    public void A_relu_between_qdq_pairs_after_the_add_folds_into_its_clamp()
+    {
+        using var dir = new TempDir();
+        var path = ResidualModels.Build(7, 16, 12, 1, reluBetweenQdq: true).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(path, HwConfig.Default, batch: 16);
+        var add = Assert.Single(c.Graph.Ops.OfType<QAdd>());
+        Assert.DoesNotContain(c.Graph.Ops, o => o is QClamp);
+        Assert.Equal(add.OutputZeroPoint, add.ClampMin);
+        Agreement.WithinOneQuantum(path, c, QdqModels.Input(8, 16, 12), add.OutputQuant.Scale, minDistinct: 10);
+    }
+
+    /// <summary>An activation scale 1024 times the output's leaves a shift of 4: a float constant of a few output quanta
+    /// must not be quantized finer than 2^-4 of a quantum, where its multiplier (2^-5 · 2^4 = 0.5) would round to 1 and
+    /// double it. At x = 0 the output is the constant's code.</summary>
+    [Fact]
+    public void A_float_constant_keeps_its_value_when_the_activation_ratio_leaves_a_small_shift()
+    {
+        using var dir = new TempDir();
+        var b = new OnnxBuilder();
+        b.Input("x", DType.Float32, 4, 8);
+        var t = DType.Int8;
+        var x = QdqModels.Dq(b, QdqModels.Q(b, "x", 1.0, 0, t, "in"), 1.0, 0, t, "x");
+        var c = new[] { -3, -2, -1, 0, 1, 2, 3, 3 }.Select(q => q / 1024.0).ToArray();
+        var sum = b.Node("Add", [x, b.Init("c", DType.Float32, [8], c)], "bias_add");
+        var o = QdqModels.Dq(b, QdqModels.Q(b, sum, 1.0 / 1024, 0, t, "y"), 1.0 / 1024, 0, t, "out");
+        b.Output(o, DType.Float32, 4, 8);
+        var path = b.Save(dir.File("m.onnx"));
+        var comp = Flow.Compile(path, Small);
+        var input = new Tensor(DType.Float32, [4, 8], new double[32]);
+        var hw = HardwareModel.Outputs(comp.Graph, [input])[0];
+        var onnx = OnnxEvaluator.Run(comp.Model, new Dictionary<string, Tensor> { ["x"] = input }).Values.Single();
+        Assert.Equal(onnx.Data.Select(v => Math.Round(v * 1024)), hw.Data.Select(v => Math.Round(v * 1024)));
+    }
+
     /// <summary>The kernel is the documented formula, with a rounding tie and both clamps.</summary>
     [Fact]
     public void Add_requantize_rounds_half_up_and_clamps()
@@ -111,6 +148,8 @@ public sealed class EltwiseTests
     [InlineData(ConstantStyle.Quantized)]
     [InlineData(ConstantStyle.Float)]
     [InlineData(ConstantStyle.FloatMinusActivation)]
+    [InlineData(ConstantStyle.FloatScalar)]
+    [InlineData(ConstantStyle.ScalarMinusActivation)]
     public void A_constant_operand_broadcasts_and_agrees_with_onnx_runtime(ConstantStyle style)
     {
         using var dir = new TempDir();

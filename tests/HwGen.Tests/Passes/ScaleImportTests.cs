@@ -94,6 +94,48 @@ public sealed class ScaleImportTests
         CleanFailure.Assert(dir, ["compile", path], "m.onnx", "node 'y_quant'", $"({op})", "nor a positive scaling");
     }
 
+    /// <summary>A per-channel vector is no scalar: the error says what Mul takes (it named only MatMulInteger's scale).</summary>
+    [Theory]
+    [InlineData("dequantized")]
+    [InlineData("matmul")]
+    public void A_mul_by_a_vector_is_one_error_naming_what_mul_takes(string of)
+    {
+        using var dir = new TempDir();
+        var path = Model(dir, (b, q) => b.Node("Mul", [of == "matmul" ? MatMul(b, q) : Dq(b, q),
+            b.Init("v", DType.Float32, [Features], Enumerable.Range(1, Features).Select(i => 0.1 * i).ToArray())], "vec_scale"), 0.01);
+        CleanFailure.Assert(dir, ["compile", path], "m.onnx", "node 'vec_scale'", "by a positive constant scalar");
+    }
+
+    /// <summary>A bias of shape [8, 1] after a product of 8 rows and 8 columns broadcasts along the rows (one value per row):
+    /// no per-column bias, so it is one error (it was taken for a per-column bias, a wrong result).</summary>
+    [Fact]
+    public void A_bias_that_is_one_value_per_row_is_one_error_naming_the_node()
+    {
+        using var dir = new TempDir();
+        var b = new OnnxBuilder();
+        b.Input("x", DType.Float32, Features, Features);
+        var t = DType.UInt8;
+        var w = b.Node("DequantizeLinear", [b.Init("w", DType.Int8, [Features, Features], Enumerable.Range(0, Features * Features).Select(i => (double)((i * 37) % 255 - 127)).ToArray()),
+            Scalar(b, "ws", 0.004), b.Init("wz", DType.Int8, [], 0)], "w_dq");
+        var mm = b.Node("MatMul", [QdqModels.Dq(b, QdqModels.Q(b, "x", 0.02, 128, t, "in"), 0.02, 128, t, "x"), w], "proj");
+        var y = b.Node("Add", [mm, b.Init("bias", DType.Float32, [Features, 1], Enumerable.Range(0, Features).Select(i => 0.05 * i - 0.2).ToArray())], "row_bias");
+        var o = QdqModels.Dq(b, QdqModels.Q(b, y, 0.01, 128, t, "y"), 0.01, 128, t, "out");
+        b.Output(o, DType.Float32, Features, Features);
+        CleanFailure.Assert(dir, ["compile", b.Save(dir.File("m.onnx"))], "m.onnx", "node 'row_bias'", "[8x1]");
+    }
+
+    /// <summary>x + x is a scaling, not an Add of two activations: a ReLU after it is one error that says so (it said ReLU
+    /// is supported after an Add).</summary>
+    [Theory]
+    [InlineData("self-add")]
+    [InlineData("mul")]
+    public void A_relu_after_a_scaling_is_one_error_naming_the_chain(string kind)
+    {
+        using var dir = new TempDir();
+        var path = Model(dir, (b, q) => b.Node("Relu", [Body(kind, b, q)], "after"), 0.01);
+        CleanFailure.Assert(dir, ["compile", path], "m.onnx", "node 'after'", kind == "mul" ? "(Mul," : "(Add,", "quantize before it");
+    }
+
     [Fact]
     public void A_matrix_product_divided_by_zero_is_one_error_naming_the_node()
     {

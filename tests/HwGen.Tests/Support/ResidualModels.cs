@@ -11,7 +11,9 @@ namespace HwGen.Tests.Support;
 /// </summary>
 public static class ResidualModels
 {
-    public static OnnxBuilder Build(int seed, int batch, int features, int layers, bool subtract = false, bool reluAfter = false)
+    /// <summary><paramref name="reluBetweenQdq"/>: the ReLU after the Add sits between a QuantizeLinear/DequantizeLinear pair and
+    /// the output's, all with the sum's parameters (a ReLU that keeps its input's quantization, as torch.ao writes it).</summary>
+    public static OnnxBuilder Build(int seed, int batch, int features, int layers, bool subtract = false, bool reluAfter = false, bool reluBetweenQdq = false)
     {
         var rng = new Random(seed);
         var b = new OnnxBuilder();
@@ -39,12 +41,13 @@ public static class ResidualModels
             cur = QdqModels.QdqLayer(b, cur, s, z, wq, [ws], bias, features, features, sy, zy, t, QdqStyle.MatMulAdd, relu, l);
             (s, z) = (sy, zy);
         }
-        var sums = calib.Zip(rows, (x, y) => x.Zip(y, (p, q) => subtract ? p - q : p + q).Select(v => reluAfter ? Math.Max(v, 0) : v).ToArray()).ToList();
+        var sums = calib.Zip(rows, (x, y) => x.Zip(y, (p, q) => subtract ? p - q : p + q).Select(v => reluAfter && !reluBetweenQdq ? Math.Max(v, 0) : v).ToArray()).ToList();
         var (so, zo) = Calibrated(sums, t);
         var left = QdqModels.Dq(b, xq, sx, zx, t, "res_x");
         var right = QdqModels.Dq(b, cur, s, z, t, "res_f");
         var sum = b.Node(subtract ? "Sub" : "Add", [left, right], "residual");
-        if (reluAfter) sum = b.Node("Relu", [sum], "residual_relu");
+        if (reluBetweenQdq) sum = QdqModels.Dq(b, QdqModels.Q(b, sum, so, zo, t, "res_s"), so, zo, t, "res_s");
+        if (reluAfter || reluBetweenQdq) sum = b.Node("Relu", [sum], "residual_relu");
         var outQ = QdqModels.Q(b, sum, so, zo, t, "res_y");
         var o = b.Node("DequantizeLinear", [outQ, b.Init("out_s", DType.Float32, [], so), b.Init("out_zp", t, [], zo)], "dequant_out");
         b.Output(o, DType.Float32, batch, features);
@@ -67,6 +70,10 @@ public enum ConstantStyle
     Float,
     /// <summary>Sub: constant [T, D] minus the activation (the constant first).</summary>
     FloatMinusActivation,
+    /// <summary>A float scalar (rank 0) added to the activation.</summary>
+    FloatScalar,
+    /// <summary>Sub: a float scalar of shape [1] minus the activation.</summary>
+    ScalarMinusActivation,
 }
 
 /// <summary>
@@ -82,10 +89,14 @@ public static class PositionalModels
         var t = DType.UInt8;
         var x = QdqModels.Dq(b, QdqModels.Q(b, "x", 2.0 / 255, 128, t, "in"), 2.0 / 255, 128, t, "x");
         var pos = Enumerable.Range(0, tokens * d).Select(_ => (double)(float)(rng.NextDouble() * 1.2 - 0.6)).ToArray();
-        string c = style == ConstantStyle.Quantized
-            ? QdqModels.Dq(b, b.Init("pos_q", t, [1, tokens, d], pos.Select(v => Math.Clamp(Math.Round(v / 0.005) + 120, 0, 255)).ToArray()), 0.005, 120, t, "pos")
-            : b.Init("pos", DType.Float32, [tokens, d], pos);
-        var sum = style == ConstantStyle.FloatMinusActivation ? b.Node("Sub", [c, x], "pos_sub") : b.Node("Add", [x, c], "pos_add");
+        string c = style switch
+        {
+            ConstantStyle.Quantized => QdqModels.Dq(b, b.Init("pos_q", t, [1, tokens, d], pos.Select(v => Math.Clamp(Math.Round(v / 0.005) + 120, 0, 255)).ToArray()), 0.005, 120, t, "pos"),
+            ConstantStyle.FloatScalar => b.Init("pos", DType.Float32, [], 0.37),
+            ConstantStyle.ScalarMinusActivation => b.Init("pos", DType.Float32, [1], -0.21),
+            _ => b.Init("pos", DType.Float32, [tokens, d], pos),
+        };
+        var sum = style is ConstantStyle.FloatMinusActivation or ConstantStyle.ScalarMinusActivation ? b.Node("Sub", [c, x], "pos_sub") : b.Node("Add", [x, c], "pos_add");
         var o = QdqModels.Dq(b, QdqModels.Q(b, sum, 1.6 / 255, 128, t, "y"), 1.6 / 255, 128, t, "out");
         b.Output(o, DType.Float32, batch, tokens, d);
         return b;

@@ -115,7 +115,7 @@ public sealed record QRequant(string Name, Value Input, Value Output) : QNonline
     public static QRequant FromText(string name, Value input, Value output, Text.AttrMap a) => new(name, input, output)
     {
         OutputQuant = output.Type.Quant ?? throw new HwGenException($"op '{name}': hw.qrequant needs a quantized result type"),
-        ClampMin = a.Ints("clamp")[0], ClampMax = a.Ints("clamp")[^1], RealMultiplier = a.Double("real_multiplier"),
+        ClampMin = a.Clamp().Min, ClampMax = a.Clamp().Max, RealMultiplier = a.Double("real_multiplier"),
         Multiplier = a.Has("multiplier") ? a.Int("multiplier") : null, Shift = a.Has("shift") ? a.Int("shift") : null,
         Engine = a.Has("engine") ? a.String("engine") : null,
     };

@@ -47,7 +47,7 @@ public sealed record QAdd(string Name, Value A, Value B, Value Output) : Op(Name
         ? new(name, x, y, output)
         {
             OutputQuant = output.Type.Quant ?? throw new HwGenException($"op '{name}': hw.qadd needs a quantized result type"),
-            ClampMin = a.Ints("clamp")[0], ClampMax = a.Ints("clamp")[^1], RealMultipliers = a.Doubles("real_multipliers"),
+            ClampMin = a.Clamp().Min, ClampMax = a.Clamp().Max, RealMultipliers = a.Doubles("real_multipliers"),
             Multipliers = a.Has("multipliers") ? a.Ints("multipliers") : null, Shift = a.Has("shift") ? a.Int("shift") : null,
             Engine = a.Has("engine") ? a.String("engine") : null,
         }

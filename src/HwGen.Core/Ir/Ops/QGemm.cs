@@ -60,7 +60,7 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
     public static QGemm FromText(string name, Value input, Value output, Text.AttrMap a) => new(name, input, output)
     {
         K = a.Int("k"), N = a.Int("n"), InputZeroPoint = a.Int("zx"),
-        ClampMin = a.Ints("clamp")[0], ClampMax = a.Ints("clamp")[^1],
+        ClampMin = a.Clamp().Min, ClampMax = a.Clamp().Max,
         Engine = a.Has("engine") ? a.String("engine") : null,
         Tiling = a.Has("tiles") && a.Ints("tiles") is [var r, var c, var rb, var ct] ? new GemmTiling(r, c, rb, ct) : null,
         RealMultiplier = a.Doubles("real_multiplier"),

@@ -57,4 +57,7 @@ public sealed class AttrMap(IReadOnlyDictionary<string, Attr> attrs, Func<string
 
     public int[] Ints(string key) => Doubles(key).Select(d => d == Math.Floor(d) && d is >= int.MinValue and <= int.MaxValue
         ? (int)d : throw error($"attribute '{key}' must be a list of integers")).ToArray();
+
+    /// <summary>A requantizer's clamp, [min, max] (the ops' Check bounds it to int8).</summary>
+    public (int Min, int Max) Clamp() => Ints("clamp") is [var lo, var hi] ? (lo, hi) : throw error("attribute 'clamp' must be a list of two integers [min, max]");
 }
