@@ -52,6 +52,7 @@ public sealed partial class LowerOnnxToIr
 
     Abs LowerMatMul(OnnxNode node, Abs?[] ins)
     {
+        if (LowerActMatMul(node, ins) is { } act) return act;
         if (ins[0] is not RealView a) throw Error(node, $"{node.OpType} input A must be a dequantized activation (DequantizeLinear of a quantized tensor)");
         if (ins[1] is not QConst b) throw Error(node, $"{node.OpType} input B must be quantized constant weights (DequantizeLinear of an int8 initializer)");
         bool gemm = node.OpType == "Gemm";
@@ -81,6 +82,7 @@ public sealed partial class LowerOnnxToIr
             RealView rv => new PendingClamp(rv.V, lo, hi, node.Name),
             PendingClamp pc => pc with { Lo = Math.Max(pc.Lo, lo), Hi = Math.Min(pc.Hi, hi) },
             PendingAdd pa => pa with { Lo = Math.Max(pa.Lo, lo), Hi = Math.Min(pa.Hi, hi) },
+            PendingActMatMul pm => pm with { Lo = Math.Max(pm.Lo, lo), Hi = Math.Min(pm.Hi, hi) },
             _ => throw Error(node, $"{node.OpType} is supported after a quantized matrix product or Add, or on a dequantized tensor"),
         };
     }
