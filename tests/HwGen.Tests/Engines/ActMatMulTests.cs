@@ -43,6 +43,34 @@ public sealed class ActMatMulTests
         RtlCheck.BitExactInEstimatedCycles(simulator, dir.File("out"), c.Design.EstimatedCycles);
     }
 
+    /// <summary>A whole head: Q·Kᵀ/sqrt(d), softmax on the vector engine, P·V (axpy mode): two QMatMuls.</summary>
+    [Fact]
+    public void An_attention_head_agrees_with_onnx_runtime()
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.Head(7, 8, 12, 8).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(path, HwConfig.Default);
+        var mms = c.Graph.Ops.OfType<QMatMul>().ToList();
+        Assert.Equal([true, false], mms.Select(m => m.TransposeB));
+        Assert.Single(c.Graph.Ops.OfType<QSoftmax>());
+        Agreement.WithinOneQuantum(path, c, QdqModels.Input(8, 8, 12), 1.8 / 255);
+    }
+
+    [Theory]
+    [InlineData("verilator", 2, 4, 5, 6, 6)]
+    [InlineData("verilator", 4, 8, 9, 8, 12)]
+    [InlineData("icarus", 2, 4, 5, 6, 6)]
+    public void An_attention_head_is_bit_exact_in_rtl(string simulator, int r, int cols, int tokens, int d, int keyDim)
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.Head(9, tokens, d, keyDim).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(path, new HwConfig { ArrayRows = r, ArrayCols = cols, PortBytes = 4, ScratchpadBytes = 8192 });
+        Assert.Contains(c.Design.Program, i => i is Qmm { Axpy: true });
+        Flow.WriteDesignDirectory(c, dir.File("out"), [QdqModels.Input(10, tokens, d)], path);
+        if (simulator == "verilator") RtlCheck.LintClean(dir.File("out"));
+        RtlCheck.BitExactInEstimatedCycles(simulator, dir.File("out"), c.Design.EstimatedCycles);
+    }
+
     [Fact]
     public void Yosys_synthesizes_the_engine()
     {
@@ -67,15 +95,15 @@ public sealed class ActMatMulTests
     }
 
     [Fact]
-    public void A_times_b_without_the_transpose_is_one_error_naming_the_node()
+    public void A_matmul_of_3d_activations_is_one_error_naming_the_node()
     {
         using var dir = new TempDir();
         var b = new OnnxBuilder();
-        b.Input("x", DType.Float32, 4, 4);
+        b.Input("x", DType.Float32, 2, 4, 4);
         var t = DType.UInt8;
         var x = QdqModels.Dq(b, QdqModels.Q(b, "x", 0.01, 128, t, "in"), 0.01, 128, t, "x");
-        var y = b.Node("MatMul", [x, x], "pv");
-        b.Output(QdqModels.Dq(b, QdqModels.Q(b, y, 0.01, 128, t, "y"), 0.01, 128, t, "out"), DType.Float32, 4, 4);
-        CleanFailure.Assert(dir, ["compile", b.Save(dir.File("m.onnx"))], "m.onnx", "node 'pv'", "A·Bᵀ");
+        var y = b.Node("MatMul", [x, x], "heads_pv");
+        b.Output(QdqModels.Dq(b, QdqModels.Q(b, y, 0.01, 128, t, "y"), 0.01, 128, t, "out"), DType.Float32, 2, 4, 4);
+        CleanFailure.Assert(dir, ["compile", b.Save(dir.File("m.onnx"))], "m.onnx", "node 'heads_pv'", "only 2-D operands");
     }
 }

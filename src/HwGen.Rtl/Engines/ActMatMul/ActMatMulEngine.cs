@@ -10,11 +10,13 @@ namespace HwGen.Rtl.Engines.ActMatMul;
 public sealed record ActMatMulValues(IReadOnlyList<FieldDecode> Decode, string WdataExpr);
 
 /// <summary>
-/// The activation matmul engine: A·Bᵀ of two activations in the scratchpad (attention's Q·Kᵀ), both in their activation
-/// layout, so no layout change is needed: an output element is the dot product of a row of A and a row of B, and both rows
-/// are activation lines (arrayRows features). arrayRows lanes multiply a line of A by a line of B and an adder tree sums
-/// them into one of arrayRows accumulators (one per output column of a line): arrayRows MACs a cycle, against the MAC
-/// array's rows x cols. It takes every <see cref="QMatMul"/>.
+/// The activation matmul engine: products of two activations in the scratchpad, both in their activation layout, so no
+/// layout change is needed. arrayRows lanes, one accumulator each, arrayRows MACs a cycle (against the MAC array's rows x cols):
+/// - A·Bᵀ (attention's Q·Kᵀ, dot mode): an output is the dot product of a row of A and a row of B, both activation lines;
+///   the lanes multiply a line of A by a line of B and an adder tree adds them to the accumulator of that output column;
+/// - A·B (attention's P·V, axpy mode): an output line is Σ_k a[m,k]·(row k of B), so each line of B (row k) is scaled by
+///   one byte of A's line and added lane by lane.
+/// It takes every <see cref="QMatMul"/>.
 /// </summary>
 public sealed class ActMatMulEngine : IDeviceEngine
 {
@@ -29,24 +31,26 @@ public sealed class ActMatMulEngine : IDeviceEngine
 
     public Tensor Evaluate(Op op, Tensor[] x) => Kernel((QMatMul)op, x[0], x[1]);
 
-    /// <summary>Y[m,n] = requant(Σ_k (A[m,k] - za)(B[n,k] - zb)), exact.</summary>
+    /// <summary>Y[m,n] = requant(Σ_k (A[m,k] - za)(B[n,k] - zb)) for A·Bᵀ, with B[k,n] for A·B; exact.</summary>
     public static Tensor Kernel(QMatMul op, Tensor a, Tensor b)
     {
         if (!op.RequantLegalized) throw new InvalidOperationException($"hw.qmatmul '{op.Name}' runs after LegalizeRequant");
-        int m = a.Shape[0], n = b.Shape[0], k = op.K;
+        int m = a.Shape[0], n = op.N, k = op.K;
         var y = new double[m * n];
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
             {
                 long acc = 0;
-                for (int t = 0; t < k; t++) acc += ((long)a.Data[i * k + t] - op.ZeroPointA) * ((long)b.Data[j * k + t] - op.ZeroPointB);
+                for (int t = 0; t < k; t++)
+                    acc += ((long)a.Data[i * k + t] - op.ZeroPointA) * ((long)b.Data[op.TransposeB ? j * k + t : t * n + j] - op.ZeroPointB);
                 y[i * n + j] = QuantMath.Requantize(acc, op.Multiplier!.Value, op.Shift!.Value, op.OutputZeroPoint, op.ClampMin, op.ClampMax);
             }
         return new Tensor(DType.Int8, [m, n], y);
     }
 
-    /// <summary>One task per output tile (a row block of A times arrayCols rows of B): every reduction tile of A's block and of
-    /// the B blocks it needs in, the output tile out.</summary>
+    /// <summary>One task per output tile (a row block of A times arrayCols output columns): every reduction tile of A's block
+    /// in, and of B the blocks whose rows are the tile's columns (A·Bᵀ: every tile of each) or every block's tile of those
+    /// columns (A·B); the output tile out.</summary>
     public void Lower(Op op, TileBuilder b)
     {
         var mm = (QMatMul)op;
@@ -57,7 +61,9 @@ public sealed class ActMatMulEngine : IDeviceEngine
             {
                 var aTiles = Enumerable.Range(0, sa.Tiles).Select(kt => b.Act(sa, blk, kt)).ToList();
                 int firstB = j * c / r, endB = (Math.Min(sb.Rows, (j + 1) * c) + r - 1) / r;
-                var bTiles = Enumerable.Range(firstB, endB - firstB).Select(bn => Enumerable.Range(0, sb.Tiles).Select(kt => b.Act(sb, bn, kt)).ToList()).ToList();
+                var bTiles = mm.TransposeB
+                    ? Enumerable.Range(firstB, endB - firstB).Select(bn => (IReadOnlyList<int>)Enumerable.Range(0, sb.Tiles).Select(kt => b.Act(sb, bn, kt)).ToList()).ToList()
+                    : Enumerable.Range(0, sb.RowBlocks).Select(kb => (IReadOnlyList<int>)[b.Act(sb, kb, j)]).ToList();
                 int y = b.Act(ys, blk, j);
                 b.Task(new QmmTask(mm, blk, j, aTiles, bTiles, y), $"{mm.Name}[b{blk},f{j * c}]", aTiles.Concat(bTiles.SelectMany(t => t)).Distinct().ToList(), [y]);
             }
@@ -87,7 +93,8 @@ public sealed class ActMatMulEngine : IDeviceEngine
 public sealed record QmmTask(QMatMul Mm, int Block, int Tile, IReadOnlyList<int> ATiles, IReadOnlyList<IReadOnlyList<int>> BTiles, int Y)
     : TileTask(Mm, Block)
 {
-    /// <summary>For each row of the block and each group of arrayRows output columns, one QMM per reduction tile.</summary>
+    /// <summary>For each row of the block and each group of arrayRows output columns, one QMM per reduction tile (A·Bᵀ) or per
+    /// block of B's rows (A·B).</summary>
     public override IEnumerable<Instruction> Emit(EmitContext ctx)
     {
         int r = ctx.Config.ArrayRows, c = ctx.Config.ArrayCols;
@@ -97,6 +104,22 @@ public sealed record QmmTask(QMatMul Mm, int Block, int Tile, IReadOnlyList<int>
         for (int m = 0; m < rows; m++)
             for (int g = 0; g < groups; g++)
             {
+                if (!Mm.TransposeB)
+                {
+                    // Row k of B's block kb scales byte k % r of A's line holding features [kb·r, kb·r + r) of row m.
+                    for (int kb = 0; kb < BTiles.Count; kb++)
+                    {
+                        var sv = ((ActTile)ctx.Tensor(BTiles[kb][0])).Storage;
+                        int kt = kb * r / c;
+                        yield return new Qmm(Mm, Block * r + m, Tile * c + g * r)
+                        {
+                            Owner = Mm, Axpy = true, ALine = ctx.Line(ATiles[kt]) + (kb * r % c / r) * rows + m, AStride = 0,
+                            BLine = ctx.Line(BTiles[kb][0]) + g * sv.RowsIn(kb), BStride = 0, Groups = 1, LastLanes = r, Rows = sv.RowsIn(kb),
+                            First = kb == 0, Last = kb == BTiles.Count - 1, DstLine = ctx.Line(Y) + g * rows + m,
+                        };
+                    }
+                    continue;
+                }
                 var bTiles = BTiles[g];
                 var sb = ((ActTile)ctx.Tensor(bTiles[0])).Storage;
                 int n0 = Tile * c + g * r, bBlock = n0 / r;
@@ -105,7 +128,7 @@ public sealed record QmmTask(QMatMul Mm, int Block, int Tile, IReadOnlyList<int>
                     int ng = sa.LinesPerRow(kt);
                     yield return new Qmm(Mm, Block * r + m, n0)
                     {
-                        Owner = Mm, ALine = ctx.Line(ATiles[kt]) + m, AStride = rows, BLine = ctx.Line(bTiles[kt]), BStride = sb.RowsIn(bBlock),
+                        Owner = Mm, Axpy = false, ALine = ctx.Line(ATiles[kt]) + m, AStride = rows, BLine = ctx.Line(bTiles[kt]), BStride = sb.RowsIn(bBlock),
                         Groups = ng, LastLanes = sa.FeaturesIn(kt) - (ng - 1) * r, Rows = sb.RowsIn(bBlock),
                         First = kt == 0, Last = kt == ATiles.Count - 1, DstLine = ctx.Line(Y) + g * rows + m,
                     };
@@ -121,7 +144,9 @@ public sealed record QmmTask(QMatMul Mm, int Block, int Tile, IReadOnlyList<int>
         var y = (ActTile)tensors[Y];
         var sa = ((ActTile)tensors[ATiles[0]]).Storage;
         int rows = y.Storage.RowsIn(Block), groups = y.Storage.LinesPerRow(Tile);
-        long perLine = Enumerable.Range(0, sa.Tiles).Sum(kt => Qmm.CyclesOf(sa.LinesPerRow(kt), c.ArrayRows));
+        long perLine = Mm.TransposeB
+            ? Enumerable.Range(0, sa.Tiles).Sum(kt => Qmm.CyclesOf(sa.LinesPerRow(kt), c.ArrayRows))
+            : BTiles.Sum(t => Qmm.CyclesOf(1, ((ActTile)tensors[t[0]]).Lines / groups));
         return rows * groups * perLine;
     }
 }

@@ -6,11 +6,14 @@ using HwGen.Rtl.Program;
 namespace HwGen.Rtl.Engines.ActMatMul;
 
 /// <summary>
-/// QMM: one output line of A·Bᵀ over one tile of the reduction. It reads row m's <see cref="Groups"/> lines of A's tile
+/// QMM: one output line of a product of two activations, over part of the reduction. Dot mode (A·Bᵀ), over one tile of the
+/// reduction: It reads row m's <see cref="Groups"/> lines of A's tile
 /// (line <see cref="ALine"/> + g·<see cref="AStride"/>), then for each of the <see cref="Rows"/> rows n of B's block the same groups
 /// of B (line <see cref="BLine"/> + g·<see cref="BStride"/> + n), and adds Σ (a - za)(b - zb) over the group's lanes (the last
 /// group's first <see cref="LastLanes"/>) to accumulator n; <see cref="First"/> starts the accumulators, <see cref="Last"/> writes
-/// the requantized line (lane n: output column n of the group) to <see cref="DstLine"/>.
+/// the requantized line (lane n: output column n of the group) to <see cref="DstLine"/>. Axpy mode (<see cref="Axpy"/>, A·B),
+/// over one block of B's rows: it reads A's line at <see cref="ALine"/>, then B's <see cref="Rows"/> lines from <see cref="BLine"/>
+/// (rows k of the block, one group of output columns), and lane l adds (a[k] - za)(b_k[l] - zb) to accumulator l.
 /// </summary>
 public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
 {
@@ -23,6 +26,7 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
     public int Rows { get; init; }
     public bool First { get; init; }
     public bool Last { get; init; }
+    public bool Axpy { get; init; }
     public int DstLine { get; init; }
 
     public static readonly InstructionFormat Layout = new("QMM", 6,
@@ -44,6 +48,7 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
         new("zy", 6, 16, 8, FieldKind.Signed, i => ((Qmm)i).Op.OutputZeroPoint),
         new("lo", 6, 24, 8, FieldKind.Signed, i => ((Qmm)i).Op.ClampMin),
         new("hi", 7, 0, 8, FieldKind.Signed, i => ((Qmm)i).Op.ClampMax),
+        new("axpy", 7, 8, 1, FieldKind.Bits, i => ((Qmm)i).Axpy ? 1 : 0),
     ]);
 
     public override InstructionFormat Format => Layout;
@@ -60,7 +65,7 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
 
     public override string Comment => $"{Op.Name}: row {Row} columns {Column}..+{Rows}";
     protected override string Text =>
-        $"QMM   a={ALine}/{AStride} b={BLine}/{BStride} groups={Groups} rows={Rows}{(First ? " first" : "")}{(Last ? $" -> dst={DstLine}" : "")}";
+        $"QMM   {(Axpy ? "axpy" : "dot")} a={ALine}/{AStride} b={BLine}/{BStride} groups={Groups} rows={Rows}{(First ? " first" : "")}{(Last ? $" -> dst={DstLine}" : "")}";
 
     /// <summary>A read a cycle from the cycle after it is taken (the groups of A, then of each row of B), the last sums one cycle
     /// after the last read arrives, the write (or nothing) the cycle after; it retires the cycle after that.</summary>
@@ -79,17 +84,20 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
         if (ng < 1 || nr < 1 || nr > r || klast < 1 || klast > r) throw new InstructionSimulator.ProgramException($"QMM of {ng} groups, {nr} rows, {klast} last lanes");
         var s = m.State<State>();
         if (f.Flag("first")) s.Acc = new long[r];
+        bool axpy = f.Flag("axpy");
         for (int n = 0; n < nr; n++)
             for (int g = 0; g < ng; g++)
             {
                 byte[] a = m.Line(f["a"] + g * f["astride"]), b = m.Line(f["b"] + g * f["bstride"] + n);
-                for (int k = 0; k < (g == ng - 1 ? klast : r); k++)
-                    s.Acc[n] += ((sbyte)a[k] - f["za"]) * ((sbyte)b[k] - f["zb"]);
+                if (axpy)
+                    for (int l = 0; l < r; l++) s.Acc[l] += ((sbyte)a[n] - f["za"]) * ((sbyte)b[l] - f["zb"]);
+                else
+                    for (int k = 0; k < (g == ng - 1 ? klast : r); k++) s.Acc[n] += ((sbyte)a[k] - f["za"]) * ((sbyte)b[k] - f["zb"]);
             }
         if (!f.Flag("last")) return;
         var line = m.Line(f["dst"]);
         Array.Clear(line);
-        for (int n = 0; n < nr; n++)
+        for (int n = 0; n < (axpy ? r : nr); n++)
             line[n] = (byte)(sbyte)QuantMath.Requantize(s.Acc[n], f.Int("mult"), f.Int("shift"), f.Int("zy"), f.Int("lo"), f.Int("hi"));
     }
 }
