@@ -40,6 +40,13 @@ public sealed class LegalizeRequant : IPass
             var (m, s) = QuantMath.FixedPoint(r.RealMultiplier);
             graph.Replace(r, r with { Multiplier = m, Shift = s });
         }
+        foreach (var m in graph.Ops.OfType<QMatMul>().ToList())
+        {
+            var (mult, _, s) = QuantMath.FixedPointPair(m.RealMultiplier, m.RealMultiplier, QAdd.MultiplierBits, QAdd.MaxShift) ?? throw new HwGenException(
+                $"node '{m.Name}': requantization multiplier {m.RealMultiplier:G6} (the operands' scales over the output scale) is out of range: " +
+                $"the activation matmul engine takes multipliers below 2^{QAdd.MultiplierBits - 1} (scales are inconsistent)");
+            graph.Replace(m, m with { Multiplier = mult, Shift = s });
+        }
         foreach (var a in graph.Ops.OfType<QAdd>().ToList())
         {
             double ra = a.RealMultipliers[0], rb = a.RealMultipliers[1];

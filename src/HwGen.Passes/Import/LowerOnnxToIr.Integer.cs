@@ -48,22 +48,28 @@ public sealed partial class LowerOnnxToIr
     }
 
     /// <summary>A quantized matrix product (with its bias) times, or divided by, a positive constant scalar: the factor folds
-    /// into its weight scale and bias (attention's 1/sqrt(d) after a projection). Null when the node is not one.</summary>
-    PendingMatMul? ScaledMatMul(OnnxNode node, Abs?[] ins)
+    /// into its weight scale and bias (attention's 1/sqrt(d) after a projection), or into an activation product's
+    /// requantization (after Q·Kᵀ). Null when the node is not one.</summary>
+    Abs? ScaledMatMul(OnnxNode node, Abs?[] ins)
     {
         bool div = node.OpType == "Div";
-        var (pm, c) = ins[0] is PendingMatMul p ? (p, ins[1]) : !div && ins[1] is PendingMatMul q ? (q, ins[0]) : (null, null);
+        static bool Product(Abs? a) => a is PendingMatMul or PendingActMatMul;
+        var (pm, c) = Product(ins[0]) ? (ins[0], ins[1]) : !div && Product(ins[1]) ? (ins[1], ins[0]) : (null, null);
         if (pm is null || Scalar(c) is not { } s) return null;
         double f = div ? 1 / s : s;
         if (!(f > 0) || !double.IsFinite(f)) throw Error(node, $"{node.OpType} of a matrix product by {s}: the factor must be positive and finite (it folds into the scale)");
-        if (!double.IsNegativeInfinity(pm.ClampLo) || !double.IsPositiveInfinity(pm.ClampHi))
-            throw Error(node, $"{node.OpType} after a ReLU or Clip of a matrix product is not supported (quantize before it)");
-        return pm with { WeightScale = pm.WeightScale.Select(w => w * f).ToArray(), BiasReal = pm.BiasReal?.Select(b => b * f).ToArray() };
+        bool clamped = pm is PendingMatMul { ClampLo: var l, ClampHi: var h } ? !double.IsNegativeInfinity(l) || !double.IsPositiveInfinity(h)
+            : pm is PendingActMatMul am && (!double.IsNegativeInfinity(am.Lo) || !double.IsPositiveInfinity(am.Hi));
+        if (clamped) throw Error(node, $"{node.OpType} after a ReLU or Clip of a matrix product is not supported (quantize before it)");
+        return pm is PendingMatMul p
+            ? p with { WeightScale = p.WeightScale.Select(w => w * f).ToArray(), BiasReal = p.BiasReal?.Select(b => b * f).ToArray() }
+            : ((PendingActMatMul)pm) with { Factor = ((PendingActMatMul)pm).Factor * f };
     }
 
     /// <summary>Transpose of constant quantized weights folds at compile time (a per-channel axis follows the permutation).</summary>
     Abs LowerTranspose(OnnxNode node, Abs?[] ins)
     {
+        if (LowerActTranspose(node, ins) is { } view) return view;
         if (ins[0] is not QConst q) throw Error(node, "Transpose of activations needs a layout engine HwGen does not have yet (constant weights are fine)");
         var perm = node.Ints("perm");
         var p = perm?.Select(v => (int)v).ToArray() ?? Enumerable.Range(0, q.Q.Rank).Reverse().ToArray();

@@ -52,6 +52,7 @@ public sealed partial class LowerOnnxToIr
 
     Abs LowerMatMul(OnnxNode node, Abs?[] ins)
     {
+        if (LowerActMatMul(node, ins) is { } act) return act;
         if (ins[0] is not RealView a) throw Error(node, $"{node.OpType} input A must be a dequantized activation (DequantizeLinear of a quantized tensor)");
         if (ins[1] is not QConst b) throw Error(node, $"{node.OpType} input B must be quantized constant weights (DequantizeLinear of an int8 initializer)");
         bool gemm = node.OpType == "Gemm";
@@ -83,6 +84,7 @@ public sealed partial class LowerOnnxToIr
             PendingAdd pa => pa with { Lo = Math.Max(pa.Lo, lo), Hi = Math.Min(pa.Hi, hi) },
             RealFunction f => throw Error(node, $"{node.OpType} after an element-wise function of one dequantized tensor ({f.Chain}, such as x + x " +
                 "or a scaling) is not supported: quantize before it"),
+            PendingActMatMul pm => pm with { Lo = Math.Max(pm.Lo, lo), Hi = Math.Min(pm.Hi, hi) },
             _ => throw Error(node, $"{node.OpType} is supported after a quantized matrix product or Add, or on a dequantized tensor"),
         };
     }

@@ -74,7 +74,7 @@ public sealed partial class LowerOnnxToIr
                 _ => throw Error(null, $"graph output '{o.Name}' is not computed from quantized tensors (it needs QuantizeLinear/DequantizeLinear around the ops that produce it)"),
             });
         }
-        if (!graph.Ops.Any(o => o is QGemm or QNonlinear or QAdd))
+        if (!graph.Ops.Any(o => o is QGemm or QNonlinear or QAdd or QMatMul))
             throw Error(null, "the model has no quantized op for the hardware (QDQ Gemm/MatMul, QLinearMatMul, a nonlinear op or an Add of activations between DequantizeLinear and QuantizeLinear)");
         return graph;
     }

@@ -1,4 +1,5 @@
 using HwGen.Core.Ir;
+using HwGen.Rtl.Engines.ActMatMul;
 using HwGen.Rtl.Engines.Dense;
 using HwGen.Rtl.Engines.Eltwise;
 using HwGen.Rtl.Engines.Host;
@@ -18,6 +19,7 @@ public static class EngineRegistry
         new DenseEngine(),
         new VectorEngine(),
         new EltwiseEngine(),
+        new ActMatMulEngine(),
     ];
 
     public static IEnumerable<IDeviceEngine> Devices => All.OfType<IDeviceEngine>();

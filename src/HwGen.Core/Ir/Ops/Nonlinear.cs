@@ -99,34 +99,19 @@ public sealed record QRequant(string Name, Value Input, Value Output) : QNonline
     public override string Mnemonic => "hw.qrequant";
     public override bool Elementwise => true;
 
-    public override IEnumerable<(string, Text.Attr)> Attributes()
-    {
-        yield return ("clamp", Text.Attr.Of([ClampMin, ClampMax]));
-        yield return ("real_multiplier", Text.Attr.Of(RealMultiplier));
-        if (RequantLegalized)
-        {
-            yield return ("multiplier", Text.Attr.Of(Multiplier!.Value));
-            yield return ("shift", Text.Attr.Of(Shift!.Value));
-        }
-        if (Engine is not null) yield return ("engine", Text.Attr.Of(Engine));
-    }
+    public override IEnumerable<(string, Text.Attr)> Attributes() => RequantSyntax.Attributes(ClampMin, ClampMax, RealMultiplier, Multiplier, Shift, Engine);
 
     /// <summary>Builds a QRequant from its textual form; the output quantization is the result type's.</summary>
-    public static QRequant FromText(string name, Value input, Value output, Text.AttrMap a) => new(name, input, output)
+    public static QRequant FromText(string name, Value input, Value output, Text.AttrMap a)
     {
-        OutputQuant = output.Type.Quant ?? throw new HwGenException($"op '{name}': hw.qrequant needs a quantized result type"),
-        ClampMin = a.Clamp().Min, ClampMax = a.Clamp().Max, RealMultiplier = a.Double("real_multiplier"),
-        Multiplier = a.Has("multiplier") ? a.Int("multiplier") : null, Shift = a.Has("shift") ? a.Int("shift") : null,
-        Engine = a.Has("engine") ? a.String("engine") : null,
-    };
-
-    public override string? Check()
-    {
-        if (base.Check() is { } e) return e;
-        if (ClampMin > ClampMax || ClampMin < -128 || ClampMax > 127) return $"clamp [{ClampMin},{ClampMax}] is not inside int8";
-        if (!(RealMultiplier > 0) || !double.IsFinite(RealMultiplier)) return $"real multiplier {RealMultiplier} must be positive and finite";
-        if ((Multiplier is null) != (Shift is null)) return "multiplier and shift come together";
-        if (RequantLegalized && (Shift is < 1 or > 63 || Multiplier < 0)) return "requantization shift must be in [1, 63] and multiplier non-negative";
-        return null;
+        var (lo, hi, real, m, s, engine) = RequantSyntax.Parse(a);
+        return new(name, input, output)
+        {
+            OutputQuant = output.Type.Quant ?? throw new HwGenException($"op '{name}': hw.qrequant needs a quantized result type"),
+            ClampMin = lo, ClampMax = hi, RealMultiplier = real, Multiplier = m, Shift = s, Engine = engine,
+        };
     }
+
+    public override string? Check() =>
+        base.Check() ?? RequantSyntax.Check(ClampMin, ClampMax, RealMultiplier, Multiplier, Shift, 1L << 31, 63);
 }

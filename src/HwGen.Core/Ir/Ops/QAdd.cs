@@ -59,8 +59,7 @@ public sealed record QAdd(string Name, Value A, Value B, Value Output) : Op(Name
         {
             var t = Inputs[i].Type;
             string which = i == 0 ? "first" : "second";
-            if (t.Elem != DType.Int8) return $"{which} operand must be i8, got {t.Elem.Name()}";
-            if (t.Quant is null || t.Quant.PerChannel) return $"{which} operand needs per-tensor quantization";
+            if (RequantSyntax.Int8PerTensor(t, which) is { } why) return why;
         }
         if (!Inputs[0].Type.Shape.SequenceEqual(Inputs[1].Type.Shape))
             return $"operand shapes {ShapeUtil.Format(Inputs[0].Type.Shape)} and {ShapeUtil.Format(Inputs[1].Type.Shape)} differ (no broadcasting)";

@@ -28,6 +28,7 @@ public static class OpSyntax
         ["hw.qrequant"] = (n, o, r, a) => QRequant.FromText(n, One(o, "hw.qrequant"), r, a),
         ["hw.qadd"] = QAdd.FromText,
         ["hw.qconstant"] = QConstant.FromText,
+        ["hw.qmatmul"] = QMatMul.FromText,
         ["hw.qlut"] = (n, o, r, a) => new QLut(n, One(o, "hw.qlut"), r, a.String("function")) { OutputQuant = QuantOf(r, "hw.qlut"), Entries = a.Int("entries"), Engine = EngineOf(a) },
         ["hw.qsoftmax"] = (n, o, r, a) => new QSoftmax(n, One(o, "hw.qsoftmax"), r) { OutputQuant = QuantOf(r, "hw.qsoftmax"), Entries = a.Int("entries"), Engine = EngineOf(a) },
         ["hw.qlayernorm"] = (n, o, r, a) => new QLayerNorm(n, One(o, "hw.qlayernorm"), r, a.Double("epsilon"), a.Doubles("gamma"), a.Doubles("beta"))

@@ -1,0 +1,39 @@
+namespace HwGen.Core.Ir;
+
+/// <summary>The textual form and checks of a per-tensor requantization (clamp, real multiplier, and once legalized the integer
+/// multiplier and shift), as <see cref="QRequant"/> and <see cref="QMatMul"/> carry it.</summary>
+public static class RequantSyntax
+{
+    public static IEnumerable<(string, Text.Attr)> Attributes(int clampMin, int clampMax, double real, int? multiplier, int? shift, string? engine)
+    {
+        yield return ("clamp", Text.Attr.Of([clampMin, clampMax]));
+        yield return ("real_multiplier", Text.Attr.Of(real));
+        if (multiplier is { } m && shift is { } s)
+        {
+            yield return ("multiplier", Text.Attr.Of(m));
+            yield return ("shift", Text.Attr.Of(s));
+        }
+        if (engine is not null) yield return ("engine", Text.Attr.Of(engine));
+    }
+
+    public static (int ClampMin, int ClampMax, double Real, int? Multiplier, int? Shift, string? Engine) Parse(Text.AttrMap a) =>
+        (a.Clamp().Min, a.Clamp().Max, a.Double("real_multiplier"),
+         a.Has("multiplier") ? a.Int("multiplier") : null, a.Has("shift") ? a.Int("shift") : null, a.Has("engine") ? a.String("engine") : null);
+
+    /// <summary>Why an operand of a requantizing op is not int8 with per-tensor quantization, or null.</summary>
+    public static string? Int8PerTensor(TensorType t, string which) =>
+        t.Elem != DType.Int8 ? $"{which} operand must be i8, got {t.Elem.Name()}"
+        : t.Quant is null || t.Quant.PerChannel ? $"{which} operand needs per-tensor quantization" : null;
+
+    /// <summary>Why the requantization is invalid, or null: the clamp inside int8, a positive finite real multiplier, and a
+    /// legalized multiplier in [0, <paramref name="multiplierEnd"/>) with a shift in [1, <paramref name="maxShift"/>].</summary>
+    public static string? Check(int clampMin, int clampMax, double real, int? multiplier, int? shift, long multiplierEnd, int maxShift)
+    {
+        if (clampMin > clampMax || clampMin < -128 || clampMax > 127) return $"clamp [{clampMin},{clampMax}] is not inside int8";
+        if (!(real > 0) || !double.IsFinite(real)) return $"real multiplier {real} must be positive and finite";
+        if ((multiplier is null) != (shift is null)) return "multiplier and shift come together";
+        if (multiplier is { } m && shift is { } s && (s < 1 || s > maxShift || m < 0 || m >= multiplierEnd))
+            return $"requantization multiplier must be in [0, {multiplierEnd}) and the shift in [1, {maxShift}]";
+        return null;
+    }
+}

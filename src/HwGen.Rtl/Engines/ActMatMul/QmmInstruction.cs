@@ -1,0 +1,103 @@
+using HwGen.Core;
+using HwGen.Core.Ir;
+using HwGen.Reference;
+using HwGen.Rtl.Program;
+
+namespace HwGen.Rtl.Engines.ActMatMul;
+
+/// <summary>
+/// QMM: one output line of a product of two activations, over part of the reduction. Dot mode (A·Bᵀ), over one tile of the
+/// reduction: It reads row m's <see cref="Groups"/> lines of A's tile
+/// (line <see cref="ALine"/> + g·<see cref="AStride"/>), then for each of the <see cref="Rows"/> rows n of B's block the same groups
+/// of B (line <see cref="BLine"/> + g·<see cref="BStride"/> + n), and adds Σ (a - za)(b - zb) over the group's lanes (the last
+/// group's first <see cref="LastLanes"/>) to accumulator n; <see cref="First"/> starts the accumulators, <see cref="Last"/> writes
+/// the requantized line (lane n: output column n of the group) to <see cref="DstLine"/>. Axpy mode (<see cref="Axpy"/>, A·B),
+/// over one block of B's rows: it reads A's line at <see cref="ALine"/>, then B's <see cref="Rows"/> lines from <see cref="BLine"/>
+/// (rows k of the block, one group of output columns), and lane l adds (a[k] - za)(b_k[l] - zb) to accumulator l.
+/// </summary>
+public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
+{
+    public int ALine { get; init; }
+    public int AStride { get; init; }
+    public int BLine { get; init; }
+    public int BStride { get; init; }
+    public int Groups { get; init; }
+    public int LastLanes { get; init; }
+    public int Rows { get; init; }
+    public bool First { get; init; }
+    public bool Last { get; init; }
+    public bool Axpy { get; init; }
+    public int DstLine { get; init; }
+
+    public static readonly InstructionFormat Layout = new("QMM", 6,
+    [
+        new("a", 1, 0, 32, FieldKind.Line, i => ((Qmm)i).ALine),
+        new("b", 2, 0, 32, FieldKind.Line, i => ((Qmm)i).BLine),
+        new("dst", 3, 0, 32, FieldKind.Line, i => ((Qmm)i).DstLine),
+        new("astride", 4, 0, 8, FieldKind.Bits, i => ((Qmm)i).AStride),
+        new("bstride", 4, 8, 8, FieldKind.Bits, i => ((Qmm)i).BStride),
+        new("ng", 4, 16, 8, FieldKind.Bits, i => ((Qmm)i).Groups),
+        new("klast", 4, 24, 8, FieldKind.Bits, i => ((Qmm)i).LastLanes),
+        new("nr", 5, 0, 8, FieldKind.Bits, i => ((Qmm)i).Rows),
+        new("shift", 5, 8, 6, FieldKind.Bits, i => ((Qmm)i).Op.Shift!.Value),
+        new("first", 5, 14, 1, FieldKind.Bits, i => ((Qmm)i).First ? 1 : 0),
+        new("last", 5, 15, 1, FieldKind.Bits, i => ((Qmm)i).Last ? 1 : 0),
+        new("mult", 5, 16, 16, FieldKind.Bits, i => ((Qmm)i).Op.Multiplier!.Value),
+        new("za", 6, 0, 8, FieldKind.Signed, i => ((Qmm)i).Op.ZeroPointA),
+        new("zb", 6, 8, 8, FieldKind.Signed, i => ((Qmm)i).Op.ZeroPointB),
+        new("zy", 6, 16, 8, FieldKind.Signed, i => ((Qmm)i).Op.OutputZeroPoint),
+        new("lo", 6, 24, 8, FieldKind.Signed, i => ((Qmm)i).Op.ClampMin),
+        new("hi", 7, 0, 8, FieldKind.Signed, i => ((Qmm)i).Op.ClampMax),
+        new("axpy", 7, 8, 1, FieldKind.Bits, i => ((Qmm)i).Axpy ? 1 : 0),
+    ]);
+
+    public override InstructionFormat Format => Layout;
+    public override string Unit => ActMatMulEngine.Id;
+
+    /// <summary>All reads through port B (A's lines first, then B's), the result through port A. A strided read declares the
+    /// lines it spans.</summary>
+    public override IEnumerable<Access> Accesses(HwConfig c)
+    {
+        yield return Access.Read(ALine, (Groups - 1L) * AStride + 1, SpadPort.B);
+        yield return Access.Read(BLine, (Groups - 1L) * BStride + Rows, SpadPort.B);
+        if (Last) yield return Access.WriteA(DstLine, 1);
+    }
+
+    public override string Comment => $"{Op.Name}: row {Row} columns {Column}..+{Rows}";
+    protected override string Text =>
+        $"QMM   {(Axpy ? "axpy" : "dot")} a={ALine}/{AStride} b={BLine}/{BStride} groups={Groups} rows={Rows}{(First ? " first" : "")}{(Last ? $" -> dst={DstLine}" : "")}";
+
+    /// <summary>A read a cycle from the cycle after it is taken (the groups of A, then of each row of B), the last sums one cycle
+    /// after the last read arrives, the write (or nothing) the cycle after; it retires the cycle after that.</summary>
+    public static long CyclesOf(int groups, int rows) => (long)groups * (1 + rows) + 3;
+    public override long Cycles(HwConfig c) => CyclesOf(Groups, Rows);
+
+    /// <summary>The accumulators between the instructions of one output line.</summary>
+    public sealed class State
+    {
+        public long[] Acc = [];
+    }
+
+    public override void Execute(Machine m, DecodedFields f)
+    {
+        int r = m.Config.ArrayRows, ng = f.Int("ng"), nr = f.Int("nr"), klast = f.Int("klast");
+        if (ng < 1 || nr < 1 || nr > r || klast < 1 || klast > r) throw new InstructionSimulator.ProgramException($"QMM of {ng} groups, {nr} rows, {klast} last lanes");
+        var s = m.State<State>();
+        if (f.Flag("first")) s.Acc = new long[r];
+        bool axpy = f.Flag("axpy");
+        for (int n = 0; n < nr; n++)
+            for (int g = 0; g < ng; g++)
+            {
+                byte[] a = m.Line(f["a"] + g * f["astride"]), b = m.Line(f["b"] + g * f["bstride"] + n);
+                if (axpy)
+                    for (int l = 0; l < r; l++) s.Acc[l] += ((sbyte)a[n] - f["za"]) * ((sbyte)b[l] - f["zb"]);
+                else
+                    for (int k = 0; k < (g == ng - 1 ? klast : r); k++) s.Acc[n] += ((sbyte)a[k] - f["za"]) * ((sbyte)b[k] - f["zb"]);
+            }
+        if (!f.Flag("last")) return;
+        var line = m.Line(f["dst"]);
+        Array.Clear(line);
+        for (int n = 0; n < (axpy ? r : nr); n++)
+            line[n] = (byte)(sbyte)QuantMath.Requantize(s.Acc[n], f.Int("mult"), f.Int("shift"), f.Int("zy"), f.Int("lo"), f.Int("hi"));
+    }
+}

@@ -1,0 +1,109 @@
+using HwGen.Cli;
+using HwGen.Core;
+using HwGen.Core.Ir;
+using HwGen.Rtl.Engines.ActMatMul;
+using HwGen.Tests.Support;
+
+namespace HwGen.Tests.Engines;
+
+/// <summary>
+/// Attention scores Q·Kᵀ of two activations (<see cref="AttentionModels"/>): one hw.qmatmul on the activation matmul
+/// engine, within one quantum of ONNX Runtime, bit-exact in Verilator and Icarus in the estimated cycles.
+/// </summary>
+public sealed class ActMatMulTests
+{
+    [Theory]
+    [InlineData(true, false, false)]
+    [InlineData(false, false, false)]
+    [InlineData(true, true, false)]
+    [InlineData(true, false, true)]
+    public void Scores_import_as_one_qmatmul_and_agree_with_onnx_runtime(bool transposeQdq, bool softmax, bool divide)
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.Scores(3, 6, 12, 10, transposeQdq, softmax, divide).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(path, HwConfig.Default);
+        var mm = Assert.Single(c.Graph.Ops.OfType<QMatMul>());
+        Assert.Equal(ActMatMulEngine.Id, mm.Engine);
+        Assert.Equal([6, 6], mm.Output.Type.Shape);
+        Agreement.WithinOneQuantum(path, c, QdqModels.Input(4, 6, 12), c.Design.OutputTensors.Single().Value.Type.Quant!.Scale);
+    }
+
+    [Theory]
+    [InlineData("verilator", 2, 4, 5, 7, 10)]
+    [InlineData("verilator", 4, 8, 9, 12, 20)]
+    [InlineData("icarus", 2, 4, 5, 7, 10)]
+    public void Scores_are_bit_exact_in_rtl(string simulator, int r, int cols, int tokens, int d, int keyDim)
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.Scores(5, tokens, d, keyDim, true, softmax: false).Save(dir.File("m.onnx"));
+        var cfg = new HwConfig { ArrayRows = r, ArrayCols = cols, PortBytes = 4, ScratchpadBytes = 8192 };
+        var c = Flow.Compile(path, cfg);
+        Flow.WriteDesignDirectory(c, dir.File("out"), [QdqModels.Input(6, tokens, d)], path);
+        if (simulator == "verilator") RtlCheck.LintClean(dir.File("out"));
+        RtlCheck.BitExactInEstimatedCycles(simulator, dir.File("out"), c.Design.EstimatedCycles);
+    }
+
+    /// <summary>A whole head: Q·Kᵀ/sqrt(d), softmax on the vector engine, P·V (axpy mode): two QMatMuls.</summary>
+    [Fact]
+    public void An_attention_head_agrees_with_onnx_runtime()
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.Head(7, 8, 12, 8).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(path, HwConfig.Default);
+        var mms = c.Graph.Ops.OfType<QMatMul>().ToList();
+        Assert.Equal([true, false], mms.Select(m => m.TransposeB));
+        Assert.Single(c.Graph.Ops.OfType<QSoftmax>());
+        Agreement.WithinOneQuantum(path, c, QdqModels.Input(8, 8, 12), 1.8 / 255);
+    }
+
+    [Theory]
+    [InlineData("verilator", 2, 4, 5, 6, 6)]
+    [InlineData("verilator", 4, 8, 9, 8, 12)]
+    [InlineData("icarus", 2, 4, 5, 6, 6)]
+    public void An_attention_head_is_bit_exact_in_rtl(string simulator, int r, int cols, int tokens, int d, int keyDim)
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.Head(9, tokens, d, keyDim).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(path, new HwConfig { ArrayRows = r, ArrayCols = cols, PortBytes = 4, ScratchpadBytes = 8192 });
+        Assert.Contains(c.Design.Program, i => i is Qmm { Axpy: true });
+        Flow.WriteDesignDirectory(c, dir.File("out"), [QdqModels.Input(10, tokens, d)], path);
+        if (simulator == "verilator") RtlCheck.LintClean(dir.File("out"));
+        RtlCheck.BitExactInEstimatedCycles(simulator, dir.File("out"), c.Design.EstimatedCycles);
+    }
+
+    [Fact]
+    public void Yosys_synthesizes_the_engine()
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.Scores(5, 5, 7, 10, true, softmax: false).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(path, new HwConfig { ArrayRows = 2, ArrayCols = 4, PortBytes = 4, ScratchpadBytes = 8192 });
+        Flow.WriteDesignDirectory(c, dir.File("out"), [QdqModels.Input(6, 5, 7)], path);
+        RtlCheck.YosysSynthesizes(dir.File("out"), "hwgen_actmm_engine");
+    }
+
+    [Fact]
+    public void A_transpose_of_a_3d_activation_is_one_error_naming_the_node()
+    {
+        using var dir = new TempDir();
+        var b = new OnnxBuilder();
+        b.Input("x", DType.Float32, 2, 4, 4);
+        var t = DType.UInt8;
+        var x = QdqModels.Dq(b, QdqModels.Q(b, "x", 0.01, 128, t, "in"), 0.01, 128, t, "x");
+        var y = b.Node("Transpose", [x], "heads", ("perm", new long[] { 1, 0, 2 }));
+        b.Output(QdqModels.Dq(b, QdqModels.Q(b, y, 0.01, 128, t, "y"), 0.01, 128, t, "out"), DType.Float32, 4, 2, 4);
+        CleanFailure.Assert(dir, ["compile", b.Save(dir.File("m.onnx"))], "m.onnx", "node 'heads'", "layout engine");
+    }
+
+    [Fact]
+    public void A_matmul_of_3d_activations_is_one_error_naming_the_node()
+    {
+        using var dir = new TempDir();
+        var b = new OnnxBuilder();
+        b.Input("x", DType.Float32, 2, 4, 4);
+        var t = DType.UInt8;
+        var x = QdqModels.Dq(b, QdqModels.Q(b, "x", 0.01, 128, t, "in"), 0.01, 128, t, "x");
+        var y = b.Node("MatMul", [x, x], "heads_pv");
+        b.Output(QdqModels.Dq(b, QdqModels.Q(b, y, 0.01, 128, t, "y"), 0.01, 128, t, "out"), DType.Float32, 2, 4, 4);
+        CleanFailure.Assert(dir, ["compile", b.Save(dir.File("m.onnx"))], "m.onnx", "node 'heads_pv'", "only 2-D operands");
+    }
+}
