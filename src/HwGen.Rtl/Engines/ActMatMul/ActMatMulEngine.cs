@@ -80,10 +80,10 @@ public sealed class ActMatMulEngine : IDeviceEngine
     {
         var ops = d.Graph.Ops.OfType<QMatMul>().Where(o => o.Engine == Name).ToList();
         return new ReportTable(
-            $"Matrix products of two activations (A·Bᵀ) on the activation matmul engine ({d.Config.ArrayRows} MACs a cycle)",
+            $"Matrix products of two activations (A·Bᵀ for Q·Kᵀ, A·B for P·V) on the activation matmul engine ({d.Config.ArrayRows} MACs a cycle)",
             ops.Count == 0 ? "" : $"{ops.Count} activation matmuls",
-            ["op", "A", "B (rows read as columns)", "output", "multiplier >> shift", "est. cycles", "off-chip bytes"],
-            ops.Select(o => (IReadOnlyList<string>)[o.Name, ShapeUtil.Format(o.A.Type.Shape), ShapeUtil.Format(o.B.Type.Shape), ShapeUtil.Format(o.Output.Type.Shape),
+            ["op", "A", "B", "form", "output", "multiplier >> shift", "est. cycles", "off-chip bytes"],
+            ops.Select(o => (IReadOnlyList<string>)[o.Name, ShapeUtil.Format(o.A.Type.Shape), ShapeUtil.Format(o.B.Type.Shape), o.TransposeB ? "A·Bᵀ" : "A·B", ShapeUtil.Format(o.Output.Type.Shape),
                 $"{o.Multiplier} >> {o.Shift}", $"{d.CostOf(o).Cycles}", $"{d.CostOf(o).OffChipBytes}"]).ToList(), NumericColumns: 2);
     }
 }
