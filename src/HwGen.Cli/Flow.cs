@@ -103,7 +103,8 @@ public static class Flow
             File.WriteAllText(Path.Combine(tmp, "schedule.svg"), ScheduleChart.Svg(c.Design));
             File.WriteAllText(Path.Combine(tmp, "schedule.html"), ScheduleChart.Html(c.Design));
             phase?.Invoke("hwir");
-            File.WriteAllText(Path.Combine(tmp, "model.hwir"), Printer.Print(c.Graph));
+            using (var ir = new StreamWriter(Path.Combine(tmp, "model.hwir")))
+                Printer.Write(c.Graph, ir, Printer.DefaultElideAbove);
             phase?.Invoke("commit");
         }, modelPath);
 

@@ -80,7 +80,11 @@ public static class Program
             Flow.CheckOutputDirectory(outDir, modelPath);   // before any work; checked again before the directory is replaced
             var sw = Stopwatch.StartNew();
             var given = ReadInput(pr.GetValue(input));
-            var c = Flow.Compile(modelPath, cfg, dump is null ? null : (name, g) => File.WriteAllText(Path.Combine(dump, name + ".hwir"), Printer.Print(g)), pr.GetValue(batch));
+            var c = Flow.Compile(modelPath, cfg, dump is null ? null : (name, g) =>
+            {
+                using var w = new StreamWriter(Path.Combine(dump, name + ".hwir"));
+                Printer.Write(g, w);   // in full, constants included: it parses back
+            }, pr.GetValue(batch));
             var inputs = given is { } x ? CheckInput(c.Graph, x) : Flow.DefaultInputs(c.Graph);
             Flow.WriteDesignDirectory(c, outDir, inputs, modelPath);
             var d = c.Design;

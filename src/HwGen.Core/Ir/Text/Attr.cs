@@ -13,9 +13,22 @@ public abstract record Attr
     public static Attr Of(long v) => new Num(v);
     public static Attr Of(double v) => new Num(v);
     public static Attr Of(string s) => new Str(s);
-    public static Attr Of(IEnumerable<int> v) => new List(v.Select(x => (Attr)new Num(x)).ToArray());
+    public static Attr Of(IEnumerable<int> v) => new List(v is IReadOnlyList<int> l ? new Numbers<int>(l, x => x) : v.Select(x => (Attr)new Num(x)).ToArray());
     public static Attr Of(IEnumerable<long> v) => new List(v.Select(x => (Attr)new Num(x)).ToArray());
-    public static Attr Of(IEnumerable<double> v) => new List(v.Select(x => (Attr)new Num(x)).ToArray());
+    public static Attr Of(IEnumerable<double> v) => new List(v is IReadOnlyList<double> l ? new Numbers<double>(l, x => x) : v.Select(x => (Attr)new Num(x)).ToArray());
+
+    /// <summary>A list of numbers seen as attributes without copying it (an op's weights: millions of values), each
+    /// <see cref="Num"/> made when read.</summary>
+    sealed class Numbers<T>(IReadOnlyList<T> values, Func<T, double> toDouble) : IReadOnlyList<Attr>
+    {
+        public Attr this[int index] => new Num(toDouble(values[index]));
+        public int Count => values.Count;
+        public IEnumerator<Attr> GetEnumerator()
+        {
+            for (int i = 0; i < values.Count; i++) yield return new Num(toDouble(values[i]));
+        }
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
 
     public static string Number(double v) =>
         double.IsPositiveInfinity(v) ? "inf" : double.IsNegativeInfinity(v) ? "-inf" : double.IsNaN(v) ? "nan" : v.ToString("R", CultureInfo.InvariantCulture);
