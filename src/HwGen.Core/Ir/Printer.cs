@@ -65,10 +65,10 @@ public static class Printer
             w.Write(a.ToString());
             return;
         }
-        if (elideAbove is { } n && l.Items.Count > n && l.Items.All(i => i is Attr.Num))
+        if (elideAbove is { } n && l.Items.Count > n && Attr.NumbersOf(l) is { } value)
         {
-            w.Write($"elided<{l.Items.Count} values, sha256 {Hash(l.Items)}, [");
-            w.Write(string.Join(", ", l.Items.Take(ElidedHead)));
+            w.Write($"elided<{l.Items.Count} values, sha256 {Hash(value, l.Items.Count)}, [");
+            w.Write(string.Join(", ", Enumerable.Range(0, Math.Min(ElidedHead, l.Items.Count)).Select(i => Attr.Number(value(i)))));
             w.Write(", ...]>");
             return;
         }
@@ -81,23 +81,17 @@ public static class Printer
         w.Write(']');
     }
 
-    /// <summary>The first 16 hex digits of the SHA-256 of the numbers as little-endian doubles.</summary>
-    public static string Hash(IEnumerable<Attr> numbers)
+    /// <summary>The first 16 hex digits of the SHA-256 of <paramref name="count"/> numbers as little-endian doubles.</summary>
+    static string Hash(Func<int, double> value, int count)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = new byte[8 * 4096];
-        int used = 0;
-        foreach (var a in numbers)
+        var buffer = new byte[8 * 8192];
+        for (int start = 0; start < count; start += 8192)
         {
-            BinaryPrimitives.WriteDoubleLittleEndian(buffer.AsSpan(used), ((Attr.Num)a).Value);
-            used += 8;
-            if (used == buffer.Length)
-            {
-                sha.AppendData(buffer);
-                used = 0;
-            }
+            int m = Math.Min(8192, count - start);
+            for (int i = 0; i < m; i++) BinaryPrimitives.WriteDoubleLittleEndian(buffer.AsSpan(8 * i), value(start + i));
+            sha.AppendData(buffer, 0, 8 * m);
         }
-        sha.AppendData(buffer, 0, used);
         return Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
     }
 
