@@ -9,8 +9,13 @@ using HwGen.Sim;
 
 namespace HwGen.Cli;
 
-/// <summary>A model compiled down to a design.</summary>
-public sealed record Compiled(OnnxModel Model, Graph Graph, Design Design, int? Batch);
+/// <summary>A model compiled down to a design. The compile does not keep the ONNX model, whose initializers (8 bytes a
+/// value) are the largest thing it loads: <see cref="Model"/> loads it again, once, when asked.</summary>
+public sealed record Compiled(string ModelPath, Graph Graph, Design Design, int? Batch)
+{
+    OnnxModel? model;
+    public OnnxModel Model => model ??= OnnxLoader.Load(ModelPath);
+}
 
 /// <summary>The steps behind the CLI commands, usable from tests: compile, golden runs, writing a design directory.</summary>
 public static class Flow
@@ -21,13 +26,24 @@ public static class Flow
     {
         if (batch is < 1) throw new HwGenException($"--batch must be at least 1, got {batch}");
         phase?.Invoke("load");
+        var graph = Import(modelPath, config, dump, batch, phase);
+        try
+        {
+            phase?.Invoke("schedule");
+            return new Compiled(modelPath, graph, DesignBuilder.Build(graph, config, ModelName(modelPath)), batch);
+        }
+        catch (HwGenException e) when (!e.Message.StartsWith(modelPath)) { throw new HwGenException($"{modelPath}: {e.Message}"); }
+    }
+
+    /// <summary>Loads and imports a model and runs the passes. The ONNX model is unreachable once this returns, so the
+    /// design is built without its initializers in memory.</summary>
+    static Graph Import(string modelPath, HwConfig config, Action<string, Graph>? dump, int? batch, Action<string>? phase)
+    {
         var model = OnnxLoader.Load(modelPath);
         try
         {
             phase?.Invoke("passes");
-            var graph = Pipeline.Compile(model, config, dump, batch);
-            phase?.Invoke("schedule");
-            return new Compiled(model, graph, DesignBuilder.Build(graph, config, ModelName(modelPath)), batch);
+            return Pipeline.Compile(model, config, dump, batch);
         }
         catch (HwGenException e) when (!e.Message.StartsWith(modelPath)) { throw new HwGenException($"{modelPath}: {e.Message}"); }
     }
