@@ -124,13 +124,36 @@ public static class CompileBench
         return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = tt } };
     }
 
-    /// <summary>Builds the MLP of one size, writes it into <paramref name="work"/> and compiles it here, phase by phase.</summary>
-    public static Row MeasureHere(long parameters, HwConfig cfg, string work)
+    /// <summary>Writes a model to <paramref name="path"/>; with <paramref name="external"/>, every initializer of more than
+    /// 1 KiB keeps its bytes in weights.bin beside it (ONNX external data: location, offset, length), one after the other.</summary>
+    public static void Save(ModelProto m, string path, bool external)
+    {
+        if (external)
+        {
+            using var data = File.Create(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "weights.bin"));
+            foreach (var t in m.Graph.Initializer.Where(t => t.RawData.Length > 1024))
+            {
+                long offset = data.Position;
+                t.RawData.WriteTo(data);
+                t.DataLocation = TensorProto.Types.DataLocation.External;
+                foreach (var (k, v) in new[] { ("location", "weights.bin"), ("offset", offset.ToString(CultureInfo.InvariantCulture)),
+                                               ("length", t.RawData.Length.ToString(CultureInfo.InvariantCulture)) })
+                    t.ExternalData.Add(new StringStringEntryProto { Key = k, Value = v });
+                t.RawData = ByteString.Empty;
+            }
+        }
+        using var f = File.Create(path);
+        m.WriteTo(f);
+    }
+
+    /// <summary>Builds the MLP of one size, writes it into <paramref name="work"/> (its weights as external data when
+    /// <paramref name="external"/>) and compiles it here, phase by phase.</summary>
+    public static Row MeasureHere(long parameters, HwConfig cfg, string work, bool external = false)
     {
         var (width, layers) = Shape(parameters);
         Directory.CreateDirectory(work);
         var model = Path.Combine(work, "model.onnx");
-        using (var f = File.Create(model)) Mlp(width, layers).WriteTo(f);
+        Save(Mlp(width, layers), model, external);
         GC.Collect();
         var clock = new PhaseClock();
         var outDir = Path.Combine(work, "out");
@@ -145,7 +168,7 @@ public static class CompileBench
 
     /// <summary>Runs one size in a child process (this program, <c>bench compile --one N</c>), killed after
     /// <paramref name="timeout"/>; a child that fails or runs out of time gives a row that says so.</summary>
-    public static Row MeasureInChild(long parameters, string? configPath, TimeSpan timeout, string work)
+    public static Row MeasureInChild(long parameters, string? configPath, TimeSpan timeout, string work, bool external = false)
     {
         var psi = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         var self = Environment.ProcessPath ?? "dotnet";
@@ -153,6 +176,7 @@ public static class CompileBench
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(typeof(CompileBench).Assembly.Location);
         foreach (var a in (string[])["bench", "compile", "--one", parameters.ToString(CultureInfo.InvariantCulture), "--work", work]) psi.ArgumentList.Add(a);
         if (configPath is not null) { psi.ArgumentList.Add("--config"); psi.ArgumentList.Add(configPath); }
+        if (external) psi.ArgumentList.Add("--external-data");
         var (width, layers) = Shape(parameters);
         Row Failed(string why) => new((long)width * width * layers, width, layers, 0, 0, 0, 0, 0, [], false, why);
         using var p = Process.Start(psi) ?? throw new HwGenException("cannot start a child process for the benchmark");
@@ -172,7 +196,7 @@ public static class CompileBench
 
     /// <summary>Measures each size, in a child process each unless <paramref name="inProcess"/>, in a temporary directory
     /// deleted after it; prints a line per size to <paramref name="progress"/>.</summary>
-    public static List<Row> Run(IReadOnlyList<long> sizes, HwConfig cfg, string? configPath, bool inProcess, TimeSpan timeout, TextWriter progress)
+    public static List<Row> Run(IReadOnlyList<long> sizes, HwConfig cfg, string? configPath, bool inProcess, TimeSpan timeout, TextWriter progress, bool external = false)
     {
         var rows = new List<Row>();
         foreach (var n in sizes)
@@ -180,7 +204,7 @@ public static class CompileBench
             var dir = Path.Combine(Path.GetTempPath(), $"hwgen-bench-{Environment.ProcessId}-{n}");
             try
             {
-                var row = inProcess ? MeasureHere(n, cfg, dir) : MeasureInChild(n, configPath, timeout, dir);
+                var row = inProcess ? MeasureHere(n, cfg, dir, external) : MeasureInChild(n, configPath, timeout, dir, external);
                 rows.Add(row);
                 progress.WriteLine(row.Failure is { } why ? $"  {M(row.Params)}: {why}"
                     : $"  {M(row.Params)} ({row.Layers} x {row.Width}^2): {S(row.Seconds)} s, peak {Mb(row.PeakBytes)} MB");
@@ -199,10 +223,11 @@ public static class CompileBench
     static string S(double s) => s.ToString(s < 10 ? "F2" : "F1", CultureInfo.InvariantCulture);
     static string M(long p) => (p / 1e6).ToString(p < 10_000_000 ? "F2" : "F1", CultureInfo.InvariantCulture) + "M";
 
-    public static string Markdown(IReadOnlyList<Row> rows, HwConfig cfg, string command)
+    public static string Markdown(IReadOnlyList<Row> rows, HwConfig cfg, string command, bool external = false)
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"`{command}`: synthetic int8 QDQ MLPs (square layers of the width shown, batch 1), compiled end to end as `hwgen compile` " +
+        sb.AppendLine($"`{command}`: synthetic int8 QDQ MLPs (square layers of the width shown, batch 1; " +
+                      $"{(external ? "weights as ONNX external data in weights.bin, memory-mapped" : "weights inline in the .onnx file")}), compiled end to end as `hwgen compile` " +
                       $"does (into a temporary directory), on a {cfg.ArrayRows}x{cfg.ArrayCols} array with the {cfg.Scheduler} scheduler, {Environment.ProcessorCount} cores. " +
                       "Each size runs in a process of its own. Peak RSS of a phase is the resident high-water mark during that phase " +
                       "(VmHWM, reset at its start); the total is the highest. Phases: " + string.Join(", ", Phases) + " (see `CompileBench.Phases`).").AppendLine();

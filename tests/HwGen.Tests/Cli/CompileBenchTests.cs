@@ -34,13 +34,16 @@ public class CompileBenchTests
     public void The_ladder_stops_at_the_maximum_and_includes_it() =>
         Assert.Equal([1_000_000, 4_000_000, 16_000_000, 20_000_000], CompileBench.Sizes(20_000_000));
 
-    /// <summary>A small size in this process: every phase is reported with its time and a peak, and the row's figures are the
-    /// compiled design's.</summary>
-    [Fact]
-    public void Bench_compile_reports_every_phase_of_a_small_model()
+    /// <summary>A small size in this process, with its weights inline or as external data: every phase is reported with its
+    /// time and a peak, and the row's figures are the compiled design's.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Bench_compile_reports_every_phase_of_a_small_model(bool external)
     {
-        var (exit, stdout, err) = CliRunner.Run("bench", "compile", "--sizes", "70K", "--in-process");
+        var (exit, stdout, err) = CliRunner.Run(["bench", "compile", "--sizes", "70K", "--in-process", .. external ? new[] { "--external-data" } : []]);
         Assert.True(exit == 0, err);
+        Assert.Contains(external ? "weights as ONNX external data" : "weights inline", stdout);
         var row = stdout.Split('\n').Single(l => l.StartsWith("| 0.07M | 1 x 256² |"));
         var cells = row.Split('|', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         Assert.True(int.Parse(cells[2]) > 0 && int.Parse(cells[3]) > 0, row);  // tasks, instructions
@@ -69,5 +72,23 @@ public class CompileBenchTests
         var codes = dout.Single().Data;
         Assert.True(codes.Distinct().Count() > 16, string.Join(",", codes));
         Assert.True(codes.Count(v => v is -128 or 127) < codes.Length / 4, string.Join(",", codes));
+    }
+
+    /// <summary>Saved with external data, the weights lie in weights.bin and load back to the same tensors.</summary>
+    [Fact]
+    public void Saving_with_external_data_moves_the_weights_out_and_loads_them_back()
+    {
+        using var dir = new Support.TempDir();
+        Directory.CreateDirectory(dir.File("a"));
+        Directory.CreateDirectory(dir.File("b"));
+        CompileBench.Save(CompileBench.Mlp(64, 2), dir.File("a/model.onnx"), external: false);
+        CompileBench.Save(CompileBench.Mlp(64, 2), dir.File("b/model.onnx"), external: true);
+        Assert.False(File.Exists(dir.File("a/weights.bin")));
+        Assert.True(new FileInfo(dir.File("b/weights.bin")).Length >= 2 * 64 * 64);
+        Assert.True(new FileInfo(dir.File("b/model.onnx")).Length < 64 * 64);
+        var a = HwGen.Onnx.OnnxLoader.Load(dir.File("a/model.onnx"));
+        var b = HwGen.Onnx.OnnxLoader.Load(dir.File("b/model.onnx"));
+        Assert.Equal(a.Initializers.Keys.Order(), b.Initializers.Keys.Order());
+        Assert.All(a.Initializers, kv => Assert.Equal(kv.Value.Data, b.Initializers[kv.Key].Data));
     }
 }
