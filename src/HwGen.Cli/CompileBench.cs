@@ -35,6 +35,7 @@ public static class CompileBench
         long MemoryHexBytes, IReadOnlyList<PhaseCost> Phases, bool PerPhasePeaks, string? Failure = null)
     {
         public double Seconds => Phases.Sum(p => p.Seconds);
+        public double CpuSeconds => Phases.Sum(p => p.CpuSeconds);
         public long PeakBytes => Phases.Count == 0 ? 0 : Phases.Max(p => p.PeakBytes);
     }
 
@@ -231,21 +232,22 @@ public static class CompileBench
                       $"does (into a temporary directory), on a {cfg.ArrayRows}x{cfg.ArrayCols} array with the {cfg.Scheduler} scheduler, {Environment.ProcessorCount} cores. " +
                       "Each size runs in a process of its own. Peak RSS of a phase is the resident high-water mark during that phase " +
                       "(VmHWM, reset at its start); the total is the highest. Phases: " + string.Join(", ", Phases) + " (see `CompileBench.Phases`).").AppendLine();
-        sb.AppendLine("| params | layers | tasks | instructions | wall s | peak RSS MB | µs / param | B RSS / param | output MB | model.hwir MB | memory.hex MB |");
-        sb.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| params | layers | tasks | instructions | wall s | CPU s | peak RSS MB | µs / param | B RSS / param | output MB | model.hwir MB | memory.hex MB |");
+        sb.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
         {
             if (r.Failure is not null)
             {
-                sb.AppendLine($"| {M(r.Params)} | {r.Layers} x {r.Width}² | | | {r.Failure} | | | | | | |");
+                sb.AppendLine($"| {M(r.Params)} | {r.Layers} x {r.Width}² | | | {r.Failure} | | | | | | | |");
                 continue;
             }
-            sb.AppendLine($"| {M(r.Params)} | {r.Layers} x {r.Width}² | {r.Tasks} | {r.Instructions} | {S(r.Seconds)} | {Mb(r.PeakBytes)} | " +
+            sb.AppendLine($"| {M(r.Params)} | {r.Layers} x {r.Width}² | {r.Tasks} | {r.Instructions} | {S(r.Seconds)} | {S(r.CpuSeconds)} | {Mb(r.PeakBytes)} | " +
                           $"{(r.Seconds * 1e6 / r.Params).ToString("F2", CultureInfo.InvariantCulture)} | {(r.PeakBytes / (double)r.Params).ToString("F1", CultureInfo.InvariantCulture)} | " +
                           $"{Mb(r.OutputBytes)} | {Mb(r.HwirBytes)} | {Mb(r.MemoryHexBytes)} |");
         }
         var ok = rows.Where(r => r.Failure is null).ToList();
-        foreach (var (title, cell) in new (string, Func<PhaseCost, string>)[] { ("Wall time per phase, s", p => S(p.Seconds)), ("Peak RSS per phase, MB", p => Mb(p.PeakBytes)),
+        foreach (var (title, cell) in new (string, Func<PhaseCost, string>)[] { ("Wall time per phase, s", p => S(p.Seconds)),
+                     ("Processor time per phase (user + system, all threads; less sensitive to other load on the machine), s", p => S(p.CpuSeconds)), ("Peak RSS per phase, MB", p => Mb(p.PeakBytes)),
                      ("Managed memory allocated per phase, MB", p => Mb(p.AllocatedBytes)) })
         {
             sb.AppendLine().AppendLine(title + ":").AppendLine();

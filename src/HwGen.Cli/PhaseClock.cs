@@ -2,8 +2,9 @@ using System.Diagnostics;
 
 namespace HwGen.Cli;
 
-/// <summary>Wall time, peak resident memory and managed bytes allocated of one phase of a compile.</summary>
-public sealed record PhaseCost(string Phase, double Seconds, long PeakBytes, long AllocatedBytes);
+/// <summary>Wall time, processor time (user and system, all threads), peak resident memory and managed bytes allocated of
+/// one phase of a compile.</summary>
+public sealed record PhaseCost(string Phase, double Seconds, long PeakBytes, long AllocatedBytes, double CpuSeconds = 0);
 
 /// <summary>
 /// Times the phases of a compile in this process: <see cref="Start"/> ends the running phase and begins the next. The peak
@@ -17,6 +18,7 @@ public sealed class PhaseClock
     readonly Stopwatch watch = new();
     string? current;
     long allocatedAtStart;
+    TimeSpan cpuAtStart;
 
     /// <summary>Whether each phase's peak is its own (true on Linux) or the process's peak so far.</summary>
     public bool PerPhasePeaks { get; } = TryResetPeak();
@@ -30,6 +32,7 @@ public sealed class PhaseClock
         current = phase;
         if (PerPhasePeaks) TryResetPeak();
         allocatedAtStart = GC.GetTotalAllocatedBytes();
+        cpuAtStart = Cpu();
         watch.Restart();
     }
 
@@ -38,7 +41,8 @@ public sealed class PhaseClock
     {
         if (current is null) return;
         watch.Stop();
-        phases.Add(new PhaseCost(current, watch.Elapsed.TotalSeconds, PeakBytes(), GC.GetTotalAllocatedBytes() - allocatedAtStart));
+        phases.Add(new PhaseCost(current, watch.Elapsed.TotalSeconds, PeakBytes(), GC.GetTotalAllocatedBytes() - allocatedAtStart,
+            (Cpu() - cpuAtStart).TotalSeconds));
         current = null;
     }
 
@@ -55,6 +59,12 @@ public sealed class PhaseClock
         catch (UnauthorizedAccessException) { }
         using var p = Process.GetCurrentProcess();
         return p.PeakWorkingSet64;
+    }
+
+    static TimeSpan Cpu()
+    {
+        using var p = Process.GetCurrentProcess();
+        return p.TotalProcessorTime;
     }
 
     static bool TryResetPeak()

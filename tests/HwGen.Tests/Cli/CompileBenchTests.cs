@@ -47,8 +47,9 @@ public class CompileBenchTests
         var row = stdout.Split('\n').Single(l => l.StartsWith("| 0.07M | 1 x 256² |"));
         var cells = row.Split('|', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         Assert.True(int.Parse(cells[2]) > 0 && int.Parse(cells[3]) > 0, row);  // tasks, instructions
-        Assert.True(double.Parse(cells[5]) > 0, row);                            // peak RSS
-        foreach (var table in new[] { "Wall time per phase, s:", "Peak RSS per phase, MB:" })
+        Assert.True(double.Parse(cells[5], System.Globalization.CultureInfo.InvariantCulture) > 0, row);  // processor time
+        Assert.True(double.Parse(cells[6]) > 0, row);                            // peak RSS
+        foreach (var table in new[] { "Wall time per phase, s:", "Processor time per phase", "Peak RSS per phase, MB:" })
         {
             var lines = stdout[stdout.IndexOf(table)..].Split('\n');
             Assert.Equal("| params | " + string.Join(" | ", CompileBench.Phases) + " |", lines[2]);
