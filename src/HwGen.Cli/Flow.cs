@@ -9,20 +9,41 @@ using HwGen.Sim;
 
 namespace HwGen.Cli;
 
-/// <summary>A model compiled down to a design.</summary>
-public sealed record Compiled(OnnxModel Model, Graph Graph, Design Design, int? Batch);
+/// <summary>A model compiled down to a design. The compile does not keep the ONNX model, whose initializers (8 bytes a
+/// value) are the largest thing it loads: <see cref="Model"/> loads it again, once, when asked.</summary>
+public sealed record Compiled(string ModelPath, Graph Graph, Design Design, int? Batch)
+{
+    OnnxModel? model;
+    public OnnxModel Model => model ??= OnnxLoader.Load(ModelPath);
+}
 
 /// <summary>The steps behind the CLI commands, usable from tests: compile, golden runs, writing a design directory.</summary>
 public static class Flow
 {
-    public static Compiled Compile(string modelPath, HwConfig config, Action<string, Graph>? dump = null, int? batch = null)
+    /// <summary>Loads, imports and schedules a model; <paramref name="phase"/>, when given, hears where each phase starts
+    /// ("load", "passes", "schedule"), for the compile benchmark.</summary>
+    public static Compiled Compile(string modelPath, HwConfig config, Action<string, Graph>? dump = null, int? batch = null, Action<string>? phase = null)
     {
         if (batch is < 1) throw new HwGenException($"--batch must be at least 1, got {batch}");
+        phase?.Invoke("load");
+        var graph = Import(modelPath, config, dump, batch, phase);
+        try
+        {
+            phase?.Invoke("schedule");
+            return new Compiled(modelPath, graph, DesignBuilder.Build(graph, config, ModelName(modelPath)), batch);
+        }
+        catch (HwGenException e) when (!e.Message.StartsWith(modelPath)) { throw new HwGenException($"{modelPath}: {e.Message}"); }
+    }
+
+    /// <summary>Loads and imports a model and runs the passes. The ONNX model is unreachable once this returns, so the
+    /// design is built without its initializers in memory.</summary>
+    static Graph Import(string modelPath, HwConfig config, Action<string, Graph>? dump, int? batch, Action<string>? phase)
+    {
         var model = OnnxLoader.Load(modelPath);
         try
         {
-            var graph = Pipeline.Compile(model, config, dump, batch);
-            return new Compiled(model, graph, DesignBuilder.Build(graph, config, ModelName(modelPath)), batch);
+            phase?.Invoke("passes");
+            return Pipeline.Compile(model, config, dump, batch);
         }
         catch (HwGenException e) when (!e.Message.StartsWith(modelPath)) { throw new HwGenException($"{modelPath}: {e.Message}"); }
     }
@@ -79,20 +100,28 @@ public static class Flow
     /// <summary>
     /// Writes a complete design directory: rtl/, tb/ with vectors for <paramref name="inputs"/>, run scripts,
     /// manifest.json, report.md, model.hwir, through <see cref="WriteAtomically"/> (which refuses a directory HwGen did
-    /// not make, or one that holds the model).
+    /// not make, or one that holds the model). <paramref name="phase"/>, when given, hears where each phase starts ("rtl",
+    /// "golden", "testbench", "report", "hwir", "commit").
     /// </summary>
-    public static void WriteDesignDirectory(Compiled c, string outDir, IReadOnlyList<Tensor> inputs, string modelPath) =>
+    public static void WriteDesignDirectory(Compiled c, string outDir, IReadOnlyList<Tensor> inputs, string modelPath, Action<string>? phase = null) =>
         WriteAtomically(outDir, tmp =>
         {
+            phase?.Invoke("rtl");
             RtlEmitter.Write(c.Design, Path.Combine(tmp, "rtl"));
+            phase?.Invoke("golden");
             var (qin, dout, _) = Golden(c, inputs);
+            phase?.Invoke("testbench");
             Testbench.Write(c.Design, tmp, qin, dout);
             for (int i = 0; i < inputs.Count; i++) Npy.Write(Path.Combine(tmp, "tb", $"input_{i}.npy"), inputs[i]);
+            phase?.Invoke("report");
             File.WriteAllText(Path.Combine(tmp, "manifest.json"), Manifest.Json(c, modelPath));
             File.WriteAllText(Path.Combine(tmp, "report.md"), Report.Markdown(c));
             File.WriteAllText(Path.Combine(tmp, "schedule.svg"), ScheduleChart.Svg(c.Design));
             File.WriteAllText(Path.Combine(tmp, "schedule.html"), ScheduleChart.Html(c.Design));
-            File.WriteAllText(Path.Combine(tmp, "model.hwir"), Printer.Print(c.Graph));
+            phase?.Invoke("hwir");
+            using (var ir = new StreamWriter(Path.Combine(tmp, "model.hwir")))
+                Printer.Write(c.Graph, ir, Printer.DefaultElideAbove);
+            phase?.Invoke("commit");
         }, modelPath);
 
     /// <summary>Written into every directory HwGen makes: its first line, then every file HwGen wrote there.</summary>

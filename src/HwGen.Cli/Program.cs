@@ -81,8 +81,11 @@ public static class Program
             Flow.CheckOutputDirectory(outDir, modelPath);   // before any work; checked again before the directory is replaced
             var sw = Stopwatch.StartNew();
             var given = ReadInput(pr.GetValue(input));
-            var c = StatusLine.Run(o, $"compiling {modelPath} (scheduler budget {cfg.IlpTimeLimitSeconds} s)",
-                () => Flow.Compile(modelPath, cfg, dump is null ? null : (name, g) => File.WriteAllText(Path.Combine(dump, name + ".hwir"), Printer.Print(g)), pr.GetValue(batch)));
+            var c = StatusLine.Run(o, $"compiling {modelPath} (scheduler budget {cfg.IlpTimeLimitSeconds} s)", () => Flow.Compile(modelPath, cfg, dump is null ? null : (name, g) =>
+            {
+                using var w = new StreamWriter(Path.Combine(dump, name + ".hwir"));
+                Printer.Write(g, w);   // in full, constants included: it parses back
+            }, pr.GetValue(batch)));
             var inputs = given is { } x ? CheckInput(c.Graph, x) : Flow.DefaultInputs(c.Graph);
             Flow.WriteDesignDirectory(c, outDir, inputs, modelPath);
             var d = c.Design;
@@ -196,16 +199,43 @@ public static class Program
 
     static Command BenchCommand(TextWriter o)
     {
-        var what = new Argument<string>("suite") { Description = "schedule: greedy vs exact vs divide-and-conquer scratchpad scheduling; nnlut: accuracy of the nonlinear units; roofline: cycles against max(MAC bound, memory bound)" };
+        var what = new Argument<string>("suite") { Description = "schedule: greedy vs exact vs divide-and-conquer scratchpad scheduling; nnlut: accuracy of the nonlinear units; roofline: cycles against max(MAC bound, memory bound); compile: compile time and peak memory per phase of synthetic MLPs" };
         var quick = new Option<bool>("--quick") { Description = "three small problems (a smoke run)" };
         var time = new Option<double>("--time") { Description = "deterministic time limit per exact solve", DefaultValueFactory = _ => 10 };
         var output = new Option<string?>("--output", "-o") { Description = "also write the markdown table to this file" };
         var workers = new Option<int>("--workers") { Description = "CP-SAT workers (1 is reproducible)", DefaultValueFactory = _ => 1 };
         var only = new Option<string?>("--graphs") { Description = "only the graphs whose name contains this text" };
         var prove = new Option<double>("--prove") { Description = "deterministic seconds of core-based search on graphs of at most 50 ops the exact model did not prove optimal (0: none)", DefaultValueFactory = _ => 0 };
-        var cmd = new Command("bench", "Run a benchmark suite and print a markdown table.") { what, quick, time, output, workers, only, prove };
+        var maxParams = new Option<string>("--max-params") { Description = "compile: the largest model, in parameters (e.g. 100M); the sizes are 1M, 4M, 16M, 32M, 64M, 100M, 200M, 400M, 1B below it and it", DefaultValueFactory = _ => "100M" };
+        var sizes = new Option<string?>("--sizes") { Description = "compile: these sizes only, comma-separated (e.g. 1M,64M)" };
+        var config = ConfigOption();
+        var inProcess = new Option<bool>("--in-process") { Description = "compile: run every size in this process (peaks then include the earlier sizes' garbage)" };
+        var timeout = new Option<double>("--timeout") { Description = "compile: seconds after which a size's child process is killed", DefaultValueFactory = _ => 600 };
+        var externalData = new Option<bool>("--external-data") { Description = "compile: the models keep their weights as ONNX external data (weights.bin beside model.onnx)" };
+        var one = new Option<string?>("--one") { Hidden = true };
+        var work = new Option<string?>("--work") { Hidden = true };
+        var cmd = new Command("bench", "Run a benchmark suite and print a markdown table.") { what, quick, time, output, workers, only, prove, maxParams, sizes, config, inProcess, timeout, externalData, one, work };
         cmd.SetAction(pr =>
         {
+            if (pr.GetValue(what) == "compile")
+            {
+                // The greedy scheduler unless a configuration says otherwise: the exact one's budget is a constant per compile.
+                var cfg = pr.GetValue(config) is { } cp ? HwConfig.Load(cp) : HwConfig.Default with { Scheduler = "greedy" };
+                if (pr.GetValue(one) is { } single)
+                {
+                    o.WriteLine(CompileBench.Serialize(CompileBench.MeasureHere(CompileBench.ParseCount(single), cfg, pr.GetValue(work) ?? throw new HwGenException("--one needs --work"), pr.GetValue(externalData))));
+                    return 0;
+                }
+                var list = pr.GetValue(sizes) is { } given ? given.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(CompileBench.ParseCount).ToList()
+                    : CompileBench.Sizes(CompileBench.ParseCount(pr.GetValue(maxParams)!));
+                var measured = CompileBench.Run(list, cfg, pr.GetValue(config), pr.GetValue(inProcess), TimeSpan.FromSeconds(pr.GetValue(timeout)), o, pr.GetValue(externalData));
+                var command = "hwgen bench compile " + (pr.GetValue(sizes) is { } sz ? $"--sizes {sz}" : $"--max-params {pr.GetValue(maxParams)}") +
+                              (pr.GetValue(config) is { } c2 ? $" --config {c2}" : "") + (pr.GetValue(externalData) ? " --external-data" : "");
+                var table = CompileBench.Markdown(measured, cfg, command, pr.GetValue(externalData));
+                o.WriteLine(table);
+                if (pr.GetValue(output) is { } file) File.WriteAllText(file, table);
+                return 0;
+            }
             if (pr.GetValue(what) == "nnlut")
             {
                 var table = NnLutBench.Document();
@@ -220,7 +250,7 @@ public static class Program
                 if (pr.GetValue(output) is { } file) File.WriteAllText(file, roof);
                 return 0;
             }
-            if (pr.GetValue(what) != "schedule") throw new HwGenException($"unknown benchmark '{pr.GetValue(what)}' (known: schedule, nnlut, roofline)");
+            if (pr.GetValue(what) != "schedule") throw new HwGenException($"unknown benchmark '{pr.GetValue(what)}' (known: schedule, nnlut, roofline, compile)");
             var rows = new List<ScheduleBench.Row>();
             foreach (var p in ScheduleBench.Suite(pr.GetValue(quick)).Where(p => pr.GetValue(only) is not { } o || p.Name.Contains(o, StringComparison.Ordinal)))
             {

@@ -4,7 +4,7 @@ using HwGen.Onnx.Proto;
 
 namespace HwGen.Onnx;
 
-/// <summary>Reads .onnx files and TensorProto .pb files into HwGen's ONNX model and tensors.</summary>
+/// <summary>Reads .onnx files (with external data, <see cref="ExternalData"/>) and TensorProto .pb files into HwGen's ONNX model and tensors.</summary>
 public static class OnnxLoader
 {
     public static OnnxModel Load(string path)
@@ -22,6 +22,8 @@ public static class OnnxLoader
         }
         if (proto.Graph is null || proto.IrVersion <= 0 || (proto.Graph.Node.Count == 0 && proto.Graph.Output.Count == 0))
             throw HwGenException.At(path, null, "not a valid ONNX model (no graph or IR version); the file may be truncated or not ONNX");
+        // Tensors with external data read it from memory-mapped files, while they are converted (not copied first).
+        using var external = ExternalData.Resolve(proto, path);
         return FromProto(proto, path);
     }
 

@@ -50,19 +50,29 @@ public static class Testbench
     /// <summary>A port's ready: always under +nostall, else three cycles in four by its LFSR.</summary>
     static string Ready(string lfsr) => $"nostall | {lfsr}[0] | {lfsr}[1]";
 
+    /// <summary>Writes memory.hex (a line of PortBytes bytes per word, most significant first) and expected.hex, streamed
+    /// through a buffer: no text the size of the image is held in memory.</summary>
     public static void WriteVectors(Design d, string tb, IReadOnlyList<Tensor> quantizedInputs, IReadOnlyList<Tensor> expected)
     {
         var image = d.MemoryImage(quantizedInputs);
         int pw = d.Config.PortBytes;
-        var sb = new StringBuilder();
-        for (long w = 0; w < d.MemoryWords; w++)
+        using (var mem = new FileStream(Path.Combine(tb, "memory.hex"), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
         {
-            for (int b = pw - 1; b >= 0; b--) sb.Append(image[w * pw + b].ToString("x2"));
-            sb.Append('\n');
+            var line = new byte[2 * pw + 1];
+            line[^1] = (byte)'\n';
+            for (long w = 0; w < d.MemoryWords; w++)
+            {
+                for (int b = 0; b < pw; b++)
+                {
+                    byte v = image[w * pw + pw - 1 - b];
+                    line[2 * b] = Hex[v >> 4];
+                    line[2 * b + 1] = Hex[v & 15];
+                }
+                mem.Write(line);
+            }
         }
-        File.WriteAllText(Path.Combine(tb, "memory.hex"), sb.ToString());
 
-        var ex = new StringBuilder();
+        using var ex = new StreamWriter(Path.Combine(tb, "expected.hex"), false, new UTF8Encoding(false), 1 << 16);
         var outs = d.OutputTensors.ToList();
         for (int o = 0; o < outs.Count; o++)
         {
@@ -71,12 +81,13 @@ public static class Testbench
                 for (int f = 0; f < s.Features; f++)
                 {
                     long off = d.ByteOffset(s, m, f);
-                    ex.Append($"{off / pw:x8}{off % pw:x2}{(byte)(sbyte)expected[o].Data[m * s.Features + f]:x2}\n");
+                    ex.Write($"{off / pw:x8}{off % pw:x2}{(byte)(sbyte)expected[o].Data[m * s.Features + f]:x2}\n");
                 }
         }
-        ex.Append(EndLine(ElementCount(d))).Append('\n');
-        File.WriteAllText(Path.Combine(tb, "expected.hex"), ex.ToString());
+        ex.Write(EndLine(ElementCount(d)) + "\n");
     }
+
+    static readonly byte[] Hex = "0123456789abcdef"u8.ToArray();
 
     /// <summary>Writes run_verilator.sh and run_icarus.sh, which build rtl/*.v with tb/&lt;top&gt;.v and run it in tb/.</summary>
     public static void WriteScripts(string dir, string top)

@@ -13,9 +13,34 @@ public abstract record Attr
     public static Attr Of(long v) => new Num(v);
     public static Attr Of(double v) => new Num(v);
     public static Attr Of(string s) => new Str(s);
-    public static Attr Of(IEnumerable<int> v) => new List(v.Select(x => (Attr)new Num(x)).ToArray());
+    public static Attr Of(IEnumerable<int> v) => new List(v is IReadOnlyList<int> l ? new Numbers<int>(l, x => x) : v.Select(x => (Attr)new Num(x)).ToArray());
     public static Attr Of(IEnumerable<long> v) => new List(v.Select(x => (Attr)new Num(x)).ToArray());
-    public static Attr Of(IEnumerable<double> v) => new List(v.Select(x => (Attr)new Num(x)).ToArray());
+    public static Attr Of(IEnumerable<double> v) => new List(v is IReadOnlyList<double> l ? new Numbers<double>(l, x => x) : v.Select(x => (Attr)new Num(x)).ToArray());
+
+    /// <summary>A list of numbers seen as attributes without copying it (an op's weights: millions of values), each
+    /// <see cref="Num"/> made when read.</summary>
+    sealed class Numbers<T>(IReadOnlyList<T> values, Func<T, double> toDouble) : IReadOnlyList<Attr>, INumbers
+    {
+        public double ValueAt(int index) => toDouble(values[index]);
+        public Attr this[int index] => new Num(toDouble(values[index]));
+        public int Count => values.Count;
+        public IEnumerator<Attr> GetEnumerator()
+        {
+            for (int i = 0; i < values.Count; i++) yield return new Num(toDouble(values[i]));
+        }
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
+    /// <summary>A list whose items are all numbers, readable without an <see cref="Num"/> per value.</summary>
+    internal interface INumbers
+    {
+        int Count { get; }
+        double ValueAt(int index);
+    }
+
+    /// <summary>The i-th value of a list of numbers, or null when an item is not a number.</summary>
+    internal static Func<int, double>? NumbersOf(List l) =>
+        l.Items is INumbers n ? n.ValueAt : l.Items.All(i => i is Num) ? i => ((Num)l.Items[i]).Value : null;
 
     public static string Number(double v) =>
         double.IsPositiveInfinity(v) ? "inf" : double.IsNegativeInfinity(v) ? "-inf" : double.IsNaN(v) ? "nan" : v.ToString("R", CultureInfo.InvariantCulture);

@@ -1,0 +1,108 @@
+using System.Buffers;
+using System.IO.MemoryMappedFiles;
+using Google.Protobuf;
+using HwGen.Core;
+using HwGen.Onnx.Proto;
+
+namespace HwGen.Onnx;
+
+/// <summary>
+/// ONNX external data: a tensor whose <c>data_location</c> is EXTERNAL keeps its bytes (raw, little-endian, as
+/// <c>raw_data</c> would) in a file named by its <c>external_data</c> entries <c>location</c> (relative to the model's
+/// directory), <c>offset</c> (default 0) and <c>length</c> (default: to the end of the file). <see cref="Resolve"/> maps
+/// each such file into memory once and points the tensor's <c>raw_data</c> at its slice, without copying, so the model
+/// then validates and converts as if its data were inline; disposing unmaps the files (and empties those tensors' raw data,
+/// so nothing reads the unmapped memory). A location that is absolute or has a '..' component, a missing file, and an
+/// offset or length past the file's end are each one error naming the model, the tensor and the file.
+/// </summary>
+public sealed class ExternalData : IDisposable
+{
+    readonly Dictionary<string, MemoryMappedFile> files = [];
+    readonly List<(MemoryMappedViewAccessor View, TensorProto Tensor)> views = [];
+
+    ExternalData() { }
+
+    /// <summary>Points every tensor with external data (initializers and node attributes of the main graph) at its mapped
+    /// bytes; keep the result alive while the tensors' raw data is read.</summary>
+    public static ExternalData Resolve(ModelProto model, string modelPath)
+    {
+        var x = new ExternalData();
+        try
+        {
+            var graph = model.Graph;
+            if (graph is null) return x;
+            var tensors = graph.Initializer.Concat(graph.Node.SelectMany(n => n.Attribute)
+                .SelectMany(a => a.T is null ? a.Tensors : a.Tensors.Prepend(a.T)));
+            foreach (var t in tensors.Where(t => t.DataLocation == TensorProto.Types.DataLocation.External).ToList())
+                x.Map(t, modelPath);
+            return x;
+        }
+        catch
+        {
+            x.Dispose();
+            throw;
+        }
+    }
+
+    unsafe void Map(TensorProto t, string modelPath)
+    {
+        string? location = null, offsetText = null, lengthText = null;
+        foreach (var e in t.ExternalData)
+        {
+            if (e.Key == "location") location = e.Value;
+            else if (e.Key == "offset") offsetText = e.Value;
+            else if (e.Key == "length") lengthText = e.Value;
+        }
+        HwGenException Bad(string why) => HwGenException.At(modelPath, null, $"tensor '{t.Name}': external data {why}");
+        if (string.IsNullOrEmpty(location)) throw Bad("has no 'location' entry");
+        var dir = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
+        var full = Path.GetFullPath(Path.Combine(dir, location));
+        if (Path.IsPathRooted(location) || location.Split('/', '\\').Contains("..") || !full.StartsWith(dir + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            throw Bad($"file '{location}' is not inside the model's directory {dir} (an absolute path or '..'); HwGen reads external data only from there");
+        if (!File.Exists(full)) throw Bad($"file '{location}' does not exist in {dir}");
+        long size = new FileInfo(full).Length;
+        long Number(string? text, string key, long dflt) =>
+            text is null ? dflt : long.TryParse(text, out var v) && v >= 0 ? v : throw Bad($"{key} '{text}' of file '{location}' is not a byte count");
+        long offset = Number(offsetText, "offset", 0);
+        if (offset > size) throw Bad($"offset {offset} is past the end of file '{location}' ({size} bytes)");
+        long length = Number(lengthText, "length", size - offset);
+        if (length > size - offset) throw Bad($"offset {offset} + length {length} is past the end of file '{location}' ({size} bytes)");
+        if (length > int.MaxValue) throw Bad($"of {length} bytes in file '{location}' is more than one tensor may hold");
+        t.DataLocation = TensorProto.Types.DataLocation.Default;
+        t.ExternalData.Clear();
+        if (length == 0)
+        {
+            t.RawData = ByteString.Empty;
+            return;
+        }
+        if (!files.TryGetValue(full, out var file))
+            files[full] = file = MemoryMappedFile.CreateFromFile(full, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        var view = file.CreateViewAccessor(offset, length, MemoryMappedFileAccess.Read);
+        byte* p = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+        views.Add((view, t));
+        t.RawData = UnsafeByteOperations.UnsafeWrap(new MappedBytes(p + view.PointerOffset, (int)length).Memory);
+    }
+
+    public void Dispose()
+    {
+        foreach (var (view, t) in views)
+        {
+            t.RawData = ByteString.Empty;
+            view.SafeMemoryMappedViewHandle.ReleasePointer();
+            view.Dispose();
+        }
+        views.Clear();
+        foreach (var f in files.Values) f.Dispose();
+        files.Clear();
+    }
+
+    /// <summary>Mapped bytes as <see cref="Memory{T}"/>, valid while their view is mapped.</summary>
+    sealed unsafe class MappedBytes(byte* start, int length) : MemoryManager<byte>
+    {
+        public override Span<byte> GetSpan() => new(start, length);
+        public override MemoryHandle Pin(int elementIndex = 0) => new(start + elementIndex);
+        public override void Unpin() { }
+        protected override void Dispose(bool disposing) { }
+    }
+}
