@@ -185,6 +185,19 @@ public sealed class TlmmTests
         Assert.True(Dsp(DenseEngine.MacsModule) > 0);
     }
 
+    /// <summary>`hwgen bench tlmm --quick`: at batch 1, TLMM takes at most a third of the dense engine's cycles on the same
+    /// ternary MLP, and moves a quarter of its weight bytes.</summary>
+    [Fact]
+    public void The_quick_benchmark_meets_the_batch_1_target()
+    {
+        var r = Assert.Single(TlmmBench.Run(quick: true, TextWriter.Null));
+        var b1 = r.Speeds.Single(s => s.Batch == 1);
+        Assert.True(3 * b1.TlmmCycles <= b1.DenseCycles, $"TLMM {b1.TlmmCycles} cycles, dense {b1.DenseCycles}");
+        Assert.Equal(0.25, r.TlmmBytesPerWeight);
+        Assert.Equal(1.0, r.DenseBytesPerWeight);
+        Assert.Contains("| 4x8, G = 2 | 64 |", TlmmBench.Markdown([r]));
+    }
+
     static string WriteConfig(TempDir dir, string json)
     {
         File.WriteAllText(dir.File("hw.json"), json);

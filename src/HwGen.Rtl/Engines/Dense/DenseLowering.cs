@@ -81,6 +81,9 @@ public sealed class DenseLayout
     public long ChunkWord(int tile, int chunk) => tileWord[tile] + Enumerable.Range(0, chunk).Sum(i => WeightSlot(tile).Beats(ChunkLines(i)));
     public long ParamWord(int tile) => ChunkWord(tile, Chunks);
     public long Words => tileWord[^1];
+    /// <summary>Bytes of the weight chunks off chip (whole beats; parameters not counted).</summary>
+    public long WeightBytes => Enumerable.Range(0, Layer.Tiling!.ColTiles)
+        .Sum(j => Enumerable.Range(0, Chunks).Sum(i => WeightSlot(j).Beats(ChunkLines(i)))) * c.PortBytes;
 }
 
 /// <summary>

@@ -115,7 +115,7 @@ public sealed class TlmmEngine : IDeviceEngine
     }
 
     /// <summary>The dense engine's constant layout with packed weight lines.</summary>
-    static DenseLayout Layout(QGemm g, HwConfig c) => new(g, c, cols => TlmmCodes.LineBytes(cols, c.ArrayRows, g.TableGroup));
+    public static DenseLayout Layout(QGemm g, HwConfig c) => new(g, c, cols => TlmmCodes.LineBytes(cols, c.ArrayRows, g.TableGroup));
 
     public void Lower(Op op, TileBuilder b) => DenseLowering.Lower((QGemm)op, b, Layout((QGemm)op, b.Config), gemm => new Tlmm(gemm));
 
