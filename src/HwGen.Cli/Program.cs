@@ -199,8 +199,8 @@ public static class Program
 
     static Command BenchCommand(TextWriter o)
     {
-        var what = new Argument<string>("suite") { Description = "schedule: greedy vs exact vs divide-and-conquer scratchpad scheduling; nnlut: accuracy of the nonlinear units; roofline: cycles against max(MAC bound, memory bound); compile: compile time and peak memory per phase of synthetic MLPs" };
-        var quick = new Option<bool>("--quick") { Description = "three small problems (a smoke run)" };
+        var what = new Argument<string>("suite") { Description = "schedule: greedy vs exact vs divide-and-conquer scratchpad scheduling; nnlut: accuracy of the nonlinear units; roofline: cycles against max(MAC bound, memory bound); compile: compile time and peak memory per phase of synthetic MLPs; tlmm: the ternary engine against the dense one" };
+        var quick = new Option<bool>("--quick") { Description = "three small problems (a smoke run); tlmm: one size, no synthesis" };
         var time = new Option<double>("--time") { Description = "deterministic time limit per exact solve", DefaultValueFactory = _ => 10 };
         var output = new Option<string?>("--output", "-o") { Description = "also write the markdown table to this file" };
         var workers = new Option<int>("--workers") { Description = "CP-SAT workers (1 is reproducible)", DefaultValueFactory = _ => 1 };
@@ -250,7 +250,14 @@ public static class Program
                 if (pr.GetValue(output) is { } file) File.WriteAllText(file, roof);
                 return 0;
             }
-            if (pr.GetValue(what) != "schedule") throw new HwGenException($"unknown benchmark '{pr.GetValue(what)}' (known: schedule, nnlut, roofline, compile)");
+            if (pr.GetValue(what) == "tlmm")
+            {
+                var tlmm = TlmmBench.Markdown(TlmmBench.Run(pr.GetValue(quick), o));
+                o.WriteLine(tlmm);
+                if (pr.GetValue(output) is { } file) File.WriteAllText(file, tlmm);
+                return 0;
+            }
+            if (pr.GetValue(what) != "schedule") throw new HwGenException($"unknown benchmark '{pr.GetValue(what)}' (known: schedule, nnlut, roofline, compile, tlmm)");
             var rows = new List<ScheduleBench.Row>();
             foreach (var p in ScheduleBench.Suite(pr.GetValue(quick)).Where(p => pr.GetValue(only) is not { } o || p.Name.Contains(o, StringComparison.Ordinal)))
             {

@@ -38,8 +38,9 @@ public static class RooflineBench
             yield return ($"mlp-{width}x{layers}", (batch, cfg) => RandomMlp(width, layers, batch, cfg));
     }
 
-    /// <summary>A random int8 MLP of <paramref name="layers"/> square layers with ReLU, built directly as HwGen IR (seeded).</summary>
-    public static Design RandomMlp(int width, int layers, int batch, HwConfig cfg)
+    /// <summary>A random int8 MLP of <paramref name="layers"/> square layers with ReLU, built directly as HwGen IR (seeded); with
+    /// <paramref name="ternary"/> its weights are -1, 0 or 1.</summary>
+    public static Design RandomMlp(int width, int layers, int batch, HwConfig cfg, bool ternary = false)
     {
         var rng = new Random(width * 31 + layers);
         var g = new Graph($"mlp{width}");
@@ -54,7 +55,7 @@ public static class RooflineBench
             g.Ops.Add(new QGemm($"fc{l}", v, y)
             {
                 K = width, N = width, InputZeroPoint = 0, ClampMin = 0, ClampMax = 127, OutputQuant = q,
-                Weights = Enumerable.Range(0, width * width).Select(_ => rng.Next(-127, 128)).ToArray(),
+                Weights = Enumerable.Range(0, width * width).Select(_ => ternary ? rng.Next(-1, 2) : rng.Next(-127, 128)).ToArray(),
                 Bias = Enumerable.Range(0, width).Select(_ => rng.Next(-512, 512)).ToArray(),
                 RealMultiplier = Enumerable.Range(0, width).Select(_ => 4.0 / (width * 64.0)).ToArray(),
             });

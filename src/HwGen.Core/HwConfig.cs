@@ -23,6 +23,12 @@ public sealed record HwConfig
     public int IlpWorkers { get; init; } = 1;
     /// <summary>Entries of every NN-LUT table: softmax, LayerNorm and element-wise units.</summary>
     public int LutEntries { get; init; } = 16;
+    /// <summary>G of the table-lookup ternary engine: ternary weights in groups of G (2 or 3) per table; 0 turns the engine off.</summary>
+    public int TlmmGroup { get; init; } = 2;
+    /// <summary>Layers forced onto the table-lookup ternary engine, by name, comma-separated (their weights must be ternary).</summary>
+    public string TlmmLayers { get; init; } = "";
+    /// <summary>The names in <see cref="TlmmLayers"/>.</summary>
+    public IReadOnlyList<string> TlmmForced => TlmmLayers.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>Bytes of an activation line: ArrayRows features of one row, what the array's rows reduce over in one cycle.</summary>
     public int ActLineBytes => ArrayRows;
@@ -85,6 +91,12 @@ public sealed record HwConfig
         ConfigField.Int("ilpWorkers", c => c.IlpWorkers, (c, v) => c with { IlpWorkers = v }, v => v is >= 1 and <= 64, "in [1, 64]",
             "CP-SAT workers. 1 is reproducible: a model always compiles to the same program. More workers often find better schedules, " +
             "but CP-SAT's parallel search gives different schedules run to run"),
+        ConfigField.Int("tlmmGroup", c => c.TlmmGroup, (c, v) => c with { TlmmGroup = v }, v => v is >= 0 and <= 16, "in [0, 16]",
+            "G of the table-lookup ternary engine (TLMM): a layer whose weights all lie in {-1, 0, 1} runs on it, its weights packed in groups of G " +
+            "(2: 4 bits per 2 weights; 3: 5 bits per 3 weights); 0 turns it off (the dense engine takes every layer). Another G is an error naming the first ternary layer"),
+        ConfigField.String("tlmmLayers", c => c.TlmmLayers, (c, v) => c with { TlmmLayers = v }, v => !v.Split(',').Any(n => n.Trim().Length == 0) || v.Trim().Length == 0,
+            "layer names separated by commas (\"fc1,fc2\"), none empty",
+            "layers forced onto TLMM, by name, comma-separated (`\"fc1,fc2\"`): a forced layer whose weights are not ternary is an error naming it and its first other value"),
     ];
 
     /// <summary>Reads a JSON config file; every field is optional, unknown fields and bad values are errors.</summary>

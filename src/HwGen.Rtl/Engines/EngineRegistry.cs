@@ -4,6 +4,7 @@ using HwGen.Rtl.Engines.Dense;
 using HwGen.Rtl.Engines.Eltwise;
 using HwGen.Rtl.Engines.Host;
 using HwGen.Rtl.Engines.NnLut;
+using HwGen.Rtl.Engines.Tlmm;
 
 namespace HwGen.Rtl.Engines;
 
@@ -16,6 +17,7 @@ public static class EngineRegistry
     public static IReadOnlyList<IEngine> All { get; } =
     [
         new HostEngine(),
+        new TlmmEngine(),
         new DenseEngine(),
         new VectorEngine(),
         new EltwiseEngine(),

@@ -20,7 +20,8 @@ public enum QdqStyle
 /// <summary>Random quantized MLPs with calibrated scales, so outputs use their range rather than saturate.</summary>
 public static class QdqModels
 {
-    public static OnnxBuilder Mlp(int seed, int batch, int[] dims, QdqStyle style, bool relu = true, bool uint8 = true)
+    /// <param name="ternary">per layer, weights in {-1, 0, 1} (the first 3 inputs and column 0 all zero) instead of int8.</param>
+    public static OnnxBuilder Mlp(int seed, int batch, int[] dims, QdqStyle style, bool relu = true, bool uint8 = true, bool[]? ternary = null)
     {
         var rng = new Random(seed);
         var b = new OnnxBuilder();
@@ -36,8 +37,9 @@ public static class QdqModels
             bool last = l + 2 == dims.Length;
             bool perChannel = style == QdqStyle.GemmRelu;
             var wq = new double[k * n];  // [k, n]
-            for (int i = 0; i < wq.Length; i++) wq[i] = rng.Next(-127, 128);
-            var ws = Enumerable.Range(0, perChannel ? n : 1).Select(_ => (double)(float)(0.5 / k * (0.5 + rng.NextDouble()))).ToArray();
+            bool t = ternary?[l] ?? false;
+            for (int i = 0; i < wq.Length; i++) wq[i] = !t ? rng.Next(-127, 128) : i / n < 3 || i % n == 0 ? 0 : rng.Next(-1, 2);
+            var ws = Enumerable.Range(0, perChannel ? n : 1).Select(_ => (double)(float)((t ? 60.0 : 0.5) / k * (0.5 + rng.NextDouble()))).ToArray();
             var bias = Enumerable.Range(0, n).Select(_ => rng.NextDouble() - 0.5).ToArray();
             // Calibrate the output range.
             double lo = double.MaxValue, hi = double.MinValue;

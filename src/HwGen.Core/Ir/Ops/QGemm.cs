@@ -24,6 +24,9 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
     public required int ClampMin { get; init; }
     public required int ClampMax { get; init; }
     public required QuantParams OutputQuant { get; init; }
+    /// <summary>G of the table-lookup ternary engine when the op runs there (its weights, all in {-1, 0, 1}, packed in groups of G);
+    /// 0 otherwise.</summary>
+    public int TableGroup { get; init; }
     /// <summary>Tiling onto the engine, set by TileToEngine (null before).</summary>
     public GemmTiling? Tiling { get; init; }
 
@@ -45,6 +48,7 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
         yield return ("zx", Text.Attr.Of(InputZeroPoint));
         yield return ("clamp", Text.Attr.Of([ClampMin, ClampMax]));
         if (Engine is not null) yield return ("engine", Text.Attr.Of(Engine));
+        if (TableGroup != 0) yield return ("table_group", Text.Attr.Of(TableGroup));
         if (Tiling is not null) yield return ("tiles", Text.Attr.Of([Tiling.Rows, Tiling.Cols, Tiling.RowBlocks, Tiling.ColTiles]));
         yield return ("real_multiplier", Text.Attr.Of(RealMultiplier));
         if (RequantLegalized)
@@ -62,6 +66,7 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
         K = a.Int("k"), N = a.Int("n"), InputZeroPoint = a.Int("zx"),
         ClampMin = a.Clamp().Min, ClampMax = a.Clamp().Max,
         Engine = a.Has("engine") ? a.String("engine") : null,
+        TableGroup = a.Has("table_group") ? a.Int("table_group") : 0,
         Tiling = a.Has("tiles") && a.Ints("tiles") is [var r, var c, var rb, var ct] ? new GemmTiling(r, c, rb, ct) : null,
         RealMultiplier = a.Doubles("real_multiplier"),
         Multiplier = a.Has("multiplier") ? a.Ints("multiplier") : [],
@@ -80,6 +85,7 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
         if (Bias.Count != N || RealMultiplier.Count != N) return "bias and multipliers need one entry per output column";
         if (InputZeroPoint is < -128 or > 127) return $"input zero point {InputZeroPoint} is outside int8";
         if (ClampMin > ClampMax || ClampMin < -128 || ClampMax > 127) return $"clamp [{ClampMin},{ClampMax}] is not inside int8";
+        if (TableGroup != 0 && Weights.Any(w => w is < -1 or > 1)) return $"table group {TableGroup} needs weights in {{-1, 0, 1}}";
         if (Multiplier.Count != 0 && !RequantLegalized) return "requantization multipliers and shifts need one entry per column";
         if (RequantLegalized && (Shift.Any(s => s is < 1 or > 63) || Multiplier.Any(m => m < 0)))
             return "requantization shift must be in [1, 63] and multiplier non-negative";

@@ -7,7 +7,10 @@ using HwGen.Rtl.Program;
 namespace HwGen.Rtl.Engines.Dense;
 
 /// <summary>The values of templates/hwgen_dense_engine.v.sbn beyond the common ones.</summary>
-public sealed record DenseValues(int ParamLines, IReadOnlyList<FieldDecode> Decode, int LoadParamsBit);
+/// <summary>The values of templates/hwgen_dense_engine.v.sbn beyond the common ones: the GEMM shell (parameters, MAC issue,
+/// accumulators, drain) named <see cref="EngineModule"/>, whose column sums come from <see cref="ReduceModule"/> (the dense
+/// engine's MAC trees, or the TLMM engine's table lookup).</summary>
+public sealed record DenseValues(int ParamLines, IReadOnlyList<FieldDecode> Decode, int LoadParamsBit, string EngineModule, string ReduceModule);
 
 /// <summary>
 /// The dense engine: a rows x cols int8 MAC array whose rows split the reduction (an adder tree per column), with int32
@@ -19,6 +22,8 @@ public sealed class DenseEngine : IDeviceEngine
     public const string Id = "dense";
     public string Name => Id;
     public string Module => "hwgen_dense_engine";
+    /// <summary>The column sums of the MAC array: an adder tree of products per column.</summary>
+    public const string MacsModule = "hwgen_dense_macs";
     public bool Always => true;
     public IReadOnlyList<InstructionFormat> Formats { get; } = [Gemm.Layout];
 
@@ -42,7 +47,10 @@ public sealed class DenseEngine : IDeviceEngine
 
     /// <summary>Blocks of ArrayRows activation rows times tiles of ArrayCols output columns; partial edge tiles are
     /// allowed (the engine masks unused columns).</summary>
-    public Op Tile(Op op, HwConfig c)
+    public Op Tile(Op op, HwConfig c) => TileGemm(op, c);
+
+    /// <inheritdoc cref="Tile"/>
+    public static Op TileGemm(Op op, HwConfig c)
     {
         var g = (QGemm)op;
         int rows = ShapeUtil.Rows(g.Input.Type.Shape);
@@ -58,14 +66,14 @@ public sealed class DenseEngine : IDeviceEngine
         var y = new double[m * g.N];
         for (int r = 0; r < m; r++)
             for (int n = 0; n < g.N; n++)
-            {
-                long acc = Accumulate(g, x.Data, r, n);
-                y[r * g.N + n] = g.RequantLegalized
-                    ? QuantMath.Requantize(acc, g.Multiplier[n], g.Shift[n], g.OutputZeroPoint, g.ClampMin, g.ClampMax)
-                    : Math.Clamp(QuantMath.Quantize(acc * g.RealMultiplier[n], 1.0, g.OutputZeroPoint, DType.Int8), g.ClampMin, g.ClampMax);
-            }
+                y[r * g.N + n] = Requantize(g, Accumulate(g, x.Data, r, n), n);
         return new Tensor(DType.Int8, [.. x.Shape[..^1], g.N], y);
     }
+
+    /// <summary>Column <paramref name="n"/>'s requantization of an accumulator (the drain's), or ONNX's float rule before LegalizeRequant.</summary>
+    public static int Requantize(QGemm g, long acc, int n) => g.RequantLegalized
+        ? QuantMath.Requantize(acc, g.Multiplier[n], g.Shift[n], g.OutputZeroPoint, g.ClampMin, g.ClampMax)
+        : (int)Math.Clamp(QuantMath.Quantize(acc * g.RealMultiplier[n], 1.0, g.OutputZeroPoint, DType.Int8), g.ClampMin, g.ClampMax);
 
     public static long Accumulate(QGemm g, double[] x, int row, int col)
     {
@@ -74,7 +82,7 @@ public sealed class DenseEngine : IDeviceEngine
         return acc;
     }
 
-    public void Lower(Op op, TileBuilder b) => DenseLowering.Lower((QGemm)op, b);
+    public void Lower(Op op, TileBuilder b) => DenseLowering.Lower((QGemm)op, b, new DenseLayout((QGemm)op, b.Config));
 
     public long ConstantWords(Op op, HwConfig c) => new DenseLayout((QGemm)op, c).Words;
 
@@ -84,19 +92,34 @@ public sealed class DenseEngine : IDeviceEngine
     public void WriteConstants(Op op, byte[] image, long first, HwConfig c)
     {
         var g = (QGemm)op;
-        var layout = new DenseLayout(g, c);
+        int r = c.ArrayRows;
+        WriteTiles(g, image, first, c, new DenseLayout(g, c), (line, k0, count, col0, cols) =>
+        {
+            for (int k = 0; k < count; k++)
+                for (int n = 0; n < cols; n++)
+                    line[n * r + k] = (byte)(sbyte)g.Weights[(k0 + k) * g.N + col0 + n];
+        });
+    }
+
+    /// <summary>Writes one weight line: the weights of inputs [k0, k0 + count) for columns [col0, col0 + cols) into its slot (zeroed).</summary>
+    public delegate void WeightLineWriter(Span<byte> slot, int k0, int count, int col0, int cols);
+
+    /// <summary>A layer's constants in <paramref name="layout"/>: per column tile its weight lines (each by <paramref name="write"/>),
+    /// then its parameter block (bias, multiplier and shift per column, <see cref="BiasByte"/> etc.; unused columns are zero).</summary>
+    public static void WriteTiles(QGemm g, byte[] image, long first, HwConfig c, DenseLayout layout, WeightLineWriter write)
+    {
         int r = c.ArrayRows, pw = c.PortBytes, cols = c.ArrayCols, paramLines = ParamLines(c), lb = c.ConstLineBytes;
         for (int j = 0; j < g.Tiling!.ColTiles; j++)
         {
-            int slot = layout.WeightSlot(j).SlotBytes;
+            var slot = layout.WeightSlot(j);
             for (int chunk = 0; chunk < layout.Chunks; chunk++)
             {
                 long at = first + layout.ChunkWord(j, chunk) * pw;
-                for (int k = layout.ChunkFirstK(chunk), end = k + layout.ChunkK(chunk); k < end; k++)
+                int k0 = layout.ChunkFirstK(chunk), kEnd = k0 + layout.ChunkK(chunk);
+                for (int line = 0; line < layout.ChunkLines(chunk); line++)
                 {
-                    int line = (k - layout.ChunkFirstK(chunk)) / r, row = k % r;
-                    for (int n = 0; n < layout.ColsIn(j); n++)
-                        image[at + (long)line * slot + n * r + row] = (byte)(sbyte)g.Weights[k * g.N + j * cols + n];
+                    int k = k0 + line * r;
+                    write(image.AsSpan((int)(at + (long)line * slot.SlotBytes), slot.Bytes), k, Math.Min(r, kEnd - k), j * cols, layout.ColsIn(j));
                 }
             }
             var p = new byte[paramLines * lb];
@@ -117,13 +140,19 @@ public sealed class DenseEngine : IDeviceEngine
     /// <summary>The drain of a last GEMM overlaps the next GEMMs (<see cref="DenseTimer"/>).</summary>
     public IUnitTimer Timer(HwConfig c) => new DenseTimer(c);
 
-    public IEnumerable<string> ModuleNames(Design d) => [Module];
+    public IEnumerable<string> ModuleNames(Design d) => [Module, MacsModule];
 
     public IEnumerable<(string Module, string Text)> Render(Design d, RtlValues common)
     {
-        yield return (Module, Templates.Render("templates", Module + ".v.sbn", common,
-            new DenseValues(ParamLines(d.Config), Gemm.Layout.Decode("ir"), Gemm.Layout["load_params"].Offset)));
+        yield return (Module, RenderShell(d, common, Gemm.Layout, Module, MacsModule));
+        yield return (MacsModule, Templates.Render("templates", MacsModule + ".v.sbn", common));
     }
+
+    /// <summary>The GEMM shell (templates/hwgen_dense_engine.v.sbn) as module <paramref name="module"/>, decoding <paramref name="format"/>
+    /// (the GEMM field table) and taking its column sums from <paramref name="reduce"/>.</summary>
+    public static string RenderShell(Design d, RtlValues common, InstructionFormat format, string module, string reduce) =>
+        Templates.Render("templates", "hwgen_dense_engine.v.sbn", common,
+            new DenseValues(ParamLines(d.Config), format.Decode("ir"), format["load_params"].Offset, module, reduce));
 
     public ReportTable Report(Design d)
     {

@@ -23,7 +23,8 @@ public sealed record ParamBlock(QGemm Layer, int ColTile, int Lines, long FirstW
 /// Where a layer's constants lie off chip, column tile after column tile: its weight chunks (a line per ArrayRows inputs,
 /// in slots as wide as the tile's columns times ArrayRows, each chunk padded to a port beat), then its parameter block
 /// (<see cref="DenseEngine.ParamLines"/> whole lines, padded to a beat). The lowering loads chunk by chunk, so a chunk
-/// starts at a beat. <see cref="Group"/> input tiles (of ArrayCols features) make one chunk.
+/// starts at a beat. <see cref="Group"/> input tiles (of ArrayCols features) make one chunk. A weight line of n columns
+/// holds n·ArrayRows bytes, or what <c>weightLineBytes</c> says (packed weights, the TLMM engine's).
 /// </summary>
 public sealed class DenseLayout
 {
@@ -33,10 +34,12 @@ public sealed class DenseLayout
     public int Chunks => (KTiles + Group - 1) / Group;
     readonly HwConfig c;
     readonly long[] tileWord;
+    readonly Func<int, int>? weightLineBytes;
 
-    public DenseLayout(QGemm g, HwConfig c)
+    public DenseLayout(QGemm g, HwConfig c, Func<int, int>? weightLineBytes = null)
     {
         this.c = c;
+        this.weightLineBytes = weightLineBytes;
         Layer = g;
         KTiles = (g.K + c.ArrayCols - 1) / c.ArrayCols;
         Group = GroupOf(g, c);
@@ -69,8 +72,8 @@ public sealed class DenseLayout
     /// <summary>Weight lines of a chunk (ArrayRows inputs each; a chunk starts at a multiple of ArrayCols, so of ArrayRows).</summary>
     public int ChunkLines(int chunk) => (ChunkK(chunk) + c.ArrayRows - 1) / c.ArrayRows;
     public int ColsIn(int tile) => Math.Min(c.ArrayCols, Layer.N - tile * c.ArrayCols);
-    /// <summary>A weight line holds the tile's columns, ArrayRows bytes each.</summary>
-    public LineSlot WeightSlot(int tile) => LineSlot.For(ColsIn(tile) * c.ArrayRows, c);
+    /// <summary>A weight line holds the tile's columns, ArrayRows bytes each (unless packed).</summary>
+    public LineSlot WeightSlot(int tile) => LineSlot.For(weightLineBytes?.Invoke(ColsIn(tile)) ?? ColsIn(tile) * c.ArrayRows, c);
     /// <summary>Parameter lines are whole constant lines; a block of one line moves only its 9 bytes per column.</summary>
     public LineSlot ParamSlot => LineSlot.For(DenseEngine.ParamLines(c) == 1 ? DenseEngine.ParamBytesPerColumn * c.ArrayCols : c.ConstLineBytes, c);
 
@@ -78,6 +81,9 @@ public sealed class DenseLayout
     public long ChunkWord(int tile, int chunk) => tileWord[tile] + Enumerable.Range(0, chunk).Sum(i => WeightSlot(tile).Beats(ChunkLines(i)));
     public long ParamWord(int tile) => ChunkWord(tile, Chunks);
     public long Words => tileWord[^1];
+    /// <summary>Bytes of the weight chunks off chip (whole beats; parameters not counted).</summary>
+    public long WeightBytes => Enumerable.Range(0, Layer.Tiling!.ColTiles)
+        .Sum(j => Enumerable.Range(0, Chunks).Sum(i => WeightSlot(j).Beats(ChunkLines(i)))) * c.PortBytes;
 }
 
 /// <summary>
@@ -87,7 +93,7 @@ public sealed class DenseLayout
 /// in the engine.
 /// </summary>
 public sealed record GemmTask(QGemm Layer, int Block, int ColTile, IReadOnlyList<int> InputTensors, int Weights,
-    int? Params, int? Output, bool First, bool Last) : TileTask(Layer, Block)
+    int? Params, int? Output, bool First, bool Last, Func<Gemm, Gemm>? Variant = null) : TileTask(Layer, Block)
 {
     public override IEnumerable<Instruction> Emit(EmitContext ctx)
     {
@@ -96,13 +102,14 @@ public sealed record GemmTask(QGemm Layer, int Block, int ColTile, IReadOnlyList
         {
             var tile = (ActTile)ctx.Tensor(InputTensors[i]);
             int k = tile.Storage.LinesPerRow(tile.Tile);
-            yield return new Gemm(Layer, Block, ColTile, tile.FirstFeature)
+            var gemm = new Gemm(Layer, Block, ColTile, tile.FirstFeature)
             {
                 Owner = Layer, First = First && i == 0, LoadParams = First && i == 0, Last = Last && i == InputTensors.Count - 1,
                 ActLine = ctx.Line(InputTensors[i]), WeightLine = ctx.Line(Weights) + offset, Lines = k, Rows = tile.Storage.RowsIn(Block),
                 ParamLine = Params is { } p ? ctx.Line(p) : 0, OutLine = Output is { } o ? ctx.Line(o) : 0,
                 Cols = Math.Min(c, Layer.N - ColTile * c),
             };
+            yield return Variant is null ? gemm : Variant(gemm);
             offset += k;
         }
     }
@@ -115,13 +122,13 @@ public sealed record GemmTask(QGemm Layer, int Block, int ColTile, IReadOnlyList
         InputTensors.Select(t => (ActTile)tensors[t]).Sum(tile => (long)tile.Storage.LinesPerRow(tile.Tile) * tile.Storage.RowsIn(Block) + 2);
 }
 
-/// <summary>Lowers a QGemm to GEMM tasks: per row block and column tile, chains of tasks over groups of input tiles.</summary>
+/// <summary>Lowers a QGemm to GEMM tasks: per row block and column tile, chains of tasks over groups of input tiles. Another
+/// engine on the same shell (TLMM) gives its own constant layout and turns each GEMM into its instruction (<c>variant</c>).</summary>
 public static class DenseLowering
 {
-    public static void Lower(QGemm g, TileBuilder b)
+    public static void Lower(QGemm g, TileBuilder b, DenseLayout layout, Func<Gemm, Gemm>? variant = null)
     {
         var cfg = b.Config;
-        var layout = new DenseLayout(g, cfg);
         int c = cfg.ArrayCols, paramLines = DenseEngine.ParamLines(cfg), tiles = g.Tiling!.ColTiles;
         var x = b.StorageOf(g.Input);
         var y = b.StorageOf(g.Output);
@@ -140,7 +147,7 @@ public static class DenseLowering
                 int w = b.Const(new WeightChunk(g, j, layout.ChunkFirstK(chunk), layout.ChunkLines(chunk), layout.ChunkWord(j, chunk), layout.WeightSlot(j), BankOf(j, chunk)));
                 int? prm = first ? b.Const(new ParamBlock(g, j, paramLines, layout.ParamWord(j), layout.ParamSlot, BankOf(j, 0))) : null;
                 int? o = last ? b.Act(y, blk, j) : null;
-                previous = b.Task(new GemmTask(g, blk, j, ins, w, prm, o, first, last), $"{g.Name}[b{blk},c{j},k{t0 * c}]",
+                previous = b.Task(new GemmTask(g, blk, j, ins, w, prm, o, first, last, variant), $"{g.Name}[b{blk},c{j},k{t0 * c}]",
                     [.. ins, w, .. prm is { } pp ? [pp] : Array.Empty<int>()], o is { } oo ? [oo] : [], previous);
             }
         }

@@ -10,9 +10,10 @@ namespace HwGen.Rtl.Engines.Dense;
 /// per weight line (ArrayRows inputs x ArrayCols columns, column-major: byte c·ArrayRows + r), per row of the block, one
 /// activation line (ArrayRows inputs of that row), summed by an adder tree per column. First starts the accumulators
 /// from the bias, loading the column parameters unless the engine still holds them (<see cref="LoadParams"/>); Last
-/// hands them to the drain, which requantizes and writes the output tile while the next GEMM runs.
+/// hands them to the drain, which requantizes and writes the output tile while the next GEMM runs. The table-lookup ternary
+/// engine's TLMM is a GEMM whose weight lines are packed (<see cref="WeightOf"/>).
 /// </summary>
-public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Instruction
+public record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Instruction
 {
     public bool First { get; init; }
     public bool Last { get; init; }
@@ -111,7 +112,7 @@ public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Ins
                 for (int n = 0; n < cols; n++)
                 {
                     long sum = 0;
-                    for (int i = 0; i < r; i++) sum += ((sbyte)a[i] - zx) * (sbyte)wl[n * r + i];
+                    for (int i = 0; i < r; i++) sum += ((sbyte)a[i] - zx) * WeightOf(wl, n, i, c);
                     s.Acc[row, n] = (int)(s.Acc[row, n] + sum);
                 }
             }
@@ -127,6 +128,9 @@ public sealed record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Ins
                     line[i] = (byte)(sbyte)QuantMath.Requantize(s.Acc[row, l * r + i], s.Mult[l * r + i], s.Shift[l * r + i], zy, qmin, qmax);
             }
     }
+
+    /// <summary>The weight of input <paramref name="input"/> of a weight line for column <paramref name="col"/>: byte col·ArrayRows + input.</summary>
+    protected virtual int WeightOf(byte[] line, int col, int input, HwConfig c) => (sbyte)line[col * c.ArrayRows + input];
 
     /// <summary>A first GEMM right after a GEMM of the same layer and column tile keeps the parameters the engine holds.</summary>
     public override Instruction After(Instruction? previous) =>
