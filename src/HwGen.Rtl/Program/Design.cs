@@ -52,6 +52,14 @@ public sealed class Storage(Value value, int rows, int features, HwConfig config
     /// <summary>Port words of the whole tensor off chip.</summary>
     public long Words => RowBlocks == 0 ? 0 : (RowBlocks - 1) * Prefix(0)[Tiles] + Prefix(RowBlocks - 1)[Tiles];
 
+    /// <summary>Writes int8 codes (rows x features, row-major) into an off-chip image at this tensor's region.</summary>
+    public void WriteCodes(byte[] image, Tensor codes, int portBytes)
+    {
+        for (int m = 0; m < Rows; m++)
+            for (int f = 0; f < Features; f++)
+                image[ExtWord * portBytes + ByteOf(m, f)] = (byte)(sbyte)codes.Data[m * Features + f];
+    }
+
     /// <summary>Word of tile (block, tile) relative to <see cref="ExtWord"/>: every block before it has ArrayRows rows.</summary>
     public long TileWord(int block, int tile) => block * Prefix(0)[Tiles] + Prefix(block)[tile];
 
@@ -139,14 +147,7 @@ public sealed class Design
     {
         var img = (byte[])StaticImage.Clone();
         var ins = InputTensors.ToList();
-        for (int i = 0; i < ins.Count; i++)
-        {
-            var s = ins[i];
-            var t = quantizedInputs[i];
-            for (int m = 0; m < s.Rows; m++)
-                for (int f = 0; f < s.Features; f++)
-                    img[ByteOffset(s, m, f)] = (byte)(sbyte)t.Data[m * s.Features + f];
-        }
+        for (int i = 0; i < ins.Count; i++) ins[i].WriteCodes(img, quantizedInputs[i], Config.PortBytes);
         return img;
     }
 

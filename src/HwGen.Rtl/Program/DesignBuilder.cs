@@ -125,13 +125,7 @@ public sealed class DesignBuilder
         }
         foreach (var (op, e) in DeviceOps())
             if (constWord.TryGetValue(op, out var word)) e.WriteConstants(op, image, word * cfg.PortBytes, cfg);
-        foreach (var (s, op) in constants)
-        {
-            var codes = EngineRegistry.Of(op)!.Evaluate(op, []);
-            for (int m = 0; m < s.Rows; m++)
-                for (int f = 0; f < s.Features; f++)
-                    image[s.ExtWord * cfg.PortBytes + s.ByteOf(m, f)] = (byte)(sbyte)codes.Data[m * s.Features + f];
-        }
+        foreach (var (s, op) in constants) s.WriteCodes(image, EngineRegistry.Of(op)!.Evaluate(op, []), cfg.PortBytes);
 
         var costs = new Dictionary<Op, OpCost>(ReferenceEqualityComparer.Instance);
         for (int n = 0; n < finalProgram.Count; n++)
