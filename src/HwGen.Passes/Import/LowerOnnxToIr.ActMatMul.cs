@@ -4,50 +4,176 @@ using HwGen.Onnx;
 
 namespace HwGen.Passes.Import;
 
+/// <summary>
+/// Attention: matrix products of two activations (Q·Kᵀ, P·V), the Reshape/Transpose chains that split an activation
+/// [.., T, D] into heads [.., H, T, dh] (and K into [.., H, dh, T]) and merge them back, and mean pooling over tokens.
+/// Layout changes move no data: a split or transposed activation is a <see cref="LayoutView"/> of the value as stored
+/// (rows of tokens, D features), and the hw.qmatmul that reads it addresses the head's features and reads K by rows.
+/// </summary>
 public sealed partial class LowerOnnxToIr
 {
-    /// <summary>The transpose of a 2-D dequantized activation (K in Q·Kᵀ): read by rows by a QMatMul, never moved.</summary>
-    sealed record TransposedView(Value V) : Abs;
-    /// <summary>QuantizeLinear of a <see cref="TransposedView"/> to its own parameters (the QDQ pair ONNX Runtime's quantizer puts
-    /// around a Transpose): still V, transposed.</summary>
-    sealed record TransposedQuantized(Value V, DType OnnxType) : Abs;
-    /// <summary>A·Bᵀ (<paramref name="TransposeB"/>) or A·B of two dequantized activations, times <paramref name="Factor"/> (a Mul or Div by a positive scalar after it:
-    /// attention's 1/sqrt(d)), waiting for its QuantizeLinear.</summary>
-    sealed record PendingActMatMul(Value A, Value B, bool TransposeB, double Lo, double Hi, string Node, double Factor = 1) : Abs;
+    /// <summary>
+    /// An activation <paramref name="V"/> (stored [.., T, D]) seen in another layout: leading dimensions <paramref name="Batch"/>,
+    /// then the axes in <paramref name="Axes"/>, each a letter: 't' tokens, 'h' heads, 'd' a head's D/H features. "thd" is
+    /// the Reshape that splits the features, "htd" the heads of Q and V, "hdt" of Kᵀ, "dt" the transpose of an activation.
+    /// <paramref name="OnnxType"/> is set between a QuantizeLinear and its DequantizeLinear (the QDQ pair ONNX Runtime's
+    /// quantizer writes around a Reshape or Transpose), null for the real view.
+    /// </summary>
+    sealed record LayoutView(Value V, int[] Batch, string Axes, int Heads, DType? OnnxType) : Abs
+    {
+        public int Tokens => ShapeUtil.Rows(V.Type.Shape) / Math.Max(1, ShapeUtil.Size(Batch));
+        public int HeadDim => V.Type.Shape[^1] / Heads;
+        public int[] Shape => [.. Batch, .. Axes.Select(a => a switch { 't' => Tokens, 'h' => Heads, _ => HeadDim })];
+    }
 
-    /// <summary>Transpose of a 2-D dequantized activation (perm [1, 0]): a view for a MatMul to read by rows.</summary>
+    /// <summary>A·Bᵀ (<paramref name="TransposeB"/>) or A·B of two dequantized activations over <paramref name="Heads"/> heads, times
+    /// <paramref name="Factor"/> (a Mul or Div by a positive scalar after it: attention's 1/sqrt(d)), waiting for its
+    /// QuantizeLinear. <paramref name="Merged"/>: the result is stored with its heads' features side by side (P·V with heads)
+    /// and ONNX sees it split ("htd"); <paramref name="Squeeze"/>: ONNX drops the result's one-row axis (ReduceMean with
+    /// keepdims 0).</summary>
+    sealed record PendingActMatMul(Value A, Value B, bool TransposeB, double Lo, double Hi, string Node, double Factor = 1, int Heads = 1,
+        bool Merged = false, bool Squeeze = false) : Abs;
+
+    /// <summary>The view of a dequantized activation or of a layout view (real or quantized), with its ONNX shape, or null.</summary>
+    static LayoutView? AsLayout(Abs? a) => a switch
+    {
+        LayoutView lv => lv,
+        RealView rv when rv.V.Type.Shape.Count >= 2 => new LayoutView(rv.V, rv.V.Type.Shape.SkipLast(2).ToArray(), "td", 1, null),
+        Quantized q when q.V.Type.Shape.Count >= 2 => new LayoutView(q.V, q.V.Type.Shape.SkipLast(2).ToArray(), "td", 1, q.OnnxType),
+        _ => null,
+    };
+
+    /// <summary>A layout view as the lowerings take it: "td" is the stored activation itself (reshaped when ONNX's leading
+    /// dimensions differ from the stored ones; rows are kept, so no data moves).</summary>
+    Abs Plain(OnnxNode node, LayoutView lv)
+    {
+        if (lv.Axes != "td") return lv;
+        int[] shape = lv.Shape;
+        var v = shape.SequenceEqual(lv.V.Type.Shape) ? lv.V : Emit(new Reshape(Legal(node.Name), lv.V, NewValue(node.Outputs[0], lv.V.Type with { Shape = shape }), shape));
+        return lv.OnnxType is { } t ? new Quantized(v, t) : new RealView(v);
+    }
+
+    /// <summary>Transpose of an activation: a permutation of the last axes of its layout view that gives another layout
+    /// ("td" ↔ "dt", "thd" → "htd" or "hdt", "htd" ↔ "hdt", "htd" → "thd").</summary>
     Abs? LowerActTranspose(OnnxNode node, Abs?[] ins)
     {
-        if (ins[0] is not RealView rv) return null;
-        var perm = node.Ints("perm");
-        if (rv.V.Type.Shape.Count != 2 || perm is not (null or [1, 0]))
-            throw Error(node, $"Transpose of an activation of shape {ShapeUtil.Format(rv.V.Type.Shape)} with perm [{string.Join(", ", perm ?? [])}]: " +
-                "only the transpose of a 2-D activation feeding a MatMul (Q·Kᵀ) is supported; other layout changes need a layout engine HwGen does not have yet");
-        return new TransposedView(rv.V);
+        if (AsLayout(ins[0]) is not { } lv) return null;
+        int rank = lv.Shape.Length, lead = lv.Batch.Length;
+        var perm = node.Ints("perm")?.Select(p => (int)p).ToArray() ?? Enumerable.Range(0, rank).Reverse().ToArray();
+        string Unsupported(string why) => $"Transpose of an activation of shape {ShapeUtil.Format(lv.Shape)} with perm [{string.Join(", ", perm)}]: {why}; " +
+            "supported are the transposes of attention: an activation's last two axes (K for Q·Kᵀ), and the head split [.., T, H, dh] → [.., H, T, dh] " +
+            "or [.., H, dh, T] and back";
+        if (perm.Length != rank || perm.Order().Where((p, i) => p != i).Any()) throw Error(node, $"perm [{string.Join(", ", perm)}] is not a permutation of {rank} axes");
+        if (perm.Take(lead).Where((p, i) => p != i).Any()) throw Error(node, Unsupported("it moves a leading (batch) axis"));
+        var axes = new string(perm.Skip(lead).Select(p => lv.Axes[p - lead]).ToArray());
+        if (axes is not ("td" or "dt" or "thd" or "htd" or "hdt")) throw Error(node, Unsupported($"it gives the layout {axes}"));
+        return Plain(node, lv with { Axes = axes });
     }
 
-    /// <summary>MatMul of two dequantized activations: A·Bᵀ where B is a transposed activation (Q·Kᵀ), else A·B (P·V).</summary>
+    /// <summary>Reshape of an activation that splits its features into heads ([.., T, D] → [.., T, H, D/H]) or merges them back;
+    /// null when the reshape keeps the stored layout (the ordinary lowering then takes it).</summary>
+    Abs? LowerActReshape(OnnxNode node, Abs?[] ins, int[] target)
+    {
+        if (AsLayout(ins[0]) is not { } lv) return null;
+        int rows = ShapeUtil.Rows(lv.V.Type.Shape), d = lv.V.Type.Shape[^1];
+        bool split = target.Length >= 3 && target[^1] < d && (long)target[^2] * target[^1] == d && ShapeUtil.Size(target.SkipLast(2).ToArray()) == rows;
+        if (lv.Axes == "td" && !split) return null;
+        if (lv.Axes is "td" or "thd" && split)
+            return new LayoutView(lv.V, target.SkipLast(3).ToArray(), "thd", target[^2], lv.OnnxType);
+        if (lv.Axes == "thd" && target.Length >= 2 && target[^1] == d && ShapeUtil.Rows(target) == rows)
+            return Plain(node, new LayoutView(lv.V, target.SkipLast(2).ToArray(), "td", 1, lv.OnnxType));
+        throw Error(node, $"Reshape of an activation {(lv.Axes == "td" ? "" : $"split into {lv.Heads} heads ")}of shape {ShapeUtil.Format(lv.Shape)} to " +
+            $"{ShapeUtil.Format(target)}: only reshapes that keep the features, split them into heads ([.., T, D] → [.., T, H, D/H]) or merge the heads back are supported");
+    }
+
+    /// <summary>
+    /// MatMul of two dequantized activations: A·Bᵀ when B is a transposed view ("dt", or Kᵀ's heads "hdt" with A's heads "htd":
+    /// Q·Kᵀ), else A·B (P·V; with heads, A is [.., H, M, K] and B's heads "htd"). Batch dimensions must match exactly.
+    /// </summary>
     Abs? LowerActMatMul(OnnxNode node, Abs?[] ins)
     {
-        if (ins[0] is not RealView a || ins[1] is not (RealView or TransposedView)) return null;
+        if (ins[0] is not (RealView or LayoutView { OnnxType: null }) || ins[1] is not (RealView or LayoutView { OnnxType: null })) return null;
         if (node.OpType != "MatMul") throw Error(node, "Gemm of two activations is not supported (write it as MatMul)");
-        var (b, transposed) = ins[1] is TransposedView t ? (t.V, true) : (((RealView)ins[1]!).V, false);
-        if (a.V.Type.Shape.Count != 2 || b.Type.Shape.Count != 2)
-            throw Error(node, $"MatMul of activations of shapes {ShapeUtil.Format(a.V.Type.Shape)} and {ShapeUtil.Format(b.Type.Shape)}: only 2-D operands are supported yet");
-        int k = transposed ? b.Type.Shape[1] : b.Type.Shape[0];
-        if (a.V.Type.Shape[1] != k)
-            throw Error(node, $"shape mismatch: A is {ShapeUtil.Format(a.V.Type.Shape)}, B{(transposed ? "ᵀ comes from" : " is")} {ShapeUtil.Format(b.Type.Shape)}");
-        return new PendingActMatMul(a.V, b, transposed, double.NegativeInfinity, double.PositiveInfinity, node.Name);
+        LayoutView a = AsLayout(ins[0])!, b = AsLayout(ins[1])!;
+        int[] sa = a.Shape, sb = b.Shape;
+        string shapes = $"A is {ShapeUtil.Format(sa)}, B is {ShapeUtil.Format(sb)}";
+        if (sa[^1] != sb[^2]) throw Error(node, $"shape mismatch: {shapes}");
+        if (!sa.SkipLast(2).SequenceEqual(sb.SkipLast(2)))
+            throw Error(node, $"MatMul of two activations with broadcast batch dimensions ({shapes}) is not supported: their leading dimensions must be equal");
+        switch (a.Axes, b.Axes)
+        {
+            case ("td", "dt"):
+                return new PendingActMatMul(a.V, b.V, true, double.NegativeInfinity, double.PositiveInfinity, node.Name);
+            case ("htd", "hdt"):
+                return new PendingActMatMul(a.V, b.V, true, double.NegativeInfinity, double.PositiveInfinity, node.Name, Heads: a.Heads);
+            case ("td", "td"):
+                return new PendingActMatMul(a.V, b.V, false, double.NegativeInfinity, double.PositiveInfinity, node.Name);
+            case ("td", "htd") when sa.Length >= 3 && sa[^3] == b.Heads:
+                return new PendingActMatMul(a.V, b.V, false, double.NegativeInfinity, double.PositiveInfinity, node.Name, Heads: b.Heads, Merged: true);
+            default:
+                throw Error(node, $"MatMul of two activations in layouts {Describe(a)} and {Describe(b)} ({shapes}): an attention pattern recognized only in part; " +
+                    "supported are Q·Kᵀ (B transposed, per head when both are split into heads) and P·V (B's heads split like V's)");
+        }
     }
 
-    /// <summary>The pending product quantized to q: a QMatMul with multiplier sa·sb·factor/sy.</summary>
+    static string Describe(LayoutView v) => v.Axes switch
+    {
+        "td" => "rows × features", "dt" => "transposed", "thd" => "features split into heads (not yet transposed)", "htd" => "heads × rows × features",
+        _ => "heads × features × rows (transposed)",
+    };
+
+    /// <summary>ReduceMean over the token axis (mean pooling) of a dequantized activation [.., T, D]: a product with a row of ones,
+    /// times 1/T, on the activation matmul engine. Null for any other axis.</summary>
+    Abs? LowerMeanPool(OnnxNode node, RealView x, IReadOnlyList<long> axes)
+    {
+        var shape = x.V.Type.Shape;
+        int rank = shape.Count;
+        if (rank < 2 || axes is not [var ax] || (ax != -2 && ax != rank - 2)) return null;
+        int tokens = shape[^2], sequences = ShapeUtil.Rows(shape) / tokens;
+        var ones = NewValue($"{node.Name}_ones", new TensorType(DType.Int8, [.. shape.SkipLast(2), 1, tokens], QuantParams.PerTensor(1, 0)));
+        Emit(new QConstant(Legal($"{node.Name}_ones"), ones, Enumerable.Repeat(1, sequences * tokens).ToArray()));
+        return new PendingActMatMul(ones, x.V, false, double.NegativeInfinity, double.PositiveInfinity, node.Name, 1.0 / tokens,
+            Squeeze: node.Int("keepdims", 1) == 0);
+    }
+
+    /// <summary>The pending product quantized to q: a QMatMul with multiplier sa·sb·factor/sy; with <see cref="PendingActMatMul.Squeeze"/>,
+    /// reshaped as ONNX shapes it (rows kept).</summary>
     Value EmitActMatMul(OnnxNode node, PendingActMatMul p, QuantParams q, (int Lo, int Hi) range)
     {
         var (lo, hi) = QuantizedBounds(p.Lo, p.Hi, q, range);
-        var y = NewValue(node.Outputs[0], new TensorType(DType.Int8, [p.A.Type.Shape[0], p.TransposeB ? p.B.Type.Shape[0] : p.B.Type.Shape[1]], q));
-        return Emit(new QMatMul(Legal(p.Node), p.A, p.B, y)
+        var y = NewValue(node.Outputs[0], new TensorType(DType.Int8, [], q));
+        var mm = new QMatMul(Legal(p.Node), p.A, p.B, y)
         {
-            TransposeB = p.TransposeB, OutputQuant = q, RealMultiplier = p.A.Type.Quant!.Scale * p.B.Type.Quant!.Scale * p.Factor / q.Scale, ClampMin = lo, ClampMax = hi,
-        });
+            TransposeB = p.TransposeB, Heads = p.Heads, OutputQuant = q, RealMultiplier = p.A.Type.Quant!.Scale * p.B.Type.Quant!.Scale * p.Factor / q.Scale,
+            ClampMin = lo, ClampMax = hi,
+        };
+        y.Type = mm.InferType();
+        Emit(mm);
+        if (!p.Squeeze) return y;
+        int[] squeezed = [.. y.Type.Shape.SkipLast(2), y.Type.Shape[^1]];
+        return Emit(new Reshape(Legal(p.Node + "_squeeze"), y, NewValue(node.Outputs[0], y.Type with { Shape = squeezed }), squeezed));
     }
+
+    /// <summary>QuantizeLinear of an attention layout: a layout view keeps its parameters (ONNX Runtime's QDQ pair around a
+    /// Reshape or Transpose); P·V with heads is stored merged and seen split. Null for everything else.</summary>
+    Abs? QuantizeLayout(OnnxNode node, Abs? x, QuantParams q, DType onnxType)
+    {
+        switch (x)
+        {
+            case LayoutView { OnnxType: null } lv:
+                return lv.V.Type.Quant!.SameAs(q) ? lv with { OnnxType = onnxType }
+                    : throw Error(node, $"QuantizeLinear of an activation in a changed layout ({Describe(lv)}) to other parameters than its own is not supported " +
+                        "(keep the Reshape's or Transpose's QDQ pair at the input's scale and zero point)");
+            case PendingActMatMul { Merged: true } pm:
+                var y = EmitActMatMul(node, pm, q, FullRange);
+                return new LayoutView(y, y.Type.Shape.SkipLast(2).ToArray(), "htd", pm.Heads, onnxType);
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>DequantizeLinear of a quantized layout view: its real view, with the same parameters.</summary>
+    Abs DequantizeLayout(OnnxNode node, LayoutView lv, Abs?[] ins) =>
+        lv.V.Type.Quant!.SameAs(ActivationQuant(node, ins).Quant) ? lv with { OnnxType = null }
+            : throw Error(node, "DequantizeLinear parameters differ from those the tensor was quantized with");
 }

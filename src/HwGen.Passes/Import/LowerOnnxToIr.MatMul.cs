@@ -91,22 +91,25 @@ public sealed partial class LowerOnnxToIr
 
     Abs LowerReshape(OnnxNode node, Abs?[] ins)
     {
-        var (v, wrap) = ins[0] switch
+        var lv = AsLayout(ins[0]) ?? ins[0] switch
         {
-            RealView rv => (rv.V, (Func<Value, Abs>)(x => new RealView(x))),
-            Quantized q => (q.V, x => new Quantized(x, q.OnnxType)),
+            RealView rv => new LayoutView(rv.V, [], "td", 1, null),
+            Quantized q => new LayoutView(q.V, [], "td", 1, q.OnnxType),
             _ => throw Error(node, $"{node.OpType} input must be a quantized tensor or its dequantized view"),
         };
         int[] target;
         try
         {
             target = node.OpType == "Flatten"
-                ? OnnxEvaluator.FlattenTarget(v.Type.Shape.ToArray(), (int)node.Int("axis", 1))
-                : OnnxEvaluator.ReshapeTarget(v.Type.Shape.ToArray(), ConstIn(node, ins, 1, "shape").T.Data.Select(d => (long)d).ToArray(), node.Int("allowzero", 0) != 0);
+                ? OnnxEvaluator.FlattenTarget(lv.Shape, (int)node.Int("axis", 1))
+                : OnnxEvaluator.ReshapeTarget(lv.Shape, ConstIn(node, ins, 1, "shape").T.Data.Select(d => (long)d).ToArray(), node.Int("allowzero", 0) != 0);
         }
         catch (ArgumentException e) { throw Error(node, $"shape mismatch: {e.Message}"); }
+        if (LowerActReshape(node, ins, target) is { } layout) return layout;
+        var v = lv.V;
         var o = NewValue(node.Outputs[0], v.Type with { Shape = target });
-        return wrap(Emit(new Reshape(Legal(node.Name), v, o, target)));
+        var r = Emit(new Reshape(Legal(node.Name), v, o, target));
+        return lv.OnnxType is { } t ? new Quantized(r, t) : new RealView(r);
     }
 
     Abs LowerQLinearMatMul(OnnxNode node, Abs?[] ins)

@@ -73,8 +73,9 @@ public sealed partial class LowerOnnxToIr
                 var v = a is RealView r ? r.V : ((LayerNormPart)a).V;
                 int rank = v.Type.Shape.Count;
                 var axes = b is Const c ? c.T.Data.Select(d => (long)d).ToList() : node.Ints("axes")?.ToList();
+                if (a is RealView pooled && axes is not null && LowerMeanPool(node, pooled, axes) is { } pool) return pool;
                 if (axes is not [var ax] || (ax != -1 && ax != rank - 1) || node.Int("keepdims", 1) == 0)
-                    throw Error(node, "ReduceMean is supported as part of LayerNorm: over the last axis, keeping dimensions");
+                    throw Error(node, "ReduceMean is supported over the last axis as part of LayerNorm (keeping dimensions), and over the token axis (-2) as mean pooling");
                 return a is RealView ? new LayerNormPart(v, LayerNormStep.Mean, 0, node.Name) : ((LayerNormPart)a) with { Step = LayerNormStep.Variance };
             }
             case "Sub" when a is RealView rv && b is LayerNormPart { Step: LayerNormStep.Mean } m && m.V == rv.V:

@@ -30,9 +30,7 @@ public sealed partial class LowerOnnxToIr
     Abs LowerQuantize(OnnxNode node, Abs?[] ins)
     {
         var (q, onnxType) = ActivationQuant(node, ins);
-        if (ins[0] is TransposedView tv)
-            return tv.V.Type.Quant!.SameAs(q) ? new TransposedQuantized(tv.V, onnxType)
-                : throw Error(node, "QuantizeLinear of a transposed activation to other parameters is not supported (keep the Transpose's QDQ pair)");
+        if (QuantizeLayout(node, ins[0], q, onnxType) is { } layout) return layout;
         return new Quantized(QuantizeTo(node, ins[0], q, FullRange, null), onnxType);
     }
 
@@ -61,6 +59,8 @@ public sealed partial class LowerOnnxToIr
                 return EmitGemm(node, pm, q, range);
             case PendingAdd pa:
                 return EmitAdd(node, pa, q, range);
+            case PendingActMatMul { Merged: true }:
+                throw Error(node, "the heads of P·V are quantized here by a QONNX quantizer; only QuantizeLinear takes them");
             case PendingActMatMul pm:
                 return EmitActMatMul(node, pm, q, range);
             case PendingClamp pc when pc.V.Type.Quant!.SameAs(q):
@@ -108,9 +108,8 @@ public sealed partial class LowerOnnxToIr
                     throw Error(node, $"zero point type {zp.Type.Name()} differs from the input type {c.T.Type.Name()}");
                 var real = OnnxEvaluator.Evaluate(node, [c.T, scale, zp], model.Path)[0];
                 return new QConst(c.T, scale, zp, axis < 0 ? axis + c.T.Rank : axis, real);
-            case TransposedQuantized tq:
-                return tq.V.Type.Quant!.SameAs(ActivationQuant(node, ins).Quant) ? new TransposedView(tq.V)
-                    : throw Error(node, "DequantizeLinear parameters differ from those the tensor was quantized with");
+            case LayoutView { OnnxType: not null } lv:
+                return DequantizeLayout(node, lv, ins);
             case Quantized qv:
                 var (q, _) = ActivationQuant(node, ins);
                 if (!qv.V.Type.Quant!.SameAs(q))

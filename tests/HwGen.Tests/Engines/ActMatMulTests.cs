@@ -91,19 +91,62 @@ public sealed class ActMatMulTests
         var x = QdqModels.Dq(b, QdqModels.Q(b, "x", 0.01, 128, t, "in"), 0.01, 128, t, "x");
         var y = b.Node("Transpose", [x], "heads", ("perm", new long[] { 1, 0, 2 }));
         b.Output(QdqModels.Dq(b, QdqModels.Q(b, y, 0.01, 128, t, "y"), 0.01, 128, t, "out"), DType.Float32, 4, 2, 4);
-        CleanFailure.Assert(dir, ["compile", b.Save(dir.File("m.onnx"))], "m.onnx", "node 'heads'", "layout engine");
+        CleanFailure.Assert(dir, ["compile", b.Save(dir.File("m.onnx"))], "m.onnx", "node 'heads'", "moves a leading (batch) axis");
     }
 
     [Fact]
-    public void A_matmul_of_3d_activations_is_one_error_naming_the_node()
+    public void A_matmul_of_activations_with_broadcast_batch_dimensions_is_one_error_naming_the_node()
     {
         using var dir = new TempDir();
         var b = new OnnxBuilder();
         b.Input("x", DType.Float32, 2, 4, 4);
+        b.Input("z", DType.Float32, 1, 4, 4);
         var t = DType.UInt8;
         var x = QdqModels.Dq(b, QdqModels.Q(b, "x", 0.01, 128, t, "in"), 0.01, 128, t, "x");
-        var y = b.Node("MatMul", [x, x], "heads_pv");
+        var z = QdqModels.Dq(b, QdqModels.Q(b, "z", 0.01, 128, t, "inz"), 0.01, 128, t, "z");
+        var y = b.Node("MatMul", [x, z], "heads_pv");
         b.Output(QdqModels.Dq(b, QdqModels.Q(b, y, 0.01, 128, t, "y"), 0.01, 128, t, "out"), DType.Float32, 2, 4, 4);
-        CleanFailure.Assert(dir, ["compile", b.Save(dir.File("m.onnx"))], "m.onnx", "node 'heads_pv'", "only 2-D operands");
+        CleanFailure.Assert(dir, ["compile", b.Save(dir.File("m.onnx"))], "m.onnx", "node 'heads_pv'", "broadcast batch dimensions");
+    }
+
+    /// <summary>Multi-head attention over a batch: the head split and merge and Kᵀ are views, so the block is the three
+    /// projections, one hw.qmatmul per product with the heads as an attribute, the softmax and the output projection.</summary>
+    [Theory]
+    [InlineData(AttentionModels.KeyTranspose.Direct, false)]
+    [InlineData(AttentionModels.KeyTranspose.TwoSteps, true)]
+    public void Multi_head_attention_imports_without_layout_ops_and_agrees_with_onnx_runtime(AttentionModels.KeyTranspose keys, bool meanPool)
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.MultiHead(11, 2, 8, 16, 2, keys, meanPool).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(path, HwConfig.Default);
+        var mms = c.Graph.Ops.OfType<QMatMul>().ToList();
+        Assert.Equal(meanPool ? [true, false, false] : [true, false], mms.Select(m => m.TransposeB));
+        Assert.Equal(meanPool ? [2, 2, 1] : [2, 2], mms.Select(m => m.Heads));
+        Assert.Equal([2, 2, 8, 8], mms[0].Output.Type.Shape);
+        Assert.DoesNotContain(c.Graph.Ops, o => o is Reshape r && ShapeUtil.Rows(r.Input.Type.Shape) != ShapeUtil.Rows(r.NewShape));
+        Agreement.WithinOneQuantum(path, c, AttentionModels.Input(12, 2, 8, 16), meanPool ? 1.2 / 255 : 2.5 / 255);
+    }
+
+    [Theory]
+    [InlineData("verilator", 4, 8, 2, 8, 16, 2, true)]
+    [InlineData("verilator", 2, 4, 1, 6, 8, 2, false)]
+    [InlineData("icarus", 2, 4, 1, 4, 8, 2, true)]
+    public void Multi_head_attention_is_bit_exact_in_rtl(string simulator, int r, int cols, int batch, int tokens, int d, int heads, bool meanPool)
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.MultiHead(13, batch, tokens, d, heads, meanPool: meanPool).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(path, new HwConfig { ArrayRows = r, ArrayCols = cols, PortBytes = 4, ScratchpadBytes = 16384 });
+        Assert.Contains(c.Design.Program, i => i is Qmm { Axpy: true });
+        Flow.WriteDesignDirectory(c, dir.File("out"), [AttentionModels.Input(14, batch, tokens, d)], path);
+        if (simulator == "verilator") RtlCheck.LintClean(dir.File("out"));
+        RtlCheck.BitExactInEstimatedCycles(simulator, dir.File("out"), c.Design.EstimatedCycles);
+    }
+
+    [Fact]
+    public void A_head_dimension_the_array_cannot_tile_is_one_error_naming_the_node()
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.MultiHead(15, 1, 8, 12, 2).Save(dir.File("m.onnx"));
+        CleanFailure.Assert(dir, ["compile", path], "scores", "a head of 6 features cannot be tiled");
     }
 }

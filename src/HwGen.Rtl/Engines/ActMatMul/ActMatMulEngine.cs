@@ -27,45 +27,62 @@ public sealed class ActMatMulEngine : IDeviceEngine
 
     public bool Implements(Op op) => op is QMatMul;
 
-    public Op Place(Op op, HwConfig c) => op with { Engine = Name };
+    /// <summary>Takes the op when its per-sequence and per-head slices fall on whole lines: with heads, a head's features
+    /// (dk, dv) are a multiple of arrayRows; with several sequences, so are B's rows per sequence.</summary>
+    public Op Place(Op op, HwConfig c)
+    {
+        var mm = (QMatMul)op;
+        int r = c.ArrayRows;
+        if (mm.Heads > 1 && (mm.TransposeB ? mm.K : mm.N) % r != 0)
+            throw new HwGenException($"{mm.Mnemonic} '{mm.Name}': a head of {(mm.TransposeB ? mm.K : mm.N)} features cannot be tiled by the {r}-byte lines of a " +
+                $"{c.ArrayRows}x{c.ArrayCols} array (each head must be a multiple of arrayRows = {r} features)");
+        int perSequence = mm.TransposeB ? mm.N : mm.K;
+        if (mm.Batch > 1 && perSequence % r != 0)
+            throw new HwGenException($"{mm.Mnemonic} '{mm.Name}': {mm.Batch} sequences of {perSequence} rows of B cannot be tiled by the {r}-row blocks of a " +
+                $"{c.ArrayRows}x{c.ArrayCols} array (the sequence length must be a multiple of arrayRows = {r} when the batch is over 1)");
+        return op with { Engine = Name };
+    }
 
     public Tensor Evaluate(Op op, Tensor[] x) => Kernel((QMatMul)op, x[0], x[1]);
 
-    /// <summary>Y[m,n] = requant(Σ_k (A[m,k] - za)(B[n,k] - zb)) for A·Bᵀ, with B[k,n] for A·B; exact.</summary>
+    /// <summary>Y = requant(Σ_k (A - za)(B - zb)) per sequence b and head h (see <see cref="QMatMul"/>); exact.</summary>
     public static Tensor Kernel(QMatMul op, Tensor a, Tensor b)
     {
         if (!op.RequantLegalized) throw new InvalidOperationException($"hw.qmatmul '{op.Name}' runs after LegalizeRequant");
-        int m = a.Shape[0], n = op.N, k = op.K;
-        var y = new double[m * n];
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++)
-            {
-                long acc = 0;
-                for (int t = 0; t < k; t++)
-                    acc += ((long)a.Data[i * k + t] - op.ZeroPointA) * ((long)b.Data[op.TransposeB ? j * k + t : t * n + j] - op.ZeroPointB);
-                y[i * n + j] = QuantMath.Requantize(acc, op.Multiplier!.Value, op.Shift!.Value, op.OutputZeroPoint, op.ClampMin, op.ClampMax);
-            }
-        return new Tensor(DType.Int8, [m, n], y);
+        int bt = op.Batch, h = op.Heads, m = op.M, n = op.N, k = op.K;
+        int aFeatures = a.Shape[^1], bFeatures = b.Shape[^1], yFeatures = op.TransposeB ? n : h * n;
+        var y = new double[(long)bt * h * m * n];
+        for (int s = 0; s < bt; s++)
+            for (int hd = 0; hd < h; hd++)
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++)
+                    {
+                        long acc = 0;
+                        for (int t = 0; t < k; t++)
+                        {
+                            long av = (long)(op.TransposeB ? a.Data[(s * m + i) * aFeatures + hd * k + t] : a.Data[((s * h + hd) * m + i) * aFeatures + t]);
+                            long bv = (long)(op.TransposeB ? b.Data[(s * n + j) * bFeatures + hd * k + t] : b.Data[(s * k + t) * bFeatures + hd * n + j]);
+                            acc += (av - op.ZeroPointA) * (bv - op.ZeroPointB);
+                        }
+                        long at = op.TransposeB ? ((long)(s * h + hd) * m + i) * yFeatures + j : ((long)s * m + i) * yFeatures + hd * n + j;
+                        y[at] = QuantMath.Requantize(acc, op.Multiplier!.Value, op.Shift!.Value, op.OutputZeroPoint, op.ClampMin, op.ClampMax);
+                    }
+        return new Tensor(DType.Int8, op.Output.Type.Shape.ToArray(), y);
     }
 
-    /// <summary>One task per output tile (a row block of A times arrayCols output columns): every reduction tile of A's block
-    /// in, and of B the blocks whose rows are the tile's columns (A·Bᵀ: every tile of each) or every block's tile of those
-    /// columns (A·B); the output tile out.</summary>
+    /// <summary>One task per output tile (a block of result rows times arrayCols result columns): for each of its lines the
+    /// QMM steps, and as inputs the tiles of A and B those steps read (<see cref="QmmTask.Plan"/>).</summary>
     public void Lower(Op op, TileBuilder b)
     {
         var mm = (QMatMul)op;
-        Storage sa = b.StorageOf(mm.A), sb = b.StorageOf(mm.B), ys = b.StorageOf(mm.Output);
-        int r = b.Config.ArrayRows, c = b.Config.ArrayCols;
+        Storage ys = b.StorageOf(mm.Output);
         for (int blk = 0; blk < ys.RowBlocks; blk++)
             for (int j = 0; j < ys.Tiles; j++)
             {
-                var aTiles = Enumerable.Range(0, sa.Tiles).Select(kt => b.Act(sa, blk, kt)).ToList();
-                int firstB = j * c / r, endB = (Math.Min(sb.Rows, (j + 1) * c) + r - 1) / r;
-                var bTiles = mm.TransposeB
-                    ? Enumerable.Range(firstB, endB - firstB).Select(bn => (IReadOnlyList<int>)Enumerable.Range(0, sb.Tiles).Select(kt => b.Act(sb, bn, kt)).ToList()).ToList()
-                    : Enumerable.Range(0, sb.RowBlocks).Select(kb => (IReadOnlyList<int>)[b.Act(sb, kb, j)]).ToList();
+                var steps = QmmTask.Plan(mm, b, blk, j);
                 int y = b.Act(ys, blk, j);
-                b.Task(new QmmTask(mm, blk, j, aTiles, bTiles, y), $"{mm.Name}[b{blk},f{j * c}]", aTiles.Concat(bTiles.SelectMany(t => t)).Distinct().ToList(), [y]);
+                b.Task(new QmmTask(mm, blk, steps, y), $"{mm.Name}[b{blk},f{j * b.Config.ArrayCols}]",
+                    steps.SelectMany(s => new[] { s.ATile, s.BTile }).Distinct().ToList(), [y]);
             }
     }
 
@@ -88,65 +105,67 @@ public sealed class ActMatMulEngine : IDeviceEngine
     }
 }
 
-/// <summary>One output tile of A·Bᵀ: A's tiles of its row block (one per reduction tile), B's tiles of each block of rows
-/// that are the tile's output columns, the output tile.</summary>
-public sealed record QmmTask(QMatMul Mm, int Block, int Tile, IReadOnlyList<int> ATiles, IReadOnlyList<IReadOnlyList<int>> BTiles, int Y)
-    : TileTask(Mm, Block)
+/// <summary>One QMM of a task: the A and B tiles it reads (task tensor indices) and the lines inside them, the output line
+/// inside the task's output tile.</summary>
+public sealed record QmmStep(int Row, int Column, int ATile, int AOffset, int AStride, int BTile, int BOffset, int BStride, int Groups,
+    int LastLanes, int Rows, bool First, bool Last, int DstOffset);
+
+/// <summary>One output tile of a product of two activations: per line of it, its QMM steps.</summary>
+public sealed record QmmTask(QMatMul Mm, int Block, IReadOnlyList<QmmStep> Steps, int Y) : TileTask(Mm, Block)
 {
-    /// <summary>For each row of the block and each group of arrayRows output columns, one QMM per reduction tile (A·Bᵀ) or per
-    /// block of B's rows (A·B).</summary>
-    public override IEnumerable<Instruction> Emit(EmitContext ctx)
+    /// <summary>
+    /// The QMM steps of output tile (block, tile), per output line (row y of the block, group g of arrayRows columns):
+    /// - A·Bᵀ: the line's sequence s and head h come from its row (y = (s·H + h)·M + m); A's row s·M + m and the B rows
+    ///   s·N + n of the group's columns are read over the head's features, one step per feature tile of A that holds them;
+    /// - A·B: the head comes from the group's columns (h·dv ≤ column), the row from y = s·M + m; A's row (s·H + h)·M + m is read
+    ///   one line per block of B's rows s·K + k, with the block's lines of the group's columns.
+    /// </summary>
+    public static IReadOnlyList<QmmStep> Plan(QMatMul mm, TileBuilder b, int block, int tile)
     {
-        int r = ctx.Config.ArrayRows, c = ctx.Config.ArrayCols;
-        var y = (ActTile)ctx.Tensor(Y);
-        var sa = ((ActTile)ctx.Tensor(ATiles[0])).Storage;
-        int rows = y.Storage.RowsIn(Block), groups = y.Storage.LinesPerRow(Tile);
-        for (int m = 0; m < rows; m++)
+        Storage sa = b.StorageOf(mm.A), sb = b.StorageOf(mm.B), ys = b.StorageOf(mm.Output);
+        int r = b.Config.ArrayRows, c = b.Config.ArrayCols, heads = mm.Heads, m = mm.M, n = mm.N, k = mm.K;
+        int rows = ys.RowsIn(block), groups = ys.LinesPerRow(tile);
+        var steps = new List<QmmStep>();
+        for (int i = 0; i < rows; i++)
             for (int g = 0; g < groups; g++)
             {
-                if (!Mm.TransposeB)
+                int y = block * r + i, col = tile * c + g * r, dst = g * rows + i;
+                if (mm.TransposeB)
                 {
-                    // Row k of B's block kb scales byte k % r of A's line holding features [kb·r, kb·r + r) of row m.
-                    for (int kb = 0; kb < BTiles.Count; kb++)
+                    int seq = y / m / heads, head = y / m % heads, aRow = seq * m + y % m, bRow = seq * n + col;
+                    int ab = aRow / r, bb = bRow / r, nr = Math.Min(r, n - col);
+                    int f0 = head * k, f1 = f0 + k;
+                    for (int kt = f0 / c; kt * c < f1; kt++)
                     {
-                        var sv = ((ActTile)ctx.Tensor(BTiles[kb][0])).Storage;
-                        int kt = kb * r / c;
-                        yield return new Qmm(Mm, Block * r + m, Tile * c + g * r)
-                        {
-                            Owner = Mm, Axpy = true, ALine = ctx.Line(ATiles[kt]) + (kb * r % c / r) * rows + m, AStride = 0,
-                            BLine = ctx.Line(BTiles[kb][0]) + g * sv.RowsIn(kb), BStride = 0, Groups = 1, LastLanes = r, Rows = sv.RowsIn(kb),
-                            First = kb == 0, Last = kb == BTiles.Count - 1, DstLine = ctx.Line(Y) + g * rows + m,
-                        };
+                        int lo = Math.Max(f0, kt * c) - kt * c, hi = Math.Min(f1, kt * c + c) - kt * c, ng = (hi - lo + r - 1) / r;
+                        steps.Add(new QmmStep(y, col, b.Act(sa, ab, kt), lo / r * sa.RowsIn(ab) + aRow % r, sa.RowsIn(ab),
+                            b.Act(sb, bb, kt), lo / r * sb.RowsIn(bb) + bRow % r, sb.RowsIn(bb), ng, hi - lo - (ng - 1) * r, nr,
+                            kt == f0 / c, (kt + 1) * c >= f1, dst));
                     }
-                    continue;
                 }
-                var bTiles = BTiles[g];
-                var sb = ((ActTile)ctx.Tensor(bTiles[0])).Storage;
-                int n0 = Tile * c + g * r, bBlock = n0 / r;
-                for (int kt = 0; kt < ATiles.Count; kt++)
+                else
                 {
-                    int ng = sa.LinesPerRow(kt);
-                    yield return new Qmm(Mm, Block * r + m, n0)
+                    int seq = y / m, head = col / n, aRow = (seq * heads + head) * m + y % m, ab = aRow / r;
+                    int firstB = seq * k / r, endB = (seq * k + k + r - 1) / r;
+                    for (int bb = firstB; bb < endB; bb++)
                     {
-                        Owner = Mm, Axpy = false, ALine = ctx.Line(ATiles[kt]) + m, AStride = rows, BLine = ctx.Line(bTiles[kt]), BStride = sb.RowsIn(bBlock),
-                        Groups = ng, LastLanes = sa.FeaturesIn(kt) - (ng - 1) * r, Rows = sb.RowsIn(bBlock),
-                        First = kt == 0, Last = kt == ATiles.Count - 1, DstLine = ctx.Line(Y) + g * rows + m,
-                    };
+                        int k0 = bb * r - seq * k, kt = k0 / c;
+                        steps.Add(new QmmStep(y, col, b.Act(sa, ab, kt), k0 % c / r * sa.RowsIn(ab) + aRow % r, 0,
+                            b.Act(sb, bb, tile), g * sb.RowsIn(bb), 0, 1, r, sb.RowsIn(bb), bb == firstB, bb == endB - 1, dst));
+                    }
                 }
             }
+        return steps;
     }
+
+    public override IEnumerable<Instruction> Emit(EmitContext ctx) => Steps.Select(s => new Qmm(Mm, s.Row, s.Column)
+    {
+        Owner = Mm, Axpy = !Mm.TransposeB, ALine = ctx.Line(s.ATile) + s.AOffset, AStride = s.AStride, BLine = ctx.Line(s.BTile) + s.BOffset,
+        BStride = s.BStride, Groups = s.Groups, LastLanes = s.LastLanes, Rows = s.Rows, First = s.First, Last = s.Last, DstLine = ctx.Line(Y) + s.DstOffset,
+    });
 
     public override string Needs(long bytes, HwConfig c) =>
-        $"{Mm.Mnemonic} '{Mm.Name}' keeps a row block of A and {c.ArrayCols} rows of B, every reduction tile, and an output tile: {bytes} bytes";
+        $"{Mm.Mnemonic} '{Mm.Name}' keeps, for a block of result rows and {c.ArrayCols} result columns, the tiles of A and B it reads and the output tile: {bytes} bytes";
 
-    public override long Cycles(HwConfig c, IReadOnlyList<TileTensor> tensors)
-    {
-        var y = (ActTile)tensors[Y];
-        var sa = ((ActTile)tensors[ATiles[0]]).Storage;
-        int rows = y.Storage.RowsIn(Block), groups = y.Storage.LinesPerRow(Tile);
-        long perLine = Mm.TransposeB
-            ? Enumerable.Range(0, sa.Tiles).Sum(kt => Qmm.CyclesOf(sa.LinesPerRow(kt), c.ArrayRows))
-            : BTiles.Sum(t => Qmm.CyclesOf(1, ((ActTile)tensors[t[0]]).Lines / groups));
-        return rows * groups * perLine;
-    }
+    public override long Cycles(HwConfig c, IReadOnlyList<TileTensor> tensors) => Steps.Sum(s => Qmm.CyclesOf(s.Groups, s.Rows));
 }
