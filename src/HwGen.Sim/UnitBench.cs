@@ -27,7 +27,7 @@ public static class UnitBench
     }
 
     /// <summary>Rows through a softmax unit: each row three times (max, sum, output).</summary>
-    public static UnitLane Softmax(SoftmaxRtlUnit u, IEnumerable<int[]> rows) => Rows(u, rows, 3, u.Unit.Run);
+    public static UnitLane Softmax(SoftmaxRtlUnit u, IEnumerable<int[]> rows) => Rows(u, rows, 3, (x, y) => u.Unit.Run(x, y));
 
     /// <summary>Rows through a LayerNorm unit: each row twice (statistics, output).</summary>
     public static UnitLane LayerNorm(LayerNormRtlUnit u, IEnumerable<int[]> rows) => Rows(u, rows, 2, u.Unit.Run);

@@ -21,6 +21,7 @@ public sealed partial class LowerOnnxToIr
     /// or a constant that broadcasts to it; Sub: the latter.</summary>
     Abs LowerAdd(OnnxNode node, Abs?[] ins)
     {
+        if (LowerMaskAdd(node, ins) is { } masked) return masked;
         if (ins[0] is RealView a && ins[1] is RealView b)
         {
             if (!a.V.Type.Shape.SequenceEqual(b.V.Type.Shape))

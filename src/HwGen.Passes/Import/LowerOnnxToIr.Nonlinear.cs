@@ -18,7 +18,7 @@ public sealed partial class LowerOnnxToIr
     /// <summary>A real element-wise function of a dequantized tensor, built from the nodes in Chain.</summary>
     sealed record RealFunction(Value V, Func<double, double> F, string Chain) : Abs;
     /// <summary>Softmax of a dequantized tensor over its last axis, waiting for its QuantizeLinear.</summary>
-    sealed record PendingSoftmax(Value V, string Node) : Abs;
+    sealed record PendingSoftmax(Value V, string Node, MaskedScores? Mask = null) : Abs;
     /// <summary>Layer normalization of a dequantized tensor over its last axis, waiting for its QuantizeLinear.</summary>
     sealed record PendingLayerNorm(Value V, double Epsilon, double[] Gamma, double[] Beta, string Node) : Abs;
     /// <summary>A step of the written-out LayerNorm of a dequantized tensor.</summary>
@@ -56,6 +56,13 @@ public sealed partial class LowerOnnxToIr
                 if (axis != -1 && axis != rank - 1)
                     throw Error(node, $"Softmax over axis {axis} of a rank-{rank} tensor: the softmax unit works over the last axis");
                 return new PendingSoftmax(rv.V, node.Name);
+            }
+            case "Softmax" when a is MaskedScores { OnnxType: null } ms:
+            {
+                long axis = node.Int("axis", model.Opset >= 13 ? -1 : 1);
+                if (axis != -1 && axis != ms.V.Type.Shape.Count - 1)
+                    throw Error(node, $"Softmax over axis {axis} of masked scores: the softmax unit works over the last axis");
+                return new PendingSoftmax(ms.V, node.Name, ms);
             }
             case "LayerNormalization" when a is RealView rv:
             {
@@ -148,7 +155,11 @@ public sealed partial class LowerOnnxToIr
                 return Emit(new QLut(Legal(quantNode.Name.Length > 0 ? $"{name}_{quantNode.Name}" : name), f.V, y, name) { OutputQuant = q });
             }
             case PendingSoftmax s:
-                return Emit(new QSoftmax(Legal(s.Node), s.V, NewValue(quantNode.Outputs[0], new TensorType(DType.Int8, s.V.Type.Shape, q))) { OutputQuant = q });
+            {
+                var y = NewValue(quantNode.Outputs[0], new TensorType(DType.Int8, s.V.Type.Shape, q));
+                return Emit(s.Mask is { } m ? new QSoftmax(Legal(s.Node), s.V, y) { Inputs = [s.V, EmitMask(m)], OutputQuant = q }
+                    : new QSoftmax(Legal(s.Node), s.V, y) { OutputQuant = q });
+            }
             case LayerNormPart { Step: LayerNormStep.Normalized } p:
                 return EmitNonlinear(quantNode, new PendingLayerNorm(p.V, p.Epsilon, Enumerable.Repeat(1.0, p.V.Type.Shape[^1]).ToArray(), new double[p.V.Type.Shape[^1]], p.Node), q);
             case PendingLayerNorm l:

@@ -31,6 +31,7 @@ public sealed partial class LowerOnnxToIr
     {
         var (q, onnxType) = ActivationQuant(node, ins);
         if (QuantizeLayout(node, ins[0], q, onnxType) is { } layout) return layout;
+        if (ins[0] is MaskedScores { OnnxType: null } masked) return QuantizeMasked(node, masked, q, onnxType);
         return new Quantized(QuantizeTo(node, ins[0], q, FullRange, null), onnxType);
     }
 
@@ -110,6 +111,8 @@ public sealed partial class LowerOnnxToIr
                 return new QConst(c.T, scale, zp, axis < 0 ? axis + c.T.Rank : axis, real);
             case LayoutView { OnnxType: not null } lv:
                 return DequantizeLayout(node, lv, ins);
+            case MaskedScores { OnnxType: not null } ms:
+                return DequantizeMasked(node, ms, ins);
             case Quantized qv:
                 var (q, _) = ActivationQuant(node, ins);
                 if (!qv.V.Type.Quant!.SameAs(q))

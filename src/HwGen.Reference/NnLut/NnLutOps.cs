@@ -46,8 +46,9 @@ public static class NnLutOps
         }
     }
 
-    /// <summary>Runs a nonlinear op on int8 codes (rows along the last axis for softmax and LayerNorm).</summary>
-    public static Tensor Run(QNonlinear op, Tensor x)
+    /// <summary>Runs a nonlinear op on int8 codes (rows along the last axis for softmax and LayerNorm); a masked softmax takes
+    /// its mask's codes (row y: mask row y mod its rows).</summary>
+    public static Tensor Run(QNonlinear op, Tensor x, Tensor? mask = null)
     {
         int n = x.Shape.Length == 0 ? 1 : x.Shape[^1];
         var y = new double[x.Size];
@@ -64,9 +65,10 @@ public static class NnLutOps
             for (long i = 0; i < x.Size; i++) y[i] = t.Eval((long)x.Data[i]);
             return new Tensor(DType.Int8, x.Shape, y);
         }
+        var keep = new bool[mask is null ? 0 : n];
         Action<int[], int[]> row = op switch
         {
-            QSoftmax s => (a, b) => Softmax(s).Run(a, b),
+            QSoftmax s => (a, b) => Softmax(s).Run(a, b, keep),
             QLayerNorm l => (a, b) => LayerNorm(l).Run(a, b),
             _ => throw new HwGenException($"no NN-LUT unit for {op.Mnemonic}"),
         };
@@ -75,6 +77,11 @@ public static class NnLutOps
         for (long r = 0; r < x.Size / n; r++)
         {
             for (int k = 0; k < n; k++) xi[k] = (int)x.Data[r * n + k];
+            if (mask is not null)
+            {
+                long at = r % (mask.Size / n) * n;
+                for (int k = 0; k < n; k++) keep[k] = mask.Data[at + k] != 0;
+            }
             row(xi, yi);
             for (int k = 0; k < n; k++) y[r * n + k] = yi[k];
         }

@@ -33,16 +33,20 @@ public sealed record SoftmaxUnit(PwlTable Exp, PwlTable Recip, int Multiplier, i
         return unit;
     }
 
-    public void Run(ReadOnlySpan<int> x, Span<int> y)
+    /// <summary>One row; with <paramref name="keep"/>, the masked positions (false) take no part and give the zero point
+    /// (probability 0). A row must keep a position.</summary>
+    public void Run(ReadOnlySpan<int> x, Span<int> y, ReadOnlySpan<bool> keep = default)
     {
         if (x.Length < 1 || x.Length > MaxLength || y.Length != x.Length) throw new ArgumentException($"softmax row of {x.Length}; the unit takes 1 to {MaxLength}");
+        bool all = keep.IsEmpty;
         int max = int.MinValue;
-        foreach (var v in x) max = Math.Max(max, v);
+        for (int i = 0; i < x.Length; i++) if (all || keep[i]) max = Math.Max(max, x[i]);
+        if (max == int.MinValue) throw new ArgumentException("a softmax row whose mask keeps no position");
         long sum = 0;
-        foreach (var v in x) sum += Exp.Eval(v - max);
+        for (int i = 0; i < x.Length; i++) if (all || keep[i]) sum += Exp.Eval(x[i] - max);
         var (index, e) = Normalizer.Reciprocal(sum);
         long r = Recip.Eval(index);
         for (int i = 0; i < x.Length; i++)
-            y[i] = QuantMath.Requantize(Exp.Eval(x[i] - max) * r, Multiplier, Shift + LutTables.RecipFracBits + e, OutZeroPoint, -128, 127);
+            y[i] = QuantMath.Requantize(all || keep[i] ? Exp.Eval(x[i] - max) * r : 0, Multiplier, Shift + LutTables.RecipFracBits + e, OutZeroPoint, -128, 127);
     }
 }

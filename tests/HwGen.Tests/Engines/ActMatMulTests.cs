@@ -149,4 +149,60 @@ public sealed class ActMatMulTests
         var path = AttentionModels.MultiHead(15, 1, 8, 12, 2).Save(dir.File("m.onnx"));
         CleanFailure.Assert(dir, ["compile", path], "scores", "a head of 6 features cannot be tiled");
     }
+
+    /// <summary>An additive mask before the Softmax (causal, or per head) is the softmax's mask: one masked hw.qsoftmax, a masked
+    /// position's probability exactly 0 (the zero point) in the golden model, within one quantum of ONNX Runtime, and bit-exact
+    /// in both simulators.</summary>
+    [Theory]
+    [InlineData(AttentionModels.MaskKind.Causal, "verilator")]
+    [InlineData(AttentionModels.MaskKind.PerHead, "icarus")]
+    public void An_attention_mask_is_the_softmax_mask_and_bit_exact(AttentionModels.MaskKind mask, string simulator)
+    {
+        using var dir = new TempDir();
+        int tokens = 4, heads = 2;
+        var path = AttentionModels.MultiHead(17, 1, tokens, 8, heads, mask: mask).Save(dir.File("m.onnx"));
+        var cfg = new HwConfig { ArrayRows = 2, ArrayCols = 4, PortBytes = 4, ScratchpadBytes = 16384 };
+        var c = Flow.Compile(path, cfg);
+        var softmax = Assert.Single(c.Graph.Ops.OfType<QSoftmax>());
+        Assert.NotNull(softmax.Mask);
+        Assert.DoesNotContain(c.Graph.Ops, o => o is QAdd);
+        var x = AttentionModels.Input(18, 1, tokens, 8);
+        var probs = HwGen.Rtl.Engines.HardwareModel.Run(c.Graph, [x])[softmax.Output];
+        var (_, values) = AttentionModels.Mask(mask, new Random(18), tokens, heads);
+        int period = values.Length;
+        for (int i = 0; i < probs.Size; i++)
+            if (values[i % period] != 0) Assert.Equal(softmax.OutputQuant.ZeroPoint, (long)probs.Data[i]);
+        Agreement.WithinOneQuantum(path, c, x, 2.5 / 255);
+        Flow.WriteDesignDirectory(c, dir.File("out"), [x], path);
+        if (simulator == "verilator") RtlCheck.LintClean(dir.File("out"));
+        RtlCheck.BitExactInEstimatedCycles(simulator, dir.File("out"), c.Design.EstimatedCycles);
+    }
+
+    /// <summary>With ONNX Runtime's QDQ pair between the mask's Add and the Softmax the mask still is the softmax's: the pair
+    /// quantizes the kept scores (in ONNX it saturates the masked ones, which then keep a little probability).</summary>
+    [Fact]
+    public void A_qdq_pair_between_the_mask_and_the_softmax_keeps_the_mask()
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.MultiHead(19, 1, 4, 8, 2, mask: AttentionModels.MaskKind.PerHead, maskQdq: true).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(path, new HwConfig { ArrayRows = 2, ArrayCols = 4, PortBytes = 4, ScratchpadBytes = 16384 });
+        Assert.Equal([8, 4], Assert.Single(c.Graph.Ops.OfType<QSoftmax>()).Mask!.Type.Shape);
+    }
+
+    [Theory]
+    [InlineData(new[] { 4, 5 }, "does not match the scores")]
+    [InlineData(new[] { 4, 4 }, "masks every position")]
+    public void A_bad_attention_mask_is_one_error_naming_the_node(int[] shape, string reason)
+    {
+        using var dir = new TempDir();
+        var b = new OnnxBuilder();
+        b.Input("x", DType.Float32, 4, 4);
+        var t = DType.UInt8;
+        var x = QdqModels.Dq(b, QdqModels.Q(b, "x", 0.01, 128, t, "in"), 0.01, 128, t, "x");
+        var values = Enumerable.Range(0, shape[0] * shape[1]).Select(i => i / shape[1] == 2 || i % shape[1] > i / shape[1] ? -1e9 : 0).ToArray();
+        var y = b.Node("Add", [x, b.Init("mask", DType.Float32, shape, values)], "masking");
+        var p = b.Node("Softmax", [y], "softmax", ("axis", -1));
+        b.Output(QdqModels.Dq(b, QdqModels.Q(b, p, 1.0 / 256, 0, t, "y"), 1.0 / 256, 0, t, "out"), DType.Float32, 4, 4);
+        CleanFailure.Assert(dir, ["compile", b.Save(dir.File("m.onnx"))], "m.onnx", "node 'masking'", reason);
+    }
 }

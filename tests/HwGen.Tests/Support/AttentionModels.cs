@@ -89,7 +89,8 @@ public static class AttentionModels
     /// 1/sqrt(dh), quantized; Softmax, quantized to 1/256; P·V, quantized; the heads merged by Transpose and Reshape
     /// [-1, T, D]; an output projection; with <paramref name="meanPool"/> a ReduceMean over the tokens; DequantizeLinear.
     /// </summary>
-    public static OnnxBuilder MultiHead(int seed, int batch, int tokens, int d, int heads, KeyTranspose keys = KeyTranspose.Direct, bool meanPool = false)
+    public static OnnxBuilder MultiHead(int seed, int batch, int tokens, int d, int heads, KeyTranspose keys = KeyTranspose.Direct, bool meanPool = false,
+        MaskKind mask = MaskKind.None, bool maskQdq = false)
     {
         var rng = new Random(seed);
         var b = new OnnxBuilder();
@@ -122,7 +123,14 @@ public static class AttentionModels
         var scores = b.Node("MatMul", [QdqModels.Dq(b, q, sq, 128, t, "q"), QdqModels.Dq(b, k, sk, 128, t, "kt")], "scores");
         scores = b.Node("Mul", [scores, b.Init("inv_sqrt_dh", DType.Float32, [], 1 / Math.Sqrt(dh))], "scale");
         double ss = 4.0 / 255;
-        var p = b.Node("Softmax", [QdqModels.Dq(b, QdqModels.Q(b, scores, ss, 128, t, "s"), ss, 128, t, "s")], "softmax", ("axis", -1));
+        scores = QdqModels.Dq(b, QdqModels.Q(b, scores, ss, 128, t, "s"), ss, 128, t, "s");
+        if (mask != MaskKind.None)
+        {
+            var (shape, values) = Mask(mask, new Random(seed + 1), tokens, heads);
+            scores = b.Node("Add", [scores, b.Init("mask", DType.Float32, shape, values)], "mask_add");
+            if (maskQdq) scores = QdqModels.Dq(b, QdqModels.Q(b, scores, ss, 128, t, "ms"), ss, 128, t, "ms");
+        }
+        var p = b.Node("Softmax", [scores], "softmax", ("axis", -1));
         var pq = QdqModels.Q(b, p, 1.0 / 256, 0, t, "p");
         var pv = b.Node("MatMul", [QdqModels.Dq(b, pq, 1.0 / 256, 0, t, "p"), QdqModels.Dq(b, v, sv, 128, t, "v")], "pv");
         double so = 1.8 / 255;
@@ -140,6 +148,16 @@ public static class AttentionModels
         b.Output(QdqModels.Dq(b, y, sy, 128, t, "out"), DType.Float32, batch, tokens, d);
         return b;
     }
+
+    /// <summary>Attention masks added to the scores (the Softmax right after the Add, or with <c>maskQdq</c> ONNX Runtime's QDQ
+    /// pair between, which saturates the masked scores, so that there ONNX's masked probabilities are not 0): causal [T, T]
+    /// (-10^9 above the diagonal), or per head [1, H, T, T] at random with the diagonal kept and -10^4 masked.</summary>
+    public enum MaskKind { None, Causal, PerHead }
+
+    public static (int[] Shape, double[] Values) Mask(MaskKind kind, Random rng, int tokens, int heads) => kind == MaskKind.Causal
+        ? ([tokens, tokens], Enumerable.Range(0, tokens * tokens).Select(i => i % tokens > i / tokens ? -1e9 : 0).ToArray())
+        : ([1, heads, tokens, tokens], Enumerable.Range(0, heads * tokens * tokens)
+            .Select(i => i % tokens == i / tokens % tokens || rng.Next(3) == 0 ? 0 : -1e4).ToArray());
 
     /// <summary>Random float inputs in [-1, 1] of shape [batch, tokens, d].</summary>
     public static Tensor Input(int seed, int batch, int tokens, int d)

@@ -53,11 +53,35 @@ public sealed record QLut(string Name, Value Input, Value Output, string Functio
     public override string? Check() => base.Check() ?? (Functions.Contains(Function) ? null : $"unknown function '{Function}'");
 }
 
-/// <summary>Softmax over the last axis.</summary>
+/// <summary>
+/// Softmax over the last axis; with a <see cref="Mask"/> (the second operand, an attention mask), over the kept positions
+/// only: a masked position gets probability exactly 0 (its output is the zero point). The mask is int8 codes, 1 keep and
+/// 0 mask, of shape [.., P, N] for rows of N: input row y takes mask row y mod P (P rows: one sequence's, or each head's).
+/// </summary>
 public sealed record QSoftmax(string Name, Value Input, Value Output) : QNonlinear(Name, Input, Output)
 {
+    public Value? Mask => Inputs.Count > 1 ? Inputs[1] : null;
     public override string Mnemonic => "hw.qsoftmax";
     public override IEnumerable<(string, Text.Attr)> Attributes() => Common();
+
+    /// <summary>Rows of the mask: the period of input rows it repeats over.</summary>
+    public int MaskRows => Mask is { } m ? ShapeUtil.Rows(m.Type.Shape) : 0;
+
+    public static QSoftmax FromText(string name, IReadOnlyList<Value> operands, Value output, Text.AttrMap a, QuantParams q, string? engine) => operands switch
+    {
+        [var x] => new(name, x, output) { OutputQuant = q, Entries = a.Int("entries"), Engine = engine },
+        [var x, var m] => new(name, x, output) { Inputs = [x, m], OutputQuant = q, Entries = a.Int("entries"), Engine = engine },
+        _ => throw new HwGenException($"hw.qsoftmax takes an operand and an optional mask, got {operands.Count} operands"),
+    };
+
+    public override string? Check()
+    {
+        if (base.Check() is { } e || Mask is not { } m) return base.Check();
+        var shape = Inputs[0].Type.Shape;
+        if (m.Type.Elem != DType.Int8 || m.Type.Shape.Count < 2) return $"the mask must be i8 rows of codes 0 and 1, got {m.Type}";
+        if (m.Type.Shape[^1] != shape[^1]) return $"mask rows have {m.Type.Shape[^1]} positions, input rows {shape[^1]}";
+        return ShapeUtil.Rows(shape) % MaskRows == 0 ? null : $"the mask's {MaskRows} rows do not repeat over the input's {ShapeUtil.Rows(shape)}";
+    }
 }
 
 /// <summary>Layer normalization over the last axis: (x - mean) / sqrt(var + Epsilon) * Gamma + Beta.</summary>

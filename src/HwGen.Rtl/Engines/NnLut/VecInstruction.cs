@@ -23,6 +23,9 @@ public sealed record Vec(QNonlinear Op, int UnitIndex, int Block, int Pass, int 
     public int Rows { get; init; }
     public int LinesPerRow { get; init; }
     public int Features { get; init; }
+    /// <summary>A masked softmax: the mask's lines (the input's layout) start at <see cref="MaskLine"/>.</summary>
+    public bool Masked { get; init; }
+    public int MaskLine { get; init; }
 
     public static readonly InstructionFormat Layout = new("VEC", 4,
     [
@@ -37,22 +40,28 @@ public sealed record Vec(QNonlinear Op, int UnitIndex, int Block, int Pass, int 
         new("nrows", 4, 16, 8, FieldKind.Bits, i => ((Vec)i).Rows),
         new("nfeat", 4, 24, 8, FieldKind.Bits, i => ((Vec)i).Features),
         new("lpr", 5, 0, 8, FieldKind.Bits, i => ((Vec)i).LinesPerRow),
+        new("masked", 5, 8, 1, FieldKind.Bits, i => ((Vec)i).Masked ? 1 : 0),
+        new("msrc", 6, 0, 32, FieldKind.Line, i => ((Vec)i).MaskLine),
     ]);
 
     public override InstructionFormat Format => Layout;
     public override string Unit => VectorEngine.Id;
-    /// <summary>Input lines through port B, results through port A.</summary>
-    public override IEnumerable<Access> Accesses(HwConfig c) =>
-        Output ? [Access.Read(SrcLine, Lines, SpadPort.B), Access.WriteA(DstLine, Lines)] : [Access.Read(SrcLine, Lines, SpadPort.B)];
+    /// <summary>Input lines through port B, mask lines through port C, results through port A.</summary>
+    public override IEnumerable<Access> Accesses(HwConfig c)
+    {
+        yield return Access.Read(SrcLine, Lines, SpadPort.B);
+        if (Masked) yield return Access.Read(MaskLine, Lines, SpadPort.C);
+        if (Output) yield return Access.WriteA(DstLine, Lines);
+    }
     public override string Comment => $"{Op.Name}: block {Block} pass {Pass} f {FirstFeature}..+{Features}";
     protected override string Text =>
-        $"VEC   unit={UnitIndex} pass={Pass} src={SrcLine}{(Output ? $" -> dst={DstLine}" : "")} lines={Lines}{(First ? " first" : "")}{(Last ? " last" : "")}";
+        $"VEC   unit={UnitIndex} pass={Pass} src={SrcLine}{(Masked ? $" mask={MaskLine}" : "")}{(Output ? $" -> dst={DstLine}" : "")} lines={Lines}{(First ? " first" : "")}{(Last ? " last" : "")}";
 
     /// <summary>The row a softmax or LayerNorm unit is reducing: its tiles' lines as the first pass streamed them, with each
     /// tile's rows and features.</summary>
     public sealed class State
     {
-        public List<(byte[][] Lines, int Rows, int Features)> Row = [];
+        public List<(byte[][] Lines, byte[][]? Mask, int Rows, int Features)> Row = [];
         /// <summary>The engine's units in order (unit i computes Units[i]), looked up once per run.</summary>
         public IReadOnlyList<QNonlinear>? Units;
         /// <summary>Features of the row the output pass has written so far.</summary>
@@ -90,21 +99,27 @@ public sealed record Vec(QNonlinear Op, int UnitIndex, int Block, int Pass, int 
         if (f["pass"] == 0)
         {
             if (f.Flag("first_tile")) s.Row.Clear();
-            s.Row.Add((Enumerable.Range(0, lines).Select(i => (byte[])m.Line(src + i).Clone()).ToArray(), rows, feats));
+            byte[][] Copy(long at) => Enumerable.Range(0, lines).Select(i => (byte[])m.Line(at + i).Clone()).ToArray();
+            s.Row.Add((Copy(src), f.Flag("masked") ? Copy(f["msrc"]) : null, rows, feats));
         }
         if (!f.Flag("out_pass")) return;
         if (f.Flag("first_tile")) s.Written = 0;
         int n = s.Row.Sum(t => t.Features);
+        bool masked = s.Row.All(t => t.Mask is not null);
         var data = new double[rows * n];
+        var keep = new double[masked ? rows * n : 0];
         int at = 0;
-        foreach (var (tileLines, tileRows, tileFeats) in s.Row)
+        foreach (var (tileLines, tileMask, tileRows, tileFeats) in s.Row)
         {
             for (int row = 0; row < rows; row++)
                 for (int j = 0; j < tileFeats; j++)
+                {
                     data[row * n + at + j] = (sbyte)tileLines[j / r * tileRows + row][j % r];
+                    if (masked) keep[row * n + at + j] = tileMask![j / r * tileRows + row][j % r];
+                }
             at += tileFeats;
         }
-        var result = NnLutOps.Run(op, new Tensor(DType.Int8, [rows, n], data));
+        var result = NnLutOps.Run(op, new Tensor(DType.Int8, [rows, n], data), masked ? new Tensor(DType.Int8, [rows, n], keep) : null);
         for (int i = 0; i < lines; i++) Array.Clear(m.Line(dst + i));
         for (int row = 0; row < rows; row++)
             for (int j = 0; j < feats; j++)

@@ -30,12 +30,15 @@ public sealed class VectorEngine : IDeviceEngine
     /// <summary>Fits the unit's tables now, so a table size or range the unit cannot take is one error naming the op.</summary>
     public Op Place(Op op, HwConfig c)
     {
+        if (op is QSoftmax { Mask: not null } s && s.MaskRows % c.ArrayRows != 0 && s.MaskRows != ShapeUtil.Rows(s.Input.Type.Shape))
+            throw new HwGenException($"{s.Mnemonic} '{s.Name}': a mask of {s.MaskRows} rows repeating over {ShapeUtil.Rows(s.Input.Type.Shape)} rows of scores " +
+                $"does not fall on the {c.ArrayRows}-row blocks of a {c.ArrayRows}x{c.ArrayCols} array (the sequence length must be a multiple of arrayRows = {c.ArrayRows})");
         var unit = (QNonlinear)op with { Engine = Name, Entries = c.LutEntries };
         NnLutOps.Check(unit);
         return unit;
     }
 
-    public Tensor Evaluate(Op op, Tensor[] x) => NnLutOps.Run((QNonlinear)op, x[0]);
+    public Tensor Evaluate(Op op, Tensor[] x) => NnLutOps.Run((QNonlinear)op, x[0], x.ElementAtOrDefault(1));
 
     /// <summary>The nonlinear ops of a graph in order: unit i of the engine computes Units(g)[i].</summary>
     public static IReadOnlyList<QNonlinear> Units(Graph g) => g.Ops.OfType<QNonlinear>().ToList();
@@ -67,7 +70,9 @@ public sealed class VectorEngine : IDeviceEngine
             {
                 var ins = set.Select(t => b.Act(xs, blk, t)).ToList();
                 var outs = set.Select(t => b.Act(ys, blk, t)).ToList();
-                b.Task(new VecTask(nl, unit, blk, ins, outs), $"{nl.Name}[b{blk}{(nl.Elementwise ? $",f{set[0] * c}" : "")}]", ins, outs);
+                var masks = nl is QSoftmax { Mask: { } mask } && b.StorageOf(mask) is var ms ? set.Select(t => b.Act(ms, blk % ms.RowBlocks, t)).ToList() : null;
+                b.Task(new VecTask(nl, unit, blk, ins, outs, masks), $"{nl.Name}[b{blk}{(nl.Elementwise ? $",f{set[0] * c}" : "")}]",
+                    masks is null ? ins : [.. ins, .. masks], outs);
             }
         }
     }
@@ -84,7 +89,7 @@ public sealed class VectorEngine : IDeviceEngine
                 {
                     QRequant r => $"requantization {u.Name}, multiplier {r.Multiplier} >> {r.Shift}",
                     QLut l => $"{l.Function} of {u.Name}, {u.Entries}-entry tables",
-                    QSoftmax => $"softmax {u.Name}, {u.Entries}-entry tables",
+                    QSoftmax s => $"softmax {u.Name}{(s.Mask is null ? "" : " (masked)")}, {u.Entries}-entry tables",
                     _ => $"LayerNorm {u.Name}, {u.Entries}-entry tables",
                 },
                 u is QSoftmax ? "pass" : "pass[0]")).ToList(),
@@ -126,7 +131,8 @@ public sealed class VectorEngine : IDeviceEngine
 /// (Inputs and Outputs hold one tile each), or softmax / LayerNorm on the whole row (every tile of the block,
 /// streamed once per pass).
 /// </summary>
-public sealed record VecTask(QNonlinear Nonlinear, int Unit, int Block, IReadOnlyList<int> Inputs, IReadOnlyList<int> Outputs) : TileTask(Nonlinear, Block)
+public sealed record VecTask(QNonlinear Nonlinear, int Unit, int Block, IReadOnlyList<int> Inputs, IReadOnlyList<int> Outputs, IReadOnlyList<int>? Masks = null)
+    : TileTask(Nonlinear, Block)
 {
     public override IEnumerable<Instruction> Emit(EmitContext ctx)
     {
@@ -141,6 +147,7 @@ public sealed record VecTask(QNonlinear Nonlinear, int Unit, int Block, IReadOnl
                     Owner = Nonlinear, Output = output, First = i == 0, Last = i == Inputs.Count - 1,
                     SrcLine = ctx.Line(Inputs[i]), DstLine = output ? ctx.Line(Outputs[i]) : 0, Lines = tile.Lines,
                     Rows = tile.Storage.RowsIn(Block), LinesPerRow = tile.Storage.LinesPerRow(tile.Tile), Features = tile.Storage.FeaturesIn(tile.Tile),
+                    Masked = Masks is not null, MaskLine = Masks is null ? 0 : ctx.Line(Masks[i]),
                 };
             }
     }
