@@ -48,8 +48,14 @@ public sealed class TlmmTests
         Assert.Equal([TlmmEngine.Id, DenseEngine.Id], layers.Select(g => g.Engine));
         Assert.Equal(2, layers[0].TableGroup);
         Assert.Contains(c.Design.Program, i => i is Tlmm);
+        // The report says which engine each layer got, and why: the int8 layer names its first weight TLMM cannot take.
+        var first = TlmmEngine.FirstNonTernary(layers[1])!.Value;
+        var report = Report.Markdown(c);
+        Assert.Contains($"| {layers[0].Name} | tlmm | weights in {{-1, 0, 1}} |", report);
+        Assert.Matches($@"\| {layers[1].Name} \| dense \|[^\n]*\| not ternary for TLMM: W\[{first.K}, {first.N}\] = {first.Value} \|", report);
         var off = Flow.Compile(Model(dir, 1, 12, 6, 2, style), HwConfig.Default with { TlmmGroup = 0 });
         Assert.All(off.Graph.Ops.OfType<QGemm>(), g => Assert.Equal(DenseEngine.Id, g.Engine));
+        Assert.Contains("| TLMM off (tlmmGroup 0) |", Report.Markdown(off));
     }
 
     [Fact]

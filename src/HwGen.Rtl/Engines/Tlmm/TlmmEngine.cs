@@ -58,6 +58,11 @@ public sealed class TlmmEngine : IDeviceEngine
         throw new HwGenException($"tlmmLayers names '{unknown}', which is no layer of the model (its layers: {candidates})");
     }
 
+    /// <summary>A layer TLMM left to another engine: its first weight outside {-1, 0, 1}, or TLMM turned off.</summary>
+    public string? Declined(Op op, HwConfig c) => op is not QGemm g || Takes(g, c) ? null
+        : c.TlmmGroup == 0 ? "TLMM off (tlmmGroup 0)"
+        : FirstNonTernary(g) is var (k, n, v) ? $"not ternary for TLMM: W[{k}, {n}] = {v}" : null;
+
     public Op Place(Op op, HwConfig c)
     {
         var g = (QGemm)op;
