@@ -33,7 +33,7 @@ public static class EngineRegistry
     /// <see cref="IEngine.Declined"/>, joined), or what the engine says when none gives a reason.</summary>
     public static string Why(IEngine engine, Op op, HwConfig c, string otherwise)
     {
-        var reasons = All.TakeWhile(e => e != engine).Select(e => e.Declined(op, c)).OfType<string>().ToList();
+        var reasons = All.TakeWhile(e => e.Name != engine.Name).Select(e => e.Declined(op, c)).OfType<string>().ToList();
         return reasons.Count == 0 ? otherwise : string.Join("; ", reasons);
     }
 
