@@ -1,5 +1,7 @@
 """What the digits examples share: scikit-learn's 8x8 digits split the same way, and the same float training.
-Used by mlp_digits/make_model.py and ffn_digits/make_model.py (run with Debian's /usr/bin/python3)."""
+Used by the examples' make_model.py scripts (run with Debian's /usr/bin/python3)."""
+import os
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -25,3 +27,12 @@ def train(model, logits, x_train, y_train, steps=300, lr=1e-2):
         opt.step()
     model.eval()
     return xt, yt
+
+
+def save_test_split(folder, x_test, y_test, accuracies):
+    """Writes test_x.npy / test_y.npy (the held-back digits) and float_accuracy.txt (one "name value" line per accuracy,
+    then the number of test digits) into folder."""
+    np.save(os.path.join(folder, "test_x.npy"), x_test)
+    np.save(os.path.join(folder, "test_y.npy"), y_test)
+    with open(os.path.join(folder, "float_accuracy.txt"), "w") as f:
+        f.write("".join(f"{name} {value:.4f}\n" for name, value in accuracies.items()) + f"test_digits {len(y_test)}\n")

@@ -96,7 +96,7 @@ public sealed record HwConfig
             "(2: 4 bits per 2 weights; 3: 5 bits per 3 weights); 0 turns it off (the dense engine takes every layer). Another G is an error naming the first ternary layer"),
         ConfigField.String("tlmmLayers", c => c.TlmmLayers, (c, v) => c with { TlmmLayers = v }, v => !v.Split(',').Any(n => n.Trim().Length == 0) || v.Trim().Length == 0,
             "layer names separated by commas (\"fc1,fc2\"), none empty",
-            "layers forced onto TLMM, by name, comma-separated (`\"fc1,fc2\"`): a forced layer whose weights are not ternary is an error naming it and its first other value"),
+            "layers forced onto TLMM, by name, comma-separated (`\"fc1,fc2\"`): a forced layer whose weights are not ternary is an error naming it and its first other value, a name that is no layer an error listing the layers"),
     ];
 
     /// <summary>Reads a JSON config file; every field is optional, unknown fields and bad values are errors.</summary>

@@ -5,7 +5,8 @@ using HwGen.Rtl.Engines;
 namespace HwGen.Passes;
 
 /// <summary>
-/// Places every op on the first registered engine whose selection rule takes it (<see cref="EngineRegistry.All"/>):
+/// Lets every engine check its configuration against the graph (<see cref="IEngine.Check"/>), then places every op on the
+/// first registered engine whose selection rule takes it (<see cref="EngineRegistry.All"/>):
 /// the engine applies its configuration and checks the op (<see cref="IEngine.Place"/>). An op no engine takes is an
 /// error naming the op.
 /// </summary>
@@ -15,6 +16,7 @@ public sealed class SelectEngines : IPass
 
     public void Run(Graph graph, HwConfig config)
     {
+        foreach (var engine in EngineRegistry.All) engine.Check(graph, config);
         foreach (var op in graph.Ops.ToList())
         {
             var engine = EngineRegistry.All.FirstOrDefault(e => e.Takes(op, config))

@@ -1,3 +1,4 @@
+using HwGen.Core;
 using HwGen.Core.Ir;
 using HwGen.Rtl.Engines.ActMatMul;
 using HwGen.Rtl.Engines.Dense;
@@ -27,6 +28,14 @@ public static class EngineRegistry
     public static IEnumerable<IDeviceEngine> Devices => All.OfType<IDeviceEngine>();
 
     public static IEngine? ByName(string name) => All.FirstOrDefault(e => e.Name == name);
+
+    /// <summary>Why the engines asked before <paramref name="engine"/> did not take <paramref name="op"/> (their
+    /// <see cref="IEngine.Declined"/>, joined), or what the engine says when none gives a reason.</summary>
+    public static string Why(IEngine engine, Op op, HwConfig c, string otherwise)
+    {
+        var reasons = All.TakeWhile(e => e.Name != engine.Name).Select(e => e.Declined(op, c)).OfType<string>().ToList();
+        return reasons.Count == 0 ? otherwise : string.Join("; ", reasons);
+    }
 
     /// <summary>The engine an op runs on: the one it was placed on, else the first that implements it; null when none does.</summary>
     public static IEngine? Of(Op op) => op.Engine is { } n ? ByName(n) : All.FirstOrDefault(e => e.Implements(op));

@@ -36,6 +36,15 @@ public interface IEngine
     /// registration order; the first that takes an op gets it.</summary>
     bool Takes(Op op, HwConfig c) => Implements(op);
 
+    /// <summary>Checks the engine's configuration against the whole graph before any op is placed (a layer name the config gives
+    /// that matches no op, say); throws <see cref="HwGenException"/> naming what is wrong.</summary>
+    void Check(Graph graph, HwConfig c) { }
+
+    /// <summary>Why this engine did not take <paramref name="op"/> under <paramref name="c"/> although it computes ops of its kind
+    /// (for the report of the engine that did, say a layer's first weight outside TLMM's {-1, 0, 1}); null when it has no
+    /// reason to give.</summary>
+    string? Declined(Op op, HwConfig c) => null;
+
     /// <summary>The op placed on this engine (engine name and configuration applied); throws <see cref="HwGenException"/>
     /// naming the node when the engine cannot run it.</summary>
     Op Place(Op op, HwConfig c);

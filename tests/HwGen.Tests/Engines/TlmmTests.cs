@@ -48,8 +48,14 @@ public sealed class TlmmTests
         Assert.Equal([TlmmEngine.Id, DenseEngine.Id], layers.Select(g => g.Engine));
         Assert.Equal(2, layers[0].TableGroup);
         Assert.Contains(c.Design.Program, i => i is Tlmm);
+        // The report says which engine each layer got, and why: the int8 layer names its first weight TLMM cannot take.
+        var first = TlmmEngine.FirstNonTernary(layers[1])!.Value;
+        var report = Report.Markdown(c);
+        Assert.Contains($"| {layers[0].Name} | tlmm | weights in {{-1, 0, 1}} |", report);
+        Assert.Matches($@"\| {layers[1].Name} \| dense \|[^\n]*\| not ternary for TLMM: W\[{first.K}, {first.N}\] = {first.Value} \|", report);
         var off = Flow.Compile(Model(dir, 1, 12, 6, 2, style), HwConfig.Default with { TlmmGroup = 0 });
         Assert.All(off.Graph.Ops.OfType<QGemm>(), g => Assert.Equal(DenseEngine.Id, g.Engine));
+        Assert.Contains("| TLMM off (tlmmGroup 0) |", Report.Markdown(off));
     }
 
     [Fact]
@@ -210,9 +216,40 @@ public sealed class TlmmTests
         using var dir = new TempDir();
         var path = QdqModels.Mlp(3, 2, [6, 4], QdqStyle.GemmRelu).Save(dir.File("m.onnx"));
         var layer = Flow.Compile(path, HwConfig.Default).Graph.Ops.OfType<QGemm>().Single();
-        int first = layer.Weights.First(w => w is < -1 or > 1);
+        // The first weight outside {-1, 0, 1} in W[k, n] order, and where it lies.
+        int at = Enumerable.Range(0, layer.Weights.Count).First(i => layer.Weights[i] is < -1 or > 1);
+        Assert.True(layer.Weights.Take(at).All(w => w is >= -1 and <= 1));
         CleanFailure.Assert(dir, ["compile", path, "--config", WriteConfig(dir, $$"""{ "tlmmLayers": "{{layer.Name}}" }""")],
-            $"layer '{layer.Name}'", "not ternary", $"= {first}");
+            $"layer '{layer.Name}'", "not ternary", $"W[{at / layer.N}, {at % layer.N}] = {layer.Weights[at]}");
+    }
+
+    [Fact]
+    public void A_tlmm_layers_name_that_is_no_layer_is_one_error_naming_it_and_the_layers()
+    {
+        using var dir = new TempDir();
+        var path = Model(dir, 3, 8, 4, 1, QdqStyle.GemmRelu);
+        var names = Flow.Compile(path, HwConfig.Default).Graph.Ops.OfType<QGemm>().Select(g => g.Name).ToList();
+        Assert.Equal(2, names.Count);
+        var error = CleanFailure.Assert(dir, ["compile", path, "--config", WriteConfig(dir, $$"""{ "tlmmLayers": "{{names[0]}}, fc_typo" }""")],
+            "tlmmLayers", "'fc_typo'", "no layer");
+        Assert.All(names, n => Assert.Contains($"'{n}'", error));
+    }
+
+    /// <summary>A line makes ⌈ArrayRows / G⌉ tables, one per group: their count grows with the array and has no bound of its own,
+    /// but each table must fit the lookup's 16 slots per group (a 4-bit entry index). Both supported G fit on the largest array
+    /// (64x64); a G whose tables do not (4: 41 entries) is refused with the reason.</summary>
+    [Fact]
+    public void Every_supported_group_size_fits_the_lookup_tables_and_a_larger_one_would_not()
+    {
+        Assert.Null(TlmmEngine.TableProblem(2));
+        Assert.Null(TlmmEngine.TableProblem(3));
+        Assert.Contains("41 entries per group, and the lookup holds 16", TlmmEngine.TableProblem(4));
+        foreach (int g in new[] { 2, 3 })
+        {
+            var v = TlmmEngine.LookupValues(new HwConfig { ArrayRows = 64, ArrayCols = 64, TlmmGroup = g });
+            Assert.Equal(TlmmCodes.GroupsPerLine(64, g) * TlmmEngine.SlotsPerGroup, v.Entries.Count);
+            Assert.True(v.UsedBits <= 64 * 64 * 8, "the codes fit a weight line");
+        }
     }
 
     [Fact]

@@ -160,13 +160,13 @@ public sealed class DenseEngine : IDeviceEngine
         var c = d.Config;
         return new ReportTable("Dense layers on the MAC array",
             $"{layers.Count} dense layers on a {c.ArrayRows}x{c.ArrayCols} array",
-            ["layer", "engine", "input", "output", "bits (x, w, acc, y)", "tiles (row blocks x col tiles)", "K chunk", "est. cycles", "off-chip bytes"],
+            ["layer", "engine", "input", "output", "bits (x, w, acc, y)", "tiles (row blocks x col tiles)", "K chunk", "why", "est. cycles", "off-chip bytes"],
             layers.Select(g =>
             {
                 int chunk = new DenseLayout(g, c).ChunkK(0);
                 var cost = d.CostOf(g);
                 return (IReadOnlyList<string>)[g.Name, Name, ShapeUtil.Format(g.Input.Type.Shape), ShapeUtil.Format(g.Output.Type.Shape), "i8, i8, i32, i8",
-                    $"{g.Tiling!.RowBlocks}x{g.Tiling.ColTiles}", $"{chunk}/{g.K}", $"{cost.Cycles}", $"{cost.OffChipBytes}"];
+                    $"{g.Tiling!.RowBlocks}x{g.Tiling.ColTiles}", $"{chunk}/{g.K}", EngineRegistry.Why(this, g, c, "int8 weights"), $"{cost.Cycles}", $"{cost.OffChipBytes}"];
             }).ToList(), NumericColumns: 2);
     }
 }

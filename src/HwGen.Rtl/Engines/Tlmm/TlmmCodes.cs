@@ -18,8 +18,9 @@ public static class TlmmCodes
 
     public static int CodeBits(int g) => g == 2 ? 4 : 5;
 
-    /// <summary>Entries of a group's table: 9 (G = 2) or 14 (G = 3).</summary>
-    public static int Entries(int g) => g == 2 ? 9 : 14;
+    /// <summary>Entries of a group's table: 9 (G = 2: every pattern) or 14 (G = 3: the patterns with 9·w0 + 3·w1 + w2 ≥ 0); for
+    /// another G, (3^G + 1) / 2 (the sign-bit form).</summary>
+    public static int Entries(int g) => g == 2 ? 9 : ((int)Math.Pow(3, g) + 1) / 2;
 
     public static int GroupsPerLine(int rows, int g) => (rows + g - 1) / g;
 

@@ -47,6 +47,22 @@ public sealed class TlmmEngine : IDeviceEngine
         return null;
     }
 
+    /// <summary>Every name <c>tlmmLayers</c> gives must be a layer of the model (a matrix multiply, the ops TLMM can take).</summary>
+    public void Check(Graph graph, HwConfig c)
+    {
+        var layers = graph.Ops.OfType<QGemm>().Select(g => g.Name).ToList();
+        if (c.TlmmForced.FirstOrDefault(name => !layers.Contains(name)) is not { } unknown) return;
+        const int shown = 20;
+        string candidates = layers.Count == 0 ? "the model has none"
+            : string.Join(", ", layers.Take(shown).Select(l => $"'{l}'")) + (layers.Count > shown ? $" and {layers.Count - shown} more" : "");
+        throw new HwGenException($"tlmmLayers names '{unknown}', which is no layer of the model (its layers: {candidates})");
+    }
+
+    /// <summary>A layer TLMM left to another engine: its first weight outside {-1, 0, 1}, or TLMM turned off.</summary>
+    public string? Declined(Op op, HwConfig c) => op is not QGemm g || Takes(g, c) ? null
+        : c.TlmmGroup == 0 ? "TLMM off (tlmmGroup 0)"
+        : FirstNonTernary(g) is var (k, n, v) ? $"not ternary for TLMM: W[{k}, {n}] = {v}" : null;
+
     public Op Place(Op op, HwConfig c)
     {
         var g = (QGemm)op;
@@ -56,8 +72,21 @@ public sealed class TlmmEngine : IDeviceEngine
         if (!TlmmCodes.Supported(c.TlmmGroup))
             throw new HwGenException($"layer '{g.Name}': the TLMM engine packs ternary weights in groups of 2 or 3, not tlmmGroup = {c.TlmmGroup} " +
                 "(0 turns TLMM off)");
+        if (TableProblem(c.TlmmGroup) is { } problem)
+            throw new HwGenException($"layer '{g.Name}': {problem}");
         return g with { Engine = Name, TableGroup = c.TlmmGroup };
     }
+
+    /// <summary>
+    /// Why the lookup module cannot hold the tables of groups of <paramref name="g"/>, or null. A line of ArrayRows activations
+    /// makes ⌈ArrayRows / G⌉ tables, one per group, each in <see cref="SlotsPerGroup"/> slots (a code's 4 entry bits address
+    /// them): a table of more than <see cref="TlmmCodes.Entries"/>(G) entries does not fit. The table count grows with ArrayRows
+    /// only and has no bound of its own; both supported G fit (9 and 14 entries), so this guards the tables against a G added to
+    /// <see cref="TlmmCodes.Supported"/> (4 would need 41).
+    /// </summary>
+    public static string? TableProblem(int g) => TlmmCodes.Entries(g) is var entries && entries > SlotsPerGroup
+        ? $"tlmmGroup = {g} makes tables of {entries} entries per group, and the lookup holds {SlotsPerGroup} (a 4-bit entry index)"
+        : null;
 
     public Op Tile(Op op, HwConfig c) => DenseEngine.TileGemm(op, c);
 
