@@ -71,6 +71,32 @@ public static class Flow
         }).ToArray();
     }
 
+    /// <summary>Test rows the golden model takes at once in <see cref="GoldenOutputs"/>: a compile at a whole test set's batch
+    /// could exceed the tasks HwGen schedules (a transformer's rows are its sequences times their tokens).</summary>
+    public const int GoldenChunk = 32;
+
+    /// <summary>The golden model's first output for every row of <paramref name="x"/> (rows along its first axis), by the integer
+    /// graph compiled at a batch of <see cref="GoldenChunk"/> rows, a chunk at a time; the last chunk is padded with its last
+    /// row, whose results are dropped.</summary>
+    public static Tensor GoldenOutputs(OnnxModel model, HwConfig config, Tensor x, string source)
+    {
+        int n = x.Shape[0], chunk = Math.Min(n, GoldenChunk), per = (int)(x.Size / n);
+        var graph = Pipeline.Compile(model, config, null, chunk);
+        double[]? all = null;
+        int[] shape = [];
+        for (int start = 0; start < n; start += chunk)
+        {
+            var data = new double[chunk * per];
+            for (int i = 0; i < chunk; i++) Array.Copy(x.Data, (long)Math.Min(start + i, n - 1) * per, data, (long)i * per, per);
+            var y = HardwareModel.Outputs(graph, CheckInputs(graph, [new Tensor(x.Type, [chunk, .. x.Shape.Skip(1)], data)], source))[0];
+            int outPer = (int)(y.Size / chunk);
+            all ??= new double[(long)n * outPer];
+            shape = [n, .. y.Shape.Skip(1)];
+            Array.Copy(y.Data, 0, all, (long)start * outPer, (long)Math.Min(chunk, n - start) * outPer);
+        }
+        return new Tensor(DType.Float32, shape, all!);
+    }
+
     /// <summary>Checks user inputs against the graph inputs (count and element count) and reshapes them to the graph's shapes.</summary>
     public static Tensor[] CheckInputs(Graph g, IReadOnlyList<Tensor> inputs, string source)
     {

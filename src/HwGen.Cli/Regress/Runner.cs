@@ -72,30 +72,18 @@ public static class Runner
         return (new CaseResult(index, job.Id, figures, null, sims, failures, sw.Elapsed.TotalSeconds), caveat);
     }
 
-    /// <summary>Test rows the golden model takes at once: a compile at the whole test set's batch could exceed the tasks
-    /// HwGen schedules (a transformer's rows are its sequences times their tokens).</summary>
-    const int AccuracyChunk = 32;
-
-    /// <summary>The share of test rows whose largest output element (of the first output) is the label, by the golden model
-    /// (the same integer arithmetic that the simulators just matched bit for bit), a chunk of rows at a time; the last chunk
-    /// is padded with its last row, whose results are dropped.</summary>
+    /// <summary>The share of test rows whose largest output element (of the first output) is the label, by the golden model:
+    /// the same integer arithmetic that the simulators just matched bit for bit.</summary>
     static double Accuracy(Compiled compiled, HwConfig config, TestSet t)
     {
-        int n = t.X.Shape[0], chunk = Math.Min(n, AccuracyChunk), per = (int)(t.X.Size / n), correct = 0;
-        var graph = Pipeline.Compile(compiled.Model, config, null, chunk);
-        for (int start = 0; start < n; start += chunk)
+        var y = Flow.GoldenOutputs(compiled.Model, config, t.X, t.XPath);
+        int n = t.X.Shape[0], classes = (int)(y.Size / n), correct = 0;
+        for (int i = 0; i < n; i++)
         {
-            var data = new double[chunk * per];
-            for (int i = 0; i < chunk; i++) Array.Copy(t.X.Data, (long)Math.Min(start + i, n - 1) * per, data, (long)i * per, per);
-            var y = HardwareModel.Outputs(graph, Flow.CheckInputs(graph, [new Tensor(t.X.Type, [chunk, .. t.X.Shape.Skip(1)], data)], t.XPath))[0];
-            int classes = (int)(y.Size / chunk);
-            for (int i = 0; i < chunk && start + i < n; i++)
-            {
-                var row = new ReadOnlySpan<double>(y.Data, i * classes, classes);
-                int best = 0;
-                for (int j = 1; j < classes; j++) if (row[j] > row[best]) best = j;
-                if (best == (int)t.Labels.Data[start + i]) correct++;
-            }
+            var row = new ReadOnlySpan<double>(y.Data, i * classes, classes);
+            int best = 0;
+            for (int j = 1; j < classes; j++) if (row[j] > row[best]) best = j;
+            if (best == (int)t.Labels.Data[i]) correct++;
         }
         return correct / (double)n;
     }
