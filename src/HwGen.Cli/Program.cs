@@ -257,7 +257,14 @@ public static class Program
                 if (pr.GetValue(output) is { } file) File.WriteAllText(file, tlmm);
                 return 0;
             }
-            if (pr.GetValue(what) != "schedule") throw new HwGenException($"unknown benchmark '{pr.GetValue(what)}' (known: schedule, nnlut, roofline, compile, tlmm)");
+            if (pr.GetValue(what) == "transformer")
+            {
+                var table = TransformerBench.Markdown(TransformerBench.Run(o));
+                o.WriteLine(table);
+                if (pr.GetValue(output) is { } file) File.WriteAllText(file, table);
+                return 0;
+            }
+            if (pr.GetValue(what) != "schedule") throw new HwGenException($"unknown benchmark '{pr.GetValue(what)}' (known: schedule, nnlut, roofline, compile, tlmm, transformer)");
             var rows = new List<ScheduleBench.Row>();
             foreach (var p in ScheduleBench.Suite(pr.GetValue(quick)).Where(p => pr.GetValue(only) is not { } o || p.Name.Contains(o, StringComparison.Ordinal)))
             {
