@@ -54,7 +54,7 @@ public static class TransformerBench
         long gemmBusy = d.Program.Select((i, n) => i.Owner is QGemm && i.Unit != "dma" ? d.Timings[n].Busy : 0).Sum();
         long qmmBusy = d.Program.Select((i, n) => i.Owner is QMatMul && i.Unit != "dma" ? d.Timings[n].Busy : 0).Sum();
         return new Row($"{cfg.ArrayRows}x{cfg.ArrayCols}", batch, d.EstimatedCycles, busy,
-            gemmBusy == 0 ? 0 : gemmMacs / (double)gemmBusy / (cfg.ArrayRows * cfg.ArrayCols), qmmBusy == 0 ? 0 : qmmMacs / (double)qmmBusy / cfg.ArrayRows,
+            gemmBusy == 0 ? 0 : gemmMacs / (double)gemmBusy / (cfg.ArrayRows * cfg.ArrayCols), qmmBusy == 0 ? 0 : qmmMacs / (double)qmmBusy / (cfg.ArrayRows * cfg.ArrayRows),
             d.OffChipBytesMoved);
     }
 
@@ -90,7 +90,7 @@ public static class TransformerBench
         sb.AppendLine();
         sb.AppendLine("- attention share: Q·Kᵀ, P·V, the score scale and softmax over the busy cycles of all compute units (not the DMA);");
         sb.AppendLine("- dense GEMM MAC use: the dense layers' MACs over the dense engine's busy cycles times rows x cols; QMM MAC use: the activation " +
-            "matmuls' MACs over the activation matmul engine's busy cycles times arrayRows (its MACs per cycle);");
+            "matmuls' MACs over the activation matmul engine's busy cycles times arrayRows² (its MACs per cycle: arrayRows rows of A meet each line of B);");
         sb.AppendLine("- run / busiest unit: 1.00 would mean the busiest unit never waits.");
         return sb.ToString();
     }

@@ -11,11 +11,13 @@ public sealed record ActMatMulValues(IReadOnlyList<FieldDecode> Decode, string W
 
 /// <summary>
 /// The activation matmul engine: products of two activations in the scratchpad, both in their activation layout, so no
-/// layout change is needed. arrayRows lanes, one accumulator each, arrayRows MACs a cycle (against the MAC array's rows x cols):
+/// layout change is needed. It holds the A lines of up to arrayRows rows (a block) and streams B's lines past them, each
+/// line meeting every row: arrayRows x arrayRows MACs a cycle (the MAC array has rows x cols):
 /// - A·Bᵀ (attention's Q·Kᵀ, dot mode): an output is the dot product of a row of A and a row of B, both activation lines;
-///   the lanes multiply a line of A by a line of B and an adder tree adds them to the accumulator of that output column;
+///   row i's lanes multiply its line of A by the arriving line of B and an adder tree adds them to its accumulator of that
+///   output column;
 /// - A·B (attention's P·V, axpy mode): an output line is Σ_k a[m,k]·(row k of B), so each line of B (row k) is scaled by
-///   one byte of A's line and added lane by lane.
+///   byte k of each row's A line and added lane by lane.
 /// It takes every <see cref="QMatMul"/>.
 /// </summary>
 public sealed class ActMatMulEngine : IDeviceEngine
@@ -97,7 +99,7 @@ public sealed class ActMatMulEngine : IDeviceEngine
     {
         var ops = d.Graph.Ops.OfType<QMatMul>().Where(o => o.Engine == Name).ToList();
         return new ReportTable(
-            $"Matrix products of two activations (A·Bᵀ for Q·Kᵀ, A·B for P·V) on the activation matmul engine ({d.Config.ArrayRows} MACs a cycle)",
+            $"Matrix products of two activations (A·Bᵀ for Q·Kᵀ, A·B for P·V) on the activation matmul engine ({d.Config.ArrayRows * d.Config.ArrayRows} MACs a cycle)",
             ops.Count == 0 ? "" : $"{ops.Count} activation matmuls",
             ["op", "A", "B", "form", "output", "multiplier >> shift", "est. cycles", "off-chip bytes"],
             ops.Select(o => (IReadOnlyList<string>)[o.Name, ShapeUtil.Format(o.A.Type.Shape), ShapeUtil.Format(o.B.Type.Shape), o.TransposeB ? "A·Bᵀ" : "A·B", ShapeUtil.Format(o.Output.Type.Shape),
@@ -105,19 +107,21 @@ public sealed class ActMatMulEngine : IDeviceEngine
     }
 }
 
-/// <summary>One QMM of a task: the A and B tiles it reads (task tensor indices) and the lines inside them, the output line
-/// inside the task's output tile.</summary>
+/// <summary>One QMM of a task: the A and B tiles it reads (task tensor indices) and the lines inside them, the output lines
+/// inside the task's output tile (<see cref="ARows"/> consecutive ones from <see cref="DstOffset"/>).</summary>
 public sealed record QmmStep(int Row, int Column, int ATile, int AOffset, int AStride, int BTile, int BOffset, int BStride, int Groups,
-    int LastLanes, int Rows, bool First, bool Last, int DstOffset);
+    int LastLanes, int Rows, bool First, bool Last, int DstOffset, int ARows = 1);
 
-/// <summary>One output tile of a product of two activations: per line of it, its QMM steps.</summary>
+/// <summary>One output tile of a product of two activations: per group of its lines, its QMM steps.</summary>
 public sealed record QmmTask(QMatMul Mm, int Block, IReadOnlyList<QmmStep> Steps, int Y) : TileTask(Mm, Block)
 {
     /// <summary>
-    /// The QMM steps of output tile (block, tile), per output line (row y of the block, group g of arrayRows columns):
-    /// - A·Bᵀ: the line's sequence s and head h come from its row (y = (s·H + h)·M + m); A's row s·M + m and the B rows
-    ///   s·N + n of the group's columns are read over the head's features, one step per feature tile of A that holds them;
-    /// - A·B: the head comes from the group's columns (h·dv ≤ column), the row from y = s·M + m; A's row (s·H + h)·M + m is read
+    /// The QMM steps of output tile (block, tile), per group g of arrayRows result columns and per run of the block's rows
+    /// that read consecutive rows of A and the same rows of B (the whole block when its rows are one sequence and head,
+    /// else row by row):
+    /// - A·Bᵀ: a row's sequence s and head h come from it (y = (s·H + h)·M + m); A's rows s·M + m and the B rows s·N + n of the
+    ///   group's columns are read over the head's features, one step per feature tile of A that holds them;
+    /// - A·B: the head comes from the group's columns (h·dv ≤ column), the row from y = s·M + m; A's rows (s·H + h)·M + m are read
     ///   one line per block of B's rows s·K + k, with the block's lines of the group's columns.
     /// </summary>
     public static IReadOnlyList<QmmStep> Plan(QMatMul mm, TileBuilder b, int block, int tile)
@@ -126,46 +130,59 @@ public sealed record QmmTask(QMatMul Mm, int Block, IReadOnlyList<QmmStep> Steps
         int r = b.Config.ArrayRows, c = b.Config.ArrayCols, heads = mm.Heads, m = mm.M, n = mm.N, k = mm.K;
         int rows = ys.RowsIn(block), groups = ys.LinesPerRow(tile);
         var steps = new List<QmmStep>();
-        for (int i = 0; i < rows; i++)
-            for (int g = 0; g < groups; g++)
+        for (int g = 0; g < groups; g++)
+        {
+            int col = tile * c + g * r;
+            // Row y's sequence, head and row of A.
+            (int Seq, int Head, int ARow) Of(int y) => mm.TransposeB
+                ? (y / m / heads, y / m % heads, y / m / heads * m + y % m)
+                : (y / m, col / n, (y / m * heads + col / n) * m + y % m);
+            int y0 = block * r;
+            var first = Of(y0);
+            var lastRow = Of(y0 + rows - 1);
+            bool together = first.Seq == lastRow.Seq && first.Head == lastRow.Head && lastRow.ARow - first.ARow == rows - 1
+                && first.ARow / r == lastRow.ARow / r;
+            for (int i = 0; i < rows; i += together ? rows : 1)
             {
-                int y = block * r + i, col = tile * c + g * r, dst = g * rows + i;
+                int y = y0 + i, na = together ? rows : 1, dst = g * rows + i;
+                var (seq, head, aRow) = Of(y);
+                int ab = aRow / r;
                 if (mm.TransposeB)
                 {
-                    int seq = y / m / heads, head = y / m % heads, aRow = seq * m + y % m, bRow = seq * n + col;
-                    int ab = aRow / r, bb = bRow / r, nr = Math.Min(r, n - col);
+                    int bRow = seq * n + col, bb = bRow / r, nr = Math.Min(r, n - col);
                     int f0 = head * k, f1 = f0 + k;
                     for (int kt = f0 / c; kt * c < f1; kt++)
                     {
                         int lo = Math.Max(f0, kt * c) - kt * c, hi = Math.Min(f1, kt * c + c) - kt * c, ng = (hi - lo + r - 1) / r;
                         steps.Add(new QmmStep(y, col, b.Act(sa, ab, kt), lo / r * sa.RowsIn(ab) + aRow % r, sa.RowsIn(ab),
                             b.Act(sb, bb, kt), lo / r * sb.RowsIn(bb) + bRow % r, sb.RowsIn(bb), ng, hi - lo - (ng - 1) * r, nr,
-                            kt == f0 / c, (kt + 1) * c >= f1, dst));
+                            kt == f0 / c, (kt + 1) * c >= f1, dst, na));
                     }
                 }
                 else
                 {
-                    int seq = y / m, head = col / n, aRow = (seq * heads + head) * m + y % m, ab = aRow / r;
                     int firstB = seq * k / r, endB = (seq * k + k + r - 1) / r;
                     for (int bb = firstB; bb < endB; bb++)
                     {
                         int k0 = bb * r - seq * k, kt = k0 / c;
                         steps.Add(new QmmStep(y, col, b.Act(sa, ab, kt), k0 % c / r * sa.RowsIn(ab) + aRow % r, 0,
-                            b.Act(sb, bb, tile), g * sb.RowsIn(bb), 0, 1, r, sb.RowsIn(bb), bb == firstB, bb == endB - 1, dst));
+                            b.Act(sb, bb, tile), g * sb.RowsIn(bb), 0, 1, r, sb.RowsIn(bb), bb == firstB, bb == endB - 1, dst, na));
                     }
                 }
             }
+        }
         return steps;
     }
 
     public override IEnumerable<Instruction> Emit(EmitContext ctx) => Steps.Select(s => new Qmm(Mm, s.Row, s.Column)
     {
         Owner = Mm, Axpy = !Mm.TransposeB, ALine = ctx.Line(s.ATile) + s.AOffset, AStride = s.AStride, BLine = ctx.Line(s.BTile) + s.BOffset,
-        BStride = s.BStride, Groups = s.Groups, LastLanes = s.LastLanes, Rows = s.Rows, First = s.First, Last = s.Last, DstLine = ctx.Line(Y) + s.DstOffset,
+        BStride = s.BStride, Groups = s.Groups, LastLanes = s.LastLanes, Rows = s.Rows, ARows = s.ARows, First = s.First, Last = s.Last,
+        DstLine = ctx.Line(Y) + s.DstOffset,
     });
 
     public override string Needs(long bytes, HwConfig c) =>
         $"{Mm.Mnemonic} '{Mm.Name}' keeps, for a block of result rows and {c.ArrayCols} result columns, the tiles of A and B it reads and the output tile: {bytes} bytes";
 
-    public override long Cycles(HwConfig c, IReadOnlyList<TileTensor> tensors) => Steps.Sum(s => Qmm.CyclesOf(s.Groups, s.Rows));
+    public override long Cycles(HwConfig c, IReadOnlyList<TileTensor> tensors) => Steps.Sum(s => Qmm.CyclesOf(s.Groups, s.Rows, s.ARows, s.Last));
 }
