@@ -1,5 +1,6 @@
 using HwGen.Core.Ir;
 using HwGen.Rtl.Engines.ActMatMul;
+using HwGen.Rtl.Engines.BitMod;
 using HwGen.Rtl.Engines.Dense;
 using HwGen.Rtl.Engines.Eltwise;
 using HwGen.Rtl.Engines.Host;
@@ -17,6 +18,7 @@ public static class EngineRegistry
     public static IReadOnlyList<IEngine> All { get; } =
     [
         new HostEngine(),
+        new BitModEngine(),
         new TlmmEngine(),
         new DenseEngine(),
         new VectorEngine(),

@@ -36,13 +36,18 @@ public sealed class DenseLayout
     readonly long[] tileWord;
     readonly Func<int, int>? weightLineBytes;
 
-    public DenseLayout(QGemm g, HwConfig c, Func<int, int>? weightLineBytes = null)
+    readonly Func<int, int, int> weightLines;
+
+    /// <param name="weightLines">Lines of the weights of inputs [k0, k0 + k) (k0 a multiple of ArrayCols): a line per ArrayRows
+    /// inputs unless an engine interleaves others (BitMoD's group headers).</param>
+    public DenseLayout(QGemm g, HwConfig c, Func<int, int>? weightLineBytes = null, Func<int, int, int>? weightLines = null)
     {
         this.c = c;
         this.weightLineBytes = weightLineBytes;
+        this.weightLines = weightLines ?? ((_, k) => (k + c.ArrayRows - 1) / c.ArrayRows);
         Layer = g;
         KTiles = (g.K + c.ArrayCols - 1) / c.ArrayCols;
-        Group = GroupOf(g, c);
+        Group = GroupOf(g, c, this.weightLines);
         tileWord = new long[g.Tiling!.ColTiles + 1];
         for (int j = 0; j < g.Tiling.ColTiles; j++)
             tileWord[j + 1] = tileWord[j] + Enumerable.Range(0, Chunks).Sum(i => WeightSlot(j).Beats(ChunkLines(i))) + ParamSlot.Beats(DenseEngine.ParamLines(c));
@@ -51,15 +56,15 @@ public sealed class DenseLayout
     /// <summary>Largest group of input tiles whose weights and parameters fit one constant bank (the next group loads into the
     /// other) and whose activations fit half of their bank (the next group's load there too); failing that, whole banks but
     /// for an output tile; at least one tile (Check reports a scratchpad too small for that).</summary>
-    static int GroupOf(QGemm g, HwConfig c)
+    static int GroupOf(QGemm g, HwConfig c, Func<int, int, int> weightLines)
     {
         int cols = c.ArrayCols, r = c.ArrayRows, kTiles = (g.K + cols - 1) / cols, param = DenseEngine.ParamLines(c);
         int constLines = c.LinesOf(2), actLines = c.LinesOf(0);
         // t input tiles: ceil(k / r) weight lines; a full block's activations take k rounded up to r lines (r rows x k / r).
         bool Fits(int tiles, int actRoom)
         {
-            int k = Math.Min(g.K, tiles * cols), lines = (k + r - 1) / r;
-            return lines + param <= constLines && lines * r <= actRoom;
+            int k = Math.Min(g.K, tiles * cols);
+            return weightLines(0, k) + param <= constLines && (k + r - 1) / r * r <= actRoom;
         }
         int group = Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, actLines / 2));
         if (group == 0) group = Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, actLines - cols));
@@ -69,8 +74,9 @@ public sealed class DenseLayout
     public int ChunkFirstK(int chunk) => chunk * Group * c.ArrayCols;
     /// <summary>Inputs of a chunk.</summary>
     public int ChunkK(int chunk) => Math.Min(Layer.K, (chunk + 1) * Group * c.ArrayCols) - ChunkFirstK(chunk);
-    /// <summary>Weight lines of a chunk (ArrayRows inputs each; a chunk starts at a multiple of ArrayCols, so of ArrayRows).</summary>
-    public int ChunkLines(int chunk) => (ChunkK(chunk) + c.ArrayRows - 1) / c.ArrayRows;
+    /// <summary>Weight lines of a chunk (ArrayRows inputs each, unless another engine's lines say otherwise; a chunk starts at a
+    /// multiple of ArrayCols, so of ArrayRows).</summary>
+    public int ChunkLines(int chunk) => weightLines(ChunkFirstK(chunk), ChunkK(chunk));
     public int ColsIn(int tile) => Math.Min(c.ArrayCols, Layer.N - tile * c.ArrayCols);
     /// <summary>A weight line holds the tile's columns, ArrayRows bytes each (unless packed).</summary>
     public LineSlot WeightSlot(int tile) => LineSlot.For(weightLineBytes?.Invoke(ColsIn(tile)) ?? ColsIn(tile) * c.ArrayRows, c);
@@ -109,8 +115,9 @@ public sealed record GemmTask(QGemm Layer, int Block, int ColTile, IReadOnlyList
                 ParamLine = Params is { } p ? ctx.Line(p) : 0, OutLine = Output is { } o ? ctx.Line(o) : 0,
                 Cols = Math.Min(c, Layer.N - ColTile * c),
             };
-            yield return Variant is null ? gemm : Variant(gemm);
-            offset += k;
+            var made = Variant is null ? gemm : Variant(gemm);
+            yield return made;
+            offset += made.WeightLines;
         }
     }
 
