@@ -9,7 +9,11 @@ public sealed partial class LowerOnnxToIr
 {
     /// <summary>A float matrix product of a quantized activation with quantized weights, awaiting its QuantizeLinear.</summary>
     sealed record PendingMatMul(Value X, int K, int N, int[] Weights, double[] WeightScale, double[]? BiasReal,
-        double ClampLo, double ClampHi, string Node) : Abs;
+        double ClampLo, double ClampHi, string Node) : Abs
+    {
+        /// <summary>The QONNX bit width of the weights (0: not QONNX).</summary>
+        public int QonnxBits { get; init; }
+    }
 
     /// <summary>Weights W[k,n] with the zero point removed, and the per-column scale, from a DequantizeLinear'd constant.</summary>
     (int K, int N, int[] W, double[] Scale) Weights(OnnxNode node, QConst b, bool transposed, double alpha)
@@ -64,7 +68,7 @@ public sealed partial class LowerOnnxToIr
         if (a.V.Type.Shape[^1] != k)
             throw Error(node, $"shape mismatch: A is {ShapeUtil.Format(a.V.Type.Shape)} but B needs {k} input features");
         var bias = gemm && ins.ElementAtOrDefault(2) is { } c ? BiasVector(node, c, n, node.Float("beta", 1)) : null;
-        return new PendingMatMul(a.V, k, n, w, scale, bias, double.NegativeInfinity, double.PositiveInfinity, node.Name);
+        return new PendingMatMul(a.V, k, n, w, scale, bias, double.NegativeInfinity, double.PositiveInfinity, node.Name) { QonnxBits = b.QonnxBits };
     }
 
     Abs LowerActivation(OnnxNode node, Abs?[] ins)
@@ -147,7 +151,7 @@ public sealed partial class LowerOnnxToIr
         return Emit(new QGemm(Legal(pm.Node), pm.X, y)
         {
             K = pm.K, N = pm.N, Weights = pm.Weights, Bias = bias, RealMultiplier = real,
-            InputZeroPoint = (int)xq.ZeroPoint, ClampMin = lo, ClampMax = hi, OutputQuant = yq,
+            InputZeroPoint = (int)xq.ZeroPoint, ClampMin = lo, ClampMax = hi, OutputQuant = yq, QonnxBits = pm.QonnxBits,
         });
     }
 }

@@ -30,6 +30,8 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
     /// <summary>The groups of the bit-serial mixture-of-datatype engine (BitMoD) when the op runs there: <see cref="Weights"/> then
     /// hold each weight's value in its group's datatype; null otherwise.</summary>
     public WeightGroups? Groups { get; init; }
+    /// <summary>The bit width of the QONNX quantizer the weights came from (1 for BipolarQuant); 0 when not from QONNX.</summary>
+    public int QonnxBits { get; init; }
     /// <summary>Tiling onto the engine, set by TileToEngine (null before).</summary>
     public GemmTiling? Tiling { get; init; }
 
@@ -52,6 +54,7 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
         yield return ("clamp", Text.Attr.Of([ClampMin, ClampMax]));
         if (Engine is not null) yield return ("engine", Text.Attr.Of(Engine));
         if (TableGroup != 0) yield return ("table_group", Text.Attr.Of(TableGroup));
+        if (QonnxBits != 0) yield return ("qonnx_bits", Text.Attr.Of(QonnxBits));
         if (Groups is { } gr)
         {
             yield return ("groups", Text.Attr.Of([gr.Bits, gr.Size, gr.ScaleBits]));
@@ -77,6 +80,7 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
         ClampMin = a.Clamp().Min, ClampMax = a.Clamp().Max,
         Engine = a.Has("engine") ? a.String("engine") : null,
         TableGroup = a.Has("table_group") ? a.Int("table_group") : 0,
+        QonnxBits = a.Has("qonnx_bits") ? a.Int("qonnx_bits") : 0,
         Groups = a.Has("groups") && a.Ints("groups") is [var bits, var size, var sb] && a.Doubles("group_error") is [var mse, var max]
             ? new WeightGroups(bits, size, sb, a.Ints("group_types"), a.Ints("group_scales"), mse, max) : null,
         Tiling = a.Has("tiles") && a.Ints("tiles") is [var r, var c, var rb, var ct] ? new GemmTiling(r, c, rb, ct) : null,

@@ -85,6 +85,8 @@ public sealed class BitModEngine : IDeviceEngine
     {
         var g = (QGemm)op;
         var spec = Spec(g, c);
+        if (g.QonnxBits > 4)
+            throw new HwGenException($"layer '{g.Name}': its QONNX weights have {g.QonnxBits} bits; the BitMoD engine takes QONNX weights of at most 4 bits (bitmodLayers)");
         var q = BitModQuantizer.Exact(g.Weights, g.K, g.N, spec);
         var bias = g.Bias.ToArray();
         var real = g.RealMultiplier.ToArray();
