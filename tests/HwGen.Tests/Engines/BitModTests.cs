@@ -69,6 +69,31 @@ public sealed class BitModTests
         Assert.Equal(DenseEngine.Kernel(dense, x).Data, BitModEngine.Kernel(g, x).Data);
     }
 
+    /// <summary>A float weight initializer (a QDQ model whose weights were left in float): per-channel int8 on the dense engine, and
+    /// requantized from there by BitMoD; the RTL is bit-exact.</summary>
+    [Fact]
+    public void Float_weights_are_taken_and_requantized()
+    {
+        using var dir = new TempDir();
+        int k = 24, n = 6;
+        var rng = new Random(2);
+        var b = new OnnxBuilder();
+        b.Input("x", DType.Float32, 2, k);
+        var x = QdqModels.Dq(b, QdqModels.Q(b, "x", 1 / 127.0, 0, DType.Int8, "in"), 1 / 127.0, 0, DType.Int8, "in");
+        var w = b.Init("w", DType.Float32, [k, n], Enumerable.Range(0, k * n).Select(_ => (double)(float)(rng.NextDouble() * 2 - 1)).ToArray());
+        var y = b.Node("MatMul", [x, w], "fc");
+        var o = QdqModels.Dq(b, QdqModels.Q(b, y, k / 64.0, 0, DType.Int8, "out"), k / 64.0, 0, DType.Int8, "out");
+        b.Output(o, DType.Float32, 2, n);
+        var path = b.Save(dir.File("f.onnx"));
+        var dense = First(Flow.Compile(path, HwConfig.Default));
+        Assert.Equal(DenseEngine.Id, dense.Engine);
+        Assert.Equal(127, Enumerable.Range(0, n).Select(j => Enumerable.Range(0, k).Max(i => Math.Abs(dense.Weights[i * n + j]))).Min());
+        var c = Flow.Compile(path, Config(4, 8, "*", 4, "mod", 8));
+        Assert.Equal(BitModEngine.Id, First(c).Engine);
+        Flow.WriteDesignDirectory(c, dir.File("out"), [QdqModels.Input(5, 2, k)], path);
+        RtlCheck.BitExactInEstimatedCycles("verilator", dir.File("out"), c.Design.EstimatedCycles);
+    }
+
     /// <summary>The kernel equals the dense arithmetic on the effective weights value · group scale, with K not a multiple of G.</summary>
     [Theory]
     [InlineData(3, "mod", 4, 22)]
