@@ -206,6 +206,7 @@ public sealed class BitModTests
     [InlineData("""{ "bitmodLayers": "*", "bitmodGroup": 6 }""", "group size 6 does not fit")]
     [InlineData("""{ "bitmodLayers": "*=mod4/2000" }""", "group size 2000 does not fit")]
     [InlineData("""{ "bitmodLayers": "*=mod4/x" }""", "is not FORMAT[BITS][/GROUP]")]
+    [InlineData("""{ "bitmodLayers": "*=mod99999999999" }""", "is not FORMAT[BITS][/GROUP]")]
     public void Bad_bitmod_config_is_one_error_naming_the_layer(string json, string why)
     {
         using var dir = new TempDir();

@@ -104,6 +104,8 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
         if (TableGroup != 0 && Weights.Any(w => w is < -1 or > 1)) return $"table group {TableGroup} needs weights in {{-1, 0, 1}}";
         if (Groups is { } g && (g.Size < 1 || g.Types.Count != (K + g.Size - 1) / g.Size * N || g.Scales.Count != g.Types.Count))
             return $"weight groups of {g.Size} need one datatype and one scale per group and column";
+        if (Groups is { } h && (h.Bits is not (3 or 4) || h.ScaleBits is < 1 or > 16 || h.Types.Any(t => t is < 0 or > 4) || h.Scales.Any(s => s < 0 || s >= 1 << h.ScaleBits)))
+            return $"weight groups need 3 or 4 bits, datatype ids 0-4 and scales of {h.ScaleBits} unsigned bits";
         if (Multiplier.Count != 0 && !RequantLegalized) return "requantization multipliers and shifts need one entry per column";
         if (RequantLegalized && (Shift.Any(s => s is < 1 or > 63) || Multiplier.Any(m => m < 0)))
             return "requantization shift must be in [1, 63] and multiplier non-negative";

@@ -12,7 +12,8 @@ namespace HwGen.Rtl.Engines.BitMod;
 public sealed record BitModDecode(int Index, string Bits, string Comment);
 
 /// <summary>The values of templates/hwgen_bitmod_pe.v.sbn and of the shell's serial mode beyond the common ones.</summary>
-public sealed record BitModValues(int ScaleBits, int HeaderBits, int GposBit, IReadOnlyList<BitModDecode> Decoder);
+/// <summary>SumBits: the PE's column sums, signed: a term is at most 255 · 16 = 4080 in magnitude (below 2^12), a column adds ArrayRows.</summary>
+public sealed record BitModValues(int ScaleBits, int HeaderBits, int GposBit, int SumBits, IReadOnlyList<BitModDecode> Decoder);
 
 /// <summary>
 /// The bit-serial mixture-of-datatype engine (BitMoD, HPCA 2025) for 3- and 4-bit weights: the compiler quantizes each group of G
@@ -59,8 +60,8 @@ public sealed class BitModEngine : IDeviceEngine
             string head = parts[0];
             int digits = head.Length - head.Reverse().TakeWhile(char.IsAsciiDigit).Count();
             if (head.Length > 0) format = head[..digits];
-            if (digits < head.Length) bits = int.Parse(head[digits..], CultureInfo.InvariantCulture);
-            if (parts.Length > 2 || parts.Length == 2 && !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out group))
+            if (parts.Length > 2 || parts.Length == 2 && !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out group)
+                || digits < head.Length && !int.TryParse(head[digits..], NumberStyles.None, CultureInfo.InvariantCulture, out bits))
                 throw new HwGenException(Err($"bitmodLayers entry '{text}' is not FORMAT[BITS][/GROUP] (e.g. mod4/128)"));
         }
         if (format is not ("mod" or "int"))
@@ -188,7 +189,8 @@ public sealed class BitModEngine : IDeviceEngine
                     string Term(int i) => i < terms.Count ? $"1{(terms[i].Sign < 0 ? 1 : 0)}{Convert.ToString(terms[i].Shift, 2).PadLeft(3, '0')}" : "00000";
                     rows.Add(new((bits == 4 ? 128 : 0) | t.Id << 4 | code, Term(1) + Term(0), $"{t.Name} code {code}: {t.Values[code]}"));
                 }
-        return new BitModValues(c.BitmodScaleBits, ModType.IdBits + c.BitmodScaleBits, BitMod.Layout["gpos"].Offset, rows);
+        return new BitModValues(c.BitmodScaleBits, ModType.IdBits + c.BitmodScaleBits, BitMod.Layout["gpos"].Offset,
+            13 + (int)Math.Ceiling(Math.Log2(c.ArrayRows)), rows);
     }
 
     public ReportTable Report(Design d)
