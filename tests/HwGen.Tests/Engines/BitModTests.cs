@@ -2,6 +2,7 @@ using HwGen.Cli;
 using HwGen.Core;
 using HwGen.Core.Ir;
 using HwGen.Rtl.Program;
+using HwGen.Rtl.Engines;
 using HwGen.Rtl.Engines.BitMod;
 using HwGen.Rtl.Engines.Dense;
 using HwGen.Tests.Support;
@@ -67,6 +68,22 @@ public sealed class BitModTests
         Assert.Equal(0, g.Groups.RelativeMse);
         var x = new Tensor(DType.Int8, [3, 20], Enumerable.Range(0, 60).Select(i => (double)(i * 37 % 256 - 128)).ToArray());
         Assert.Equal(DenseEngine.Kernel(dense, x).Data, BitModEngine.Kernel(g, x).Data);
+    }
+
+    /// <summary>The IR with weight groups prints and parses back exactly, and the parsed graph computes the same outputs.</summary>
+    [Fact]
+    public void Weight_groups_print_and_parse_back()
+    {
+        using var dir = new TempDir();
+        var path = QonnxModels.Layer(5, 2, 20, 6, new QonnxLayer(WeightBits: 4)).Save(dir.File("q.onnx"));
+        var c = Flow.Compile(path, Config(4, 8, "*", 3, "mod", 8));
+        var text = Printer.Print(c.Graph);
+        Assert.Contains("group_types", text);
+        Assert.Contains("qonnx_bits", text);
+        var back = HwGen.Core.Ir.Text.Parser.ParseOne(text);
+        Assert.Equal(text, Printer.Print(back));
+        var x = Flow.DefaultInputs(c.Graph);
+        Assert.Equal(HardwareModel.Outputs(c.Graph, x)[0].Data, HardwareModel.Outputs(back, x)[0].Data);
     }
 
     /// <summary>A float weight initializer (a QDQ model whose weights were left in float): per-channel int8 on the dense engine, and
