@@ -107,8 +107,8 @@ public sealed record BitMod : Gemm
 /// The BitMoD engine's exact timing with a memory that never stalls (the serial mode of templates/hwgen_dense_engine.v.sbn):
 /// the GEMM shell's (<see cref="DenseTimer"/>) with its MAC issue replaced. Issues go one a cycle: a header line one, each code
 /// line two per row (terms 0 and 1). A group's last line (for a row) hands that row's partial sums to its dequantizer, which
-/// multiplies them by the group scale bit-serially, one scale bit a cycle, and adds the product to the accumulators in the
-/// last: a hand-over issued in cycle T finishes in T + 1 + ScaleBits. The row's next hand-over waits (the issue stalls) until
+/// adds them to the accumulators times the group scale bit-serially, one scale bit a cycle (low bit first, the partial sums
+/// shifted up a bit a cycle): a hand-over issued in cycle T finishes in T + 1 + ScaleBits. The row's next hand-over waits (the issue stalls) until
 /// the previous one is in its last cycle; the copy to the drain waits until every dequantizer has finished.
 /// </summary>
 public sealed class BitModTimer(HwConfig config) : DenseTimer(config)
