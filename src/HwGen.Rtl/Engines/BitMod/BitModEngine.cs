@@ -154,7 +154,10 @@ public sealed class BitModEngine : IDeviceEngine
     public void Lower(Op op, TileBuilder b)
     {
         var g = (QGemm)op;
-        DenseLowering.Lower(g, b, Layout(g, b.Config), gemm => new BitMod(gemm, g.Groups!, b.Config.ArrayRows));
+        int groupLines = g.Groups!.Size / b.Config.ArrayRows;
+        // Two issues a code line and row, and about a header line per group (the scheduler's estimate; the cycle model is exact).
+        DenseLowering.Lower(g, b, Layout(g, b.Config), gemm => new BitMod(gemm, g.Groups!, b.Config.ArrayRows),
+            (lines, rows) => 2L * lines * rows + (lines + groupLines - 1) / groupLines);
     }
 
     public IUnitTimer Timer(HwConfig c) => new BitModTimer(c);

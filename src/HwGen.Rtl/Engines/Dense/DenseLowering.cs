@@ -99,7 +99,7 @@ public sealed class DenseLayout
 /// in the engine.
 /// </summary>
 public sealed record GemmTask(QGemm Layer, int Block, int ColTile, IReadOnlyList<int> InputTensors, int Weights,
-    int? Params, int? Output, bool First, bool Last, Func<Gemm, Gemm>? Variant = null) : TileTask(Layer, Block)
+    int? Params, int? Output, bool First, bool Last, Func<Gemm, Gemm>? Variant = null, Func<int, int, long>? Issue = null) : TileTask(Layer, Block)
 {
     public override IEnumerable<Instruction> Emit(EmitContext ctx)
     {
@@ -124,16 +124,22 @@ public sealed record GemmTask(QGemm Layer, int Block, int ColTile, IReadOnlyList
     public override string Needs(long bytes, HwConfig c) =>
         $"the smallest task needs {bytes} bytes: activations, weights, {DenseEngine.ParamLines(c)} parameter lines, an output tile";
 
-    /// <summary>Per input tile, its weight lines (a line per ArrayRows features) times the block's rows, and 2.</summary>
+    /// <summary>Per input tile, its weight lines (a line per ArrayRows features) times the block's rows (or what <see cref="Issue"/>
+    /// says of those lines and rows), and 2.</summary>
     public override long Cycles(HwConfig c, IReadOnlyList<TileTensor> tensors) =>
-        InputTensors.Select(t => (ActTile)tensors[t]).Sum(tile => (long)tile.Storage.LinesPerRow(tile.Tile) * tile.Storage.RowsIn(Block) + 2);
+        InputTensors.Select(t => (ActTile)tensors[t]).Sum(tile =>
+        {
+            int lines = tile.Storage.LinesPerRow(tile.Tile), rows = tile.Storage.RowsIn(Block);
+            return (Issue?.Invoke(lines, rows) ?? (long)lines * rows) + 2;
+        });
 }
 
 /// <summary>Lowers a QGemm to GEMM tasks: per row block and column tile, chains of tasks over groups of input tiles. Another
 /// engine on the same shell (TLMM) gives its own constant layout and turns each GEMM into its instruction (<c>variant</c>).</summary>
 public static class DenseLowering
 {
-    public static void Lower(QGemm g, TileBuilder b, DenseLayout layout, Func<Gemm, Gemm>? variant = null)
+    /// <param name="issue">The MAC issue cycles of a GEMM of so many weight lines and rows, for the scheduler's estimate (default: one a line and row).</param>
+    public static void Lower(QGemm g, TileBuilder b, DenseLayout layout, Func<Gemm, Gemm>? variant = null, Func<int, int, long>? issue = null)
     {
         var cfg = b.Config;
         int c = cfg.ArrayCols, paramLines = DenseEngine.ParamLines(cfg), tiles = g.Tiling!.ColTiles;
@@ -154,7 +160,7 @@ public static class DenseLowering
                 int w = b.Const(new WeightChunk(g, j, layout.ChunkFirstK(chunk), layout.ChunkLines(chunk), layout.ChunkWord(j, chunk), layout.WeightSlot(j), BankOf(j, chunk)));
                 int? prm = first ? b.Const(new ParamBlock(g, j, paramLines, layout.ParamWord(j), layout.ParamSlot, BankOf(j, 0))) : null;
                 int? o = last ? b.Act(y, blk, j) : null;
-                previous = b.Task(new GemmTask(g, blk, j, ins, w, prm, o, first, last, variant), $"{g.Name}[b{blk},c{j},k{t0 * c}]",
+                previous = b.Task(new GemmTask(g, blk, j, ins, w, prm, o, first, last, variant, issue), $"{g.Name}[b{blk},c{j},k{t0 * c}]",
                     [.. ins, w, .. prm is { } pp ? [pp] : Array.Empty<int>()], o is { } oo ? [oo] : [], previous);
             }
         }
