@@ -209,6 +209,25 @@ public sealed class BitModTests
         Assert.True(bitmod.Design.CostOf(First(bitmod)).OffChipBytes < dense.Design.CostOf(First(dense)).OffChipBytes);
     }
 
+    /// <summary>`hwgen bench bitmod --quick`: MoD's squared error is below INT's of the same bits on Gaussian and Laplacian weights,
+    /// and the digits MLP on MoD-4 stays within 3 points of int8, with fewer off-chip bytes and cycles at batch 1.</summary>
+    [Fact]
+    public void The_quick_benchmark_shows_mod_below_int()
+    {
+        var (errors, models) = BitModBench.Run(Path.Combine(Repo.Root, "examples"), quick: true, TextWriter.Null);
+        foreach (var source in new[] { "Gaussian", "Laplacian" })
+            foreach (int bits in new[] { 3, 4 })
+            {
+                double Mse(string spec) => errors.Single(e => e.Source.StartsWith(source) && e.Spec == spec).RelativeMse;
+                Assert.True(Mse($"MoD-{bits}") < Mse($"INT{bits}"), $"{source} {bits} bits");
+            }
+        var int8 = models.Single(m => m.Name.StartsWith("int8"));
+        var mod4 = models.Single(m => m.Name == "MoD-4");
+        Assert.True(mod4.Accuracy >= int8.Accuracy - 0.03, $"MoD-4 {mod4.Accuracy}, int8 {int8.Accuracy}");
+        Assert.True(mod4.OffChipBytes < int8.OffChipBytes && mod4.Cycles < int8.Cycles);
+        Assert.Contains("| MoD-4 |", BitModBench.Markdown((errors, models)));
+    }
+
     static string WriteConfig(TempDir dir, string json)
     {
         File.WriteAllText(dir.File("hw.json"), json);
