@@ -191,6 +191,24 @@ public sealed class BitModTests
         RtlCheck.BitExactInEstimatedCycles(simulator, dir.File("out"), design.EstimatedCycles);
     }
 
+    /// <summary>The cycle model: a group end waits for the row's dequantizer (scaleBits cycles after the previous one). Groups of
+    /// 2 code lines on one row leave 5 issues between group ends: with 5-bit scales each group after the first stalls a cycle,
+    /// with 4-bit ones, or on a block of two rows (9 issues), none does.</summary>
+    [Theory]
+    [InlineData(1, 5, 3)]
+    [InlineData(1, 4, 0)]
+    [InlineData(2, 5, 0)]
+    public void Short_groups_stall_until_the_row_dequantizer_is_free(int rows, int scaleBits, int stalls)
+    {
+        using var dir = new TempDir();
+        var cfg = Config(rows, 2 * rows, "*", 3, "mod", 2 * rows, scaleBits);
+        var layer = First(Flow.Compile(Model(dir, 1, 16, 3, 2), cfg));
+        var bmm = new BitMod(new Gemm(layer, 0, 0, 0) { Lines = 8, Rows = rows, Cols = 2 }, layer.Groups!, rows);
+        Assert.Equal((4, 0, 2), (bmm.Headers, bmm.GroupPos, bmm.GroupLines));
+        long issues = 1 + 4 + 2L * 8 * rows;   // a taken cycle, 4 headers, two terms per code line and row
+        Assert.Equal(issues + stalls, new BitModTimer(cfg).Take(bmm, 0).Retire);
+    }
+
     /// <summary>Off chip a 4-bit layer's weight line is half the dense one's, plus a header line per group.</summary>
     [Fact]
     public void The_dma_moves_the_packed_weights()
