@@ -51,7 +51,7 @@ public static class BitModBench
         string digits = Path.Combine(examples, "mlp_digits");
         var x = Npy.Read(Path.Combine(digits, "test_x.npy"));
         var labels = Npy.Read(Path.Combine(digits, "test_y.npy"));
-        foreach (var (name, layers, bits) in new[] { ("int8 (dense)", "", 4), ("MoD-4", "*", 4), ("MoD-3", "*", 3), ("INT4", "*=int4", 4) })
+        foreach (var (name, layers, bits) in new[] { ("int8 (dense)", "", 4), ("MoD-4", "*", 4), ("INT4", "*=int4", 4), ("MoD-3", "*", 3), ("INT3", "*=int3", 3) })
         {
             var cfg = HwConfig.Default with { Scheduler = "greedy", BitmodLayers = layers, BitmodBits = bits };
             string path = Path.Combine(digits, "model.onnx");
