@@ -27,6 +27,14 @@ public sealed record HwConfig
     public int TlmmGroup { get; init; } = 2;
     /// <summary>Layers forced onto the table-lookup ternary engine, by name, comma-separated (their weights must be ternary).</summary>
     public string TlmmLayers { get; init; } = "";
+    /// <summary>Layers on the bit-serial mixture-of-datatype engine (BitMoD): comma-separated entries <c>name</c> or
+    /// <c>name=FORMAT[BITS][/GROUP]</c>; <c>*</c> names every layer.</summary>
+    public string BitmodLayers { get; init; } = "";
+    /// <summary>BitMoD defaults of the layers <see cref="BitmodLayers"/> names: weight bits, format, group size, group scale bits.</summary>
+    public int BitmodBits { get; init; } = 4;
+    public string BitmodFormat { get; init; } = "mod";
+    public int BitmodGroup { get; init; } = 128;
+    public int BitmodScaleBits { get; init; } = 8;
     /// <summary>The names in <see cref="TlmmLayers"/>.</summary>
     public IReadOnlyList<string> TlmmForced => TlmmLayers.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 
@@ -97,6 +105,20 @@ public sealed record HwConfig
         ConfigField.String("tlmmLayers", c => c.TlmmLayers, (c, v) => c with { TlmmLayers = v }, v => !v.Split(',').Any(n => n.Trim().Length == 0) || v.Trim().Length == 0,
             "layer names separated by commas (\"fc1,fc2\"), none empty",
             "layers forced onto TLMM, by name, comma-separated (`\"fc1,fc2\"`): a forced layer whose weights are not ternary is an error naming it and its first other value, a name that is no layer an error listing the layers"),
+        ConfigField.String("bitmodLayers", c => c.BitmodLayers, (c, v) => c with { BitmodLayers = v }, v => v.Trim().Length == 0 || !v.Split(',').Any(n => n.Split('=')[0].Trim().Length == 0),
+            "entries separated by commas, each a layer name or `*`, optionally `=FORMAT[BITS][/GROUP]` (\"fc1=mod3/64,fc2\")",
+            "layers on the bit-serial mixture-of-datatype engine (BitMoD), comma-separated: a name or `*` (every layer), each optionally with its own " +
+            "`=FORMAT[BITS][/GROUP]` (`\"fc1=mod3/64,*=int4\"`); the others take the four fields below. Their weights are requantized per group " +
+            "to 3 or 4 bits (INT weights that already fit, such as QONNX's, run as they are)"),
+        ConfigField.Int("bitmodBits", c => c.BitmodBits, (c, v) => c with { BitmodBits = v }, v => v is >= 1 and <= 16, "in [1, 16]",
+            "BitMoD weight bits: 3 or 4 (another is an error naming the first BitMoD layer)"),
+        ConfigField.String("bitmodFormat", c => c.BitmodFormat, (c, v) => c with { BitmodFormat = v }, v => v.Trim().Length > 0, "a format name, \"mod\" or \"int\" (another is an error naming the first BitMoD layer)",
+            "BitMoD format: `\"mod\"` (per group the least-error of FP with an extra-resolution or extra-asymmetry value, ±) or `\"int\"` (INT alone); " +
+            "another name is an error naming the first BitMoD layer"),
+        ConfigField.Int("bitmodGroup", c => c.BitmodGroup, (c, v) => c with { BitmodGroup = v }, v => v is >= 1 and <= 65536, "in [1, 65536]",
+            "BitMoD group size along the input dimension: a multiple of `arrayRows`, at most 255 weight lines (else an error naming the layer)"),
+        ConfigField.Int("bitmodScaleBits", c => c.BitmodScaleBits, (c, v) => c with { BitmodScaleBits = v }, v => v is >= 1 and <= 16, "in [1, 16]",
+            "bits of BitMoD's unsigned integer group scales (the second level under a per-channel scale); at most 8·`arrayRows` - 3 (a group header line holds them)"),
     ];
 
     /// <summary>Reads a JSON config file; every field is optional, unknown fields and bad values are errors.</summary>

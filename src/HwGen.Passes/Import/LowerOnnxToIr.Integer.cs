@@ -74,6 +74,6 @@ public sealed partial class LowerOnnxToIr
         var perm = node.Ints("perm");
         var p = perm?.Select(v => (int)v).ToArray() ?? Enumerable.Range(0, q.Q.Rank).Reverse().ToArray();
         int axis = q.Scale.Size == 1 ? q.Axis : Array.IndexOf(p, q.Axis);
-        return new QConst(OnnxEvaluator.Transpose(q.Q, perm), q.Scale, q.Zp, axis, OnnxEvaluator.Transpose(q.Real, perm));
+        return new QConst(OnnxEvaluator.Transpose(q.Q, perm), q.Scale, q.Zp, axis, OnnxEvaluator.Transpose(q.Real, perm)) { QonnxBits = q.QonnxBits };
     }
 }

@@ -9,7 +9,11 @@ public sealed partial class LowerOnnxToIr
 {
     /// <summary>A float matrix product of a quantized activation with quantized weights, awaiting its QuantizeLinear.</summary>
     sealed record PendingMatMul(Value X, int K, int N, int[] Weights, double[] WeightScale, double[]? BiasReal,
-        double ClampLo, double ClampHi, string Node) : Abs;
+        double ClampLo, double ClampHi, string Node) : Abs
+    {
+        /// <summary>The QONNX bit width of the weights (0: not QONNX).</summary>
+        public int QonnxBits { get; init; }
+    }
 
     /// <summary>Weights W[k,n] with the zero point removed, and the per-column scale, from a DequantizeLinear'd constant.</summary>
     (int K, int N, int[] W, double[] Scale) Weights(OnnxNode node, QConst b, bool transposed, double alpha)
@@ -37,6 +41,26 @@ public sealed partial class LowerOnnxToIr
         return (k, n, w, scale);
     }
 
+    /// <summary>Float weights quantized per output channel (along <paramref name="axis"/>) to symmetric int8: scale = absmax / 127, codes
+    /// rounded half to even. An engine that requantizes them (BitMoD) starts from these codes times their scales: within half an
+    /// int8 step (1/254 of the channel's largest weight) of the floats.</summary>
+    QConst FloatWeights(OnnxNode node, Tensor w, int axis)
+    {
+        if (w.Data.Any(v => !double.IsFinite(v))) throw Error(node, "a float weight is not finite");
+        int n = w.Shape[axis], other = w.Shape[1 - axis];
+        long At(int j, int i) => axis == 1 ? (long)i * n + j : (long)j * other + i;
+        var scale = new double[n];
+        var codes = new double[w.Size];
+        for (int j = 0; j < n; j++)
+        {
+            double max = 0;
+            for (int i = 0; i < other; i++) max = Math.Max(max, Math.Abs(w.Data[At(j, i)]));
+            scale[j] = max == 0 ? 1 : (float)(max / 127);
+            for (int i = 0; i < other; i++) codes[At(j, i)] = Math.Clamp(Math.Round(w.Data[At(j, i)] / scale[j], MidpointRounding.ToEven), -127, 127);
+        }
+        return new QConst(new Tensor(DType.Int8, w.Shape, codes), new Tensor(DType.Float32, [n], scale), null, axis, w);
+    }
+
     double[] BiasVector(OnnxNode node, Abs? c, int n, double beta)
     {
         var t = c switch
@@ -54,8 +78,13 @@ public sealed partial class LowerOnnxToIr
     {
         if (LowerActMatMul(node, ins) is { } act) return act;
         if (ins[0] is not RealView a) throw Error(node, $"{node.OpType} input A must be a dequantized activation (DequantizeLinear of a quantized tensor)");
-        if (ins[1] is not QConst b) throw Error(node, $"{node.OpType} input B must be quantized constant weights (DequantizeLinear of an int8 initializer)");
         bool gemm = node.OpType == "Gemm";
+        var b = ins[1] switch
+        {
+            QConst q => q,
+            Const f when !f.T.Type.IsInteger() && f.T.Rank == 2 => FloatWeights(node, f.T, gemm && node.Int("transB", 0) != 0 ? 0 : 1),
+            _ => throw Error(node, $"{node.OpType} input B must be constant weights (DequantizeLinear of an int8 initializer, or a 2-D float initializer)"),
+        };
         if (gemm && node.Int("transA", 0) != 0) throw Error(node, "Gemm with transA=1 is not supported");
         if (gemm && a.V.Type.Shape.Count != 2) throw Error(node, $"Gemm input A must be 2-D, got {ShapeUtil.Format(a.V.Type.Shape)}");
         if (gemm && (!(node.Float("alpha", 1) > 0) || !float.IsFinite(node.Float("alpha", 1)) || !float.IsFinite(node.Float("beta", 1))))
@@ -64,7 +93,7 @@ public sealed partial class LowerOnnxToIr
         if (a.V.Type.Shape[^1] != k)
             throw Error(node, $"shape mismatch: A is {ShapeUtil.Format(a.V.Type.Shape)} but B needs {k} input features");
         var bias = gemm && ins.ElementAtOrDefault(2) is { } c ? BiasVector(node, c, n, node.Float("beta", 1)) : null;
-        return new PendingMatMul(a.V, k, n, w, scale, bias, double.NegativeInfinity, double.PositiveInfinity, node.Name);
+        return new PendingMatMul(a.V, k, n, w, scale, bias, double.NegativeInfinity, double.PositiveInfinity, node.Name) { QonnxBits = b.QonnxBits };
     }
 
     Abs LowerActivation(OnnxNode node, Abs?[] ins)
@@ -150,7 +179,7 @@ public sealed partial class LowerOnnxToIr
         return Emit(new QGemm(Legal(pm.Node), pm.X, y)
         {
             K = pm.K, N = pm.N, Weights = pm.Weights, Bias = bias, RealMultiplier = real,
-            InputZeroPoint = (int)xq.ZeroPoint, ClampMin = lo, ClampMax = hi, OutputQuant = yq,
+            InputZeroPoint = (int)xq.ZeroPoint, ClampMin = lo, ClampMax = hi, OutputQuant = yq, QonnxBits = pm.QonnxBits,
         });
     }
 }

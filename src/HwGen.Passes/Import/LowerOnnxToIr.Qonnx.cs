@@ -65,6 +65,6 @@ public sealed partial class LowerOnnxToIr
         var type = spec.Signed ? DType.Int8 : DType.UInt8;
         var flat = (Tensor p) => new Tensor(p.Type, p.Size == 1 ? [] : [n], p.Data.ToArray());
         return new QConst(new Tensor(type, w.Shape, codes), flat(scale), new Tensor(type, flat(zp).Shape, zp.Data.ToArray()),
-            Math.Max(axis, 0), new Tensor(DType.Float32, w.Shape, real));
+            Math.Max(axis, 0), new Tensor(DType.Float32, w.Shape, real)) { QonnxBits = spec.Bipolar ? 1 : spec.Bits };
     }
 }

@@ -21,7 +21,11 @@ public sealed partial class LowerOnnxToIr
     /// take such a constant (<see cref="RefuseNonFinite"/>).</summary>
     sealed record Const(Tensor T, string? NonFinite = null) : Abs;
     /// <summary>DequantizeLinear of a constant integer tensor (weights, biases): keeps the integers.</summary>
-    sealed record QConst(Tensor Q, Tensor Scale, Tensor? Zp, int Axis, Tensor Real) : Abs;
+    sealed record QConst(Tensor Q, Tensor Scale, Tensor? Zp, int Axis, Tensor Real) : Abs
+    {
+        /// <summary>The bit width of a QONNX quantizer's codes (1 for BipolarQuant); 0 when not from QONNX.</summary>
+        public int QonnxBits { get; init; }
+    }
     /// <summary>A float graph input, before quantization.</summary>
     sealed record FloatInput(Value V) : Abs;
     /// <summary>A quantized IR value; OnnxType is the integer type ONNX gives it (uint8 values are held as int8 - 128).</summary>

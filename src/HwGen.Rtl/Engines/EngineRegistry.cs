@@ -1,6 +1,7 @@
 using HwGen.Core;
 using HwGen.Core.Ir;
 using HwGen.Rtl.Engines.ActMatMul;
+using HwGen.Rtl.Engines.BitMod;
 using HwGen.Rtl.Engines.Dense;
 using HwGen.Rtl.Engines.Eltwise;
 using HwGen.Rtl.Engines.Host;
@@ -18,6 +19,7 @@ public static class EngineRegistry
     public static IReadOnlyList<IEngine> All { get; } =
     [
         new HostEngine(),
+        new BitModEngine(),
         new TlmmEngine(),
         new DenseEngine(),
         new VectorEngine(),

@@ -27,6 +27,11 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
     /// <summary>G of the table-lookup ternary engine when the op runs there (its weights, all in {-1, 0, 1}, packed in groups of G);
     /// 0 otherwise.</summary>
     public int TableGroup { get; init; }
+    /// <summary>The groups of the bit-serial mixture-of-datatype engine (BitMoD) when the op runs there: <see cref="Weights"/> then
+    /// hold each weight's value in its group's datatype; null otherwise.</summary>
+    public WeightGroups? Groups { get; init; }
+    /// <summary>The bit width of the QONNX quantizer the weights came from (1 for BipolarQuant); 0 when not from QONNX.</summary>
+    public int QonnxBits { get; init; }
     /// <summary>Tiling onto the engine, set by TileToEngine (null before).</summary>
     public GemmTiling? Tiling { get; init; }
 
@@ -49,6 +54,14 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
         yield return ("clamp", Text.Attr.Of([ClampMin, ClampMax]));
         if (Engine is not null) yield return ("engine", Text.Attr.Of(Engine));
         if (TableGroup != 0) yield return ("table_group", Text.Attr.Of(TableGroup));
+        if (QonnxBits != 0) yield return ("qonnx_bits", Text.Attr.Of(QonnxBits));
+        if (Groups is { } gr)
+        {
+            yield return ("groups", Text.Attr.Of([gr.Bits, gr.Size, gr.ScaleBits]));
+            yield return ("group_types", Text.Attr.Of(gr.Types));
+            yield return ("group_scales", Text.Attr.Of(gr.Scales));
+            yield return ("group_error", Text.Attr.Of([gr.RelativeMse, gr.RelativeMax]));
+        }
         if (Tiling is not null) yield return ("tiles", Text.Attr.Of([Tiling.Rows, Tiling.Cols, Tiling.RowBlocks, Tiling.ColTiles]));
         yield return ("real_multiplier", Text.Attr.Of(RealMultiplier));
         if (RequantLegalized)
@@ -67,6 +80,9 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
         ClampMin = a.Clamp().Min, ClampMax = a.Clamp().Max,
         Engine = a.Has("engine") ? a.String("engine") : null,
         TableGroup = a.Has("table_group") ? a.Int("table_group") : 0,
+        QonnxBits = a.Has("qonnx_bits") ? a.Int("qonnx_bits") : 0,
+        Groups = a.Has("groups") && a.Ints("groups") is [var bits, var size, var sb] && a.Doubles("group_error") is [var mse, var max]
+            ? new WeightGroups(bits, size, sb, a.Ints("group_types"), a.Ints("group_scales"), mse, max) : null,
         Tiling = a.Has("tiles") && a.Ints("tiles") is [var r, var c, var rb, var ct] ? new GemmTiling(r, c, rb, ct) : null,
         RealMultiplier = a.Doubles("real_multiplier"),
         Multiplier = a.Has("multiplier") ? a.Ints("multiplier") : [],
@@ -86,12 +102,25 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
         if (InputZeroPoint is < -128 or > 127) return $"input zero point {InputZeroPoint} is outside int8";
         if (ClampMin > ClampMax || ClampMin < -128 || ClampMax > 127) return $"clamp [{ClampMin},{ClampMax}] is not inside int8";
         if (TableGroup != 0 && Weights.Any(w => w is < -1 or > 1)) return $"table group {TableGroup} needs weights in {{-1, 0, 1}}";
+        if (Groups is { } g && (g.Size < 1 || g.Types.Count != (K + g.Size - 1) / g.Size * N || g.Scales.Count != g.Types.Count))
+            return $"weight groups of {g.Size} need one datatype and one scale per group and column";
+        if (Groups is { } h && (h.Bits is not (3 or 4) || h.ScaleBits is < 1 or > 16 || h.Types.Any(t => t is < 0 or > 4) || h.Scales.Any(s => s < 0 || s >= 1 << h.ScaleBits)))
+            return $"weight groups need 3 or 4 bits, datatype ids 0-4 and scales of {h.ScaleBits} unsigned bits";
         if (Multiplier.Count != 0 && !RequantLegalized) return "requantization multipliers and shifts need one entry per column";
         if (RequantLegalized && (Shift.Any(s => s is < 1 or > 63) || Multiplier.Any(m => m < 0)))
             return "requantization shift must be in [1, 63] and multiplier non-negative";
         return null;
     }
 }
+
+/// <summary>
+/// Per-group datatypes and integer scales of a QGemm's weights (the BitMoD engine): groups of <see cref="Size"/> weights along K,
+/// per group g and column n (index g·N + n) a datatype id (<see cref="Types"/>, of <see cref="Bits"/>-bit codes) and an unsigned
+/// scale of <see cref="ScaleBits"/> bits; the accumulator is bias + Σ_g Scales[g, n] · Σ_(k in g) (x[k] - zx) · W[k, n]. The
+/// quantization error against the weights it came from: mean square and largest error, relative to the weights' mean square and
+/// largest magnitude.
+/// </summary>
+public sealed record WeightGroups(int Bits, int Size, int ScaleBits, IReadOnlyList<int> Types, IReadOnlyList<int> Scales, double RelativeMse, double RelativeMax);
 
 /// <summary>How a QGemm maps onto a Rows x Cols array: RowBlocks blocks of activation rows times ColTiles column tiles.</summary>
 public sealed record GemmTiling(int Rows, int Cols, int RowBlocks, int ColTiles);

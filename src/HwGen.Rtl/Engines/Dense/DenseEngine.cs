@@ -6,11 +6,12 @@ using HwGen.Rtl.Program;
 
 namespace HwGen.Rtl.Engines.Dense;
 
-/// <summary>The values of templates/hwgen_dense_engine.v.sbn beyond the common ones.</summary>
 /// <summary>The values of templates/hwgen_dense_engine.v.sbn beyond the common ones: the GEMM shell (parameters, MAC issue,
 /// accumulators, drain) named <see cref="EngineModule"/>, whose column sums come from <see cref="ReduceModule"/> (the dense
 /// engine's MAC trees, or the TLMM engine's table lookup).</summary>
-public sealed record DenseValues(int ParamLines, IReadOnlyList<FieldDecode> Decode, int LoadParamsBit, string EngineModule, string ReduceModule);
+/// <summary>Serial, when set, renders the shell's serial mode (the BitMoD engine's: header lines, two terms per code line and row,
+/// per-group dequantization; its values are the BitMoD engine's).</summary>
+public sealed record DenseValues(int ParamLines, IReadOnlyList<FieldDecode> Decode, int LoadParamsBit, string EngineModule, string ReduceModule, object? Serial);
 
 /// <summary>
 /// The dense engine: a rows x cols int8 MAC array whose rows split the reduction (an adder tree per column), with int32
@@ -93,34 +94,40 @@ public sealed class DenseEngine : IDeviceEngine
     {
         var g = (QGemm)op;
         int r = c.ArrayRows;
-        WriteTiles(g, image, first, c, new DenseLayout(g, c), (line, k0, count, col0, cols) =>
+        WriteTiles(g, image, first, c, new DenseLayout(g, c), PerLine(c, (line, k0, count, col0, cols) =>
         {
             for (int k = 0; k < count; k++)
                 for (int n = 0; n < cols; n++)
                     line[n * r + k] = (byte)(sbyte)g.Weights[(k0 + k) * g.N + col0 + n];
-        });
+        }));
     }
 
     /// <summary>Writes one weight line: the weights of inputs [k0, k0 + count) for columns [col0, col0 + cols) into its slot (zeroed).</summary>
     public delegate void WeightLineWriter(Span<byte> slot, int k0, int count, int col0, int cols);
 
+    /// <summary>Writes the lines of one weight chunk, inputs [k0, kEnd) for columns [col0, col0 + cols): line i into
+    /// <c>slot(i)</c> (zeroed).</summary>
+    public delegate void WeightChunkWriter(Func<int, Span<byte>> slot, int k0, int kEnd, int col0, int cols);
+
+    /// <summary>A chunk as a line per ArrayRows inputs, each written by <paramref name="write"/>.</summary>
+    public static WeightChunkWriter PerLine(HwConfig c, WeightLineWriter write) => (slot, k0, kEnd, col0, cols) =>
+    {
+        for (int line = 0, k = k0; k < kEnd; line++, k += c.ArrayRows) write(slot(line), k, Math.Min(c.ArrayRows, kEnd - k), col0, cols);
+    };
+
     /// <summary>A layer's constants in <paramref name="layout"/>: per column tile its weight lines (each by <paramref name="write"/>),
     /// then its parameter block (bias, multiplier and shift per column, <see cref="BiasByte"/> etc.; unused columns are zero).</summary>
-    public static void WriteTiles(QGemm g, byte[] image, long first, HwConfig c, DenseLayout layout, WeightLineWriter write)
+    public static void WriteTiles(QGemm g, byte[] image, long first, HwConfig c, DenseLayout layout, WeightChunkWriter write)
     {
-        int r = c.ArrayRows, pw = c.PortBytes, cols = c.ArrayCols, paramLines = ParamLines(c), lb = c.ConstLineBytes;
+        int pw = c.PortBytes, cols = c.ArrayCols, paramLines = ParamLines(c), lb = c.ConstLineBytes;
         for (int j = 0; j < g.Tiling!.ColTiles; j++)
         {
             var slot = layout.WeightSlot(j);
             for (int chunk = 0; chunk < layout.Chunks; chunk++)
             {
                 long at = first + layout.ChunkWord(j, chunk) * pw;
-                int k0 = layout.ChunkFirstK(chunk), kEnd = k0 + layout.ChunkK(chunk);
-                for (int line = 0; line < layout.ChunkLines(chunk); line++)
-                {
-                    int k = k0 + line * r;
-                    write(image.AsSpan((int)(at + (long)line * slot.SlotBytes), slot.Bytes), k, Math.Min(r, kEnd - k), j * cols, layout.ColsIn(j));
-                }
+                int k0 = layout.ChunkFirstK(chunk);
+                write(line => image.AsSpan((int)(at + (long)line * slot.SlotBytes), slot.Bytes), k0, k0 + layout.ChunkK(chunk), j * cols, layout.ColsIn(j));
             }
             var p = new byte[paramLines * lb];
             for (int n = 0; n < layout.ColsIn(j); n++)
@@ -150,9 +157,9 @@ public sealed class DenseEngine : IDeviceEngine
 
     /// <summary>The GEMM shell (templates/hwgen_dense_engine.v.sbn) as module <paramref name="module"/>, decoding <paramref name="format"/>
     /// (the GEMM field table) and taking its column sums from <paramref name="reduce"/>.</summary>
-    public static string RenderShell(Design d, RtlValues common, InstructionFormat format, string module, string reduce) =>
+    public static string RenderShell(Design d, RtlValues common, InstructionFormat format, string module, string reduce, object? serial = null) =>
         Templates.Render("templates", "hwgen_dense_engine.v.sbn", common,
-            new DenseValues(ParamLines(d.Config), format.Decode("ir"), format["load_params"].Offset, module, reduce));
+            new DenseValues(ParamLines(d.Config), format.Decode("ir"), format["load_params"].Offset, module, reduce, serial));
 
     public ReportTable Report(Design d)
     {

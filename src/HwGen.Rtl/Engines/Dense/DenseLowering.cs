@@ -36,13 +36,18 @@ public sealed class DenseLayout
     readonly long[] tileWord;
     readonly Func<int, int>? weightLineBytes;
 
-    public DenseLayout(QGemm g, HwConfig c, Func<int, int>? weightLineBytes = null)
+    readonly Func<int, int, int> weightLines;
+
+    /// <param name="weightLines">Lines of the weights of inputs [k0, k0 + k) (k0 a multiple of ArrayCols): a line per ArrayRows
+    /// inputs unless an engine interleaves others (BitMoD's group headers).</param>
+    public DenseLayout(QGemm g, HwConfig c, Func<int, int>? weightLineBytes = null, Func<int, int, int>? weightLines = null)
     {
         this.c = c;
         this.weightLineBytes = weightLineBytes;
+        this.weightLines = weightLines ?? ((_, k) => (k + c.ArrayRows - 1) / c.ArrayRows);
         Layer = g;
         KTiles = (g.K + c.ArrayCols - 1) / c.ArrayCols;
-        Group = GroupOf(g, c);
+        Group = GroupOf(g, c, this.weightLines);
         tileWord = new long[g.Tiling!.ColTiles + 1];
         for (int j = 0; j < g.Tiling.ColTiles; j++)
             tileWord[j + 1] = tileWord[j] + Enumerable.Range(0, Chunks).Sum(i => WeightSlot(j).Beats(ChunkLines(i))) + ParamSlot.Beats(DenseEngine.ParamLines(c));
@@ -51,15 +56,15 @@ public sealed class DenseLayout
     /// <summary>Largest group of input tiles whose weights and parameters fit one constant bank (the next group loads into the
     /// other) and whose activations fit half of their bank (the next group's load there too); failing that, whole banks but
     /// for an output tile; at least one tile (Check reports a scratchpad too small for that).</summary>
-    static int GroupOf(QGemm g, HwConfig c)
+    static int GroupOf(QGemm g, HwConfig c, Func<int, int, int> weightLines)
     {
         int cols = c.ArrayCols, r = c.ArrayRows, kTiles = (g.K + cols - 1) / cols, param = DenseEngine.ParamLines(c);
         int constLines = c.LinesOf(2), actLines = c.LinesOf(0);
         // t input tiles: ceil(k / r) weight lines; a full block's activations take k rounded up to r lines (r rows x k / r).
         bool Fits(int tiles, int actRoom)
         {
-            int k = Math.Min(g.K, tiles * cols), lines = (k + r - 1) / r;
-            return lines + param <= constLines && lines * r <= actRoom;
+            int k = Math.Min(g.K, tiles * cols);
+            return weightLines(0, k) + param <= constLines && (k + r - 1) / r * r <= actRoom;
         }
         int group = Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, actLines / 2));
         if (group == 0) group = Enumerable.Range(1, kTiles).Reverse().FirstOrDefault(t => Fits(t, actLines - cols));
@@ -69,8 +74,9 @@ public sealed class DenseLayout
     public int ChunkFirstK(int chunk) => chunk * Group * c.ArrayCols;
     /// <summary>Inputs of a chunk.</summary>
     public int ChunkK(int chunk) => Math.Min(Layer.K, (chunk + 1) * Group * c.ArrayCols) - ChunkFirstK(chunk);
-    /// <summary>Weight lines of a chunk (ArrayRows inputs each; a chunk starts at a multiple of ArrayCols, so of ArrayRows).</summary>
-    public int ChunkLines(int chunk) => (ChunkK(chunk) + c.ArrayRows - 1) / c.ArrayRows;
+    /// <summary>Weight lines of a chunk (ArrayRows inputs each, unless another engine's lines say otherwise; a chunk starts at a
+    /// multiple of ArrayCols, so of ArrayRows).</summary>
+    public int ChunkLines(int chunk) => weightLines(ChunkFirstK(chunk), ChunkK(chunk));
     public int ColsIn(int tile) => Math.Min(c.ArrayCols, Layer.N - tile * c.ArrayCols);
     /// <summary>A weight line holds the tile's columns, ArrayRows bytes each (unless packed).</summary>
     public LineSlot WeightSlot(int tile) => LineSlot.For(weightLineBytes?.Invoke(ColsIn(tile)) ?? ColsIn(tile) * c.ArrayRows, c);
@@ -93,7 +99,7 @@ public sealed class DenseLayout
 /// in the engine.
 /// </summary>
 public sealed record GemmTask(QGemm Layer, int Block, int ColTile, IReadOnlyList<int> InputTensors, int Weights,
-    int? Params, int? Output, bool First, bool Last, Func<Gemm, Gemm>? Variant = null) : TileTask(Layer, Block)
+    int? Params, int? Output, bool First, bool Last, Func<Gemm, Gemm>? Variant = null, Func<int, int, long>? Issue = null) : TileTask(Layer, Block)
 {
     public override IEnumerable<Instruction> Emit(EmitContext ctx)
     {
@@ -109,24 +115,31 @@ public sealed record GemmTask(QGemm Layer, int Block, int ColTile, IReadOnlyList
                 ParamLine = Params is { } p ? ctx.Line(p) : 0, OutLine = Output is { } o ? ctx.Line(o) : 0,
                 Cols = Math.Min(c, Layer.N - ColTile * c),
             };
-            yield return Variant is null ? gemm : Variant(gemm);
-            offset += k;
+            var made = Variant is null ? gemm : Variant(gemm);
+            yield return made;
+            offset += made.WeightLines;
         }
     }
 
     public override string Needs(long bytes, HwConfig c) =>
         $"the smallest task needs {bytes} bytes: activations, weights, {DenseEngine.ParamLines(c)} parameter lines, an output tile";
 
-    /// <summary>Per input tile, its weight lines (a line per ArrayRows features) times the block's rows, and 2.</summary>
+    /// <summary>Per input tile, its weight lines (a line per ArrayRows features) times the block's rows (or what <see cref="Issue"/>
+    /// says of those lines and rows), and 2.</summary>
     public override long Cycles(HwConfig c, IReadOnlyList<TileTensor> tensors) =>
-        InputTensors.Select(t => (ActTile)tensors[t]).Sum(tile => (long)tile.Storage.LinesPerRow(tile.Tile) * tile.Storage.RowsIn(Block) + 2);
+        InputTensors.Select(t => (ActTile)tensors[t]).Sum(tile =>
+        {
+            int lines = tile.Storage.LinesPerRow(tile.Tile), rows = tile.Storage.RowsIn(Block);
+            return (Issue?.Invoke(lines, rows) ?? (long)lines * rows) + 2;
+        });
 }
 
 /// <summary>Lowers a QGemm to GEMM tasks: per row block and column tile, chains of tasks over groups of input tiles. Another
 /// engine on the same shell (TLMM) gives its own constant layout and turns each GEMM into its instruction (<c>variant</c>).</summary>
 public static class DenseLowering
 {
-    public static void Lower(QGemm g, TileBuilder b, DenseLayout layout, Func<Gemm, Gemm>? variant = null)
+    /// <param name="issue">The MAC issue cycles of a GEMM of so many weight lines and rows, for the scheduler's estimate (default: one a line and row).</param>
+    public static void Lower(QGemm g, TileBuilder b, DenseLayout layout, Func<Gemm, Gemm>? variant = null, Func<int, int, long>? issue = null)
     {
         var cfg = b.Config;
         int c = cfg.ArrayCols, paramLines = DenseEngine.ParamLines(cfg), tiles = g.Tiling!.ColTiles;
@@ -147,7 +160,7 @@ public static class DenseLowering
                 int w = b.Const(new WeightChunk(g, j, layout.ChunkFirstK(chunk), layout.ChunkLines(chunk), layout.ChunkWord(j, chunk), layout.WeightSlot(j), BankOf(j, chunk)));
                 int? prm = first ? b.Const(new ParamBlock(g, j, paramLines, layout.ParamWord(j), layout.ParamSlot, BankOf(j, 0))) : null;
                 int? o = last ? b.Act(y, blk, j) : null;
-                previous = b.Task(new GemmTask(g, blk, j, ins, w, prm, o, first, last, variant), $"{g.Name}[b{blk},c{j},k{t0 * c}]",
+                previous = b.Task(new GemmTask(g, blk, j, ins, w, prm, o, first, last, variant, issue), $"{g.Name}[b{blk},c{j},k{t0 * c}]",
                     [.. ins, w, .. prm is { } pp ? [pp] : Array.Empty<int>()], o is { } oo ? [oo] : [], previous);
             }
         }

@@ -24,6 +24,9 @@ public record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Instructio
     public int WeightLine { get; init; }
     /// <summary>Weight lines: ArrayRows inputs each.</summary>
     public int Lines { get; init; }
+    /// <summary>Lines read from the weight chunk: <see cref="Lines"/>, or more when an engine interleaves other lines (BitMoD's group
+    /// headers).</summary>
+    public virtual int WeightLines => Lines;
     /// <summary>Activation rows of the block.</summary>
     public int Rows { get; init; }
     public int ParamLine { get; init; }
@@ -37,7 +40,7 @@ public record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Instructio
         new("load_params", 0, 6, 1, FieldKind.Bits, i => ((Gemm)i).LoadParams ? 1 : 0),
         new("act_base", 1, 0, 32, FieldKind.Line, i => ((Gemm)i).ActLine),
         new("w_base", 2, 0, 32, FieldKind.Line, i => ((Gemm)i).WeightLine),
-        new("klen", 3, 0, 32, FieldKind.Bits, i => ((Gemm)i).Lines),
+        new("klen", 3, 0, 32, FieldKind.Bits, i => ((Gemm)i).WeightLines),
         new("param_base", 4, 0, 32, FieldKind.Line, i => ((Gemm)i).ParamLine),
         new("out_base", 5, 0, 32, FieldKind.Line, i => ((Gemm)i).OutLine),
         new("ncols", 6, 0, 8, FieldKind.Bits, i => ((Gemm)i).Cols),
@@ -59,7 +62,7 @@ public record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Instructio
     public override IEnumerable<Access> Accesses(HwConfig c)
     {
         yield return Access.Read(ActLine, (long)Lines * Rows, SpadPort.B);
-        yield return Access.Read(WeightLine, Lines, SpadPort.C);
+        yield return Access.Read(WeightLine, WeightLines, SpadPort.C);
         if (LoadParams) yield return Access.Read(ParamLine, DenseEngine.ParamLines(c), SpadPort.C);
         if (Last) yield return Access.WriteA(OutLine, (long)OutLinesPerRow * Rows);
     }
@@ -86,8 +89,6 @@ public record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Instructio
         var c = m.Config;
         var s = m.State<State>();
         int r = c.ArrayRows, cols = c.ArrayCols, rows = f.Int("nrows");
-        long act = f["act_base"], w = f["w_base"], klen = f["klen"];
-        int zx = f.Int("zx8");
         if (rows < 1 || rows > r) throw new InstructionSimulator.ProgramException($"a GEMM of {rows} rows on {r} array rows");
         if (f.Flag("load_params"))
         {
@@ -103,20 +104,7 @@ public record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Instructio
             for (int row = 0; row < r; row++) for (int n = 0; n < cols; n++) s.Acc[row, n] = s.Bias[n];
         }
         else if (s.Acc.Length == 0) throw new InstructionSimulator.ProgramException("a GEMM continues a reduction no GEMM started");
-        for (long kl = 0; kl < klen; kl++)
-        {
-            var wl = m.Line(w + kl);
-            for (int row = 0; row < rows; row++)
-            {
-                var a = m.Line(act + kl * rows + row);
-                for (int n = 0; n < cols; n++)
-                {
-                    long sum = 0;
-                    for (int i = 0; i < r; i++) sum += ((sbyte)a[i] - zx) * WeightOf(wl, n, i, c);
-                    s.Acc[row, n] = (int)(s.Acc[row, n] + sum);
-                }
-            }
-        }
+        Reduce(m, f, s.Acc, rows);
         if (!f.Flag("last")) return;
         int zy = f.Int("zy"), qmin = f.Int("qmin"), qmax = f.Int("qmax"), ncols = f.Int("ncols");
         for (int l = 0; l < f["olines"]; l++)
@@ -129,6 +117,29 @@ public record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Instructio
             }
     }
 
+    /// <summary>The reduction: for each weight line kl and row m, acc[m][c] += sum over r of (act[kl·rows + m][r] - zx) · w[kl][c, r]
+    /// (int32, as the RTL wraps).</summary>
+    protected virtual void Reduce(Machine m, DecodedFields f, long[,] acc, int rows)
+    {
+        var c = m.Config;
+        long act = f["act_base"], w = f["w_base"], klen = f["klen"];
+        int zx = f.Int("zx8");
+        for (long kl = 0; kl < klen; kl++)
+        {
+            var wl = m.Line(w + kl);
+            for (int row = 0; row < rows; row++)
+            {
+                var a = m.Line(act + kl * rows + row);
+                for (int n = 0; n < c.ArrayCols; n++)
+                {
+                    long sum = 0;
+                    for (int i = 0; i < c.ArrayRows; i++) sum += ((sbyte)a[i] - zx) * WeightOf(wl, n, i, c);
+                    acc[row, n] = (int)(acc[row, n] + sum);
+                }
+            }
+        }
+    }
+
     /// <summary>The weight of input <paramref name="input"/> of a weight line for column <paramref name="col"/>: byte col·ArrayRows + input.</summary>
     protected virtual int WeightOf(byte[] line, int col, int input, HwConfig c) => (sbyte)line[col * c.ArrayRows + input];
 
@@ -139,7 +150,7 @@ public record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Instructio
     /// <summary>The next reduction lines of the same tile, activation and weight lines both contiguous: one GEMM.</summary>
     public override Instruction? MergedWith(Instruction next, HwConfig c) =>
         next is Gemm g && !Last && !g.First && ReferenceEquals(g.Layer, Layer) && g.Block == Block && g.ColTile == ColTile && g.Rows == Rows
-        && ActLine + (long)Lines * Rows == g.ActLine && WeightLine + Lines == g.WeightLine && Cols == g.Cols
+        && ActLine + (long)Lines * Rows == g.ActLine && WeightLine + WeightLines == g.WeightLine && Cols == g.Cols
             ? this with { Lines = Lines + g.Lines, Last = g.Last, OutLine = g.Last ? g.OutLine : OutLine }
             : null;
 }
@@ -152,22 +163,30 @@ public record Gemm(QGemm Layer, int Block, int ColTile, int FirstK) : Instructio
 /// writes rows × output lines lines, one a cycle from two cycles after the copy, retiring with the last. Any other GEMM
 /// finishes and retires at t = n, or once no drain is under way, so GEMMs retire in order.
 /// </summary>
-public sealed class DenseTimer(HwConfig config) : IUnitTimer
+public class DenseTimer(HwConfig config) : IUnitTimer
 {
     long ready, drainEnd = long.MinValue;
+    protected HwConfig Config => config;
+
+    /// <summary>The cycle after the last MAC issue of <paramref name="g"/>, whose first issue is in cycle <paramref name="first"/>:
+    /// one a cycle, lines × rows.</summary>
+    protected virtual long IssueEnd(Gemm g, long first) => first + (long)g.Lines * g.Rows;
+
+    /// <summary>The first cycle the accumulators may be copied to the drain (after the last issue's data).</summary>
+    protected virtual long CopyReady() => long.MinValue;
 
     public long ReadyFor(Instruction next) => ready;
 
     public UnitTime Take(Instruction i, long a)
     {
         var g = (Gemm)i;
-        long macEnd = a + 1 + (g.LoadParams ? DenseEngine.ParamLines(config) + 1 : 0) + (long)g.Lines * g.Rows;
+        long macEnd = IssueEnd(g, a + 1 + (g.LoadParams ? DenseEngine.ParamLines(config) + 1 : 0));
         if (!g.Last)
         {
             ready = Math.Max(macEnd, drainEnd + 1);
             return new UnitTime(ready, ready);
         }
-        long copy = Math.Max(macEnd + 1, drainEnd);
+        long copy = Math.Max(Math.Max(macEnd + 1, drainEnd), CopyReady());
         ready = copy;
         drainEnd = copy + 1 + (long)g.Rows * g.OutLinesPerRow;
         return new UnitTime(ready, drainEnd);

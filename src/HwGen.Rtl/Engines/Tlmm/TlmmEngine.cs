@@ -156,8 +156,8 @@ public sealed class TlmmEngine : IDeviceEngine
     public void WriteConstants(Op op, byte[] image, long first, HwConfig c)
     {
         var g = (QGemm)op;
-        DenseEngine.WriteTiles(g, image, first, c, Layout(g, c), (line, k0, count, col0, cols) =>
-            TlmmCodes.WriteLine(line, g.Weights, g.N, g.TableGroup, c.ArrayRows, k0, count, col0, cols));
+        DenseEngine.WriteTiles(g, image, first, c, Layout(g, c), DenseEngine.PerLine(c, (line, k0, count, col0, cols) =>
+            TlmmCodes.WriteLine(line, g.Weights, g.N, g.TableGroup, c.ArrayRows, k0, count, col0, cols)));
     }
 
     public IEnumerable<string> ModuleNames(Design d) => [Module, LookupModule];
