@@ -109,7 +109,7 @@ public sealed record HwConfig
             "entries separated by commas, each a layer name or `*`, optionally `=FORMAT[BITS][/GROUP]` (\"fc1=mod3/64,fc2\")",
             "layers on the bit-serial mixture-of-datatype engine (BitMoD), comma-separated: a name or `*` (every layer), each optionally with its own " +
             "`=FORMAT[BITS][/GROUP]` (`\"fc1=mod3/64,*=int4\"`); the others take the four fields below. Their weights are requantized per group " +
-            "to 3 or 4 bits (INT weights that already fit, such as QONNX's, run as they are)"),
+            "to 3 or 4 bits (INT weights that already fit, such as QONNX's, run as they are); a name that is no layer is an error listing the layers"),
         ConfigField.Int("bitmodBits", c => c.BitmodBits, (c, v) => c with { BitmodBits = v }, v => v is >= 1 and <= 16, "in [1, 16]",
             "BitMoD weight bits: 3 or 4 (another is an error naming the first BitMoD layer)"),
         ConfigField.String("bitmodFormat", c => c.BitmodFormat, (c, v) => c with { BitmodFormat = v }, v => v.Trim().Length > 0, "a format name, \"mod\" or \"int\" (another is an error naming the first BitMoD layer)",

@@ -278,4 +278,14 @@ public sealed class BitModTests
         CleanFailure.Assert(dir, ["compile", path, "--config", WriteConfig(dir, $$"""{ "bitmodLayers": "{{layer.Name}}" }""")],
             $"layer '{layer.Name}'", "6 bits", "at most 4 bits");
     }
+
+    [Fact]
+    public void A_bitmod_layer_name_that_is_no_layer_is_one_error_listing_the_layers()
+    {
+        using var dir = new TempDir();
+        var path = Model(dir, 3, 8, 4, 1);
+        var layer = First(Flow.Compile(path, HwConfig.Default));
+        CleanFailure.Assert(dir, ["compile", path, "--config", WriteConfig(dir, """{ "bitmodLayers": "fc9=mod3" }""")],
+            "bitmodLayers names 'fc9', which is no layer of the model", $"'{layer.Name}'");
+    }
 }

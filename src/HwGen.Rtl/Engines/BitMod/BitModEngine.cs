@@ -39,13 +39,20 @@ public sealed class BitModEngine : IDeviceEngine
 
     public bool Takes(Op op, HwConfig c) => op is QGemm g && Entry(g.Name, c) is not null;
 
+    /// <summary>The <c>bitmodLayers</c> entries: a layer name or <c>*</c>, and the spec text after '=' ("" for none).</summary>
+    static List<(string Name, string Spec)> Entries(HwConfig c) => c.BitmodLayers.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+        .Select(e => e.Split('=', 2)).Select(p => (Name: p[0].Trim(), Spec: p.Length > 1 ? p[1].Trim() : "")).ToList();
+
     /// <summary>The <c>bitmodLayers</c> entry of layer <paramref name="name"/>: its own, else <c>*</c>'s; its spec text after '=' ("" for none).</summary>
     static string? Entry(string name, HwConfig c)
     {
-        var entries = c.BitmodLayers.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-            .Select(e => e.Split('=', 2)).Select(p => (Name: p[0].Trim(), Spec: p.Length > 1 ? p[1].Trim() : "")).ToList();
+        var entries = Entries(c);
         return entries.FirstOrDefault(e => e.Name == name).Spec ?? entries.FirstOrDefault(e => e.Name == "*").Spec;
     }
+
+    /// <summary>Every name <c>bitmodLayers</c> gives (other than <c>*</c>) must be a layer of the model.</summary>
+    public void Check(Graph graph, HwConfig c) =>
+        Tlmm.TlmmEngine.CheckLayerNames(graph, "bitmodLayers", Entries(c).Select(e => e.Name).Where(n => n != "*"));
 
     /// <summary>The quantization of layer <paramref name="g"/>: the config's defaults, overridden by its entry's
     /// <c>FORMAT[BITS][/GROUP]</c>; errors name the layer.</summary>
