@@ -25,7 +25,7 @@ public static class BitModBench
     public static (List<ErrorRow> Errors, List<ModelRow> Models) Run(string examples, bool quick, TextWriter progress)
     {
         var sources = new List<(string Name, double[] W, int K, int N)>();
-        foreach (var ex in new[] { "mlp_digits", "qonnx_mlp_digits" })
+        foreach (var ex in new[] { "mlp_digits", "qonnx_mlp_digits", "tiny_vit_digits" })
         {
             var c = Flow.Compile(Path.Combine(examples, ex, "model.onnx"), HwConfig.Default with { Scheduler = "greedy" });
             foreach (var g in c.Graph.Ops.OfType<QGemm>())
