@@ -35,8 +35,9 @@ public static class Report
         var t = d.Traffic;
         sb.AppendLine().AppendLine("## Scratchpad schedule").AppendLine();
         sb.AppendLine($"- scheduler: {d.Schedule}; {d.Tiles.Problem.Ops.Count} tasks, {d.Tiles.Problem.Tensors.Count} tensors");
-        sb.AppendLine($"- off-chip traffic: {t.Loaded} B loaded + {t.Stored} B stored = {t.Total} B; compulsory {t.Compulsory} B, non-compulsory {t.NonCompulsory} B " +
-                      $"(greedy baseline: {d.GreedyTraffic.NonCompulsory} B non-compulsory)");
+        sb.AppendLine($"- off-chip traffic as the scheduler counts it (the scratchpad bytes of the tensors it moves; packed weights, such as TLMM's and " +
+                      $"BitMoD's, take fewer bytes off chip, which the totals above count): {t.Loaded} B loaded + {t.Stored} B stored = {t.Total} B; " +
+                      $"compulsory {t.Compulsory} B, non-compulsory {t.NonCompulsory} B (greedy baseline: {d.GreedyTraffic.NonCompulsory} B non-compulsory)");
         sb.AppendLine("- timeline and scratchpad occupancy: [schedule.html](schedule.html) (also schedule.svg)");
         sb.AppendLine().AppendLine("![schedule](schedule.svg)");
         sb.AppendLine().AppendLine("## Program").AppendLine().AppendLine("```");

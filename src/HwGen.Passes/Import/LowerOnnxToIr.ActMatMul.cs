@@ -29,10 +29,10 @@ public sealed partial class LowerOnnxToIr
     /// <summary>A·Bᵀ (<paramref name="TransposeB"/>) or A·B of two dequantized activations over <paramref name="Heads"/> heads, times
     /// <paramref name="Factor"/> (a Mul or Div by a positive scalar after it: attention's 1/sqrt(d)), waiting for its
     /// QuantizeLinear. <paramref name="Merged"/>: the result is stored with its heads' features side by side (P·V with heads)
-    /// and ONNX sees it split ("htd"); <paramref name="Squeeze"/>: ONNX drops the result's one-row axis (ReduceMean with
-    /// keepdims 0).</summary>
+    /// and ONNX sees it split ("htd"); else <paramref name="Shape"/> is the result's ONNX shape when it differs from the stored
+    /// one in unit axes only (one head's [.., 1, T, T], ReduceMean with keepdims 0).</summary>
     sealed record PendingActMatMul(Value A, Value B, bool TransposeB, double Lo, double Hi, string Node, double Factor = 1, int Heads = 1,
-        bool Merged = false, bool Squeeze = false) : Abs;
+        bool Merged = false, int[]? Shape = null) : Abs;
 
     /// <summary>The view of a dequantized activation or of a layout view (real or quantized), with its ONNX shape, or null.</summary>
     static LayoutView? AsLayout(Abs? a) => a switch
@@ -52,6 +52,11 @@ public sealed partial class LowerOnnxToIr
         var v = shape.SequenceEqual(lv.V.Type.Shape) ? lv.V : Emit(new Reshape(Legal(node.Name), lv.V, NewValue(node.Outputs[0], lv.V.Type with { Shape = shape }), shape));
         return lv.OnnxType is { } t ? new Quantized(v, t) : new RealView(v);
     }
+
+    /// <summary>An input that is a one-head split ([.., T, 1, D] from a Reshape) for an op other than the attention layouts: the
+    /// activation itself, reshaped to that shape (rows kept, no data moves). Anything else unchanged.</summary>
+    Abs? UnitHeadAsPlain(OnnxNode node, Abs? a) =>
+        a is LayoutView { Axes: "thd", Heads: 1 } lv ? Plain(node, new LayoutView(lv.V, lv.Shape.SkipLast(2).ToArray(), "td", 1, lv.OnnxType)) : a;
 
     /// <summary>Transpose of an activation: a permutation of the last axes of its layout view that gives another layout
     /// ("td" ↔ "dt", "thd" → "htd" or "hdt", "htd" ↔ "hdt", "htd" → "thd").</summary>
@@ -76,7 +81,9 @@ public sealed partial class LowerOnnxToIr
     {
         if (AsLayout(ins[0]) is not { } lv) return null;
         int rows = ShapeUtil.Rows(lv.V.Type.Shape), d = lv.V.Type.Shape[^1];
-        bool split = target.Length >= 3 && target[^1] < d && (long)target[^2] * target[^1] == d && ShapeUtil.Size(target.SkipLast(2).ToArray()) == rows;
+        // A split into heads; one head ([.., T, D] → [.., T, 1, D], as torch writes it for nhead = 1) when the reshape adds just that axis.
+        bool split = target.Length >= 3 && (long)target[^2] * target[^1] == d && ShapeUtil.Size(target.SkipLast(2).ToArray()) == rows
+            && (target[^1] < d || target.Length == lv.Shape.Length + 1 && target.SkipLast(2).SequenceEqual(lv.Shape.SkipLast(1)));
         if (lv.Axes == "td" && !split) return null;
         if (lv.Axes is "td" or "thd" && split)
             return new LayoutView(lv.V, target.SkipLast(3).ToArray(), "thd", target[^2], lv.OnnxType);
@@ -100,14 +107,15 @@ public sealed partial class LowerOnnxToIr
         if (sa[^1] != sb[^2]) throw Error(node, $"shape mismatch: {shapes}");
         if (!sa.SkipLast(2).SequenceEqual(sb.SkipLast(2)))
             throw Error(node, $"MatMul of two activations with broadcast batch dimensions ({shapes}) is not supported: their leading dimensions must be equal");
+        int[] shape = [.. sa.SkipLast(1), sb[^1]];
         switch (a.Axes, b.Axes)
         {
             case ("td", "dt"):
-                return new PendingActMatMul(a.V, b.V, true, double.NegativeInfinity, double.PositiveInfinity, node.Name);
+                return new PendingActMatMul(a.V, b.V, true, double.NegativeInfinity, double.PositiveInfinity, node.Name, Shape: shape);
             case ("htd", "hdt"):
-                return new PendingActMatMul(a.V, b.V, true, double.NegativeInfinity, double.PositiveInfinity, node.Name, Heads: a.Heads);
+                return new PendingActMatMul(a.V, b.V, true, double.NegativeInfinity, double.PositiveInfinity, node.Name, Heads: a.Heads, Shape: shape);
             case ("td", "td"):
-                return new PendingActMatMul(a.V, b.V, false, double.NegativeInfinity, double.PositiveInfinity, node.Name);
+                return new PendingActMatMul(a.V, b.V, false, double.NegativeInfinity, double.PositiveInfinity, node.Name, Shape: shape);
             case ("td", "htd") when sa.Length >= 3 && sa[^3] == b.Heads:
                 return new PendingActMatMul(a.V, b.V, false, double.NegativeInfinity, double.PositiveInfinity, node.Name, Heads: b.Heads, Merged: true);
             default:
@@ -133,11 +141,11 @@ public sealed partial class LowerOnnxToIr
         var ones = NewValue($"{node.Name}_ones", new TensorType(DType.Int8, [.. shape.SkipLast(2), 1, tokens], QuantParams.PerTensor(1, 0)));
         Emit(new QConstant(Legal($"{node.Name}_ones"), ones, Enumerable.Repeat(1, sequences * tokens).ToArray()));
         return new PendingActMatMul(ones, x.V, false, double.NegativeInfinity, double.PositiveInfinity, node.Name, 1.0 / tokens,
-            Squeeze: node.Int("keepdims", 1) == 0);
+            Shape: node.Int("keepdims", 1) == 0 ? [.. shape.SkipLast(2), shape[^1]] : null);
     }
 
-    /// <summary>The pending product quantized to q: a QMatMul with multiplier sa·sb·factor/sy; with <see cref="PendingActMatMul.Squeeze"/>,
-    /// reshaped as ONNX shapes it (rows kept).</summary>
+    /// <summary>The pending product quantized to q: a QMatMul with multiplier sa·sb·factor/sy, reshaped to its ONNX shape when that
+    /// differs in unit axes (rows kept, no data moves).</summary>
     Value EmitActMatMul(OnnxNode node, PendingActMatMul p, QuantParams q, (int Lo, int Hi) range)
     {
         var (lo, hi) = QuantizedBounds(p.Lo, p.Hi, q, range);
@@ -149,9 +157,10 @@ public sealed partial class LowerOnnxToIr
         };
         y.Type = mm.InferType();
         Emit(mm);
-        if (!p.Squeeze) return y;
-        int[] squeezed = [.. y.Type.Shape.SkipLast(2), y.Type.Shape[^1]];
-        return Emit(new Reshape(Legal(p.Node + "_squeeze"), y, NewValue(node.Outputs[0], y.Type with { Shape = squeezed }), squeezed));
+        if (p.Shape is not { } onnx || onnx.SequenceEqual(y.Type.Shape)) return y;
+        if (ShapeUtil.Rows(onnx) != ShapeUtil.Rows(y.Type.Shape) || onnx[^1] != y.Type.Shape[^1])
+            throw new InvalidOperationException($"'{p.Node}': the product's ONNX shape {ShapeUtil.Format(onnx)} is not its stored shape {ShapeUtil.Format(y.Type.Shape)} up to unit axes");
+        return Emit(new Reshape(Legal(p.Node + "_shape"), y, NewValue(node.Outputs[0], y.Type with { Shape = onnx }), onnx));
     }
 
     /// <summary>QuantizeLinear of an attention layout: a layout view keeps its parameters (ONNX Runtime's QDQ pair around a
@@ -166,7 +175,7 @@ public sealed partial class LowerOnnxToIr
                         "(keep the Reshape's or Transpose's QDQ pair at the input's scale and zero point)");
             case PendingActMatMul { Merged: true } pm:
                 var y = EmitActMatMul(node, pm, q, FullRange);
-                return new LayoutView(y, y.Type.Shape.SkipLast(2).ToArray(), "htd", pm.Heads, onnxType);
+                return new LayoutView(y, pm.A.Type.Shape.SkipLast(3).ToArray(), "htd", pm.Heads, onnxType);  // A is [.., H, M, K]
             default:
                 return null;
         }

@@ -77,6 +77,7 @@ public sealed partial class LowerOnnxToIr
     Abs LowerMatMul(OnnxNode node, Abs?[] ins)
     {
         if (LowerActMatMul(node, ins) is { } act) return act;
+        ins = ins.Select(a => UnitHeadAsPlain(node, a)).ToArray();
         if (ins[0] is not RealView a) throw Error(node, $"{node.OpType} input A must be a dequantized activation (DequantizeLinear of a quantized tensor)");
         bool gemm = node.OpType == "Gemm";
         var b = ins[1] switch

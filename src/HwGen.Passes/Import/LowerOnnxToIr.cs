@@ -100,6 +100,8 @@ public sealed partial class LowerOnnxToIr
             return;
         }
         RefuseNonFinite(node, ins);
+        if (node.OpType is not ("Transpose" or "Reshape" or "MatMul" or "QuantizeLinear" or "DequantizeLinear" or "Identity"))
+            ins = ins.Select(a => UnitHeadAsPlain(node, a)).ToArray();
         if (LowerNonlinear(node, ins) is { } nonlinear)
         {
             env[node.Outputs[0]] = nonlinear;

@@ -90,7 +90,7 @@ public static class AttentionModels
     /// [-1, T, D]; an output projection; with <paramref name="meanPool"/> a ReduceMean over the tokens; DequantizeLinear.
     /// </summary>
     public static OnnxBuilder MultiHead(int seed, int batch, int tokens, int d, int heads, KeyTranspose keys = KeyTranspose.Direct, bool meanPool = false,
-        MaskKind mask = MaskKind.None, bool maskQdq = false)
+        MaskKind mask = MaskKind.None, bool maskQdq = false, bool scoresOnly = false)
     {
         var rng = new Random(seed);
         var b = new OnnxBuilder();
@@ -132,6 +132,11 @@ public static class AttentionModels
         }
         var p = b.Node("Softmax", [scores], "softmax", ("axis", -1));
         var pq = QdqModels.Q(b, p, 1.0 / 256, 0, t, "p");
+        if (scoresOnly)
+        {
+            b.Output(QdqModels.Dq(b, pq, 1.0 / 256, 0, t, "out"), DType.Float32, batch, heads, tokens, tokens);
+            return b;
+        }
         var pv = b.Node("MatMul", [QdqModels.Dq(b, pq, 1.0 / 256, 0, t, "p"), QdqModels.Dq(b, v, sv, 128, t, "v")], "pv");
         double so = 1.8 / 255;
         var o = Transpose(QdqModels.Q(b, pv, so, 128, t, "o"), so, "o_merge", 0, 2, 1, 3);

@@ -131,7 +131,8 @@ public sealed record Vec(QNonlinear Op, int UnitIndex, int Block, int Pass, int 
     /// Element-wise: n reads, the last line's feed, the cycle that finishes (the engine takes the next VEC in it); plus the
     /// unit's latency in the output pass. Row units: the first group's rows lines in, then one feature per cycle; a pass
     /// that ends a row's statistics adds the unit's reduction gap, the output pass the unit's latency and the last group's
-    /// rows written (and, when the last group has fewer features than rows, the group before it still writing).
+    /// rows written (and, when the last group has fewer features than rows, the group before it still writing: the last group's
+    /// results wait in the engine and its writes start the cycle after that group's last write).
     /// </summary>
     public override long Cycles(HwConfig c)
     {
@@ -140,7 +141,7 @@ public sealed record Vec(QNonlinear Op, int UnitIndex, int Block, int Pass, int 
         if (!Output) return lastFeed + 1 + (Last && VectorEngine.EndsStatistics(Op, Pass) ? VectorEngine.Gap(Op) : 0);
         long outDone = lastFeed + VectorEngine.Latency(Op), lastWrite = outDone + Rows;
         int lastGroup = Features - (LinesPerRow - 1) * c.ArrayRows;
-        if (LinesPerRow >= 2 && lastGroup < Rows) lastWrite = Math.Max(lastWrite, outDone - lastGroup + 2L * Rows);
+        if (LinesPerRow >= 2 && lastGroup < Rows) lastWrite = Math.Max(lastWrite, outDone - lastGroup + 2L * Rows + 1);
         return lastWrite + 1;
     }
 }
