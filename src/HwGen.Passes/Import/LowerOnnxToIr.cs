@@ -74,7 +74,12 @@ public sealed partial class LowerOnnxToIr
             graph.Outputs.Add(a switch
             {
                 RealView rv => Emit(new Dequantize(Legal("dequantize_" + o.Name), rv.V, NewValue(o.Name, new TensorType(DType.Float32, rv.V.Type.Shape)))),
-                Quantized => throw Error(null, $"graph output '{o.Name}' is an integer tensor; end the graph with DequantizeLinear so HwGen can return real values"),
+                Quantized or LayoutView { OnnxType: not null } or MaskedScores { OnnxType: not null } =>
+                    throw Error(null, $"graph output '{o.Name}' is an integer tensor; end the graph with DequantizeLinear so HwGen can return real values"),
+                LayoutView lv => throw Error(null, $"graph output '{o.Name}' is an activation in a changed layout ({Describe(lv)}, {ShapeUtil.Format(lv.Shape)}): " +
+                    "HwGen moves no data for attention's Reshape and Transpose; give the output in the stored layout (merge the heads back)"),
+                MaskedScores ms => throw Error(null, $"graph output '{o.Name}' is the scores masked by the Add '{ms.Node}' (a constant of 0 and values at " +
+                    "most -10^4 is an attention mask): only a Softmax may take masked scores"),
                 _ => throw Error(null, $"graph output '{o.Name}' is not computed from quantized tensors (it needs QuantizeLinear/DequantizeLinear around the ops that produce it)"),
             });
         }
@@ -100,6 +105,7 @@ public sealed partial class LowerOnnxToIr
             return;
         }
         RefuseNonFinite(node, ins);
+        RefuseViews(node, ins);
         if (LowerNonlinear(node, ins) is { } nonlinear)
         {
             env[node.Outputs[0]] = nonlinear;
