@@ -102,6 +102,13 @@ public sealed class AttentionFuzzTests
             return b;
         }
 
+        public string Describe()
+        {
+            static string F(long[]? xs) => xs is null ? "default" : $"[{string.Join(", ", xs)}]";
+            return $"B {Batch}, T {Tokens}, D {D}, H {Heads}, splits {F(QSplit)} {F(KSplit)} {F(VSplit)}, perms {F(QPerm)} {F(KPerm)} {F(VPerm)}, " +
+                $"merge {F(Merge)}, mask {(Mask is { } k ? ShapeUtil.Format(k.Shape) : "none")}, softmax axis {SoftmaxAxis}";
+        }
+
         public Tensor Sample(int seed)
         {
             var shape = Input ?? [Batch, Tokens, D];
@@ -146,7 +153,7 @@ public sealed class AttentionFuzzTests
     public static TheoryData<string> Unusual => new()
     {
         "plain", "zeros in the split", "rank-5 split", "identity transposes", "swaps that cancel", "batch 2", "flat rows split into sequences",
-        "sequences joined", "causal mask", "per-head mask", "mixed constant with qdq",
+        "sequences joined", "no batch axis", "causal mask", "per-head mask", "mixed constant with qdq",
     };
 
     static Mha Variant(string name) => name switch
@@ -168,6 +175,12 @@ public sealed class AttentionFuzzTests
         },
         // Two sequences of 4 tokens split as one of 8: every token attends to all 8.
         "sequences joined" => new Mha { Batch = 2, Tokens = 4, QSplit = [1, 8, 2, 8], KSplit = [1, 8, 2, 8], VSplit = [1, 8, 2, 8], Merge = [2, 4, 16] },
+        // x [T, D] split into [T, H, dh] and heads [H, T, dh]: no leading axis at all.
+        "no batch axis" => new Mha
+        {
+            Input = [8, 16], QSplit = [8, 2, 8], KSplit = [-1, 2, 8], VSplit = [0, 2, -1], QPerm = [1, 0, 2], KPerm = [1, 2, 0], VPerm = [1, 0, 2],
+            OPerm = [1, 0, 2], Merge = [8, 16], OutShape = [8, 16],
+        },
         "causal mask" => new Mha { Mask = ([8, 8], Enumerable.Range(0, 64).Select(i => i % 8 > i / 8 ? -1e9 : 0.0).ToArray(), DType.Float32) },
         "per-head mask" => new Mha { Mask = ([1, 2, 8, 8], Enumerable.Range(0, 128).Select(i => i % 8 == i / 8 % 8 || i % 3 == 0 ? 0 : -1e4).ToArray(), DType.Float32) },
         // Not a mask (a value 0.5): an Add of a constant, quantized before the Softmax.
@@ -199,6 +212,21 @@ public sealed class AttentionFuzzTests
         var k = TransposeBy(b, ReshapeTo(b, x, "k_split", 2, 8, 2, 8), "k_heads", [0, 2, 3, 1]);
         var path = Save(dir, b, b.Node("MatMul", [q, k], "scores"), 8.0 / 255, [2, 2, 8, 8]);
         Agrees(path, new Mha { Input = [16, 16] }.Sample(9), 8.0 / 255);
+    }
+
+    /// <summary><c>--batch</c> replaces the leading dimension: the head split's -1 follows it, and a split that names the
+    /// batch no longer fits (one error naming the Reshape), as does a batch whose sequences the array cannot tile.</summary>
+    [Theory]
+    [InlineData(8, "3", null, null)]
+    [InlineData(8, "2", new long[] { 1, 8, 2, 8 }, "cannot reshape")]
+    [InlineData(6, "2", null, "the sequence length must be a multiple of arrayRows = 4")]
+    public void A_batch_option_on_attention_compiles_or_is_one_error(int tokens, string batch, long[]? split, string? reason)
+    {
+        using var dir = new TempDir();
+        var path = new Mha { Tokens = tokens, QSplit = split }.Build().Save(dir.File("m.onnx"));
+        string[] args = [.. Compile(dir, path), "--batch", batch];
+        if (reason is null) Assert.Null(CleanFailure.Run(dir, args, mayPass: true));
+        else CleanFailure.Assert(dir, args, "m.onnx", split is null ? "'scores'" : "'q_split'", reason);
     }
 
     /// <summary>A Transpose without perm reverses the axes: Kᵀ of a 2-D activation.</summary>
@@ -313,6 +341,71 @@ public sealed class AttentionFuzzTests
 
     static IEnumerable<long[]> Permutations(long[] xs) => xs.Length <= 1 ? [xs]
         : xs.SelectMany((x, i) => Permutations([.. xs[..i], .. xs[(i + 1)..]]).Select(rest => new[] { x }.Concat(rest).ToArray()));
+
+    /// <summary>Random attention models, each a small change of a valid one (a split entry, a perm, the heads, a mask, the
+    /// softmax axis, the array): every one compiles or is one clean error, and one that compiles has ONNX's output shape and
+    /// agrees with ONNX semantics within two quanta (the softmax unit's probabilities are within one code of ONNX's, and P·V
+    /// sums a row's of them: seed 2's causal B 2, T 6, H 4 model has one element 2 quanta off).</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void Random_changes_of_attention_compile_correctly_or_fail_cleanly(int seed)
+    {
+        var rng = new Random(seed);
+        T Pick<T>(params T[] xs) => xs[rng.Next(xs.Length)];
+        long[] Mutate(long[] xs, Func<long> entry) { var ys = xs.ToArray(); ys[rng.Next(ys.Length)] = entry(); return ys; }
+        int compiled = 0;
+        for (int n = 0; n < 60; n++)
+        {
+            int heads = Pick(1, 2, 4), tokens = Pick(3, 4, 6, 8), batch = Pick(1, 2), d = heads * Pick(2, 4, 8);
+            var m = new Mha { Batch = batch, Tokens = tokens, D = d, Heads = heads };
+            long[] split = [-1, tokens, heads, d / heads];
+            string change = Pick("none", "split", "perm", "kperm", "vsplit", "mask", "axis", "merge");
+            m = change switch
+            {
+                "split" => m with { QSplit = Mutate(split, () => Pick(-1L, 0, 1, 2, tokens, heads, 2L * heads, d)) },
+                "perm" => m with { QPerm = Mutate(m.QPerm, () => Pick(0L, 1, 2, 3)) },
+                "kperm" => m with { KPerm = Permutations([0, 1, 2, 3]).ElementAt(rng.Next(24)) },
+                "vsplit" => m with { VSplit = [-1, tokens, Pick(1, 2, 4), d / Pick(1, 2, 4)] },
+                "mask" => m with
+                {
+                    Mask = Pick(0, 1, 2) switch
+                    {
+                        0 => Causal(tokens),
+                        1 => ([1, heads, tokens, tokens], Enumerable.Range(0, heads * tokens * tokens).Select(i => i % tokens == i / tokens % tokens || rng.Next(2) == 0 ? 0 : -1e4).ToArray(), DType.Float32),
+                        _ => ([tokens, tokens], Enumerable.Range(0, tokens * tokens).Select(_ => Pick(0.0, -1e4, 0.25)).ToArray(), DType.Float32),
+                    },
+                },
+                "axis" => m with { SoftmaxAxis = Pick(-1L, 0, 1, 2, 3, -4), Mask = rng.Next(2) == 0 ? Causal(tokens) : null },
+                "merge" => m with { Merge = Mutate([-1, tokens, d], () => Pick(-1L, 0, tokens, d, 2L * d)) },
+                _ => m,
+            };
+            int r = Pick(1, 2, 4), cols = r * Pick(1, 2);
+            using var dir = new TempDir();
+            var path = m.Build().Save(dir.File("m.onnx"));
+            string what = $"variant {n} ({change}) of seed {seed}, {r}x{cols} array: {m.Describe()}";
+            string? error;
+            try { error = CleanFailure.Run(dir, Compile(dir, path, Config(r, cols)), mayPass: true, "m.onnx"); }
+            catch (Exception e) { throw new Xunit.Sdk.XunitException($"{what}: {e.Message}"); }
+            if (error is not null)
+            {
+                Assert.False(error.Contains("IR verifier"), $"{what}: {error}");
+                continue;
+            }
+            compiled++;
+            var c = Flow.Compile(path, new HwConfig { ArrayRows = r, ArrayCols = cols, Scheduler = "greedy" });
+            var x = m.Sample(n);
+            var hw = HardwareModel.Outputs(c.Graph, [x])[0];
+            var onnx = OnnxEvaluator.Run(c.Model, new Dictionary<string, Tensor> { ["x"] = x }).Values.Single();
+            Assert.True(onnx.Shape.SequenceEqual(hw.Shape), $"{what}: shape {ShapeUtil.Format(hw.Shape)}, ONNX {ShapeUtil.Format(onnx.Shape)}");
+            double worst = hw.Data.Zip(onnx.Data).Max(p => Math.Abs(p.First - p.Second)) / S;
+            Assert.True(worst <= 2.0001, $"{what}: {worst:F2} quanta from ONNX semantics");
+        }
+        Assert.True(compiled >= 5, $"only {compiled} of 60 compiled");
+    }
 
     // ---- a view taken by an op that is no product ----
 
