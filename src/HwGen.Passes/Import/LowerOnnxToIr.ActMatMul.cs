@@ -64,7 +64,10 @@ public sealed partial class LowerOnnxToIr
             "supported are the transposes of attention: an activation's last two axes (K for Q·Kᵀ), and the head split [.., T, H, dh] → [.., H, T, dh] " +
             "or [.., H, dh, T] and back";
         if (perm.Length != rank || perm.Order().Where((p, i) => p != i).Any()) throw Error(node, $"perm [{string.Join(", ", perm)}] is not a permutation of {rank} axes");
-        if (perm.Take(lead).Where((p, i) => p != i).Any()) throw Error(node, Unsupported("it moves a leading (batch) axis"));
+        if (perm.Take(lead).Where((p, i) => p != i).Any())
+            throw Error(node, Unsupported(lv.Axes == "td" && rank >= 4 && lv.Shape[^2] == 1
+                ? "it moves a leading (batch) axis (a Reshape to [.., T, 1, D] is no head split HwGen knows: leave a single head unsplit)"
+                : "it moves a leading (batch) axis"));
         var axes = new string(perm.Skip(lead).Select(p => lv.Axes[p - lead]).ToArray());
         if (axes is not ("td" or "dt" or "thd" or "htd" or "hdt")) throw Error(node, Unsupported($"it gives the layout {axes}"));
         return Plain(node, lv with { Axes = axes });
