@@ -290,18 +290,23 @@ public static partial class OnnxEvaluator
         {
             if (spec[i] == -1) { if (infer >= 0) throw new ArgumentException("more than one -1 in the target shape"); infer = i; s[i] = 1; }
             else if (spec[i] == 0 && !allowZero) s[i] = i < inShape.Length ? inShape[i] : throw new ArgumentException("0 in target shape past the input rank");
+            else if (spec[i] < 0 || spec[i] > int.MaxValue)
+                throw new ArgumentException($"target shape [{string.Join(",", spec)}] has the entry {spec[i]} (entries are -1, 0 or sizes up to 2^31-1)");
             else s[i] = (int)spec[i];
         }
-        int total = ShapeUtil.Size(inShape);
+        long total = Elements(inShape);
         if (infer >= 0)
         {
-            int rest = ShapeUtil.Size(s);
+            long rest = Elements(s);
             if (rest == 0 || total % rest != 0) throw new ArgumentException($"cannot reshape {ShapeUtil.Format(inShape)} to [{string.Join(",", spec)}]");
-            s[infer] = total / rest;
+            s[infer] = (int)(total / rest);
         }
-        if (ShapeUtil.Size(s) != total) throw new ArgumentException($"cannot reshape {ShapeUtil.Format(inShape)} ({total} elements) to [{string.Join(",", spec)}]");
+        if (Elements(s) != total) throw new ArgumentException($"cannot reshape {ShapeUtil.Format(inShape)} ({total} elements) to [{string.Join(",", spec)}]");
         return s;
     }
+
+    /// <summary>The product of dims of at most 2^31 each, saturated at 2^31 (so a target shape's product never overflows).</summary>
+    static long Elements(IEnumerable<int> dims) => dims.Aggregate(1L, (n, d) => Math.Min(n * d, 1L << 31));
 
     static Tensor Reshape(Tensor x, Tensor shape, bool allowZero) =>
         x.Reshaped(ReshapeTarget(x.Shape, shape.Data.Select(d => (long)d).ToArray(), allowZero));

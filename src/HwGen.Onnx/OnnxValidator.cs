@@ -76,7 +76,7 @@ public static class OnnxValidator
     };
 
     /// <summary>What a model's float data must be, completing "... holds NaN or Inf ...; ".</summary>
-    const string FiniteRule = "weights, biases, scales and zero points must be finite";
+    const string FiniteRule = "weights, biases, scales, zero points and attention masks must be finite (a mask's masked positions hold a large negative number such as -10^4, not -Inf)";
 
     /// <summary>A domain as opset_import names it: "ai.onnx" is the default domain "".</summary>
     public static string Domain(string d) => d == "ai.onnx" ? "" : d;

@@ -69,7 +69,8 @@ public sealed partial class LowerOnnxToIr
             "supported are the transposes of attention: an activation's last two axes (K for Q·Kᵀ), and the head split [.., T, H, dh] → [.., H, T, dh] " +
             "or [.., H, dh, T] and back";
         if (perm.Length != rank || perm.Order().Where((p, i) => p != i).Any()) throw Error(node, $"perm [{string.Join(", ", perm)}] is not a permutation of {rank} axes");
-        if (perm.Take(lead).Where((p, i) => p != i).Any()) throw Error(node, Unsupported("it moves a leading (batch) axis"));
+        if (perm.Take(lead).Where((p, i) => p != i).Any())
+            throw Error(node, Unsupported("it moves a leading (batch) axis"));
         var axes = new string(perm.Skip(lead).Select(p => lv.Axes[p - lead]).ToArray());
         if (axes is not ("td" or "dt" or "thd" or "htd" or "hdt")) throw Error(node, Unsupported($"it gives the layout {axes}"));
         return Plain(node, lv with { Axes = axes });
@@ -101,19 +102,27 @@ public sealed partial class LowerOnnxToIr
     {
         if (ins[0] is not (RealView or LayoutView { OnnxType: null }) || ins[1] is not (RealView or LayoutView { OnnxType: null })) return null;
         if (node.OpType != "MatMul") throw Error(node, "Gemm of two activations is not supported (write it as MatMul)");
-        LayoutView a = AsLayout(ins[0])!, b = AsLayout(ins[1])!;
+        if (AsLayout(ins[0]) is not { } a || AsLayout(ins[1]) is not { } b)
+            throw Error(node, $"MatMul of two activations with a 1-D one ({ShapeUtil.Format(((RealView)(AsLayout(ins[0]) is null ? ins[0] : ins[1])!).V.Type.Shape)}) " +
+                "is not supported: each operand needs rows and features");
         int[] sa = a.Shape, sb = b.Shape;
         string shapes = $"A is {ShapeUtil.Format(sa)}, B is {ShapeUtil.Format(sb)}";
         if (sa[^1] != sb[^2]) throw Error(node, $"shape mismatch: {shapes}");
         if (!sa.SkipLast(2).SequenceEqual(sb.SkipLast(2)))
-            throw Error(node, $"MatMul of two activations with broadcast batch dimensions ({shapes}) is not supported: their leading dimensions must be equal");
+            throw Error(node, sa.Length == sb.Length && sa.SkipLast(2).Zip(sb.SkipLast(2)).Any(p => p.First != p.Second && p.First != 1 && p.Second != 1)
+                ? $"shape mismatch: {shapes} (their leading dimensions differ)"
+                : $"MatMul of two activations with broadcast batch dimensions ({shapes}) is not supported: their leading dimensions must be equal");
         int[] shape = [.. sa.SkipLast(1), sb[^1]];
         switch (a.Axes, b.Axes)
         {
             case ("td", "dt"):
                 return new PendingActMatMul(a.V, b.V, true, double.NegativeInfinity, double.PositiveInfinity, node.Name, Shape: shape);
             case ("htd", "hdt"):
-                return new PendingActMatMul(a.V, b.V, true, double.NegativeInfinity, double.PositiveInfinity, node.Name, Heads: a.Heads, Shape: shape);
+                // The product indexes A's sequences by its stored leading dimensions: give it the view's (rows kept, no data moves).
+                int[] rows = [.. a.Batch, a.Tokens, a.V.Type.Shape[^1]];
+                var av = rows.SequenceEqual(a.V.Type.Shape) ? a.V
+                    : Emit(new Reshape(Legal(node.Name + "_sequences"), a.V, NewValue(node.Name + "_sequences", a.V.Type with { Shape = rows }), rows));
+                return new PendingActMatMul(av, b.V, true, double.NegativeInfinity, double.PositiveInfinity, node.Name, Heads: a.Heads, Shape: shape);
             case ("td", "td"):
                 return new PendingActMatMul(a.V, b.V, false, double.NegativeInfinity, double.PositiveInfinity, node.Name, Shape: shape);
             case ("td", "htd") when sa.Length >= 3 && sa[^3] == b.Heads:
@@ -121,6 +130,25 @@ public sealed partial class LowerOnnxToIr
             default:
                 throw Error(node, $"MatMul of two activations in layouts {Describe(a)} and {Describe(b)} ({shapes}): an attention pattern recognized only in part; " +
                     "supported are Q·Kᵀ (B transposed, per head when both are split into heads) and P·V (B's heads split like V's)");
+        }
+    }
+
+    /// <summary>The one check before the lowerings that an attention layout view (a head split or transpose HwGen moves no data
+    /// for) or masked scores reach only the nodes that take them: Reshape, Flatten, Transpose, a MatMul of two activations and the
+    /// QDQ pair for a view, a Softmax and the QDQ pair for masked scores.</summary>
+    void RefuseViews(OnnxNode node, Abs?[] ins)
+    {
+        string op = node.OpType;
+        bool product = op is "MatMul" or "Gemm" && ins.Take(2).All(x => x is RealView or LayoutView);
+        for (int i = 0; i < ins.Length; i++)
+        {
+            if (ins[i] is LayoutView lv && !product && op is not ("Reshape" or "Flatten" or "Transpose" or "QuantizeLinear" or "DequantizeLinear" or "Identity"))
+                throw Error(node, $"{op} input {i} '{node.Inputs[i]}' is an activation in a changed layout ({Describe(lv)}, {ShapeUtil.Format(lv.Shape)}): HwGen " +
+                    "moves no data for attention's Reshape and Transpose, so only a MatMul of two activations (Q·Kᵀ, P·V), a Reshape or Transpose " +
+                    "(merging the heads back) or a QuantizeLinear/DequantizeLinear pair may take it");
+            if (ins[i] is MaskedScores ms && op is not ("Softmax" or "QuantizeLinear" or "DequantizeLinear" or "Identity"))
+                throw Error(node, $"{op} input {i} '{node.Inputs[i]}' is the scores masked by the Add '{ms.Node}' (a constant of 0 and values at most -10^4 " +
+                    "is an attention mask): only a Softmax may take masked scores, directly or through a QuantizeLinear/DequantizeLinear pair");
         }
     }
 

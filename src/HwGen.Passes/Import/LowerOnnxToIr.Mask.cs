@@ -24,14 +24,20 @@ public sealed partial class LowerOnnxToIr
     Abs? LowerMaskAdd(OnnxNode node, Abs?[] ins)
     {
         if (node.OpType != "Add") return null;
+        static bool IsMask(Abs? c) => c is Const { T: var t } && !t.Type.IsInteger() && t.Data.Any(v => v <= MaskedBelow) && t.Data.All(v => v == 0 || v <= MaskedBelow);
+        if ((ins[0] as PendingActMatMul ?? ins[1] as PendingActMatMul) is { } product && IsMask(ins[0] is PendingActMatMul ? ins[1] : ins[0]))
+            throw Error(node, $"an attention mask (0 and values at most -10^4) added to the product '{product.Node}' before it is quantized: quantize the " +
+                "scores (QuantizeLinear, DequantizeLinear) between the MatMul and the mask's Add");
         var (scores, mask) = ins[0] is RealView a && ins[1] is Const m ? (a, m) : ins[1] is RealView b && ins[0] is Const k ? (b, k) : (null, null);
-        if (scores is null || mask!.T.Type.IsInteger() || !mask.T.Data.Any(v => v <= MaskedBelow) || !mask.T.Data.All(v => v == 0 || v <= MaskedBelow))
-            return null;
+        if (scores is null || !IsMask(mask)) return null;
         var shape = scores.V.Type.Shape;
-        var t = mask.T;
+        var t = mask!.T;
         // The mask's rows: its last two axes must be the scores' (query rows, key positions); leading axes are 1 or, from the
         // right, the scores' (heads), so one mask serves every sequence of the batch.
         int rank = shape.Count;
+        if (rank < 2)
+            throw Error(node, $"an Add of an attention mask (0 and values at most -10^4) to an activation of shape {ShapeUtil.Format(shape)}: " +
+                "a mask goes on attention scores [.., query rows, key positions] before their Softmax");
         bool fits = t.Rank >= 2 && t.Rank <= rank && t.Shape[^1] == shape[^1] && t.Shape[^2] == shape[^2];
         int lead = 0;
         for (int i = t.Rank - 3; fits && i >= 0; i--)

@@ -77,7 +77,6 @@ public sealed partial class LowerOnnxToIr
     Abs LowerMatMul(OnnxNode node, Abs?[] ins)
     {
         if (LowerActMatMul(node, ins) is { } act) return act;
-        ins = ins.Select(a => UnitHeadAsPlain(node, a)).ToArray();
         if (ins[0] is not RealView a) throw Error(node, $"{node.OpType} input A must be a dequantized activation (DequantizeLinear of a quantized tensor)");
         bool gemm = node.OpType == "Gemm";
         var b = ins[1] switch
@@ -127,12 +126,13 @@ public sealed partial class LowerOnnxToIr
             Quantized q => new LayoutView(q.V, [], "td", 1, q.OnnxType),
             _ => throw Error(node, $"{node.OpType} input must be a quantized tensor or its dequantized view"),
         };
-        int[] target;
+        // A "td" view is the stored tensor (of any rank: a 1-D one is no [1, n] to ONNX's 0 entries).
+        int[] shape = lv.Axes == "td" ? lv.V.Type.Shape.ToArray() : lv.Shape, target;
         try
         {
             target = node.OpType == "Flatten"
-                ? OnnxEvaluator.FlattenTarget(lv.Shape, (int)node.Int("axis", 1))
-                : OnnxEvaluator.ReshapeTarget(lv.Shape, ConstIn(node, ins, 1, "shape").T.Data.Select(d => (long)d).ToArray(), node.Int("allowzero", 0) != 0);
+                ? OnnxEvaluator.FlattenTarget(shape, (int)node.Int("axis", 1))
+                : OnnxEvaluator.ReshapeTarget(shape, ConstIn(node, ins, 1, "shape").T.Data.Select(d => (long)d).ToArray(), node.Int("allowzero", 0) != 0);
         }
         catch (ArgumentException e) { throw Error(node, $"shape mismatch: {e.Message}"); }
         if (LowerActReshape(node, ins, target) is { } layout) return layout;

@@ -64,6 +64,9 @@ public sealed partial class LowerOnnxToIr
                     throw Error(node, $"Softmax over axis {axis} of masked scores: the softmax unit works over the last axis");
                 return new PendingSoftmax(ms.V, node.Name, ms);
             }
+            case "Softmax" when a is PendingAdd { A: ConstOperand } or PendingAdd { B: ConstOperand }:
+                throw Error(node, $"Softmax of the Add '{((PendingAdd)a).Node}' of a constant that is no attention mask (a mask holds only 0 for kept and " +
+                    "values at most -10^4 for masked positions): quantize the Add's result (QuantizeLinear, DequantizeLinear) before the Softmax");
             case "LayerNormalization" when a is RealView rv:
             {
                 int rank = rv.V.Type.Shape.Count, n = rv.V.Type.Shape[^1];

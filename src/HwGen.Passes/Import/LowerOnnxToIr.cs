@@ -74,7 +74,12 @@ public sealed partial class LowerOnnxToIr
             graph.Outputs.Add(a switch
             {
                 RealView rv => Emit(new Dequantize(Legal("dequantize_" + o.Name), rv.V, NewValue(o.Name, new TensorType(DType.Float32, rv.V.Type.Shape)))),
-                Quantized => throw Error(null, $"graph output '{o.Name}' is an integer tensor; end the graph with DequantizeLinear so HwGen can return real values"),
+                Quantized or LayoutView { OnnxType: not null } or MaskedScores { OnnxType: not null } =>
+                    throw Error(null, $"graph output '{o.Name}' is an integer tensor; end the graph with DequantizeLinear so HwGen can return real values"),
+                LayoutView lv => throw Error(null, $"graph output '{o.Name}' is an activation in a changed layout ({Describe(lv)}, {ShapeUtil.Format(lv.Shape)}): " +
+                    "HwGen moves no data for attention's Reshape and Transpose; give the output in the stored layout (merge the heads back)"),
+                MaskedScores ms => throw Error(null, $"graph output '{o.Name}' is the scores masked by the Add '{ms.Node}' (a constant of 0 and values at " +
+                    "most -10^4 is an attention mask): only a Softmax may take masked scores"),
                 _ => throw Error(null, $"graph output '{o.Name}' is not computed from quantized tensors (it needs QuantizeLinear/DequantizeLinear around the ops that produce it)"),
             });
         }
@@ -100,8 +105,10 @@ public sealed partial class LowerOnnxToIr
             return;
         }
         RefuseNonFinite(node, ins);
-        if (node.OpType is not ("Transpose" or "Reshape" or "MatMul" or "QuantizeLinear" or "DequantizeLinear" or "Identity"))
-            ins = ins.Select(a => UnitHeadAsPlain(node, a)).ToArray();
+        bool layoutOp = node.OpType is "Transpose" or "Reshape" or "QuantizeLinear" or "DequantizeLinear" or "Identity"
+            || node.OpType == "MatMul" && ins.Take(2).All(x => x is RealView or LayoutView);
+        if (!layoutOp) ins = ins.Select(a => UnitHeadAsPlain(node, a)).ToArray();
+        RefuseViews(node, ins);
         if (LowerNonlinear(node, ins) is { } nonlinear)
         {
             env[node.Outputs[0]] = nonlinear;
