@@ -58,12 +58,7 @@ public static class BitModBench
             var one = Flow.Compile(path, cfg);
             var all = Flow.Compile(path, cfg, batch: x.Shape[0]);
             var logits = HardwareModel.Outputs(all.Graph, Flow.CheckInputs(all.Graph, [x], "test_x.npy"))[0];
-            int correct = 0, classes = logits.Shape[^1];
-            for (int i = 0; i < x.Shape[0]; i++)
-            {
-                var row = logits.Data.Skip(i * classes).Take(classes).ToArray();
-                if (Array.IndexOf(row, row.Max()) == (int)labels.Data[i]) correct++;
-            }
+            int correct = Flow.Classes(logits).Where((c, i) => c == (int)labels.Data[i]).Count();
             var gemms = one.Graph.Ops.OfType<QGemm>().ToList();
             double perWeight = gemms.Sum(g => (g.Groups is null ? new DenseLayout(g, cfg) : BitModEngine.Layout(g, cfg)).WeightBytes) / (double)gemms.Sum(g => (long)g.K * g.N);
             models.Add(new ModelRow(name, correct / (double)x.Shape[0], one.Design.EstimatedCycles, one.Design.OffChipBytesMoved, perWeight));

@@ -71,6 +71,18 @@ public static class Flow
         }).ToArray();
     }
 
+    /// <summary>The class of each row of <paramref name="logits"/> (rows along its first axis): the index of its largest element, the
+    /// first of equal ones.</summary>
+    public static int[] Classes(Tensor logits)
+    {
+        int n = logits.Shape[0], classes = (int)(logits.Size / n);
+        var best = new int[n];
+        for (int i = 0; i < n; i++)
+            for (int j = 1; j < classes; j++)
+                if (logits.Data[(long)i * classes + j] > logits.Data[(long)i * classes + best[i]]) best[i] = j;
+        return best;
+    }
+
     /// <summary>Test rows the golden model takes at once in <see cref="GoldenOutputs"/>: a compile at a whole test set's batch
     /// could exceed the tasks HwGen schedules (a transformer's rows are its sequences times their tokens).</summary>
     public const int GoldenChunk = 32;

@@ -76,15 +76,7 @@ public static class Runner
     /// the same integer arithmetic that the simulators just matched bit for bit.</summary>
     static double Accuracy(Compiled compiled, HwConfig config, TestSet t)
     {
-        var y = Flow.GoldenOutputs(compiled.Model, config, t.X, t.XPath);
-        int n = t.X.Shape[0], classes = (int)(y.Size / n), correct = 0;
-        for (int i = 0; i < n; i++)
-        {
-            var row = new ReadOnlySpan<double>(y.Data, i * classes, classes);
-            int best = 0;
-            for (int j = 1; j < classes; j++) if (row[j] > row[best]) best = j;
-            if (best == (int)t.Labels.Data[i]) correct++;
-        }
-        return correct / (double)n;
+        var classes = Flow.Classes(Flow.GoldenOutputs(compiled.Model, config, t.X, t.XPath));
+        return classes.Where((c, i) => c == (int)t.Labels.Data[i]).Count() / (double)classes.Length;
     }
 }

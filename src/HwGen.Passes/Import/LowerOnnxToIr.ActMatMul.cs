@@ -133,16 +133,24 @@ public sealed partial class LowerOnnxToIr
         }
     }
 
-    /// <summary>The one check before the lowerings that an attention layout view (a head split or transpose HwGen moves no data
-    /// for) or masked scores reach only the nodes that take them: Reshape, Flatten, Transpose, a MatMul of two activations and the
-    /// QDQ pair for a view, a Softmax and the QDQ pair for masked scores.</summary>
-    void RefuseViews(OnnxNode node, Abs?[] ins)
+    /// <summary>The nodes that take attention layout views: Reshape, Flatten, Transpose, a product of two activations, Identity and the
+    /// QDQ pair.</summary>
+    static bool TakesViews(OnnxNode node, Abs?[] ins) =>
+        node.OpType is "Reshape" or "Flatten" or "Transpose" or "QuantizeLinear" or "DequantizeLinear" or "Identity"
+        || node.OpType is "MatMul" or "Gemm" && ins.Take(2).All(x => x is RealView or LayoutView);
+
+    /// <summary>The one step before the lowerings for attention layout views (a head split or transpose HwGen moves no data for) and
+    /// masked scores: a node that takes no views gets a one-head split as the activation itself (<see cref="UnitHeadAsPlain"/>), and
+    /// any other view or masked scores reaching a node that does not take them is an error (masked scores go to a Softmax and the
+    /// QDQ pair only).</summary>
+    Abs?[] AdmitViews(OnnxNode node, Abs?[] ins)
     {
         string op = node.OpType;
-        bool product = op is "MatMul" or "Gemm" && ins.Take(2).All(x => x is RealView or LayoutView);
+        bool takesViews = TakesViews(node, ins);
+        if (!takesViews) ins = ins.Select(a => UnitHeadAsPlain(node, a)).ToArray();
         for (int i = 0; i < ins.Length; i++)
         {
-            if (ins[i] is LayoutView lv && !product && op is not ("Reshape" or "Flatten" or "Transpose" or "QuantizeLinear" or "DequantizeLinear" or "Identity"))
+            if (ins[i] is LayoutView lv && !takesViews)
                 throw Error(node, $"{op} input {i} '{node.Inputs[i]}' is an activation in a changed layout ({Describe(lv)}, {ShapeUtil.Format(lv.Shape)}): HwGen " +
                     "moves no data for attention's Reshape and Transpose, so only a MatMul of two activations (Q·Kᵀ, P·V), a Reshape or Transpose " +
                     "(merging the heads back) or a QuantizeLinear/DequantizeLinear pair may take it");
@@ -150,6 +158,7 @@ public sealed partial class LowerOnnxToIr
                 throw Error(node, $"{op} input {i} '{node.Inputs[i]}' is the scores masked by the Add '{ms.Node}' (a constant of 0 and values at most -10^4 " +
                     "is an attention mask): only a Softmax may take masked scores, directly or through a QuantizeLinear/DequantizeLinear pair");
         }
+        return ins;
     }
 
     static string Describe(LayoutView v) => v.Axes switch

@@ -105,10 +105,7 @@ public sealed partial class LowerOnnxToIr
             return;
         }
         RefuseNonFinite(node, ins);
-        bool layoutOp = node.OpType is "Transpose" or "Reshape" or "QuantizeLinear" or "DequantizeLinear" or "Identity"
-            || node.OpType == "MatMul" && ins.Take(2).All(x => x is RealView or LayoutView);
-        if (!layoutOp) ins = ins.Select(a => UnitHeadAsPlain(node, a)).ToArray();
-        RefuseViews(node, ins);
+        ins = AdmitViews(node, ins);
         if (LowerNonlinear(node, ins) is { } nonlinear)
         {
             env[node.Outputs[0]] = nonlinear;

@@ -120,13 +120,7 @@ public sealed class DigitsExampleTests(ITestOutputHelper log)
         var g = Pipeline.Compile(OnnxLoader.Load(model), config, null, 1);
         double scale = g.Outputs[0] is var o && g.ProducerOf(o) is { } p ? p.Inputs[0].Type.Quant!.Scale : 0;
         var quanta = golden.Data.Zip(ort.Data).Select(q => Math.Abs(q.First - q.Second) / scale).ToArray();
-        int n = x.Shape[0], same = 0;
-        for (int i = 0; i < n; i++)
-        {
-            var a = golden.Data.AsSpan(i * 10, 10).ToArray();
-            var b = ort.Data.AsSpan(i * 10, 10).ToArray();
-            if (Array.IndexOf(a, a.Max()) == Array.IndexOf(b, b.Max())) same++;
-        }
+        int n = x.Shape[0], same = Flow.Classes(golden).Zip(Flow.Classes(ort)).Count(p => p.First == p.Second);
         var sorted = quanta.Order().ToArray();
         log.WriteLine($"golden vs ONNX Runtime over {quanta.Length} logits: max {quanta.Max():F1} quanta, median {sorted[sorted.Length / 2]:F1}, " +
             $"mean {quanta.Average():F2}; same class on {same}/{n} digits");
@@ -141,12 +135,7 @@ public sealed class DigitsExampleTests(ITestOutputHelper log)
     /// <summary>The golden model's accuracy (= the RTL's where it is bit-exact) is at most 2 points below the float model's.</summary>
     void AccurateAsTheFloatModel(string example, Tensor logits, Tensor labels)
     {
-        int n = labels.Shape[0], correct = 0;
-        for (int i = 0; i < n; i++)
-        {
-            var row = logits.Data.Skip(i * 10).Take(10).ToArray();
-            if (Array.IndexOf(row, row.Max()) == (int)labels.Data[i]) correct++;
-        }
+        int n = labels.Shape[0], correct = Flow.Classes(logits).Where((c, i) => c == (int)labels.Data[i]).Count();
         double acc = correct / (double)n;
         var floatAcc = double.Parse(File.ReadAllLines(Path.Combine(example, "float_accuracy.txt"))[0].Split(' ')[1], CultureInfo.InvariantCulture);
         log.WriteLine($"golden (= RTL) accuracy {acc:P2} on {n} digits; float model {floatAcc:P2}");
