@@ -152,10 +152,11 @@ public static class Flow
             Testbench.Write(c.Design, tmp, qin, dout);
             for (int i = 0; i < inputs.Count; i++) Npy.Write(Path.Combine(tmp, "tb", $"input_{i}.npy"), inputs[i]);
             phase?.Invoke("report");
-            File.WriteAllText(Path.Combine(tmp, "manifest.json"), Manifest.Json(c, modelPath));
+            // Streamed: their size grows with the program (tens of MB at 10^5 tasks).
+            using (var f = File.Create(Path.Combine(tmp, "manifest.json"))) Manifest.Write(c, modelPath, f);
             File.WriteAllText(Path.Combine(tmp, "report.md"), Report.Markdown(c));
-            File.WriteAllText(Path.Combine(tmp, "schedule.svg"), ScheduleChart.Svg(c.Design));
-            File.WriteAllText(Path.Combine(tmp, "schedule.html"), ScheduleChart.Html(c.Design));
+            using (var w = new StreamWriter(Path.Combine(tmp, "schedule.svg"))) ScheduleChart.WriteSvg(c.Design, w);
+            using (var w = new StreamWriter(Path.Combine(tmp, "schedule.html"))) ScheduleChart.WriteHtml(c.Design, w);
             phase?.Invoke("hwir");
             using (var ir = new StreamWriter(Path.Combine(tmp, "model.hwir")))
                 Printer.Write(c.Graph, ir, Printer.DefaultElideAbove);

@@ -10,7 +10,9 @@ namespace HwGen.Cli;
 /// <summary>manifest.json: what a design directory holds, for people and for 'hwgen simulate'.</summary>
 public static class Manifest
 {
-    public static string Json(Compiled c, string modelPath)
+    /// <summary>Writes the manifest to <paramref name="stream"/>; the program, one entry per instruction, is written as it is
+    /// encoded, not built as a document first (116,876 instructions of tiny_vit_digits at batch 64 are 43 MB of JSON).</summary>
+    public static void Write(Compiled c, string modelPath, Stream stream)
     {
         var d = c.Design;
         var cfg = d.Config;
@@ -50,14 +52,40 @@ public static class Manifest
             ["memoryWords"] = d.MemoryWords,
             ["outputElements"] = Testbench.ElementCount(d),
             ["tensors"] = new JsonArray([.. d.InputTensors.Select(s => (JsonNode)Tensor(s, "input")), .. d.OutputTensors.Select(s => (JsonNode)Tensor(s, "output"))]),
-            ["program"] = new JsonArray(d.Program.Select((i, n) => (JsonNode)new JsonObject
-            {
-                ["index"] = n, ["text"] = i.ToString(), ["words"] = new JsonArray(i.Encode().Select(w => (JsonNode)w.ToString("x8")).ToArray()),
-            }).ToArray()),
+            ["program"] = null,   // streamed below, in its place
             ["estimatedCycles"] = d.EstimatedCycles,
             ["offChipBytesMoved"] = d.OffChipBytesMoved,
         };
-        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, NewLine = "\n" }))
+        {
+            w.WriteStartObject();
+            foreach (var (key, value) in root)
+            {
+                w.WritePropertyName(key);
+                if (key != "program")
+                {
+                    if (value is null) w.WriteNullValue();
+                    else value.WriteTo(w);
+                    continue;
+                }
+                w.WriteStartArray();
+                for (int n = 0; n < d.Program.Count; n++)
+                {
+                    var i = d.Program[n];
+                    w.WriteStartObject();
+                    w.WriteNumber("index", n);
+                    w.WriteString("text", i.ToString());
+                    w.WriteStartArray("words");
+                    foreach (var word in i.Encode()) w.WriteStringValue(word.ToString("x8"));
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                    if (w.BytesPending > 1 << 16) w.Flush();
+                }
+                w.WriteEndArray();
+            }
+            w.WriteEndObject();
+        }
+        stream.WriteByte((byte)'\n');
     }
 
     /// <summary>Reads the model path, config, batch and the number of output elements a simulation must compare back from a

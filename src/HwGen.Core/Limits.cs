@@ -15,11 +15,16 @@ public static class Limits
     /// <summary>Largest dimension: ONNX dims are int64, HwGen's shapes int32.</summary>
     public const long MaxDim = int.MaxValue;
 
-    /// <summary>Tasks in one scratchpad schedule: 2^14. The compile is linear in the task count but heavy per task, about
-    /// 0.5 ms and 30 KB greedy (mlp_digits on a 64x1 array with a 512 B scratchpad: 4,464 tasks, 2.9 s and 190 MB; 24 s and
-    /// 1.4 GB with the default solver, whose windows its deterministic budget bounds), so this keeps a compile near 10 s
-    /// and 0.5 GB. Beyond it the design is refused before anything of its size is allocated.</summary>
-    public const int MaxScheduleTasks = 1 << 14;
+    /// <summary>Tasks in one scratchpad schedule: 2^18 (262,144; it was 2^14). Every stage's cost per task is bounded: the
+    /// greedy's state per step is the resident set (bounded by the scratchpad), its next-use lookups are binary searches (a
+    /// weight tile has one use per row block), and divide and conquer keeps residency only at its window ends and tells
+    /// off-chip tensors by the step they were stored (a copy of the off-chip set per step made it quadratic: 921 MB on
+    /// tiny_vit_digits at batch 16, 307 MB now); its exact solves draw from the compile's fixed budget. What stays is linear:
+    /// the schedule, program, tokens and cycle model are held whole, about 6.5 KB and 0.45 ms of processor time a task
+    /// (mlp_digits at batch 4,096 to 65,536, 11k to 180k tasks, greedy; see bench/compile-results.md), so a compile at the
+    /// limit takes about 2 GB and 2 minutes of processor time. The tile builder counts the tasks as it makes them and stops
+    /// at the limit, so a design beyond it is one error in bounded time and memory.</summary>
+    public const int MaxScheduleTasks = 1 << 18;
 
     /// <summary>Why <paramref name="dims"/> cannot be the shape of a tensor HwGen holds (a negative dim, a dim beyond int32,
     /// more than <see cref="MaxTensorElements"/> elements), or null when it can. Never overflows.</summary>

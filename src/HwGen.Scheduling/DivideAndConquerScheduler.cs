@@ -17,7 +17,9 @@ namespace HwGen.Scheduling;
 /// </summary>
 public static class DivideAndConquerScheduler
 {
-    sealed record State(Dictionary<int, long> Resident, HashSet<int> OffChip);
+    /// <summary>The state before a step: what is resident where, and whether a tensor is off chip (a test, not a set: a set per
+    /// window boundary would hold every weight of the model once per window).</summary>
+    sealed record State(Dictionary<int, long> Resident, Func<int, bool> OffChip);
 
     /// <param name="wholeMaxOps">up to this many ops, the result then starts one exact solve of the whole graph, which
     /// keeps it or improves it (the exact model alone, from cold, can find nothing on such graphs in a short limit).</param>
@@ -63,7 +65,7 @@ public static class DivideAndConquerScheduler
     static Schedule FixedEnds(ScratchpadProblem p, Schedule basis, List<(int S, int E)> windows, IlpOptions perWindow, string name)
     {
         var sw = Stopwatch.StartNew();
-        var states = States(p, basis);
+        var states = States(p, basis, windows.SelectMany(w => new[] { w.S, w.E }));
 
         var steps = new List<ScheduleStep>();
         var offChip = new HashSet<int>(p.Tensors.Where(t => t.StartsOffChip).Select(t => t.Id));
@@ -71,8 +73,7 @@ public static class DivideAndConquerScheduler
         List<int> finalStores = [];
         int improved = 0;
         // Nothing follows the last window: it only has to leave every output off chip.
-        var outputs = p.Tensors.Where(t => t.Kind == TensorKind.Output).Select(t => t.Id);
-        var last = new State([], new HashSet<int>(outputs.Concat(p.Tensors.Where(t => t.StartsOffChip).Select(t => t.Id))));
+        var last = new State([], t => p.Tensors[t].Kind == TensorKind.Output || p.Tensors[t].StartsOffChip);
         foreach (var (s, e) in windows)
         {
             var endState = e == basis.Steps.Count ? last : states[e];
@@ -87,7 +88,7 @@ public static class DivideAndConquerScheduler
             }
             // Tensors the window leaves resident beyond the basis's state go at the next step; its end stores come first.
             var resident = new Dictionary<int, long>(states[s].Resident);
-            foreach (var st in windowSteps) Apply(st, resident, null);
+            foreach (var st in windowSteps) Apply(st, resident);
             carriedEvictions = resident.Keys.Where(t => !endState.Resident.ContainsKey(t)).ToList();
             carriedStores = windowFinal;
             finalStores = windowFinal;
@@ -117,7 +118,7 @@ public static class DivideAndConquerScheduler
             var ops = greedy.Steps.Skip(s).Take(e - s).Select(st => st.Op).ToList();
             var (sub, global, local, _) = SubProblem(p, ops, resident.Keys, $"/rolling{s}-{e}");
             var usedLater = global.Where(t => lastUse[t] >= e).ToList();
-            var boundary = new Boundary(resident.ToDictionary(kv => local[kv.Key], kv => kv.Value), offChip.Where(local.ContainsKey).Select(t => local[t]).ToHashSet(),
+            var boundary = new Boundary(resident.ToDictionary(kv => local[kv.Key], kv => kv.Value), global.Where(offChip.Contains).Select(t => local[t]).ToHashSet(),
                 new Dictionary<int, long>(), lastWindow ? global.Where(IsOutput).Select(t => local[t]).ToHashSet() : new HashSet<int>())
             {
                 KeepAtEnd = lastWindow ? null : usedLater.Concat(global.Where(IsOutput)).Select(t => local[t]).ToHashSet(),
@@ -133,7 +134,7 @@ public static class DivideAndConquerScheduler
                 var evictions = i == 0 ? carriedEvictions.Concat(g.Evictions).Distinct().ToList() : g.Evictions.ToList();
                 g = g with { Stores = stores, Evictions = evictions };
                 steps.Add(g);
-                Apply(g, resident, null);
+                Apply(g, resident);
             }
             // End stores: off chip from here on (the next window knows), executed at its first step.
             carriedStores = ilp.FinalStores.Select(t => global[t]).Where(offChip.Add).ToList();
@@ -159,7 +160,7 @@ public static class DivideAndConquerScheduler
             .Concat(basisSteps.SelectMany(st => st.Loads.Concat(st.Stores).Concat(st.Evictions))), $"/steps{s}-{e}");
         var tensors = sub.Tensors;
         Dictionary<int, long> Local(Dictionary<int, long> m) => m.ToDictionary(kv => local[kv.Key], kv => kv.Value);
-        HashSet<int> LocalSet(HashSet<int> set) => set.Where(local.ContainsKey).Select(t => local[t]).ToHashSet();
+        HashSet<int> LocalSet(Func<int, bool> offChip) => global.Where(offChip).Select(t => local[t]).ToHashSet();
         var boundary = new Boundary(Local(start.Resident), LocalSet(start.OffChip), Local(end.Resident), LocalSet(end.OffChip));
         var hint = new Schedule(basisSteps.Select(st => Renumber(st, o => localOp[o], t => local[t])).ToList(),
             basisFinal.Select(t => local[t]).ToList(), basis.Solver);
@@ -194,26 +195,33 @@ public static class DivideAndConquerScheduler
         new(op(st.Op), st.Stores.Select(tensor).ToList(), st.Evictions.Select(tensor).ToList(), st.Loads.Select(tensor).ToList(),
             st.Addresses.ToDictionary(kv => tensor(kv.Key), kv => kv.Value));
 
-    /// <summary>Advances a residency map (and, when given, the off-chip set) over one step.</summary>
-    static void Apply(ScheduleStep st, Dictionary<int, long> resident, HashSet<int>? offChip)
+    /// <summary>Advances a residency map over one step.</summary>
+    static void Apply(ScheduleStep st, Dictionary<int, long> resident)
     {
-        foreach (var t in st.Stores) offChip?.Add(t);
         foreach (var t in st.Evictions) resident.Remove(t);
         foreach (var (t, a) in st.Addresses) resident[t] = a;
     }
 
-    /// <summary>The state before each step of a schedule (after the previous one ran); the last includes the final stores.</summary>
-    static List<State> States(ScratchpadProblem p, Schedule g)
+    /// <summary>The state before each step in <paramref name="at"/> of a schedule (after the previous one ran); the state at
+    /// the schedule's end includes the final stores. Residency is copied at those steps only, and a tensor is off chip from
+    /// the step after its store, so the states take memory linear in the schedule, not in its steps times its tensors.</summary>
+    static Dictionary<int, State> States(ScratchpadProblem p, Schedule g, IEnumerable<int> at)
     {
+        var wanted = new HashSet<int>(at);
+        var storedAt = new int[p.Tensors.Count];   // the step whose state first has the tensor off chip
+        Array.Fill(storedAt, int.MaxValue);
+        foreach (var t in p.Tensors.Where(t => t.StartsOffChip)) storedAt[t.Id] = 0;
         var resident = new Dictionary<int, long>();
-        var offChip = new HashSet<int>(p.Tensors.Where(t => t.StartsOffChip).Select(t => t.Id));
-        var states = new List<State> { new(new(resident), new(offChip)) };
-        foreach (var st in g.Steps)
+        var states = new Dictionary<int, State>();
+        bool OffChipAt(int step, int t) => storedAt[t] <= step;
+        for (int i = 0; i <= g.Steps.Count; i++)
         {
-            Apply(st, resident, offChip);
-            states.Add(new(new(resident), new(offChip)));
+            if (wanted.Contains(i)) { int step = i; states[i] = new(new(resident), t => OffChipAt(step, t)); }
+            if (i == g.Steps.Count) break;
+            foreach (var t in g.Steps[i].Stores) storedAt[t] = Math.Min(storedAt[t], i + 1);
+            Apply(g.Steps[i], resident);
         }
-        foreach (var t in g.FinalStores) states[^1].OffChip.Add(t);
+        foreach (var t in g.FinalStores) storedAt[t] = Math.Min(storedAt[t], g.Steps.Count);
         return states;
     }
 

@@ -119,8 +119,11 @@ public sealed class GreedyScheduler
     /// <summary>The first step after <paramref name="after"/> that uses tensor t, or int.MaxValue.</summary>
     int NextUse(int t, int after)
     {
-        foreach (var s in uses[t]) if (s > after) return s;
-        return int.MaxValue;
+        // Binary search: a weight tile is used once per row block, so a tensor can have thousands of uses.
+        var u = uses[t];
+        int i = u.BinarySearch(after + 1);
+        if (i < 0) i = ~i;
+        return i < u.Count ? u[i] : int.MaxValue;
     }
 
     void Run(SchedOp op)
@@ -158,8 +161,19 @@ public sealed class GreedyScheduler
         foreach (var t in op.Outputs) Put(t, at[t], isLoad: false);
     }
 
-    int? Victim(HashSet<int> mine) => addressOf.Keys.Where(t => !mine.Contains(t))
-        .OrderByDescending(t => NextUse(t, step)).ThenBy(t => t).Cast<int?>().FirstOrDefault();
+    /// <summary>The resident tensor, not the op's own, used furthest ahead (the smallest id of equals); one pass, no sort.</summary>
+    int? Victim(HashSet<int> mine)
+    {
+        int? best = null;
+        int bestUse = 0;
+        foreach (var t in addressOf.Keys)
+        {
+            if (mine.Contains(t)) continue;
+            int use = NextUse(t, step);
+            if (best is null || use > bestUse || use == bestUse && t < best) (best, bestUse) = (t, use);
+        }
+        return best;
+    }
 
     /// <summary>The lowest free address where tensor t fits inside one bank (its own bank when it has one), optionally
     /// outside the lines freed at the start of this step.</summary>
@@ -168,7 +182,7 @@ public sealed class GreedyScheduler
         long size = p.Size(t);
         var (lo, hi) = p.Tensors[t].Bank is { } b ? (b * p.BankBytes, (b + 1) * p.BankBytes) : (0L, p.Capacity);
         var taken = byAddress.Select(kv => (From: kv.Key, To: kv.Key + p.Size(kv.Value)));
-        if (avoidFreed) taken = taken.Concat(freed).OrderBy(r => r.From);
+        if (avoidFreed && freed.Count > 0) taken = Merge(taken, freed.OrderBy(r => r.From));
         long cursor = lo;
         long? InGap(long from, long to)
         {
@@ -184,6 +198,18 @@ public sealed class GreedyScheduler
             if (cursor >= hi) return null;
         }
         return InGap(cursor, hi);
+    }
+
+    /// <summary>Two runs of ranges sorted by start, merged into one sorted run (the freed ranges are few, the resident many:
+    /// no sort of the whole scratchpad per fit).</summary>
+    static IEnumerable<(long From, long To)> Merge(IEnumerable<(long From, long To)> a, IEnumerable<(long From, long To)> b)
+    {
+        using var x = a.GetEnumerator();
+        using var y = b.GetEnumerator();
+        bool hasX = x.MoveNext(), hasY = y.MoveNext();
+        while (hasX || hasY)
+            if (hasX && (!hasY || x.Current.From <= y.Current.From)) { yield return x.Current; hasX = x.MoveNext(); }
+            else { yield return y.Current; hasY = y.MoveNext(); }
     }
 
     void Put(int t, long a, bool isLoad)

@@ -95,6 +95,10 @@ public sealed class TileBuilder(Graph graph, HwConfig config, IReadOnlyDictionar
     /// run right after that task. Returns the task's id.</summary>
     public int Task(TileTask task, string name, IReadOnlyList<int> ins, IReadOnlyList<int> outs, int? after = null)
     {
+        // The exact count, checked as the tasks are made, so a design beyond the limit costs no more than the limit's worth.
+        if (ops.Count == Limits.MaxScheduleTasks)
+            throw new HwGenException($"config: the design has more than the {Limits.MaxScheduleTasks} tasks HwGen schedules (reached at node '{task.Op.Name}'); " +
+                "a larger array or scratchpad, or a smaller batch, gives fewer");
         ops.Add(new SchedOp(ops.Count, name, ins, outs, after) { Cycles = task.Cycles(Config, tensors), Resource = task.Op.Engine });
         tasks.Add(task);
         return ops.Count - 1;
