@@ -26,7 +26,7 @@ public sealed partial class LowerOnnxToIr
         if (az != expected) throw Error(node, $"a_zero_point {az} differs from the zero point {expected} input A was quantized with");
         var bzp = ins.ElementAtOrDefault(3) is { } bz ? (bz as Const ?? throw Error(node, "b_zero_point must be a constant")).T : null;
         var ones = new Tensor(DType.Float32, [], [1.0]);
-        var (k, n, w, _) = Weights(node, new QConst(b.T, ones, bzp, 1, b.T), false, 1);
+        var (k, n, w, _) = Weights(node, new QConst(b.T, ones, bzp, 1, () => b.T), false, 1);
         if (a.V.Type.Shape[^1] != k) throw Error(node, $"shape mismatch: A is {ShapeUtil.Format(a.V.Type.Shape)} but B needs {k} input features");
         return new PendingIntMatMul(a.V, k, n, w, false, node.Name);
     }
@@ -74,6 +74,6 @@ public sealed partial class LowerOnnxToIr
         var perm = node.Ints("perm");
         var p = perm?.Select(v => (int)v).ToArray() ?? Enumerable.Range(0, q.Q.Rank).Reverse().ToArray();
         int axis = q.Scale.Size == 1 ? q.Axis : Array.IndexOf(p, q.Axis);
-        return new QConst(OnnxEvaluator.Transpose(q.Q, perm), q.Scale, q.Zp, axis, OnnxEvaluator.Transpose(q.Real, perm)) { QonnxBits = q.QonnxBits };
+        return new QConst(OnnxEvaluator.Transpose(q.Q, perm), q.Scale, q.Zp, axis, () => OnnxEvaluator.Transpose(q.Real, perm)) { QonnxBits = q.QonnxBits };
     }
 }

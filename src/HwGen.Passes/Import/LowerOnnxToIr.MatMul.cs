@@ -58,7 +58,7 @@ public sealed partial class LowerOnnxToIr
             scale[j] = max == 0 ? 1 : (float)(max / 127);
             for (int i = 0; i < other; i++) codes[At(j, i)] = Math.Clamp(Math.Round(w.Data[At(j, i)] / scale[j], MidpointRounding.ToEven), -127, 127);
         }
-        return new QConst(new Tensor(DType.Int8, w.Shape, codes), new Tensor(DType.Float32, [n], scale), null, axis, w);
+        return new QConst(new Tensor(DType.Int8, w.Shape, codes), new Tensor(DType.Float32, [n], scale), null, axis, () => w);
     }
 
     double[] BiasVector(OnnxNode node, Abs? c, int n, double beta)
@@ -148,7 +148,7 @@ public sealed partial class LowerOnnxToIr
         if (ins[3] is not Const b || !b.T.Type.IsInteger()) throw Error(node, "QLinearMatMul input B must be constant integer weights");
         var (aq, _) = ActivationQuant(node, [null, ins[1], ins[2]]);
         if (!a.V.Type.Quant!.SameAs(aq)) throw Error(node, "QLinearMatMul A parameters differ from those A was quantized with");
-        var bq = new QConst(b.T, ConstIn(node, ins, 4, "b_scale").T, ConstIn(node, ins, 5, "b_zero_point").T, 1, b.T);
+        var bq = new QConst(b.T, ConstIn(node, ins, 4, "b_scale").T, ConstIn(node, ins, 5, "b_zero_point").T, 1, () => b.T);
         var (k, n, w, scale) = Weights(node, bq, false, 1);
         if (a.V.Type.Shape[^1] != k) throw Error(node, $"shape mismatch: A is {ShapeUtil.Format(a.V.Type.Shape)} but B needs {k} input features");
         var (yq, onnxType) = ActivationQuant(node, [null, ins[6], ins[7]]);

@@ -55,16 +55,20 @@ public sealed partial class LowerOnnxToIr
         var inner = axis < 0 ? 1 : ShapeUtil.Size(w.Shape[(axis + 1)..]);
         double At(Tensor p, long i) => p.Size == 1 ? p.Data[0] : p.Data[i / inner % n];
         var codes = new double[w.Size];
-        var real = new double[w.Size];
         for (long i = 0; i < w.Size; i++)
         {
             codes[i] = spec.Code(w.Data[i], At(scale, i), At(zp, i));
             if (double.IsNaN(codes[i])) throw Error(node, "a weight is NaN");
-            real[i] = spec.Real(w.Data[i], At(scale, i), At(zp, i));
+        }
+        Tensor Real()
+        {
+            var real = new double[w.Size];
+            for (long i = 0; i < w.Size; i++) real[i] = spec.Real(w.Data[i], At(scale, i), At(zp, i));
+            return new Tensor(DType.Float32, w.Shape, real);
         }
         var type = spec.Signed ? DType.Int8 : DType.UInt8;
         var flat = (Tensor p) => new Tensor(p.Type, p.Size == 1 ? [] : [n], p.Data.ToArray());
         return new QConst(new Tensor(type, w.Shape, codes), flat(scale), new Tensor(type, flat(zp).Shape, zp.Data.ToArray()),
-            Math.Max(axis, 0), new Tensor(DType.Float32, w.Shape, real)) { QonnxBits = spec.Bipolar ? 1 : spec.Bits };
+            Math.Max(axis, 0), Real) { QonnxBits = spec.Bipolar ? 1 : spec.Bits };
     }
 }

@@ -107,8 +107,7 @@ public sealed partial class LowerOnnxToIr
                     throw Error(node, $"scale must be positive and finite, got {scale.Data.First(s => !(s > 0) || double.IsInfinity(s))}");
                 if (zp is not null && zp.Type != c.T.Type)
                     throw Error(node, $"zero point type {zp.Type.Name()} differs from the input type {c.T.Type.Name()}");
-                var real = OnnxEvaluator.Evaluate(node, [c.T, scale, zp], model.Path)[0];
-                return new QConst(c.T, scale, zp, axis < 0 ? axis + c.T.Rank : axis, real);
+                return new QConst(c.T, scale, zp, axis < 0 ? axis + c.T.Rank : axis, () => OnnxEvaluator.Evaluate(node, [c.T, scale, zp], model.Path)[0]);
             case LayoutView { OnnxType: not null } lv:
                 return DequantizeLayout(node, lv, ins);
             case MaskedScores { OnnxType: not null } ms:

@@ -20,9 +20,15 @@ public sealed partial class LowerOnnxToIr
     /// made the NaN or Inf this constant holds or is computed from (<see cref="FoldedNonFinite"/>); only further folds may
     /// take such a constant (<see cref="RefuseNonFinite"/>).</summary>
     sealed record Const(Tensor T, string? NonFinite = null) : Abs;
-    /// <summary>DequantizeLinear of a constant integer tensor (weights, biases): keeps the integers.</summary>
-    sealed record QConst(Tensor Q, Tensor Scale, Tensor? Zp, int Axis, Tensor Real) : Abs
+    /// <summary>DequantizeLinear of a constant integer tensor (weights, biases): keeps the integers. Its reals are computed
+    /// when asked (<see cref="Real"/>): a weight matrix is only ever used as integers, and its reals as doubles would be the
+    /// largest thing the import holds (8 bytes a parameter).</summary>
+    sealed record QConst(Tensor Q, Tensor Scale, Tensor? Zp, int Axis, Func<Tensor> MakeReal) : Abs
     {
+        Tensor? real;
+        /// <summary>The dequantized values (computed once, on first use).</summary>
+        public Tensor Real => real ??= MakeReal();
+
         /// <summary>The bit width of a QONNX quantizer's codes (1 for BipolarQuant); 0 when not from QONNX.</summary>
         public int QonnxBits { get; init; }
     }
