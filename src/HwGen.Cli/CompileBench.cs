@@ -31,9 +31,28 @@ public static class CompileBench
 
     public const string RowPrefix = "BENCH-ROW ";
 
+    /// <summary>The weight kinds: int8 (QDQ, uniform codes, the dense engine), ternary (QDQ int8 codes in {-1, 0, 1}, which the
+    /// table-lookup engine takes) and int4 (float weights behind a QONNX Quant of bit width 4, signed; codes in [-8, 7],
+    /// run as int8 on the dense engine).</summary>
+    public static readonly string[] Kinds = ["int8", "ternary", "int4"];
+
+    /// <summary>Bytes of one weight in the ONNX file: int8 codes for int8 and ternary, float32 for the QONNX int4 model.</summary>
+    public static int FileBytesPerWeight(string kind) => kind == "int4" ? 4 : 1;
+
+    /// <summary>Models whose weights take more than this are written with ONNX external data: protobuf stops at 2 GB.</summary>
+    public const long InlineMaxBytes = int.MaxValue;
+
+    /// <summary>The kind, checked: one of <see cref="Kinds"/>.</summary>
+    public static string Kind(string kind) => Kinds.Contains(kind) ? kind
+        : throw new HwGenException($"bench compile: --kind '{kind}' is not one of {string.Join(", ", Kinds)}");
+
     public sealed record Row(long Params, int Width, int Layers, int Tasks, int Instructions, long OutputBytes, long HwirBytes,
         long MemoryHexBytes, IReadOnlyList<PhaseCost> Phases, bool PerPhasePeaks, string? Failure = null)
     {
+        /// <summary>The weight kind (<see cref="Kinds"/>).</summary>
+        public string Kind { get; init; } = "int8";
+        /// <summary>Whether the weights were ONNX external data.</summary>
+        public bool External { get; init; }
         public double Seconds => Phases.Sum(p => p.Seconds);
         public double CpuSeconds => Phases.Sum(p => p.CpuSeconds);
         public long PeakBytes => Phases.Count == 0 ? 0 : Phases.Max(p => p.PeakBytes);
@@ -67,16 +86,20 @@ public static class CompileBench
     }
 
     /// <summary>
-    /// A seeded int8 QDQ MLP at batch 1: QuantizeLinear of the input, then per layer DequantizeLinear of the activation and of
-    /// int8 weights [w, w] (per tensor, zero point 0), MatMul, Add of a float bias, Relu (but on the last), QuantizeLinear;
-    /// DequantizeLinear of the result. Scales keep the codes inside their range. The weights' bytes are wrapped, not copied.
+    /// A seeded QDQ MLP at batch 1: QuantizeLinear of the input, then per layer DequantizeLinear of the activation and of
+    /// weights [w, w] (per tensor, zero point 0; for <paramref name="kind"/> int4 a QONNX Quant of float weights instead), MatMul,
+    /// Add of a float bias, Relu (but on the last), QuantizeLinear; DequantizeLinear of the result. Scales keep the codes inside
+    /// their range. The weights' bytes are wrapped, not copied.
     /// </summary>
-    public static ModelProto Mlp(int width, int layers, int seed = 17)
+    public static ModelProto Mlp(int width, int layers, int seed = 17, string kind = "int8")
     {
         var rng = new Random(seed);
         var g = new GraphProto { Name = $"mlp{width}x{layers}" };
         var m = new ModelProto { IrVersion = 8, ProducerName = "hwgen-bench", Graph = g };
         m.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
+        if (kind == "int4") m.OpsetImport.Add(new OperatorSetIdProto { Domain = QonnxQuant.Domains[0], Version = 1 });
+        // The codes' standard deviation: uniform int8 about 73.9, ternary (each of -1, 0, 1 a third) sqrt(2/3), uniform [-8, 7] 4.64.
+        double codeStd = kind switch { "ternary" => Math.Sqrt(2.0 / 3), "int4" => 4.64, _ => 73.9 };
         string Init(string name, DType type, long[] dims, byte[] raw)
         {
             var t = new TensorProto { Name = name, DataType = OnnxLoader.FromDType(type), RawData = UnsafeByteOperations.UnsafeWrap(raw) };
@@ -94,20 +117,36 @@ public static class CompileBench
             g.Node.Add(n);
             return name + "_out";
         }
+        string Quant(string name, params string[] inputs)
+        {
+            var o = Node("Quant", name, inputs);
+            var n = g.Node[^1];
+            n.Domain = QonnxQuant.Domains[0];
+            n.Attribute.Add(new AttributeProto { Name = "signed", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+            n.Attribute.Add(new AttributeProto { Name = "narrow", Type = AttributeProto.Types.AttributeType.Int, I = 0 });
+            n.Attribute.Add(new AttributeProto { Name = "rounding_mode", Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8("ROUND") });
+            return o;
+        }
         g.Input.Add(Info("x", width));
         float sx = 1f / 64;
         var cur = Node("QuantizeLinear", "quant_in", "x", Scalar("x_s", sx), Zero("x_zp"));
         for (int l = 0; l < layers; l++)
         {
-            var w = new byte[(long)width * width];
+            var w = new byte[(long)width * width * FileBytesPerWeight(kind)];
             rng.NextBytes(w);
-            // Codes of about ±73 (uniform int8) times inputs of about ±50 over `width` terms: the weight scale keeps a few standard
-            // deviations of the sum inside the output's codes, at the input's scale, layer after layer.
-            float sw = (float)(32 / (73 * 50 * Math.Sqrt(width))), sy = sx;
+            // Codes of codeStd times inputs of about ±50 over `width` terms: the weight scale keeps a few standard deviations of
+            // the sum inside the output's codes, at the input's scale, layer after layer.
+            float sw = (float)(32 / (codeStd * 50 * Math.Sqrt(width))), sy = sx;
+            if (kind == "ternary")
+                for (long i = 0; i < w.Length; i++) w[i] = (byte)(sbyte)(w[i] % 3 - 1);
+            if (kind == "int4")
+                for (long i = 0; i < w.Length; i += 4) BitConverter.TryWriteBytes(w.AsSpan((int)i, 4), ((w[i] & 15) - 8) * sw);
             var bias = new byte[width * 4];
             for (int j = 0; j < width; j++) BitConverter.GetBytes((float)((rng.NextDouble() - 0.5) * sy * 8)).CopyTo(bias, j * 4);
             var x = Node("DequantizeLinear", $"l{l}_xdq", cur, Scalar($"l{l}_xs", sx), Zero($"l{l}_xzp"));
-            var wd = Node("DequantizeLinear", $"l{l}_wdq", Init($"l{l}_w", DType.Int8, [width, width], w), Scalar($"l{l}_ws", sw), Zero($"l{l}_wzp"));
+            var wd = kind == "int4"
+                ? Quant($"l{l}_wq", Init($"l{l}_w", DType.Float32, [width, width], w), Scalar($"l{l}_ws", sw), Scalar($"l{l}_wzp", 0), Scalar($"l{l}_wbits", 4))
+                : Node("DequantizeLinear", $"l{l}_wdq", Init($"l{l}_w", DType.Int8, [width, width], w), Scalar($"l{l}_ws", sw), Zero($"l{l}_wzp"));
             var y = Node("Add", $"l{l}_add", Node("MatMul", $"l{l}_matmul", x, wd), Init($"l{l}_b", DType.Float32, [width], bias));
             if (l + 1 < layers) y = Node("Relu", $"l{l}_relu", y);
             cur = Node("QuantizeLinear", $"l{l}_quant", y, Scalar($"l{l}_ys", sy), Zero($"l{l}_yzp"));
@@ -147,14 +186,19 @@ public static class CompileBench
         m.WriteTo(f);
     }
 
+    /// <summary>Whether a model of <paramref name="parameters"/> weights of <paramref name="kind"/> is written with external data:
+    /// when asked, or when its weights would not fit a protobuf file.</summary>
+    public static bool External(long parameters, string kind, bool asked) => asked || parameters * FileBytesPerWeight(kind) > InlineMaxBytes;
+
     /// <summary>Builds the MLP of one size, writes it into <paramref name="work"/> (its weights as external data when
-    /// <paramref name="external"/>) and compiles it here, phase by phase.</summary>
-    public static Row MeasureHere(long parameters, HwConfig cfg, string work, bool external = false)
+    /// <paramref name="external"/> or too large for protobuf) and compiles it here, phase by phase.</summary>
+    public static Row MeasureHere(long parameters, HwConfig cfg, string work, bool external = false, string kind = "int8")
     {
         var (width, layers) = Shape(parameters);
         Directory.CreateDirectory(work);
         var model = Path.Combine(work, "model.onnx");
-        Save(Mlp(width, layers), model, external);
+        external = External((long)width * width * layers, kind, external);
+        Save(Mlp(width, layers, kind: kind), model, external);
         GC.Collect();
         var clock = new PhaseClock();
         var outDir = Path.Combine(work, "out");
@@ -164,12 +208,12 @@ public static class CompileBench
         long Size(string rel) => new FileInfo(Path.Combine(outDir, rel)).Length;
         long output = Directory.EnumerateFiles(outDir, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
         return new Row((long)width * width * layers, width, layers, c.Design.Tiles.Problem.Ops.Count, c.Design.Program.Count, output,
-            Size("model.hwir"), Size("tb/memory.hex"), clock.Phases, clock.PerPhasePeaks);
+            Size("model.hwir"), Size("tb/memory.hex"), clock.Phases, clock.PerPhasePeaks) { Kind = kind, External = external };
     }
 
     /// <summary>Runs one size in a child process (this program, <c>bench compile --one N</c>), killed after
     /// <paramref name="timeout"/>; a child that fails or runs out of time gives a row that says so.</summary>
-    public static Row MeasureInChild(long parameters, string? configPath, TimeSpan timeout, string work, bool external = false)
+    public static Row MeasureInChild(long parameters, string? configPath, TimeSpan timeout, string work, bool external = false, string kind = "int8")
     {
         var psi = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         var self = Environment.ProcessPath ?? "dotnet";
@@ -178,8 +222,11 @@ public static class CompileBench
         foreach (var a in (string[])["bench", "compile", "--one", parameters.ToString(CultureInfo.InvariantCulture), "--work", work]) psi.ArgumentList.Add(a);
         if (configPath is not null) { psi.ArgumentList.Add("--config"); psi.ArgumentList.Add(configPath); }
         if (external) psi.ArgumentList.Add("--external-data");
+        psi.ArgumentList.Add("--kind");
+        psi.ArgumentList.Add(kind);
         var (width, layers) = Shape(parameters);
-        Row Failed(string why) => new((long)width * width * layers, width, layers, 0, 0, 0, 0, 0, [], false, why);
+        Row Failed(string why) => new((long)width * width * layers, width, layers, 0, 0, 0, 0, 0, [], false, why)
+            { Kind = kind, External = External((long)width * width * layers, kind, external) };
         using var p = Process.Start(psi) ?? throw new HwGenException("cannot start a child process for the benchmark");
         var stderr = p.StandardError.ReadToEndAsync();
         var stdout = p.StandardOutput.ReadToEndAsync();
@@ -197,7 +244,7 @@ public static class CompileBench
 
     /// <summary>Measures each size, in a child process each unless <paramref name="inProcess"/>, in a temporary directory
     /// deleted after it; prints a line per size to <paramref name="progress"/>.</summary>
-    public static List<Row> Run(IReadOnlyList<long> sizes, HwConfig cfg, string? configPath, bool inProcess, TimeSpan timeout, TextWriter progress, bool external = false)
+    public static List<Row> Run(IReadOnlyList<long> sizes, HwConfig cfg, string? configPath, bool inProcess, TimeSpan timeout, TextWriter progress, bool external = false, string kind = "int8")
     {
         var rows = new List<Row>();
         foreach (var n in sizes)
@@ -205,7 +252,7 @@ public static class CompileBench
             var dir = Path.Combine(Path.GetTempPath(), $"hwgen-bench-{Environment.ProcessId}-{n}");
             try
             {
-                var row = inProcess ? MeasureHere(n, cfg, dir, external) : MeasureInChild(n, configPath, timeout, dir, external);
+                var row = inProcess ? MeasureHere(n, cfg, dir, external, kind) : MeasureInChild(n, configPath, timeout, dir, external, kind);
                 rows.Add(row);
                 progress.WriteLine(row.Failure is { } why ? $"  {M(row.Params)}: {why}"
                     : $"  {M(row.Params)} ({row.Layers} x {row.Width}^2): {S(row.Seconds)} s, peak {Mb(row.PeakBytes)} MB");
@@ -224,11 +271,12 @@ public static class CompileBench
     static string S(double s) => s.ToString(s < 10 ? "F2" : "F1", CultureInfo.InvariantCulture);
     static string M(long p) => (p / 1e6).ToString(p < 10_000_000 ? "F2" : "F1", CultureInfo.InvariantCulture) + "M";
 
-    public static string Markdown(IReadOnlyList<Row> rows, HwConfig cfg, string command, bool external = false)
+    public static string Markdown(IReadOnlyList<Row> rows, HwConfig cfg, string command, bool external = false, string kind = "int8")
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"`{command}`: synthetic int8 QDQ MLPs (square layers of the width shown, batch 1; " +
-                      $"{(external ? "weights as ONNX external data in weights.bin, memory-mapped" : "weights inline in the .onnx file")}), compiled end to end as `hwgen compile` " +
+        string what = kind switch { "ternary" => "ternary QDQ (int8 codes in {-1, 0, 1}, on the TLMM engine)", "int4" => "4-bit QONNX (float weights behind Quant of bit width 4)", _ => "int8 QDQ" };
+        sb.AppendLine($"`{command}`: synthetic {what} MLPs (square layers of the width shown, batch 1; " +
+                      $"{(external ? "weights as ONNX external data in weights.bin, memory-mapped" : "weights inline in the .onnx file, as external data in weights.bin (memory-mapped) where they pass 2 GB")}), compiled end to end as `hwgen compile` " +
                       $"does (into a temporary directory), on a {cfg.ArrayRows}x{cfg.ArrayCols} array with the {cfg.Scheduler} scheduler, {Environment.ProcessorCount} cores. " +
                       "Each size runs in a process of its own. Peak RSS of a phase is the resident high-water mark during that phase " +
                       "(VmHWM, reset at its start); the total is the highest. Phases: " + string.Join(", ", Phases) + " (see `CompileBench.Phases`).").AppendLine();

@@ -212,26 +212,28 @@ public static class Program
         var inProcess = new Option<bool>("--in-process") { Description = "compile: run every size in this process (peaks then include the earlier sizes' garbage)" };
         var timeout = new Option<double>("--timeout") { Description = "compile: seconds after which a size's child process is killed", DefaultValueFactory = _ => 600 };
         var externalData = new Option<bool>("--external-data") { Description = "compile: the models keep their weights as ONNX external data (weights.bin beside model.onnx)" };
+        var kind = new Option<string>("--kind") { Description = "compile: the weights: " + string.Join(", ", CompileBench.Kinds) + " (see CompileBench.Kinds)", DefaultValueFactory = _ => "int8" };
         var one = new Option<string?>("--one") { Hidden = true };
         var work = new Option<string?>("--work") { Hidden = true };
-        var cmd = new Command("bench", "Run a benchmark suite and print a markdown table.") { what, quick, time, output, workers, only, prove, maxParams, sizes, config, inProcess, timeout, externalData, one, work };
+        var cmd = new Command("bench", "Run a benchmark suite and print a markdown table.") { what, quick, time, output, workers, only, prove, maxParams, sizes, config, inProcess, timeout, externalData, kind, one, work };
         cmd.SetAction(pr =>
         {
             if (pr.GetValue(what) == "compile")
             {
                 // The greedy scheduler unless a configuration says otherwise: the exact one's budget is a constant per compile.
                 var cfg = pr.GetValue(config) is { } cp ? HwConfig.Load(cp) : HwConfig.Default with { Scheduler = "greedy" };
+                var k = CompileBench.Kind(pr.GetValue(kind)!);
                 if (pr.GetValue(one) is { } single)
                 {
-                    o.WriteLine(CompileBench.Serialize(CompileBench.MeasureHere(CompileBench.ParseCount(single), cfg, pr.GetValue(work) ?? throw new HwGenException("--one needs --work"), pr.GetValue(externalData))));
+                    o.WriteLine(CompileBench.Serialize(CompileBench.MeasureHere(CompileBench.ParseCount(single), cfg, pr.GetValue(work) ?? throw new HwGenException("--one needs --work"), pr.GetValue(externalData), k)));
                     return 0;
                 }
                 var list = pr.GetValue(sizes) is { } given ? given.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(CompileBench.ParseCount).ToList()
                     : CompileBench.Sizes(CompileBench.ParseCount(pr.GetValue(maxParams)!));
-                var measured = CompileBench.Run(list, cfg, pr.GetValue(config), pr.GetValue(inProcess), TimeSpan.FromSeconds(pr.GetValue(timeout)), o, pr.GetValue(externalData));
+                var measured = CompileBench.Run(list, cfg, pr.GetValue(config), pr.GetValue(inProcess), TimeSpan.FromSeconds(pr.GetValue(timeout)), o, pr.GetValue(externalData), k);
                 var command = "hwgen bench compile " + (pr.GetValue(sizes) is { } sz ? $"--sizes {sz}" : $"--max-params {pr.GetValue(maxParams)}") +
-                              (pr.GetValue(config) is { } c2 ? $" --config {c2}" : "") + (pr.GetValue(externalData) ? " --external-data" : "");
-                var table = CompileBench.Markdown(measured, cfg, command, pr.GetValue(externalData));
+                              (k != "int8" ? $" --kind {k}" : "") + (pr.GetValue(config) is { } c2 ? $" --config {c2}" : "") + (pr.GetValue(externalData) ? " --external-data" : "");
+                var table = CompileBench.Markdown(measured, cfg, command, pr.GetValue(externalData), k);
                 o.WriteLine(table);
                 if (pr.GetValue(output) is { } file) File.WriteAllText(file, table);
                 return 0;

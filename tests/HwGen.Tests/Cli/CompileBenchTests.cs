@@ -59,21 +59,42 @@ public class CompileBenchTests
         }
     }
 
-    /// <summary>The synthetic model compiles as the CLI compiles any model, and its golden outputs are not all saturated
-    /// or all zero (the scales keep the codes in range).</summary>
-    [Fact]
-    public void The_synthetic_mlp_compiles_and_uses_its_output_range()
+    /// <summary>The synthetic model of each kind compiles as the CLI compiles any model, on the engine its weights call for,
+    /// and its golden outputs are not all saturated or all zero (the scales keep the codes in range).</summary>
+    [Theory]
+    [InlineData("int8")]
+    [InlineData("ternary")]
+    [InlineData("int4")]
+    public void The_synthetic_mlp_compiles_and_uses_its_output_range(string kind)
     {
         using var dir = new Support.TempDir();
         var path = dir.File("model.onnx");
-        using (var f = File.Create(path)) Google.Protobuf.MessageExtensions.WriteTo(CompileBench.Mlp(64, 3), f);
+        using (var f = File.Create(path)) Google.Protobuf.MessageExtensions.WriteTo(CompileBench.Mlp(64, 3, kind: kind), f);
         var c = Flow.Compile(path, HwConfig.Default with { Scheduler = "greedy" });
-        Assert.Equal(3, c.Graph.Ops.OfType<HwGen.Core.Ir.QGemm>().Count());
+        var gemms = c.Graph.Ops.OfType<HwGen.Core.Ir.QGemm>().ToList();
+        Assert.Equal(3, gemms.Count);
+        var (lo, hi) = kind switch { "ternary" => (-1, 1), "int4" => (-8, 7), _ => (-128, 127) };
+        Assert.All(gemms, g => Assert.True(g.Weights.Min() == lo && g.Weights.Max() == hi, $"{kind}: weights in [{g.Weights.Min()}, {g.Weights.Max()}]"));
+        Assert.All(gemms, g => Assert.Equal(kind == "ternary", g.TableGroup > 0));   // ternary layers go to the TLMM engine
+        Assert.All(gemms, g => Assert.Equal(kind == "int4" ? 4 : 0, g.QonnxBits));
         var (_, dout, _) = Flow.Golden(c, Flow.DefaultInputs(c.Graph));
         var codes = dout.Single().Data;
         Assert.True(codes.Distinct().Count() > 16, string.Join(",", codes));
         Assert.True(codes.Count(v => v is -128 or 127) < codes.Length / 4, string.Join(",", codes));
     }
+
+    /// <summary>Protobuf stops at 2 GB: a model whose weights pass it is written with external data, asked or not.</summary>
+    [Theory]
+    [InlineData(1_000_000_000, "ternary", false, false)]
+    [InlineData(1_000_000_000, "int4", false, true)]
+    [InlineData(3_000_000_000, "int8", false, true)]
+    [InlineData(1_000_000, "int8", true, true)]
+    public void Models_past_2_GB_use_external_data(long parameters, string kind, bool asked, bool external) =>
+        Assert.Equal(external, CompileBench.External(parameters, kind, asked));
+
+    [Fact]
+    public void An_unknown_kind_is_one_error() =>
+        Assert.Contains("'int3' is not one of int8, ternary, int4", Assert.Throws<HwGenException>(() => CompileBench.Kind("int3")).Message);
 
     /// <summary>Saved with external data, the weights lie in weights.bin and load back to the same tensors.</summary>
     [Fact]
