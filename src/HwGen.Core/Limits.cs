@@ -19,11 +19,12 @@ public static class Limits
     /// greedy's state per step is the resident set (bounded by the scratchpad), its next-use lookups are binary searches (a
     /// weight tile has one use per row block), and divide and conquer keeps residency only at its window ends and tells
     /// off-chip tensors by the step they were stored (a copy of the off-chip set per step made it quadratic: 921 MB on
-    /// tiny_vit_digits at batch 16, 307 MB now); its exact solves draw from the compile's fixed budget. What stays is linear:
-    /// the schedule, program, tokens and cycle model are held whole, about 6.5 KB and 0.45 ms of processor time a task
-    /// (mlp_digits at batch 4,096 to 65,536, 11k to 180k tasks, greedy; see bench/compile-results.md), so a compile at the
-    /// limit takes about 2 GB and 2 minutes of processor time. The tile builder counts the tasks as it makes them and stops
-    /// at the limit, so a design beyond it is one error in bounded time and memory.</summary>
+    /// tiny_vit_digits at batch 16, 307 MB now); its exact solves draw from the compile's fixed budget; the manifest and charts,
+    /// which grow with the program, are streamed to their files. What stays is linear: the schedule, program, tokens and cycle
+    /// model are held whole, about 7 KB and 0.15 ms of processor time a task (mlp_digits at batch 65,536 on 4x8, greedy:
+    /// 180,224 tasks, 1.30 GB peak, 28 s of processor time; 5.2 GB before), so a compile at the limit takes about 2 GB and
+    /// 40 s of processor time. The tile builder counts the tasks as it makes them and stops at the limit, so a design beyond
+    /// it is one error in bounded time and memory.</summary>
     public const int MaxScheduleTasks = 1 << 18;
 
     /// <summary>Why <paramref name="dims"/> cannot be the shape of a tensor HwGen holds (a negative dim, a dim beyond int32,
