@@ -95,6 +95,9 @@ public sealed class OffChipImage
     /// <summary>The whole image in memory (for the instruction-level run and small designs).</summary>
     public byte[] ToArray()
     {
+        if (Bytes > Array.MaxLength)
+            throw new HwGenException($"the off-chip image is {Bytes} bytes, more than one array holds ({Array.MaxLength}): the whole model's golden " +
+                "and instruction-level runs cannot hold it; compile it in shards (--shard i/N, then merge-shards) and simulate layers of it (--sim-layers)");
         var image = new byte[Bytes];
         using var s = new MemoryStream(image);
         Write(s, 0, Words);
