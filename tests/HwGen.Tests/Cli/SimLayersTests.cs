@@ -18,6 +18,7 @@ public sealed class SimLayersTests
         var (exit, stdout, err) = CliRunner.Run("compile", model, "--sim-layers", "fc2_Gemm, fc3_Gemm", "-o", dir.File("out"));
         Assert.True(exit == 0, err);
         Assert.Contains("2 dense layers", stdout);
+        Assert.Contains("Layers fc2_Gemm, fc3_Gemm of the model only (--sim-layers)", File.ReadAllText(dir.File("out/report.md")));
 
         // Every output of the subset is compared: fc2's 24 features and fc3's 10, with the whole model's golden values.
         var (_, _, _, elements, layers) = Manifest.Read(dir.File("out"));
