@@ -55,6 +55,13 @@ public sealed class BadInputTests
     }
 
     [Fact]
+    public void Shard_with_sim_layers()
+    {
+        using var dir = new TempDir();
+        AssertCleanFailure(dir, ["compile", Model(dir), "--shard", "1/2", "--sim-layers", "fc"], "--shard", "does not go with --sim-layers");
+    }
+
+    [Fact]
     public void Empty_sim_layers()
     {
         using var dir = new TempDir();
