@@ -140,7 +140,8 @@ public static class Flow
         var qin = c.Design.InputTensors.Select(s => env[s.Value]).ToArray();
         var dout = c.Design.OutputTensors.Select(s => env[s.Value]).ToArray();
         // The instruction-level checkpoint: the program itself must compute the golden outputs before any simulator runs.
-        InstructionSimulator.Check(c.Design, qin, dout);
+        try { InstructionSimulator.Check(c.Design, qin, dout); }
+        catch (HwGenException e) when (!e.Message.StartsWith(c.ModelPath)) { throw new HwGenException($"{c.ModelPath}: {e.Message}"); }
         return (qin, dout, c.Graph.Outputs.Select(o => env[o]).ToArray());
     }
 

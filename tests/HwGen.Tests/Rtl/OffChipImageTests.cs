@@ -36,4 +36,18 @@ public sealed class OffChipImageTests
         // Three layers' weights and the program: two shards both get a piece.
         Assert.True(image.ShardRange(1, 2).To > 0 && image.ShardRange(2, 2).From < image.Words);
     }
+
+    /// <summary>An image larger than one array is written in pieces but not held whole: the instruction-level run's need of it
+    /// is one error that says what to do instead.</summary>
+    [Fact]
+    public void An_image_past_one_array_is_an_error_when_held_whole()
+    {
+        var cfg = HwConfig.Default;
+        var image = new OffChipImage(cfg, Array.MaxLength / cfg.PortBytes + 1, []);
+        var e = Assert.Throws<HwGenException>(image.ToArray);
+        Assert.Contains("--shard i/N", e.Message);
+        using var sink = new MemoryStream();
+        image.Write(sink, image.Words - 4, image.Words);   // its last words still stream
+        Assert.Equal(4 * cfg.PortBytes, sink.Length);
+    }
 }
