@@ -35,7 +35,8 @@ public static class LayerSubset
         if (names.Count == 0) throw new HwGenException($"{field} names no layer (give one or more, comma-separated: {string.Join(", ", Layers(g).Take(5))}...)");
         CheckNames(field, names, Layers(g));
         var producer = g.Ops.ToDictionary(o => o.Output);
-        var chosen = new HashSet<Op>(g.Ops.Where(o => names.Contains(o.Name) && EngineRegistry.Of(o) is IDeviceEngine));
+        var named = names.ToHashSet();
+        var chosen = new HashSet<Op>(g.Ops.Where(o => named.Contains(o.Name) && EngineRegistry.Of(o) is IDeviceEngine));
         // The constants the layers read, and the layout no-ops from one chosen op to another, until nothing changes.
         for (bool grew = true; grew;)
         {
