@@ -47,7 +47,7 @@ public static class CompileBench
         : throw new HwGenException($"bench compile: --kind '{kind}' is not one of {string.Join(", ", Kinds)}");
 
     public sealed record Row(long Params, int Width, int Layers, int Tasks, int Instructions, long OutputBytes, long HwirBytes,
-        long MemoryHexBytes, IReadOnlyList<PhaseCost> Phases, bool PerPhasePeaks, string? Failure = null)
+        long MemoryImageBytes, IReadOnlyList<PhaseCost> Phases, bool PerPhasePeaks, string? Failure = null)
     {
         /// <summary>The weight kind (<see cref="Kinds"/>).</summary>
         public string Kind { get; init; } = "int8";
@@ -208,7 +208,7 @@ public static class CompileBench
         long Size(string rel) => new FileInfo(Path.Combine(outDir, rel)).Length;
         long output = Directory.EnumerateFiles(outDir, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
         return new Row((long)width * width * layers, width, layers, c.Design.Tiles.Problem.Ops.Count, c.Design.Program.Count, output,
-            Size("model.hwir"), Size("tb/memory.hex"), clock.Phases, clock.PerPhasePeaks) { Kind = kind, External = external };
+            Size("model.hwir"), Size("tb/memory.bin"), clock.Phases, clock.PerPhasePeaks) { Kind = kind, External = external };
     }
 
     /// <summary>Runs one size in a child process (this program, <c>bench compile --one N</c>), killed after
@@ -280,7 +280,7 @@ public static class CompileBench
                       $"does (into a temporary directory), on a {cfg.ArrayRows}x{cfg.ArrayCols} array with the {cfg.Scheduler} scheduler, {Environment.ProcessorCount} cores. " +
                       "Each size runs in a process of its own. Peak RSS of a phase is the resident high-water mark during that phase " +
                       "(VmHWM, reset at its start); the total is the highest. Phases: " + string.Join(", ", Phases) + " (see `CompileBench.Phases`).").AppendLine();
-        sb.AppendLine("| params | layers | tasks | instructions | wall s | CPU s | peak RSS MB | µs / param | B RSS / param | output MB | model.hwir MB | memory.hex MB |");
+        sb.AppendLine("| params | layers | tasks | instructions | wall s | CPU s | peak RSS MB | µs / param | B RSS / param | output MB | model.hwir MB | memory.bin MB |");
         sb.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
         {
@@ -291,7 +291,7 @@ public static class CompileBench
             }
             sb.AppendLine($"| {M(r.Params)} | {r.Layers} x {r.Width}² | {r.Tasks} | {r.Instructions} | {S(r.Seconds)} | {S(r.CpuSeconds)} | {Mb(r.PeakBytes)} | " +
                           $"{(r.Seconds * 1e6 / r.Params).ToString("F2", CultureInfo.InvariantCulture)} | {(r.PeakBytes / (double)r.Params).ToString("F1", CultureInfo.InvariantCulture)} | " +
-                          $"{Mb(r.OutputBytes)} | {Mb(r.HwirBytes)} | {Mb(r.MemoryHexBytes)} |");
+                          $"{Mb(r.OutputBytes)} | {Mb(r.HwirBytes)} | {Mb(r.MemoryImageBytes)} |");
         }
         var ok = rows.Where(r => r.Failure is null).ToList();
         foreach (var (title, cell) in new (string, Func<PhaseCost, string>)[] { ("Wall time per phase, s", p => S(p.Seconds)),

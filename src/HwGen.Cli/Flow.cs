@@ -10,9 +10,13 @@ using HwGen.Sim;
 namespace HwGen.Cli;
 
 /// <summary>A model compiled down to a design. The compile does not keep the ONNX model, whose initializers (8 bytes a
-/// value) are the largest thing it loads: <see cref="Model"/> loads it again, once, when asked.</summary>
+/// value) are the largest thing it loads: <see cref="Model"/> loads it again, once, when asked. <see cref="Graph"/> is the
+/// whole model's graph (the golden model runs it); the design is of the layers <see cref="SimLayers"/> only when they are
+/// given (<see cref="LayerSubset"/>), else of the whole graph.</summary>
 public sealed record Compiled(string ModelPath, Graph Graph, Design Design, int? Batch)
 {
+    public IReadOnlyList<string>? SimLayers { get; init; }
+
     OnnxModel? model;
     public OnnxModel Model => model ??= OnnxLoader.Load(ModelPath);
 }
@@ -21,16 +25,21 @@ public sealed record Compiled(string ModelPath, Graph Graph, Design Design, int?
 public static class Flow
 {
     /// <summary>Loads, imports and schedules a model; <paramref name="phase"/>, when given, hears where each phase starts
-    /// ("load", "passes", "schedule"), for the compile benchmark.</summary>
-    public static Compiled Compile(string modelPath, HwConfig config, Action<string, Graph>? dump = null, int? batch = null, Action<string>? phase = null)
+    /// ("load", "passes", "schedule"), for the compile benchmark.
+    /// <paramref name="simLayers"/>, when given, narrows the design to those layers (<see cref="LayerSubset"/>), for a
+    /// testbench that simulates only them.</summary>
+    public static Compiled Compile(string modelPath, HwConfig config, Action<string, Graph>? dump = null, int? batch = null, Action<string>? phase = null,
+        IReadOnlyList<string>? simLayers = null)
     {
         if (batch is < 1) throw new HwGenException($"--batch must be at least 1, got {batch}");
         phase?.Invoke("load");
         var graph = Import(modelPath, config, dump, batch, phase);
         try
         {
+            var built = simLayers is null ? graph : LayerSubset.Of(graph, simLayers);
+            if (simLayers is not null) Verifier.Verify(built, "--sim-layers");
             phase?.Invoke("schedule");
-            return new Compiled(modelPath, graph, DesignBuilder.Build(graph, config, ModelName(modelPath)), batch);
+            return new Compiled(modelPath, graph, DesignBuilder.Build(built, config, ModelName(modelPath)), batch) { SimLayers = simLayers };
         }
         catch (HwGenException e) when (!e.Message.StartsWith(modelPath)) { throw new HwGenException($"{modelPath}: {e.Message}"); }
     }
@@ -131,7 +140,8 @@ public static class Flow
         var qin = c.Design.InputTensors.Select(s => env[s.Value]).ToArray();
         var dout = c.Design.OutputTensors.Select(s => env[s.Value]).ToArray();
         // The instruction-level checkpoint: the program itself must compute the golden outputs before any simulator runs.
-        InstructionSimulator.Check(c.Design, qin, dout);
+        try { InstructionSimulator.Check(c.Design, qin, dout); }
+        catch (HwGenException e) when (!e.Message.StartsWith(c.ModelPath)) { throw new HwGenException($"{c.ModelPath}: {e.Message}"); }
         return (qin, dout, c.Graph.Outputs.Select(o => env[o]).ToArray());
     }
 
@@ -159,7 +169,7 @@ public static class Flow
             using (var w = new StreamWriter(Path.Combine(tmp, "schedule.html"))) ScheduleChart.WriteHtml(c.Design, w);
             phase?.Invoke("hwir");
             using (var ir = new StreamWriter(Path.Combine(tmp, "model.hwir")))
-                Printer.Write(c.Graph, ir, Printer.DefaultElideAbove);
+                Printer.Write(c.Design.Graph, ir, Printer.DefaultElideAbove);
             phase?.Invoke("commit");
         }, modelPath);
 

@@ -35,6 +35,7 @@ public static class Manifest
             ["model"] = d.ModelName,
             ["modelPath"] = Path.GetFullPath(modelPath),
             ["batch"] = c.Batch,
+            ["simLayers"] = c.SimLayers is { } layers ? new JsonArray(layers.Select(l => (JsonNode)l).ToArray()) : null,
             ["config"] = cfg.ToJson(),
             ["top"] = "hwgen_top",
             ["modules"] = new JsonArray(RtlEmitter.ModuleNames(c.Design).Select(m => (JsonNode)new JsonObject { ["name"] = m, ["file"] = $"rtl/{m}.v" }).ToArray()),
@@ -88,31 +89,21 @@ public static class Manifest
         stream.WriteByte((byte)'\n');
     }
 
-    /// <summary>Reads the model path, config, batch and the number of output elements a simulation must compare back from a
-    /// design directory's manifest.</summary>
-    public static (string ModelPath, HwConfig Config, int? Batch, int OutputElements) Read(string dir)
+    /// <summary>Reads the model path, config, batch, the number of output elements a simulation must compare and the layers
+    /// the design simulates (null: all) back from a design directory's manifest.</summary>
+    public static (string ModelPath, HwConfig Config, int? Batch, int OutputElements, IReadOnlyList<string>? SimLayers) Read(string dir)
     {
         var path = Path.Combine(dir, "manifest.json");
-        if (!File.Exists(path)) throw HwGenException.At(dir, null, "no manifest.json: not a directory written by 'hwgen compile'");
-        JsonNode? root;
-        try { root = JsonNode.Parse(File.ReadAllText(path)); }
-        catch (JsonException) { throw HwGenException.At(path, null, "manifest.json is not valid JSON"); }
-        T Field<T>(JsonNode? node, string key)
-        {
-            try
-            {
-                return node?[key] is { } v ? v.GetValue<T>() : throw HwGenException.At(path, null, $"manifest.json has no '{key}'");
-            }
-            catch (Exception e) when (e is InvalidOperationException or FormatException)
-            {
-                throw HwGenException.At(path, null, $"manifest.json field '{key}' has the wrong type");
-            }
-        }
+        var root = JsonFile.Parse(path, dir, "no manifest.json: not a directory written by 'hwgen compile'");
+        T Field<T>(JsonNode? node, string key) => JsonFile.Field<T>(node, key, path);
         var modelPath = Field<string>(root, "modelPath");
         var cfg = HwConfig.FromJson(root?["config"], path, complete: true);
         int? batch = root?["batch"] is null ? null : Field<int>(root, "batch");
         int elements = Field<int>(root, "outputElements");
         if (elements < 1) throw HwGenException.At(path, null, $"manifest.json field 'outputElements' must be at least 1, got {elements}");
-        return (modelPath, cfg, batch, elements);
+        IReadOnlyList<string>? simLayers = root?["simLayers"] is JsonArray a
+            ? a.Select(n => n is JsonValue v && v.TryGetValue<string>(out var l) ? l : throw HwGenException.At(path, null, "manifest.json field 'simLayers' must list layer names")).ToList()
+            : null;
+        return (modelPath, cfg, batch, elements, simLayers);
     }
 }

@@ -19,6 +19,7 @@ public static class Program
         var root = new RootCommand("HwGen: quantized ONNX models to bit-exact, verified Verilog.");
         root.Subcommands.Add(CompileCommand(stdout));
         root.Subcommands.Add(SimulateCommand(stdout));
+        root.Subcommands.Add(MergeShardsCommand(stdout));
         root.Subcommands.Add(RunCommand(stdout));
         root.Subcommands.Add(OptCommand(stdout));
         root.Subcommands.Add(BenchCommand(stdout));
@@ -60,6 +61,10 @@ public static class Program
     /// is checked against the compiled graph (<see cref="CheckInput"/>).</summary>
     static (Tensor X, string Path)? ReadInput(string? path) => path is null ? null : (Npy.Read(path), path);
 
+    /// <summary>A comma-separated list of names (null stays null: no list given).</summary>
+    static IReadOnlyList<string>? LayerList(string? names) =>
+        names?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
+
     static Tensor[] CheckInput(Graph g, (Tensor X, string Path) input) => Flow.CheckInputs(g, [input.X], input.Path);
 
     static Command CompileCommand(TextWriter o)
@@ -70,14 +75,18 @@ public static class Program
         var input = InputOption("float32 .npy input for the generated test vectors (default: seeded random over the input's range)");
         var dumpIr = new Option<string?>("--dump-ir") { Description = "write the IR after every pass into this directory" };
         var batch = BatchOption();
-        var cmd = new Command("compile", "Compile a model to Verilog with a testbench, manifest and report.") { model, output, config, input, dumpIr, batch };
+        var simLayers = new Option<string?>("--sim-layers") { Description = "comma-separated layer names: the design and its testbench hold only these layers (inputs from the golden model, every output compared)" };
+        var shard = new Option<string?>("--shard") { Description = "i/N: write only shard i's part of the off-chip image (and shard.json) into -o; 'hwgen merge-shards' joins the N parts" };
+        var cmd = new Command("compile", "Compile a model to Verilog with a testbench, manifest and report.") { model, output, config, input, dumpIr, batch, simLayers, shard };
         cmd.SetAction(pr =>
         {
             var modelPath = pr.GetValue(model)!;
             var cfg = LoadConfig(pr.GetValue(config));
             var dump = pr.GetValue(dumpIr);
             if (dump is not null) Directory.CreateDirectory(dump);
-            var outDir = pr.GetValue(output) ?? Path.Combine("rtl-out", Flow.ModelName(modelPath));
+            var part = pr.GetValue(shard) is { } spec ? Regress.Shard.Parse(spec) : null;
+            if (part is not null && pr.GetValue(simLayers) is not null) throw new HwGenException("--shard writes a part of the whole model's image; it does not go with --sim-layers");
+            var outDir = pr.GetValue(output) ?? Path.Combine("rtl-out", Flow.ModelName(modelPath) + (part is null ? "" : $"-shard{part.Index}of{part.Count}"));
             Flow.CheckOutputDirectory(outDir, modelPath);   // before any work; checked again before the directory is replaced
             var sw = Stopwatch.StartNew();
             var given = ReadInput(pr.GetValue(input));
@@ -85,7 +94,14 @@ public static class Program
             {
                 using var w = new StreamWriter(Path.Combine(dump, name + ".hwir"));
                 Printer.Write(g, w);   // in full, constants included: it parses back
-            }, pr.GetValue(batch)));
+            }, pr.GetValue(batch), simLayers: LayerList(pr.GetValue(simLayers))));
+            if (part is not null)
+            {
+                var (from, to, pieces) = ImageShards.Write(c, part, outDir);
+                o.WriteLine($"compiled shard {part.Index}/{part.Count} of {modelPath} -> {outDir} in {sw.Elapsed.TotalMilliseconds:F0} ms: " +
+                            $"words [{from}, {to}) of {c.Design.MemoryWords} ({pieces} pieces of the image, {(to - from) * cfg.PortBytes} B)");
+                return 0;
+            }
             var inputs = given is { } x ? CheckInput(c.Graph, x) : Flow.DefaultInputs(c.Graph);
             Flow.WriteDesignDirectory(c, outDir, inputs, modelPath);
             var d = c.Design;
@@ -96,6 +112,21 @@ public static class Program
             o.WriteLine($"  {string.Join(", ", engines)}, schedule {d.Schedule}{solving}, {d.Program.Count} instructions");
             o.WriteLine($"  estimated {d.EstimatedCycles} cycles, {d.OffChipBytesMoved} off-chip bytes moved, scratchpad {d.ScratchpadBytesUsed}/{cfg.ScratchpadBytes} B");
             o.WriteLine($"  simulate: hwgen simulate {outDir}   (or {Path.Combine(outDir, "run_verilator.sh")})");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command MergeShardsCommand(TextWriter o)
+    {
+        var dirs = new Argument<string[]>("shards") { Description = "the directories 'hwgen compile --shard i/N' wrote, all N of them", Arity = ArgumentArity.OneOrMore };
+        var output = new Option<string>("--output", "-o") { Description = "the image file to write (a new file)", Required = true };
+        var cmd = new Command("merge-shards", "Join the image parts of a sharded compile into one off-chip image, byte for byte a single compile's tb/memory.bin.") { dirs, output };
+        cmd.SetAction(pr =>
+        {
+            var given = pr.GetValue(dirs)!;
+            long bytes = ImageShards.Merge(given, pr.GetValue(output)!);
+            o.WriteLine($"merged {given.Length} shards -> {pr.GetValue(output)} ({bytes} B)");
             return 0;
         });
         return cmd;
@@ -113,11 +144,11 @@ public static class Program
             var d = pr.GetValue(dir)!;
             var simulator = Simulation.Get(pr.GetValue(sim)!);
             if (!Directory.Exists(d)) throw HwGenException.At(d, null, "directory not found");
-            var (modelPath, cfg, batch, _) = Manifest.Read(d);
+            var (modelPath, cfg, batch, _, layers) = Manifest.Read(d);
             long estimate = -1;
             if (ReadInput(pr.GetValue(input)) is { } x)
             {
-                var c = StatusLine.Run(o, $"compiling {modelPath} for the new input", () => Flow.Compile(modelPath, cfg, batch: batch));
+                var c = StatusLine.Run(o, $"compiling {modelPath} for the new input", () => Flow.Compile(modelPath, cfg, batch: batch, simLayers: layers));
                 Flow.WriteVectors(c, d, CheckInput(c.Graph, x));
                 estimate = c.Design.EstimatedCycles;
             }

@@ -16,6 +16,8 @@ public static class Report
         sb.AppendLine($"Array {cfg.ArrayRows}x{cfg.ArrayCols} int8 MACs, scratchpad {cfg.ScratchpadBytes} B (four banks of {cfg.BankBytes} B: activations in lines of {cfg.ActLineBytes} B, " +
                       $"weights in lines of {cfg.ConstLineBytes} B), " +
                       $"off-chip port {cfg.PortBytes} B, clock {cfg.ClockMHz} MHz (for time estimates). Schedule: {d.Schedule}.").AppendLine();
+        if (c.SimLayers is { } layers)
+            sb.AppendLine($"Layers {string.Join(", ", layers)} of the model only (--sim-layers): scheduled on their own, their inputs from the whole model's golden run, every output compared.").AppendLine();
         foreach (var table in d.Engines.Select(e => e.Report(d)).Where(r => r.Rows.Count > 0))
         {
             sb.AppendLine($"{table.Title}:").AppendLine();

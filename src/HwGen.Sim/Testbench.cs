@@ -6,13 +6,13 @@ using HwGen.Rtl.Program;
 namespace HwGen.Sim;
 
 /// <summary>The values of testbenches/tb_hwgen.v.sbn.</summary>
-public sealed record TestbenchValues(string Header, string Model, int PortBits, int PortBytes, long MemWords, int ExpectedCount, string ExpectedEnd,
+public sealed record TestbenchValues(string Header, string Model, int PortBits, int PortBytes, long MemWords, int InputCount, string InputsEnd, int ExpectedCount, string ExpectedEnd,
     long EstimatedCycles, long MaxCycles, string WatchdogRule, string StallExpr, string InstrStallExpr);
 
 /// <summary>
-/// Writes the testbench of a design: tb/tb_hwgen.v (from testbenches/tb_hwgen.v.sbn), tb/memory.hex (the
-/// off-chip image with the quantized inputs), tb/expected.hex (every output element the golden model
-/// gives, then <see cref="EndLine"/>) and the two scripts that build and run it with Verilator or Icarus alone.
+/// Writes the testbench of a design: tb/tb_hwgen.v (from testbenches/tb_hwgen.v.sbn), tb/memory.bin (the static
+/// off-chip image, binary), tb/inputs.hex (the quantized inputs), tb/expected.hex (every output element the golden model
+/// gives) and the two scripts that build and run it with Verilator or Icarus alone.
 /// </summary>
 public static class Testbench
 {
@@ -37,10 +37,11 @@ public static class Testbench
     {
         var tb = Path.Combine(dir, "tb");
         Directory.CreateDirectory(tb);
+        WriteImage(d, tb);
         WriteVectors(d, tb, quantizedInputs, expected);
         var rtl = RtlEmitter.Prepare(d);
-        int n = ElementCount(d);
-        var values = new TestbenchValues(rtl.Header, d.ModelName, rtl.PortBits, d.Config.PortBytes, d.MemoryWords, n, EndLine(n),
+        int n = ElementCount(d), ni = d.InputTensors.Sum(s => s.Rows * s.Features);
+        var values = new TestbenchValues(rtl.Header, d.ModelName, rtl.PortBits, d.Config.PortBytes, d.MemoryWords, ni, EndLine(ni), n, EndLine(n),
             d.EstimatedCycles, WatchdogCycles(d.EstimatedCycles),
             $"{WatchdogFactor} x the estimated {d.EstimatedCycles} cycles + {WatchdogMargin}, at least {WatchdogFloor}", Ready("lfsr"), Ready("ilfsr"));
         File.WriteAllText(Path.Combine(tb, "tb_hwgen.v"), Templates.Render("testbenches", "tb_hwgen.v.sbn", values));
@@ -50,44 +51,42 @@ public static class Testbench
     /// <summary>A port's ready: always under +nostall, else three cycles in four by its LFSR.</summary>
     static string Ready(string lfsr) => $"nostall | {lfsr}[0] | {lfsr}[1]";
 
-    /// <summary>Writes memory.hex (a line of PortBytes bytes per word, most significant first) and expected.hex, streamed
-    /// through a buffer: no text the size of the image is held in memory.</summary>
-    public static void WriteVectors(Design d, string tb, IReadOnlyList<Tensor> quantizedInputs, IReadOnlyList<Tensor> expected)
-    {
-        var image = d.MemoryImage(quantizedInputs);
-        int pw = d.Config.PortBytes;
-        using (var mem = new FileStream(Path.Combine(tb, "memory.hex"), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
-        {
-            var line = new byte[2 * pw + 1];
-            line[^1] = (byte)'\n';
-            for (long w = 0; w < d.MemoryWords; w++)
-            {
-                for (int b = 0; b < pw; b++)
-                {
-                    byte v = image[w * pw + pw - 1 - b];
-                    line[2 * b] = Hex[v >> 4];
-                    line[2 * b + 1] = Hex[v & 15];
-                }
-                mem.Write(line);
-            }
-        }
+    /// <summary>The off-chip image file: the static image (program, weights, constants) byte for byte, byte a of the file
+    /// being byte a of off-chip memory (<see cref="OffChipImage"/>). Both simulators load it with <c>$fread</c>.</summary>
+    public const string ImageFile = "memory.bin";
 
-        using var ex = new StreamWriter(Path.Combine(tb, "expected.hex"), false, new UTF8Encoding(false), 1 << 16);
-        var outs = d.OutputTensors.ToList();
-        for (int o = 0; o < outs.Count; o++)
-        {
-            var s = outs[o];
-            for (int m = 0; m < s.Rows; m++)
-                for (int f = 0; f < s.Features; f++)
-                {
-                    long off = d.ByteOffset(s, m, f);
-                    ex.Write($"{off / pw:x8}{off % pw:x2}{(byte)(sbyte)expected[o].Data[m * s.Features + f]:x2}\n");
-                }
-        }
-        ex.Write(EndLine(ElementCount(d)) + "\n");
+    /// <summary>Writes tb/memory.bin, streamed a piece at a time (<see cref="OffChipImage.Write"/>).</summary>
+    public static void WriteImage(Design d, string tb)
+    {
+        using var mem = new FileStream(Path.Combine(tb, ImageFile), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
+        d.Image.Write(mem, 0, d.Image.Words);
     }
 
-    static readonly byte[] Hex = "0123456789abcdef"u8.ToArray();
+    /// <summary>Writes the vectors of one run: inputs.hex (the quantized input elements the host writes into the image before
+    /// start) and expected.hex (every output element the golden model gives), one element a line, {word, byte, value}, then
+    /// <see cref="EndLine"/>.</summary>
+    public static void WriteVectors(Design d, string tb, IReadOnlyList<Tensor> quantizedInputs, IReadOnlyList<Tensor> expected)
+    {
+        WriteElements(d, Path.Combine(tb, "inputs.hex"), d.InputTensors.ToList(), quantizedInputs);
+        WriteElements(d, Path.Combine(tb, "expected.hex"), d.OutputTensors.ToList(), expected);
+    }
+
+    static void WriteElements(Design d, string path, IReadOnlyList<Storage> tensors, IReadOnlyList<Tensor> codes)
+    {
+        int pw = d.Config.PortBytes, n = 0;
+        using var ex = new StreamWriter(path, false, new UTF8Encoding(false), 1 << 16);
+        for (int o = 0; o < tensors.Count; o++)
+        {
+            var s = tensors[o];
+            for (int m = 0; m < s.Rows; m++)
+                for (int f = 0; f < s.Features; f++, n++)
+                {
+                    long off = d.ByteOffset(s, m, f);
+                    ex.Write($"{off / pw:x8}{off % pw:x2}{(byte)(sbyte)codes[o].Data[m * s.Features + f]:x2}\n");
+                }
+        }
+        ex.Write(EndLine(n) + "\n");
+    }
 
     /// <summary>Writes run_verilator.sh and run_icarus.sh, which build rtl/*.v with tb/&lt;top&gt;.v and run it in tb/.</summary>
     public static void WriteScripts(string dir, string top)

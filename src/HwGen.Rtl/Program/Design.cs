@@ -52,12 +52,13 @@ public sealed class Storage(Value value, int rows, int features, HwConfig config
     /// <summary>Port words of the whole tensor off chip.</summary>
     public long Words => RowBlocks == 0 ? 0 : (RowBlocks - 1) * Prefix(0)[Tiles] + Prefix(RowBlocks - 1)[Tiles];
 
-    /// <summary>Writes int8 codes (rows x features, row-major) into an off-chip image at this tensor's region.</summary>
-    public void WriteCodes(byte[] image, Tensor codes, int portBytes)
+    /// <summary>Writes int8 codes (rows x features, row-major) into an off-chip image at this tensor's region; the image's
+    /// first byte is byte <paramref name="origin"/> of off-chip memory (a part of the image).</summary>
+    public void WriteCodes(byte[] image, Tensor codes, int portBytes, long origin = 0)
     {
         for (int m = 0; m < Rows; m++)
             for (int f = 0; f < Features; f++)
-                image[ExtWord * portBytes + ByteOf(m, f)] = (byte)(sbyte)codes.Data[m * Features + f];
+                image[ExtWord * portBytes - origin + ByteOf(m, f)] = (byte)(sbyte)codes.Data[m * Features + f];
     }
 
     /// <summary>Word of tile (block, tile) relative to <see cref="ExtWord"/>: every block before it has ArrayRows rows.</summary>
@@ -94,7 +95,10 @@ public sealed class Design
     public required IReadOnlyDictionary<Value, Storage> Storage { get; init; }
     /// <summary>Cost of each op that instructions work for (their <see cref="Instruction.Owner"/>).</summary>
     public required IReadOnlyDictionary<Op, OpCost> Costs { get; init; }
-    public required byte[] StaticImage { get; init; }
+    /// <summary>The static off-chip image (program, weights, constants), rendered a piece at a time when written.</summary>
+    public required OffChipImage Image { get; init; }
+    /// <summary>The whole static image in memory (a new array each time).</summary>
+    public byte[] StaticImage => Image.ToArray();
     /// <summary>Which scheduler made the schedule, and why.</summary>
     public required string Schedule { get; init; }
     /// <summary>Wall seconds the exact solves took (0 when none ran). Not reproducible, so it stays out of the artifacts.</summary>
@@ -109,7 +113,7 @@ public sealed class Design
     public required long EstimatedCycles { get; init; }
     public required long OffChipBytesMoved { get; init; }
 
-    public long MemoryWords => StaticImage.Length / Config.PortBytes;
+    public long MemoryWords => Image.Words;
     public int InstrBeats => Instruction.Beats(Config);
     public OpCost CostOf(Op op) => Costs.TryGetValue(op, out var c) ? c : new OpCost(0, 0);
 
@@ -145,7 +149,7 @@ public sealed class Design
     /// <summary>The full off-chip image for one run: the static image plus the quantized inputs.</summary>
     public byte[] MemoryImage(IReadOnlyList<Tensor> quantizedInputs)
     {
-        var img = (byte[])StaticImage.Clone();
+        var img = StaticImage;
         var ins = InputTensors.ToList();
         for (int i = 0; i < ins.Count; i++) ins[i].WriteCodes(img, quantizedInputs[i], Config.PortBytes);
         return img;

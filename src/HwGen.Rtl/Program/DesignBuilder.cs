@@ -117,15 +117,14 @@ public sealed class DesignBuilder
         int tokenBits = Tokens.CounterBits(finalProgram, tokens);
         int Mask(IEnumerable<string> us) => us.Aggregate(0, (m, u) => m | 1 << units.IndexOf(u));
 
-        var image = new byte[totalWords * cfg.PortBytes];
+        var programBytes = new byte[progWords * cfg.PortBytes];
         for (int i = 0; i < finalProgram.Count; i++)
         {
             var words = finalProgram[i].Encode(Mask(tokens[i].WaitFrom), Mask(tokens[i].SignalTo));
-            for (int w = 0; w < words.Length; w++) BitConverter.GetBytes(words[w]).CopyTo(image, (long)i * instrBeats * cfg.PortBytes + w * 4);
+            for (int w = 0; w < words.Length; w++) BitConverter.GetBytes(words[w]).CopyTo(programBytes, (long)i * instrBeats * cfg.PortBytes + w * 4);
         }
-        foreach (var (op, e) in DeviceOps())
-            if (constWord.TryGetValue(op, out var word)) e.WriteConstants(op, image, word * cfg.PortBytes, cfg);
-        foreach (var (s, op) in constants) s.WriteCodes(image, EngineRegistry.Of(op)!.Evaluate(op, []), cfg.PortBytes);
+        var image = OffChipImage.Of(cfg, totalWords, programBytes,
+            DeviceOps().Where(p => constWord.ContainsKey(p.Op)).Select(p => (p.Op, p.Engine, constWord[p.Op])), constants.Select(c => (c.Key, c.Value)));
 
         var costs = new Dictionary<Op, OpCost>(ReferenceEqualityComparer.Instance);
         for (int n = 0; n < finalProgram.Count; n++)
@@ -137,7 +136,7 @@ public sealed class DesignBuilder
         return new Design
         {
             ModelName = modelName, Config = cfg, Graph = graph, Program = finalProgram, Regions = finalRegions,
-            Storage = storage, Costs = costs, StaticImage = image, Schedule = note, SolveWallSeconds = solveBudget is { } b ? b.Total * IlpScheduler.WallFactor - b.WallRemaining : 0,
+            Storage = storage, Costs = costs, Image = image, Schedule = note, SolveWallSeconds = solveBudget is { } b ? b.Total * IlpScheduler.WallFactor - b.WallRemaining : 0,
             ScratchpadBytesUsed = spadUsed, EstimatedCycles = estimate.Cycles, Tokens = tokens, TokenBits = tokenBits, Timings = estimate.Timings, OffChipBytesMoved = finalProgram.Sum(i => i.OffChipBytes(cfg)),
             Tiles = tp, ScratchpadSchedule = schedule, Traffic = traffic, GreedyTraffic = greedyTraffic,
         };

@@ -35,6 +35,39 @@ public sealed class BadInputTests
         Assert.True(File.Exists(dir.File("out/rtl/hwgen_top.v")));
     }
 
+    [Theory]
+    [InlineData("0/2")]
+    [InlineData("3/2")]
+    [InlineData("1/0")]
+    [InlineData("one/two")]
+    [InlineData("1/2/3")]
+    public void Bad_shard_spec(string spec)
+    {
+        using var dir = new TempDir();
+        AssertCleanFailure(dir, ["compile", Model(dir), "--shard", spec], "--shard must be i/n", $"'{spec}'");
+    }
+
+    [Fact]
+    public void Unknown_sim_layer_names_the_model_and_lists_the_layers()
+    {
+        using var dir = new TempDir();
+        AssertCleanFailure(dir, ["compile", Model(dir), "--sim-layers", "fc,fc9"], "model.onnx", "--sim-layers names 'fc9', which is no layer of the model", "'fc'");
+    }
+
+    [Fact]
+    public void Shard_with_sim_layers()
+    {
+        using var dir = new TempDir();
+        AssertCleanFailure(dir, ["compile", Model(dir), "--shard", "1/2", "--sim-layers", "fc"], "--shard", "does not go with --sim-layers");
+    }
+
+    [Fact]
+    public void Empty_sim_layers()
+    {
+        using var dir = new TempDir();
+        AssertCleanFailure(dir, ["compile", Model(dir), "--sim-layers", " , "], "model.onnx", "--sim-layers names no layer");
+    }
+
     [Fact]
     public void Missing_file()
     {

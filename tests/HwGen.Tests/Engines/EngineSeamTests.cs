@@ -219,7 +219,7 @@ public sealed partial class EngineSeamTests
     static Design WithProgram(Design d, IReadOnlyList<Instruction> program) => new()
     {
         ModelName = d.ModelName, Config = d.Config, Graph = d.Graph, Regions = d.Regions, Storage = d.Storage,
-        Costs = d.Costs, StaticImage = d.StaticImage, Schedule = d.Schedule, Tiles = d.Tiles,
+        Costs = d.Costs, Image = d.Image, Schedule = d.Schedule, Tiles = d.Tiles,
         ScratchpadSchedule = d.ScratchpadSchedule, Traffic = d.Traffic, GreedyTraffic = d.GreedyTraffic,
         ScratchpadBytesUsed = d.ScratchpadBytesUsed, EstimatedCycles = d.EstimatedCycles, OffChipBytesMoved = d.OffChipBytesMoved,
         Tokens = d.Tokens, TokenBits = d.TokenBits, Timings = d.Timings, Program = program,

@@ -52,13 +52,16 @@ public sealed class TamperFixture : IDisposable
 
 /// <summary>
 /// `hwgen simulate` says PASS only when every output element was compared with a complete expectation: a deleted,
-/// emptied, cut, shortened or doubled expected.hex, an edited count in the testbench or an edited RTL module all end in
+/// emptied, cut, shortened or doubled expected.hex, a memory.bin of another size than the image, an inputs.hex short of an
+/// element, an edited count in the testbench or an edited RTL module all end in
 /// FAIL and exit 1, in both simulators (before the count line, Icarus passed the first three: X matched X). A design
 /// that makes no progress is stopped by the watchdog with a message naming the cycle.
 /// </summary>
 public sealed class TamperTests(TamperFixture fx) : IClassFixture<TamperFixture>
 {
     static string Expected(string dir) => Path.Combine(dir, "tb", "expected.hex");
+    static string Image(string dir) => Path.Combine(dir, "tb", Testbench.ImageFile);
+    static string Inputs(string dir) => Path.Combine(dir, "tb", "inputs.hex");
 
     static readonly Dictionary<string, Action<string>> VectorTampers = new()
     {
@@ -67,6 +70,9 @@ public sealed class TamperTests(TamperFixture fx) : IClassFixture<TamperFixture>
         ["cut in half"] = d => { var l = File.ReadAllLines(Expected(d)); File.WriteAllLines(Expected(d), l[..(l.Length / 2)]); },
         ["one element dropped"] = d => File.WriteAllLines(Expected(d), File.ReadAllLines(Expected(d)).Where((_, i) => i != 3)),
         ["doubled"] = d => File.AppendAllText(Expected(d), File.ReadAllText(Expected(d))),
+        ["image one word short"] = d => { var b = File.ReadAllBytes(Image(d)); File.WriteAllBytes(Image(d), b[..^8]); },
+        ["image one byte long"] = d => File.AppendAllText(Image(d), "\0"),
+        ["input element dropped"] = d => File.WriteAllLines(Inputs(d), File.ReadAllLines(Inputs(d)).Where((_, i) => i != 3)),
     };
 
     /// <summary>Replaces the one occurrence of <paramref name="old"/> in a file of the design.</summary>
@@ -89,7 +95,8 @@ public sealed class TamperTests(TamperFixture fx) : IClassFixture<TamperFixture>
     {
         var data = new TheoryData<string, string>();
         foreach (var sim in new[] { "verilator", "icarus" })
-            foreach (var t in new[] { "untouched", "deleted", "emptied", "cut in half", "one element dropped", "doubled", "count edited", "constant flipped in the dense engine" })
+            foreach (var t in new[] { "untouched", "deleted", "emptied", "cut in half", "one element dropped", "doubled", "image one word short", "image one byte long",
+                         "input element dropped", "count edited", "constant flipped in the dense engine" })
                 data.Add(t, sim);
         return data;
     }
@@ -125,7 +132,7 @@ public sealed class TamperTests(TamperFixture fx) : IClassFixture<TamperFixture>
         }
         finally
         {
-            File.Copy(Expected(fx.Base), Expected(dir), overwrite: true);
+            foreach (var file in new Func<string, string>[] { Expected, Image, Inputs }) File.Copy(file(fx.Base), file(dir), overwrite: true);
         }
     }
 

@@ -52,15 +52,8 @@ public sealed class TlmmEngine : IDeviceEngine
 
     /// <summary>A config field's layer names (<paramref name="field"/>) must each be a layer of the model (a matrix multiply):
     /// else one error naming the first unknown one and listing the layers.</summary>
-    public static void CheckLayerNames(Graph graph, string field, IEnumerable<string> names)
-    {
-        var layers = graph.Ops.OfType<QGemm>().Select(g => g.Name).ToList();
-        if (names.FirstOrDefault(name => !layers.Contains(name)) is not { } unknown) return;
-        const int shown = 20;
-        string candidates = layers.Count == 0 ? "the model has none"
-            : string.Join(", ", layers.Take(shown).Select(l => $"'{l}'")) + (layers.Count > shown ? $" and {layers.Count - shown} more" : "");
-        throw new HwGenException($"{field} names '{unknown}', which is no layer of the model (its layers: {candidates})");
-    }
+    public static void CheckLayerNames(Graph graph, string field, IEnumerable<string> names) =>
+        LayerSubset.CheckNames(field, names, graph.Ops.OfType<QGemm>().Select(g => g.Name).ToList());
 
     /// <summary>A layer TLMM left to another engine: its first weight outside {-1, 0, 1}, or TLMM turned off.</summary>
     public string? Declined(Op op, HwConfig c) => op is not QGemm g || Takes(g, c) ? null
