@@ -170,7 +170,8 @@ public sealed partial class LowerOnnxToIr
             "or dequantized tensor, or of a MatMul, Add or LayerNorm result)"),
     };
 
-    /// <summary>The packed products a Slice or Split of the features cut into parts; dropped at the end when nothing reads them.</summary>
+    /// <summary>The packed products a Slice or Split of the features cut into parts, and the parts; each dropped at the end when
+    /// nothing reads it (the packed one once all its parts are cut; a part no node takes, such as an unused Split output).</summary>
     readonly List<QGemm> splitProducers = [];
 
     /// <summary>Slice of a dequantized activation: of its last axis (the features of a MatMul with constant weights: torch's
@@ -236,11 +237,11 @@ public sealed partial class LowerOnnxToIr
         var w = new int[g.K * count];
         for (int k = 0; k < g.K; k++)
             for (int j = 0; j < count; j++) w[k * count + j] = g.Weights[k * g.N + start + j];
-        Emit(new QGemm(Legal($"{g.Name}_{start}_{start + count}"), g.Input, y)
+        splitProducers.Add((QGemm)graph.ProducerOf(Emit(new QGemm(Legal($"{g.Name}_{start}_{start + count}"), g.Input, y)
         {
             K = g.K, N = count, Weights = w, Bias = g.Bias.Skip(start).Take(count).ToArray(), RealMultiplier = g.RealMultiplier.Skip(start).Take(count).ToArray(),
             InputZeroPoint = g.InputZeroPoint, ClampMin = g.ClampMin, ClampMax = g.ClampMax, OutputQuant = g.OutputQuant, QonnxBits = g.QonnxBits,
-        });
+        }))!);
         if (!splitProducers.Contains(g)) splitProducers.Add(g);
         return type is { } t ? new Quantized(y, t) : new RealView(y);
     }

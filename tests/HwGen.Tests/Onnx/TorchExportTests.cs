@@ -81,6 +81,32 @@ public sealed class TorchExportTests(ITestOutputHelper log)
         Assert.True(quanta[^1] <= 8, $"golden and ONNX Runtime differ by {quanta[^1]:F1} quanta");
     }
 
+    /// <summary>A packed projection cut by MatMul + Split (the other way exporters write in_proj): x [2, 4, 8] times 24 columns,
+    /// Split into three parts of 8 (opset 13, sizes as an input), the first and last added. The parts are products of their
+    /// columns only; the packed product and the unused middle part are dropped; the hardware model is within one quantum of
+    /// ONNX semantics and ONNX Runtime.</summary>
+    [Fact]
+    public void A_packed_projection_cut_by_split_is_three_products_of_its_columns()
+    {
+        var rng = new Random(3);
+        var b = new OnnxBuilder(13);
+        b.Input("x", DType.Float32, 2, 4, 8);
+        var t = DType.UInt8;
+        var xq = QdqModels.Q(b, "x", 2.0 / 255, 128, t, "in");
+        var w = Enumerable.Range(0, 8 * 24).Select(_ => (double)rng.Next(-127, 128)).ToArray();
+        var bias = Enumerable.Range(0, 24).Select(_ => rng.NextDouble() * 0.2 - 0.1).ToArray();
+        var packed = QdqModels.QdqLayer(b, xq, 2.0 / 255, 128, w, [1.5 / (127 * 8)], bias, 8, 24, 3.0 / 255, 128, t, QdqStyle.MatMulAdd, false, 0);
+        var parts = b.Node("Split", [QdqModels.Dq(b, packed, 3.0 / 255, 128, t, "packed"), b.Init("sizes", DType.Int64, [3], 8, 8, 8)], 3, "split", ("axis", -1));
+        var sum = b.Node("Add", [parts[0], parts[2]], "add");
+        var o = QdqModels.Dq(b, QdqModels.Q(b, sum, 4.0 / 255, 128, t, "out"), 4.0 / 255, 128, t, "out");
+        b.Output(o, DType.Float32, 2, 4, 8);
+        using var dir = new TempDir();
+        var model = b.Save(dir.File("split.onnx"));
+        var c = Flow.Compile(model, HwConfig.Default with { Scheduler = "greedy" });
+        Assert.Equal([8, 8], c.Graph.Ops.OfType<QGemm>().Select(g => g.N));
+        Agreement.WithinOneQuantum(model, c, RandomInput([2, 4, 8], 1), 4.0 / 255);
+    }
+
     /// <summary>x [2, 4, 8] quantized, then <paramref name="body"/> on its real view, quantized, dequantized: the output.</summary>
     static string Partial(TempDir dir, Func<OnnxBuilder, string, string> body, params int[] outShape)
     {
