@@ -74,7 +74,8 @@ public sealed partial class LowerOnnxToIr
             "or [.., H, dh, T] and back";
         if (perm.Length != rank || perm.Order().Where((p, i) => p != i).Any()) throw Error(node, $"perm [{string.Join(", ", perm)}] is not a permutation of {rank} axes");
         if (perm.Take(lead).Where((p, i) => p != i).Any())
-            throw Error(node, Unsupported("it moves a leading (batch) axis"));
+            throw Error(node, Unsupported("it moves a leading (batch) axis" + (rank == 3 && !lv.Torch ? " (torch's nn.MultiheadAttention with batch_first=False " +
+                "splits heads across a batch over 1 like this: HwGen takes its sequence-first layout at batch 1 only; export with batch_first=True)" : "")));
         var axes = new string(perm.Skip(lead).Select(p => lv.Axes[p - lead]).ToArray());
         if (axes is not ("td" or "dt" or "thd" or "htd" or "hdt")) throw Error(node, Unsupported($"it gives the layout {axes}"));
         return Plain(node, lv with { Axes = axes });

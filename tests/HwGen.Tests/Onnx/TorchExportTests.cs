@@ -142,6 +142,15 @@ public sealed class TorchExportTests(ITestOutputHelper log)
         RtlCheck.BitExactInEstimatedCycles(simulator, dir.File("out"), c.Design.EstimatedCycles);
     }
 
+    /// <summary>nn.TransformerEncoderLayer with batch_first=False exported at a batch of 4: its heads are split across the batch in
+    /// the stored rows, which HwGen does not take; one line naming the node and the way out.</summary>
+    [Fact]
+    public void A_sequence_first_layer_at_a_batch_over_1_is_refused_naming_the_node()
+    {
+        using var dir = new TempDir();
+        CleanFailure.Assert(dir, ["compile", Model("layer_seqfirst_b4_op17")], "node '/layer/self_attn/", "batch_first=False", "export with batch_first=True");
+    }
+
     /// <summary>x [2, 4, 8] quantized, then <paramref name="body"/> on its real view, quantized, dequantized: the output.</summary>
     static string Partial(TempDir dir, Func<OnnxBuilder, string, string> body, params int[] outShape)
     {
