@@ -70,9 +70,10 @@ public sealed partial class LowerOnnxToIr
                 "[T, B·H, dh] and the Transpose back may take it");
         var inner = ins.Select(a => a is Framed f ? f.Inner : a).ToArray();
         for (int i = 0; i < ins.Length; i++)
-            if (ins[i] is Const c && !(op is "Slice" or "Clip" && i > 0 || op is "QuantizeLinear" or "DequantizeLinear" && i > 0 || op is "Gemm" or "MatMul" && i == 1)
-                && c.T.Shape.SkipLast(1).Any(d => d != 1))
-                throw Error(node, $"{op} of a sequence-first activation and a constant of shape {ShapeUtil.Format(c.T.Shape)}: the constant must be the same " +
+            if (((ins[i] as Const)?.T ?? (ins[i] as QConst)?.Real) is { } c
+                && !(op is "Slice" or "Clip" && i > 0 || op is "QuantizeLinear" or "DequantizeLinear" && i > 0 || op is "Gemm" or "MatMul" && i == 1)
+                && c.Shape.SkipLast(1).Any(d => d != 1))
+                throw Error(node, $"{op} of a sequence-first activation and a constant of shape {ShapeUtil.Format(c.Shape)}: the constant must be the same " +
                     "for every row (size 1 on every axis but the last)");
         if (op is "Softmax" or "LayerNormalization" or "ReduceMean" && !LastAxisOnly(node, sf))
             throw Error(node, $"{op} of a sequence-first activation over other axes than the last (the features) is not supported");
