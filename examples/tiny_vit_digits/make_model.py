@@ -115,15 +115,18 @@ def dequantize(q, scale, zp, axis=1):
     return ((q.astype(np.int32) - zp.astype(np.int32)).astype(np.float32) * scale).astype(np.float32)
 
 
-def run_graph(graph, feeds):
-    """Evaluates an ONNX graph node by node in float32; returns every tensor by name."""
+def run_graph(graph, feeds, extra=None):
+    """Evaluates an ONNX graph node by node in float32; returns every tensor by name. extra: more ops, {op type: f(inputs,
+    attributes) -> output}, tried first."""
     env = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     env.update(feeds)
     for n in graph.node:
         a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
         x = [env[i] if i else None for i in n.input]
         op = n.op_type
-        if op == "Constant":
+        if extra and op in extra:
+            y = extra[op](x, a)
+        elif op == "Constant":
             y = numpy_helper.to_array(a["value"])
         elif op == "Identity":
             y = x[0]
@@ -200,15 +203,18 @@ def gelu_chains(graph):
     return inner, finals
 
 
-def quantized_tensors(graph):
+def quantized_tensors(graph, inner=None, consts=None, layout=("Reshape", "Transpose")):
     """Which tensors get a Q -> DQ pair, in graph order: ("calib", name) for an activation quantized from its
-    calibrated range, ("softmax", name) at 1/256, ("same", name, input) for a Reshape/Transpose output."""
-    consts = {i.name for i in graph.initializer} | {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    calibrated range, ("softmax", name) at 1/256, ("same", name, input) for the output of a layout op. inner: tensors
+    that get none (default: inside GELU chains); consts: the constant tensors (default: initializers and Constants)."""
+    if consts is None:
+        consts = {i.name for i in graph.initializer} | {o for n in graph.node if n.op_type == "Constant" for o in n.output}
     consumers = {}
     for n in graph.node:
         for i in n.input:
             consumers.setdefault(i, []).append(n)
-    inner, _ = gelu_chains(graph)
+    if inner is None:
+        inner, _ = gelu_chains(graph)
     plan = [("calib", graph.input[0].name)]
     for n in graph.node:
         out = n.output[0]
@@ -218,7 +224,7 @@ def quantized_tensors(graph):
             c = consumers.get(out, [])
             if len(c) == 1 and c[0].op_type == "Add" and any(i in consts for i in c[0].input):
                 continue  # quantized once, after its bias Add
-        if n.op_type in ("Reshape", "Transpose"):
+        if n.op_type in layout:
             plan.append(("same", out, n.input[0]))
         elif n.op_type == "Softmax":
             plan.append(("softmax", out))
@@ -227,7 +233,8 @@ def quantized_tensors(graph):
     return plan
 
 
-def to_qdq(model, ranges, out_name):
+def to_qdq(model, ranges, out_name, plan=None):
+    """The QDQ rewrite; plan (default: quantized_tensors) says which tensors get a pair."""
     g = model.graph
     inits = {i.name: i for i in g.initializer}
     new_inits, head, body = [], [], []
@@ -238,7 +245,7 @@ def to_qdq(model, ranges, out_name):
     # Per quantized tensor, the names of its scale and zero point initializers; a Reshape or Transpose output shares
     # its input's (the same scale and zero point, as ORT's quantizer gives layout ops).
     params = {}
-    for entry in quantized_tensors(g):
+    for entry in plan if plan is not None else quantized_tensors(g):
         if entry[0] == "same":
             params[entry[1]] = params[entry[2]]
             continue
@@ -292,15 +299,10 @@ def to_qdq(model, ranges, out_name):
     return model
 
 
-def main():
-    x_train, x_test, y_train, y_test = load_split()
-    x_train, x_test = to_tokens(x_train), to_tokens(x_test)
-    model = TinyVit()
-    print(f"{sum(p.numel() for p in model.parameters())} parameters")
-
-    # Float training: Adam (L2 1e-4) on minibatches of 32 for 35 epochs (1505 steps), cross entropy with label
-    # smoothing 0.1, the learning rate warming up over 100 steps and then falling along a cosine.
-    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
+def train(model, xt, yt):
+    """Float training: Adam (L2 1e-4) on minibatches of 32 for 35 epochs (1505 steps), cross entropy with label
+    smoothing 0.1, the learning rate warming up over 100 steps and then falling along a cosine. Leaves the model in eval
+    mode; returns the seconds it took."""
     epochs, batch = 35, 32
     steps = epochs * ((len(xt) + batch - 1) // batch)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
@@ -316,13 +318,23 @@ def main():
             nn.functional.cross_entropy(model(xt[idx]), yt[idx], label_smoothing=0.1).backward()
             opt.step()
             sched.step()
-    train_s = time.time() - t0
     model.eval()
+    return time.time() - t0
+
+
+def main():
+    x_train, x_test, y_train, y_test = load_split()
+    x_train, x_test = to_tokens(x_train), to_tokens(x_test)
+    model = TinyVit()
+    print(f"{sum(p.numel() for p in model.parameters())} parameters")
+
+    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
+    train_s = train(model, xt, yt)
     with torch.no_grad():
         float_logits = model(torch.from_numpy(x_test)).numpy()
         train_acc = (model(xt).argmax(1).numpy() == y_train).mean()
     float_acc = (float_logits.argmax(1) == y_test).mean()
-    print(f"trained {steps} steps in {train_s:.1f} s: train accuracy {train_acc:.4f}, float test accuracy {float_acc:.4f}")
+    print(f"trained in {train_s:.1f} s: train accuracy {train_acc:.4f}, float test accuracy {float_acc:.4f}")
 
     # Export; the batch dimension stays symbolic.
     buf = io.BytesIO()

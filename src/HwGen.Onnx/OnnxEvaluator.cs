@@ -14,6 +14,7 @@ public static partial class OnnxEvaluator
         "Constant", "ConstantOfShape", "Identity", "Cast", "QuantizeLinear", "DequantizeLinear", "QLinearMatMul",
         "MatMulInteger", "MatMul", "Gemm", "Conv", "QLinearConv", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Reshape", "Flatten", "Transpose",
         "Erf", "Sigmoid", "Tanh", "Sqrt", "Exp", "Pow", "ReduceMean", "Softmax", "LayerNormalization",
+        "Shape", "Gather", "Slice", "Concat", "Split", "Unsqueeze", "Squeeze", "Expand", "Equal", "Where",
     };
 
     /// <summary>Runs the whole model; returns every graph output by name.</summary>
@@ -43,6 +44,7 @@ public static partial class OnnxEvaluator
         try
         {
             if (QonnxQuant.Is(node)) return [Qonnx(node, x, file)];
+            if (ShapeOp(node, x, opset, In, Opt) is { } moved) return moved;
             return node.OpType switch
             {
                 "Constant" => [ConstantValue(node, file)],

@@ -19,11 +19,15 @@ public sealed partial class LowerOnnxToIr
     /// <paramref name="OnnxType"/> is set between a QuantizeLinear and its DequantizeLinear (the QDQ pair ONNX Runtime's
     /// quantizer writes around a Reshape or Transpose), null for the real view.
     /// </summary>
-    sealed record LayoutView(Value V, int[] Batch, string Axes, int Heads, DType? OnnxType) : Abs
+    /// <paramref name="Torch"/>: the layout of torch's nn.MultiheadAttention, which splits the heads of a sequence-first view
+    /// [T, B, D] as [T, B·H, dh]: the batch and the heads are one axis ('h' stands for B·H) and there are no leading dimensions
+    /// ("thd" [T, B·H, dh], "htd" [B·H, T, dh], "hdt" [B·H, dh, T]); the element order of "htd" and "hdt" is the canonical one.
+    sealed record LayoutView(Value V, int[] Batch, string Axes, int Heads, DType? OnnxType, bool Torch = false) : Abs
     {
         public int Tokens => ShapeUtil.Rows(V.Type.Shape) / Math.Max(1, ShapeUtil.Size(Batch));
         public int HeadDim => V.Type.Shape[^1] / Heads;
-        public int[] Shape => [.. Batch, .. Axes.Select(a => a switch { 't' => Tokens, 'h' => Heads, _ => HeadDim })];
+        public int[] Shape => Torch ? Axes.Select(a => a switch { 't' => Tokens, 'h' => ShapeUtil.Size(Batch) * Heads, _ => HeadDim }).ToArray()
+            : [.. Batch, .. Axes.Select(a => a switch { 't' => Tokens, 'h' => Heads, _ => HeadDim })];
     }
 
     /// <summary>A·Bᵀ (<paramref name="TransposeB"/>) or A·B of two dequantized activations over <paramref name="Heads"/> heads, times
@@ -32,7 +36,7 @@ public sealed partial class LowerOnnxToIr
     /// and ONNX sees it split ("htd"); else <paramref name="Shape"/> is the result's ONNX shape when it differs from the stored
     /// one in unit axes only (one head's [.., 1, T, T], ReduceMean with keepdims 0).</summary>
     sealed record PendingActMatMul(Value A, Value B, bool TransposeB, double Lo, double Hi, string Node, double Factor = 1, int Heads = 1,
-        bool Merged = false, int[]? Shape = null) : Abs;
+        bool Merged = false, int[]? Shape = null, bool Torch = false) : Abs;
 
     /// <summary>The view of a dequantized activation or of a layout view (real or quantized), with its ONNX shape, or null.</summary>
     static LayoutView? AsLayout(Abs? a) => a switch
@@ -63,14 +67,15 @@ public sealed partial class LowerOnnxToIr
     Abs? LowerActTranspose(OnnxNode node, Abs?[] ins)
     {
         if (AsLayout(ins[0]) is not { } lv) return null;
-        int rank = lv.Shape.Length, lead = lv.Batch.Length;
+        int rank = lv.Shape.Length, lead = lv.Torch ? 0 : lv.Batch.Length;
         var perm = node.Ints("perm")?.Select(p => (int)p).ToArray() ?? Enumerable.Range(0, rank).Reverse().ToArray();
         string Unsupported(string why) => $"Transpose of an activation of shape {ShapeUtil.Format(lv.Shape)} with perm [{string.Join(", ", perm)}]: {why}; " +
             "supported are the transposes of attention: an activation's last two axes (K for Q·Kᵀ), and the head split [.., T, H, dh] → [.., H, T, dh] " +
             "or [.., H, dh, T] and back";
         if (perm.Length != rank || perm.Order().Where((p, i) => p != i).Any()) throw Error(node, $"perm [{string.Join(", ", perm)}] is not a permutation of {rank} axes");
         if (perm.Take(lead).Where((p, i) => p != i).Any())
-            throw Error(node, Unsupported("it moves a leading (batch) axis"));
+            throw Error(node, Unsupported("it moves a leading (batch) axis" + (rank == 3 && !lv.Torch ? " (torch's nn.MultiheadAttention with batch_first=False " +
+                "splits heads across a batch over 1 like this: HwGen takes its sequence-first layout at batch 1 only; export with batch_first=True)" : "")));
         var axes = new string(perm.Skip(lead).Select(p => lv.Axes[p - lead]).ToArray());
         if (axes is not ("td" or "dt" or "thd" or "htd" or "hdt")) throw Error(node, Unsupported($"it gives the layout {axes}"));
         return Plain(node, lv with { Axes = axes });
@@ -86,6 +91,7 @@ public sealed partial class LowerOnnxToIr
         bool split = target.Length >= 3 && (long)target[^2] * target[^1] == d && ShapeUtil.Size(target.SkipLast(2).ToArray()) == rows
             && (target[^1] < d || target.Length == lv.Shape.Length + 1 && target.SkipLast(2).SequenceEqual(lv.Shape.SkipLast(1)));
         if (lv.Axes == "td" && !split) return null;
+        if (lv.Torch) return MergeTorchHeads(node, lv, target);
         if (lv.Axes is "td" or "thd" && split)
             return new LayoutView(lv.V, target.SkipLast(3).ToArray(), "thd", target[^2], lv.OnnxType);
         if (lv.Axes == "thd" && target.Length >= 2 && target[^1] == d && ShapeUtil.Rows(target) == rows)
@@ -117,6 +123,9 @@ public sealed partial class LowerOnnxToIr
         {
             case ("td", "dt"):
                 return new PendingActMatMul(a.V, b.V, true, double.NegativeInfinity, double.PositiveInfinity, node.Name, Shape: shape);
+            case ("htd", "hdt") when a.Torch != b.Torch:
+                throw Error(node, $"MatMul of two activations of which only one is split into heads the way torch's nn.MultiheadAttention does ({shapes}): " +
+                    "an attention pattern recognized only in part");
             case ("htd", "hdt"):
                 // The product indexes A's sequences by its stored leading dimensions: give it the view's (rows kept, no data moves).
                 int[] rows = [.. a.Batch, a.Tokens, a.V.Type.Shape[^1]];
@@ -125,6 +134,11 @@ public sealed partial class LowerOnnxToIr
                 return new PendingActMatMul(av, b.V, true, double.NegativeInfinity, double.PositiveInfinity, node.Name, Heads: a.Heads, Shape: shape);
             case ("td", "td"):
                 return new PendingActMatMul(a.V, b.V, false, double.NegativeInfinity, double.PositiveInfinity, node.Name, Shape: shape);
+            case ("td", "htd") when b.Torch && sa.Length == 3 && sa[0] == ShapeUtil.Size(b.Batch) * b.Heads:
+                // P [B·H, T, T] as the product takes it, [B, H, T, T] (rows kept, no data moves).
+                int[] heads = [.. b.Batch, b.Heads, sa[1], sa[2]];
+                var pv = Emit(new Reshape(Legal(node.Name + "_heads"), a.V, NewValue(node.Name + "_heads", a.V.Type with { Shape = heads }), heads));
+                return new PendingActMatMul(pv, b.V, false, double.NegativeInfinity, double.PositiveInfinity, node.Name, Heads: b.Heads, Merged: true, Torch: true);
             case ("td", "htd") when sa.Length >= 3 && sa[^3] == b.Heads:
                 return new PendingActMatMul(a.V, b.V, false, double.NegativeInfinity, double.PositiveInfinity, node.Name, Heads: b.Heads, Merged: true);
             default:
@@ -212,7 +226,7 @@ public sealed partial class LowerOnnxToIr
                         "(keep the Reshape's or Transpose's QDQ pair at the input's scale and zero point)");
             case PendingActMatMul { Merged: true } pm:
                 var y = EmitActMatMul(node, pm, q, FullRange);
-                return new LayoutView(y, pm.A.Type.Shape.SkipLast(3).ToArray(), "htd", pm.Heads, onnxType);  // A is [.., H, M, K]
+                return new LayoutView(y, pm.A.Type.Shape.SkipLast(3).ToArray(), "htd", pm.Heads, onnxType, pm.Torch);  // A is [.., H, M, K]
             default:
                 return null;
         }

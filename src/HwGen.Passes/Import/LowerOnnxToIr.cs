@@ -74,6 +74,7 @@ public sealed partial class LowerOnnxToIr
             env[i.Name] = new FloatInput(v);
         }
         foreach (var node in model.Nodes) LowerNode(node);
+        DropSplitProducers();
         foreach (var o in model.Outputs)
         {
             var a = env.GetValueOrDefault(o.Name) ?? throw Error(null, $"graph output '{o.Name}' is never computed");
@@ -84,6 +85,8 @@ public sealed partial class LowerOnnxToIr
                     throw Error(null, $"graph output '{o.Name}' is an integer tensor; end the graph with DequantizeLinear so HwGen can return real values"),
                 LayoutView lv => throw Error(null, $"graph output '{o.Name}' is an activation in a changed layout ({Describe(lv)}, {ShapeUtil.Format(lv.Shape)}): " +
                     "HwGen moves no data for attention's Reshape and Transpose; give the output in the stored layout (merge the heads back)"),
+                Framed { F: SeqFrame sf } => throw Error(null, $"graph output '{o.Name}' is in {SeqDescription(sf)}: HwGen stores activations batch-first " +
+                    "and moves no data for torch's Transpose; give the output batch-first (the Transpose [1, 0, 2] back)"),
                 MaskedScores ms => throw Error(null, $"graph output '{o.Name}' is the scores masked by the Add '{ms.Node}' (a constant of 0 and values at " +
                     "most -10^4 is an attention mask): only a Softmax may take masked scores"),
                 _ => throw Error(null, $"graph output '{o.Name}' is not computed from quantized tensors (it needs QuantizeLinear/DequantizeLinear around the ops that produce it)"),
@@ -102,6 +105,13 @@ public sealed partial class LowerOnnxToIr
         var ins = node.Inputs.Select(n => n.Length == 0 ? null : env.GetValueOrDefault(n)
             ?? throw Error(node, $"input '{n}' is not produced by any earlier node, initializer or graph input")).ToArray();
 
+        // The shape of an activation is known (static input shapes): torch's shape arithmetic then folds as constants.
+        if (node.OpType == "Shape" && ins[0] is not (null or Const))
+        {
+            env[node.Outputs[0]] = new Const(OnnxEvaluator.ShapeOf(OnnxShape(node, ins[0]!), node.Attributes.ContainsKey("start") ? node.Int("start", 0) : null,
+                node.Attributes.ContainsKey("end") ? node.Int("end", 0) : null));
+            return;
+        }
         // Constant subgraphs fold with ONNX semantics; a DequantizeLinear or QONNX quantizer of constants keeps the integers.
         if (ins.All(a => a is null or Const) && node.OpType != "DequantizeLinear" && !qonnx)
         {
@@ -111,13 +121,21 @@ public sealed partial class LowerOnnxToIr
             return;
         }
         RefuseNonFinite(node, ins);
-        ins = AdmitViews(node, ins);
-        if (LowerNonlinear(node, ins) is { } nonlinear)
+        if (node.OpType == "Split")
         {
-            env[node.Outputs[0]] = nonlinear;
+            LowerSplit(node, ins);
             return;
         }
-        Abs result = qonnx ? LowerQonnx(node, ins) : node.OpType switch
+        env[node.Outputs[0]] = LowerFramed(node, ins) ?? LowerOp(node, ins);
+    }
+
+    /// <summary>The lowering of one node whose inputs are no <see cref="Framed"/> values.</summary>
+    Abs LowerOp(OnnxNode node, Abs?[] ins)
+    {
+        bool qonnx = QonnxQuant.Is(node);
+        ins = AdmitViews(node, ins);
+        if (LowerNonlinear(node, ins) is { } nonlinear) return nonlinear;
+        return qonnx ? LowerQonnx(node, ins) : node.OpType switch
         {
             "QuantizeLinear" => LowerQuantize(node, ins),
             "DequantizeLinear" => LowerDequantize(node, ins),
@@ -131,9 +149,11 @@ public sealed partial class LowerOnnxToIr
             "MatMulInteger" => LowerMatMulInteger(node, ins),
             "Mul" or "Div" => LowerMul(node, ins),
             "Transpose" => LowerTranspose(node, ins),
+            "Slice" => LowerSlice(node, ins),
+            "Gather" => LowerGather(node, ins),
+            "Concat" => LowerConcat(node, ins),
             _ => throw Error(node, $"op {node.OpType} ({OpsetName(node)}) is supported by the golden model but not on quantized tensors in the hardware flow"),
         };
-        env[node.Outputs[0]] = result;
     }
 
     /// <summary>What the constants the lowerings read (weights, biases, scales, zero points, clamp bounds, and the nonlinear

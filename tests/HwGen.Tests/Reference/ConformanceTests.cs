@@ -16,6 +16,8 @@ public sealed class ConformanceTests
         "test_add", "test_sub", "test_mul", "test_div", "test_relu", "test_clip", "test_reshape_", "test_flatten_", "test_transpose_",
         "test_cast_", "test_constant", "test_identity", "test_constantofshape", "test_qlinearconv", "test_conv_", "test_basic_conv_",
         "test_erf", "test_sigmoid", "test_tanh", "test_sqrt", "test_exp", "test_pow", "test_reduce_mean_", "test_softmax_", "test_layer_normalization_",
+        "test_shape", "test_gather_", "test_slice", "test_concat_", "test_split_", "test_unsqueeze", "test_squeeze", "test_expand_",
+        "test_equal", "test_where_",
     ];
 
     /// <summary>Cases of those ops HwGen does not take, each with the reason (16-bit floats, strings, sequences, opset 19 attributes).</summary>
@@ -23,7 +25,7 @@ public sealed class ConformanceTests
     {
         ["FLOAT16"] = "float16", ["BFLOAT16"] = "bfloat16", ["STRING"] = "strings",
         ["test_constant_pad"] = "Pad op", ["test_identity_sequence"] = "sequences", ["test_identity_opt"] = "optional type",
-        ["test_expand"] = "Expand op", ["uint64"] = "uint64",
+        ["uint64"] = "uint64", ["test_gather_elements"] = "GatherElements op", ["test_split_zero_size"] = "zero-size tensors",
     };
 
     static List<string> Names() => Directory.GetDirectories(Root).Select(d => Path.GetFileName(d)).Order()

@@ -53,6 +53,16 @@ public sealed class OnnxBuilder
     public string Node(string op, IEnumerable<string> inputs, string? name = null, params (string Key, object Value)[] attrs) =>
         NodeIn("", op, inputs, name, attrs);
 
+    /// <summary>A node with <paramref name="outputs"/> outputs, named name_out0, name_out1, ... (Split).</summary>
+    public string[] Node(string op, IEnumerable<string> inputs, int outputs, string name, params (string Key, object Value)[] attrs)
+    {
+        NodeIn("", op, inputs, name, attrs);
+        var n = g.Node[^1];
+        n.Output.Clear();
+        n.Output.AddRange(Enumerable.Range(0, outputs).Select(i => $"{name}_out{i}"));
+        return [.. n.Output];
+    }
+
     /// <summary>A node of the given operator domain.</summary>
     public string NodeIn(string domain, string op, IEnumerable<string> inputs, string? name = null, params (string Key, object Value)[] attrs)
     {

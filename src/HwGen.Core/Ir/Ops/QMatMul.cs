@@ -15,6 +15,10 @@ namespace HwGen.Core.Ir;
 /// </summary>
 public sealed record QMatMul(string Name, Value A, Value B, Value Output) : Op(Name, [A, B], Output)
 {
+    /// <summary>The operands (always Inputs[0] and Inputs[1], so rewrites of Inputs, such as a requantization folded into the op
+    /// that makes an operand, are seen here).</summary>
+    public Value A => Inputs[0];
+    public Value B => Inputs[1];
     public required QuantParams OutputQuant { get; init; }
     /// <summary>B is given transposed, by rows of K features (A·Bᵀ); else B is K rows of N features (A·B).</summary>
     public required bool TransposeB { get; init; }
