@@ -158,9 +158,10 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
 /// a+A and the cycle it is free, reads B's lines in s+1 .. e = s+B, and the last arrives in e+1. Not last: the streamer is
 /// free in e, or once the drain is idle (the cycle after its last write), and the QMM retires then, so QMMs retire in order.
 /// Last: its accumulators go to the drain in e+2, or in the drain's last write (the copy); the drain writes A's rows, a line a
-/// cycle, from the cycle after and retires the QMM with the last; the streamer is free two cycles before the copy (the next
-/// QMM's first line of B arrives after it). The loader takes the next QMM in s when it prefetches (port C), else once the
-/// streamer's reads are over (e), a fenced one once everything is idle.
+/// cycle, from the cycle after and retires the QMM with the last; the streamer is free the cycle before the copy (the next
+/// QMM's first line of B arrives after it, and its last read, where it hands its own fields to the drain, is not before it).
+/// The loader takes the next QMM in s when it prefetches (port C), else once the streamer's reads are over (e), a fenced one
+/// once everything is idle.
 /// </summary>
 public sealed class QmmTimer : IUnitTimer
 {
@@ -187,7 +188,7 @@ public sealed class QmmTimer : IUnitTimer
             return new UnitTime(s, free, busy);
         }
         long copy = Math.Max(e + 2, drainEnd);
-        free = copy - 2;
+        free = copy - 1;
         drainEnd = copy + q.ARows;
         return new UnitTime(s, drainEnd, busy);
     }
