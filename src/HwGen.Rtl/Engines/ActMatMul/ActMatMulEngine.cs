@@ -18,7 +18,8 @@ public sealed record ActMatMulValues(IReadOnlyList<FieldDecode> Decode, IReadOnl
 ///   output column;
 /// - A·B (attention's P·V, axpy mode): an output line is Σ_k a[m,k]·(row k of B), so each line of B (row k) is scaled by
 ///   byte k of each row's A line and added lane by lane.
-/// It takes every <see cref="QMatMul"/>.
+/// It takes every <see cref="QMatMul"/>. It loads the next QMM's A lines while the current one streams B's and writes results
+/// while the next ones run (<see cref="Qmm"/>, <see cref="QmmTimer"/>).
 /// </summary>
 public sealed class ActMatMulEngine : IDeviceEngine
 {
@@ -46,6 +47,9 @@ public sealed class ActMatMulEngine : IDeviceEngine
     }
 
     public Tensor Evaluate(Op op, Tensor[] x) => Kernel((QMatMul)op, x[0], x[1]);
+
+    /// <summary>A and B apart: the engine loads the next QMM's A lines through port C while B's stream through port B.</summary>
+    public bool InputsApart(Op op) => true;
 
     /// <summary>Y = requant(Σ_k (A - za)(B - zb)) per sequence b and head h (see <see cref="QMatMul"/>); exact.</summary>
     public static Tensor Kernel(QMatMul op, Tensor a, Tensor b)
@@ -88,7 +92,7 @@ public sealed class ActMatMulEngine : IDeviceEngine
             }
     }
 
-    /// <summary>The drain of a last QMM overlaps the next QMMs (<see cref="QmmTimer"/>).</summary>
+    /// <summary>The loader, the streamer and the drain overlap (<see cref="QmmTimer"/>).</summary>
     public IUnitTimer Timer(HwConfig c) => new QmmTimer();
 
     public IEnumerable<string> ModuleNames(Design d) => [Module];
