@@ -56,6 +56,10 @@ public interface IEngine
     Tensor Evaluate(Op op, Tensor[] inputs);
 
     ResultStorage Storage(Op op) => ResultStorage.New;
+
+    /// <summary>Whether the op reads its first two inputs at once (through ports B and C, so from different banks): the design
+    /// then puts the second of them in the other bank than the first when it creates it.</summary>
+    bool InputsApart(Op op) => false;
 }
 
 /// <summary>

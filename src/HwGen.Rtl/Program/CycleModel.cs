@@ -5,10 +5,10 @@ namespace HwGen.Rtl.Program;
 
 /// <summary>When one instruction ran: its unit took it in cycle <see cref="Start"/>, could take its next one from
 /// <see cref="Ready"/> on, and retired it in <see cref="Retire"/> (its tokens count from the cycle after).</summary>
-public readonly record struct Timing(long Start, long Ready, long Retire)
+public readonly record struct Timing(long Start, long Ready, long Retire, long Work = 0)
 {
-    /// <summary>Cycles the unit is taken by it: until it can take its next instruction.</summary>
-    public long Busy => Ready - Start;
+    /// <summary>Cycles the unit is taken by it: until it can take its next instruction, or the timer's own count (<see cref="UnitTime.Busy"/>).</summary>
+    public long Busy => Work > 0 ? Work : Ready - Start;
 }
 
 /// <summary>The event model's prediction of a run.</summary>
@@ -97,7 +97,7 @@ public static class CycleModel
                     foreach (var f in waits[j]) count[u, f]--;
                     var t = timer[u].Take(program[j], q);
                     if (t.Ready <= q || t.Retire <= q) throw new InvalidOperationException($"{program[j]} taken in cycle {q} is ready at {t.Ready} and retires at {t.Retire}");
-                    timings[j] = new Timing(q, t.Ready, t.Retire);
+                    timings[j] = new Timing(q, t.Ready, t.Retire, t.Busy);
                     inflight[u].Enqueue(j);
                     changed = true;
                 }

@@ -195,11 +195,17 @@ public sealed class DesignBuilder
     /// <summary>One storage per device tensor; a layout no-op (a Reshape that keeps the rows) shares its input's. A tensor's bank
     /// is its depth in the graph modulo 2 (graph inputs 0, an op's result one deeper than its deepest input), so an engine's
     /// results go to the other bank than its inputs. A constant gets its storage where it is first used, one shallower than
-    /// that op's other inputs, so it lies in the other bank than they do.</summary>
+    /// that op's other inputs, so it lies in the other bank than they do. A result an engine reads at once with another
+    /// (<see cref="IEngine.InputsApart"/>) goes one deeper when it would share that one's bank.</summary>
     void CreateStorage()
     {
         var depth = new Dictionary<Storage, int>();
         var pending = new Dictionary<Value, Op>();
+        var apart = new Dictionary<Value, List<Value>>();
+        foreach (var op in graph.Ops)
+            if (op.Inputs.Count >= 2 && op.Inputs[0] != op.Inputs[1] && EngineRegistry.Of(op)?.InputsApart(op) == true)
+                for (int i = 0; i < 2; i++)
+                    (apart.TryGetValue(op.Inputs[i], out var l) ? l : apart[op.Inputs[i]] = []).Add(op.Inputs[1 - i]);
         foreach (var op in graph.Ops)
         {
             int others = op.Inputs.Where(storage.ContainsKey).Select(v => depth[storage[v]]).DefaultIfEmpty(0).Max();
@@ -219,6 +225,7 @@ public sealed class DesignBuilder
                 case ResultStorage.New:
                     var shape = op.Output.Type.Shape;
                     int d = op.Inputs.Where(storage.ContainsKey).Select(v => depth[storage[v]] + 1).DefaultIfEmpty(0).Max();
+                    if (apart.TryGetValue(op.Output, out var partners) && partners.Any(o => storage.TryGetValue(o, out var so) && so.Bank == d % 2)) d++;
                     var s = new Storage(op.Output, ShapeUtil.Rows(shape), shape.Count == 0 ? 1 : shape[^1], cfg, d % 2);
                     storage[op.Output] = s;
                     depth[s] = d;

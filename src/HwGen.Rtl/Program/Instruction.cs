@@ -94,12 +94,13 @@ public sealed class InstructionFormat
         return new DecodedFields(Mnemonic, values);
     }
 
-    /// <summary>The decoder's wires, in table order, reading the instruction from the register <paramref name="source"/>.</summary>
-    public IReadOnlyList<FieldDecode> Decode(string source = "instr") => Fields.Select(f =>
+    /// <summary>The decoder's wires, in table order, reading the instruction from the register <paramref name="source"/>, each
+    /// named <paramref name="prefix"/> + the field's name.</summary>
+    public IReadOnlyList<FieldDecode> Decode(string source = "instr", string prefix = "") => Fields.Select(f =>
     {
         var decl = f.Kind switch { FieldKind.Line => "[AW-1:0] ", FieldKind.Signed => $"signed [{f.Width - 1}:0] ", _ => f.Width == 1 ? "" : $"[{f.Width - 1}:0] " };
         var bits = f.Kind == FieldKind.Line ? $"{f.Offset} +: AW" : f.Width == 1 ? $"{f.Offset}" : $"{f.Offset + f.Width - 1}:{f.Offset}";
-        return new FieldDecode(f.Name, $"wire {decl}{f.Name} = {source}[{bits}];");
+        return new FieldDecode(prefix + f.Name, $"wire {decl}{prefix}{f.Name} = {source}[{bits}];");
     }).ToList();
 }
 

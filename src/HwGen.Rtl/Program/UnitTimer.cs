@@ -3,8 +3,10 @@ using HwGen.Core;
 namespace HwGen.Rtl.Program;
 
 /// <summary>When a unit that took an instruction can take the next one, and when it retires this one (its last write or
-/// port use is in that cycle; the tokens it signals count from the next).</summary>
-public readonly record struct UnitTime(long Ready, long Retire);
+/// port use is in that cycle; the tokens it signals count from the next). <see cref="Busy"/>, when over 0, is the cycles the
+/// instruction keeps the unit's datapath busy, for a unit whose next instruction may be taken at different times depending
+/// on what it is (else the cycles until <see cref="Ready"/>).</summary>
+public readonly record struct UnitTime(long Ready, long Retire, long Busy = 0);
 
 /// <summary>
 /// The timing of one unit with a memory that never stalls, instruction by instruction in the unit's program order: the

@@ -7,7 +7,7 @@ using HwGen.Rtl.Program;
 namespace HwGen.Rtl.Engines.ActMatMul;
 
 /// <summary>The values of templates/hwgen_actmm_engine.v.sbn beyond the common ones.</summary>
-public sealed record ActMatMulValues(IReadOnlyList<FieldDecode> Decode, string WdataExpr);
+public sealed record ActMatMulValues(IReadOnlyList<FieldDecode> Decode, IReadOnlyList<FieldDecode> LoaderDecode, string WdataExpr, int FenceBit, int PreBit);
 
 /// <summary>
 /// The activation matmul engine: products of two activations in the scratchpad, both in their activation layout, so no
@@ -18,7 +18,8 @@ public sealed record ActMatMulValues(IReadOnlyList<FieldDecode> Decode, string W
 ///   output column;
 /// - A·B (attention's P·V, axpy mode): an output line is Σ_k a[m,k]·(row k of B), so each line of B (row k) is scaled by
 ///   byte k of each row's A line and added lane by lane.
-/// It takes every <see cref="QMatMul"/>.
+/// It takes every <see cref="QMatMul"/>. It loads the next QMM's A lines while the current one streams B's and writes results
+/// while the next ones run (<see cref="Qmm"/>, <see cref="QmmTimer"/>).
 /// </summary>
 public sealed class ActMatMulEngine : IDeviceEngine
 {
@@ -46,6 +47,9 @@ public sealed class ActMatMulEngine : IDeviceEngine
     }
 
     public Tensor Evaluate(Op op, Tensor[] x) => Kernel((QMatMul)op, x[0], x[1]);
+
+    /// <summary>A and B apart: the engine loads the next QMM's A lines through port C while B's stream through port B.</summary>
+    public bool InputsApart(Op op) => true;
 
     /// <summary>Y = requant(Σ_k (A - za)(B - zb)) per sequence b and head h (see <see cref="QMatMul"/>); exact.</summary>
     public static Tensor Kernel(QMatMul op, Tensor a, Tensor b)
@@ -88,11 +92,14 @@ public sealed class ActMatMulEngine : IDeviceEngine
             }
     }
 
+    /// <summary>The loader, the streamer and the drain overlap (<see cref="QmmTimer"/>).</summary>
+    public IUnitTimer Timer(HwConfig c) => new QmmTimer();
+
     public IEnumerable<string> ModuleNames(Design d) => [Module];
 
     public IEnumerable<(string Module, string Text)> Render(Design d, RtlValues common)
     {
-        yield return (Module, Templates.Render("templates", Module + ".v.sbn", common, new ActMatMulValues(Qmm.Layout.Decode("ir"), common.ActLineToPort("y"))));
+        yield return (Module, Templates.Render("templates", Module + ".v.sbn", common, new ActMatMulValues(Qmm.Layout.Decode("ir"), Qmm.Layout.Decode("lir", "l_"), common.ActLineToPort("y"), Qmm.Layout["fence"].Offset, Qmm.Layout["pre"].Offset)));
     }
 
     public ReportTable Report(Design d)
@@ -178,11 +185,12 @@ public sealed record QmmTask(QMatMul Mm, int Block, IReadOnlyList<QmmStep> Steps
     {
         Owner = Mm, Axpy = !Mm.TransposeB, ALine = ctx.Line(s.ATile) + s.AOffset, AStride = s.AStride, BLine = ctx.Line(s.BTile) + s.BOffset,
         BStride = s.BStride, Groups = s.Groups, LastLanes = s.LastLanes, Rows = s.Rows, ARows = s.ARows, First = s.First, Last = s.Last,
-        DstLine = ctx.Line(Y) + s.DstOffset,
+        DstLine = ctx.Line(Y) + s.DstOffset, ABank = ctx.Config.BankOf(ctx.Line(s.ATile)), BBank = ctx.Config.BankOf(ctx.Line(s.BTile)),
     });
 
     public override string Needs(long bytes, HwConfig c) =>
         $"{Mm.Mnemonic} '{Mm.Name}' keeps, for a block of result rows and {c.ArrayCols} result columns, the tiles of A and B it reads and the output tile: {bytes} bytes";
 
-    public override long Cycles(HwConfig c, IReadOnlyList<TileTensor> tensors) => Steps.Sum(s => Qmm.CyclesOf(s.Groups, s.Rows, s.ARows, s.Last));
+    /// <summary>The steps' reads, one after another, and the pipeline of the last step (its drain overlaps the next task).</summary>
+    public override long Cycles(HwConfig c, IReadOnlyList<TileTensor> tensors) => Steps.Sum(s => Qmm.ReadsOf(s.Groups, s.Rows, s.ARows)) + 2;
 }

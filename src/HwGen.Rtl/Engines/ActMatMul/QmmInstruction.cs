@@ -16,6 +16,11 @@ namespace HwGen.Rtl.Engines.ActMatMul;
 /// (<see cref="Axpy"/>, A·B), over one block of B's rows: it reads the rows' A lines from <see cref="ALine"/>, then B's
 /// <see cref="Rows"/> lines from <see cref="BLine"/> (rows k of the block, one group of output columns), and lane l of row i adds
 /// (a_i[k] - za)(b_k[l] - zb) to its accumulator l.
+/// <para>The engine loads a QMM's A lines into one of two buffers while B's lines of the one before stream past the other,
+/// through port C when <see cref="Prefetch"/> (A's bank is neither its own B's nor the previous QMM's), else through port B
+/// once that stream is over. A last QMM hands its accumulators to the drain, which requantizes and writes the lines while the
+/// next QMMs read and multiply (<see cref="QmmTimer"/>); <see cref="Fence"/> makes one wait until the drain is idle, because
+/// it reads lines a drain may still be writing (<see cref="After"/>).</para>
 /// </summary>
 public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
 {
@@ -31,6 +36,16 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
     public bool Last { get; init; }
     public bool Axpy { get; init; }
     public int DstLine { get; init; }
+    /// <summary>A's lines come through port C, while the previous QMM still reads B (set by <see cref="After"/> from the banks).</summary>
+    public bool Prefetch { get; init; }
+    /// <summary>Scratchpad banks of A's and B's lines (set when emitted).</summary>
+    public int ABank { get; init; }
+    public int BBank { get; init; }
+    /// <summary>Taken only once the drain has written everything (it reads lines in <see cref="Draining"/> of its predecessor).</summary>
+    public bool Fence { get; init; }
+    /// <summary>Lines the drain may still be writing when the next QMM of the unit starts reading: the results of the last
+    /// <see cref="DrainsInFlight"/> last QMMs up to this one (none before a fence).</summary>
+    public IReadOnlyList<LineRange> Draining { get; init; } = [];
 
     public static readonly InstructionFormat Layout = new("QMM", 6,
     [
@@ -52,30 +67,52 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
         new("lo", 6, 24, 8, FieldKind.Signed, i => ((Qmm)i).Op.ClampMin),
         new("hi", 7, 0, 8, FieldKind.Signed, i => ((Qmm)i).Op.ClampMax),
         new("axpy", 7, 8, 1, FieldKind.Bits, i => ((Qmm)i).Axpy ? 1 : 0),
+        new("fence", 7, 9, 1, FieldKind.Bits, i => ((Qmm)i).Fence ? 1 : 0),
+        new("pre", 7, 10, 1, FieldKind.Bits, i => ((Qmm)i).Prefetch ? 1 : 0),
         new("na", 7, 16, 8, FieldKind.Bits, i => ((Qmm)i).ARows),
     ]);
 
     public override InstructionFormat Format => Layout;
     public override string Unit => ActMatMulEngine.Id;
 
-    /// <summary>All reads through port B (A's lines first, then B's), the result through port A. A strided read declares the
-    /// lines it spans.</summary>
+    /// <summary>A's lines through port C when prefetched, else port B; B's through port B, the result through port A. A strided
+    /// read declares the lines it spans.</summary>
     public override IEnumerable<Access> Accesses(HwConfig c)
     {
-        yield return Access.Read(ALine, (Groups - 1L) * AStride + ARows, SpadPort.B);
+        yield return Access.Read(ALine, (Groups - 1L) * AStride + ARows, Prefetch ? SpadPort.C : SpadPort.B);
         yield return Access.Read(BLine, (Groups - 1L) * BStride + Rows, SpadPort.B);
         if (Last) yield return Access.WriteA(DstLine, ARows);
     }
 
     public override string Comment => $"{Op.Name}: rows {Row}..+{ARows} columns {Column}..+{Rows}";
     protected override string Text =>
-        $"QMM   {(Axpy ? "axpy" : "dot")} a={ALine}/{AStride}x{ARows} b={BLine}/{BStride} groups={Groups} rows={Rows}{(First ? " first" : "")}{(Last ? $" -> dst={DstLine}" : "")}";
+        $"QMM   {(Axpy ? "axpy" : "dot")} a={ALine}/{AStride}x{ARows} b={BLine}/{BStride} groups={Groups} rows={Rows}{(First ? " first" : "")}{(Prefetch ? " pre" : "")}{(Fence ? " fence" : "")}{(Last ? $" -> dst={DstLine}" : "")}";
 
-    /// <summary>A read a cycle from the cycle after it is taken (the groups of A's rows, then of each row of B), the last sums one
-    /// cycle after the last read arrives, then a write a cycle for each of A's rows (or one idle cycle when not last); it
-    /// retires the cycle after that.</summary>
-    public static long CyclesOf(int groups, int rows, int aRows, bool last) => (long)groups * (aRows + rows) + 2 + (last ? aRows : 1);
+    /// <summary>How many last QMMs' drains can still be writing when the loader reads the next QMM's lines: it may take that QMM
+    /// as the streamer takes this one (s), and the drains of the last QMMs three or more before it are done by then (each
+    /// stream ends after the copy before it, each copy after the drain before it: see <see cref="QmmTimer"/>).</summary>
+    public const int DrainsInFlight = 4;
+
+    /// <summary>Its reads: a line a cycle, the groups of A's rows, then of each row of B.</summary>
+    public static long ReadsOf(int groups, int rows, int aRows) => (long)groups * (aRows + rows);
+    /// <summary>Alone (<see cref="QmmTimer"/> with an idle engine): the reads from the cycle after it is taken, then, when last, the
+    /// copy to the drain two cycles after the last read and a write a cycle for each of A's rows, retiring with the last write.</summary>
+    public static long CyclesOf(int groups, int rows, int aRows, bool last) => ReadsOf(groups, rows, aRows) + (last ? 2 + aRows : 0);
     public override long Cycles(HwConfig c) => CyclesOf(Groups, Rows, ARows, Last);
+
+    /// <summary>Lines it reads.</summary>
+    IEnumerable<LineRange> ReadLines => [new(ALine, (Groups - 1L) * AStride + ARows), new(BLine, (Groups - 1L) * BStride + Rows)];
+
+    /// <summary>Fenced when it reads what a drain may still be writing; passes on what the drain may be writing after it.
+    /// Prefetched when A's bank differs from B's and from the previous QMM's B (whose lines may still stream through port B).</summary>
+    public override Instruction After(Instruction? previous)
+    {
+        var draining = previous is Qmm p ? p.Draining : [];
+        bool fence = ReadLines.Any(r => draining.Any(d => r.First < d.First + d.Count && d.First < r.First + r.Count));
+        IReadOnlyList<LineRange> mine = (Last ? new[] { new LineRange(DstLine, ARows) } : []).Concat(fence ? [] : draining).Take(DrainsInFlight).ToList();
+        bool prefetch = ABank != BBank && (previous is not Qmm b || b.BBank != ABank);
+        return this with { Fence = fence, Draining = mine, Prefetch = prefetch };
+    }
 
     /// <summary>The accumulators between the instructions of one output line.</summary>
     public sealed class State
@@ -112,5 +149,47 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
             for (int n = 0; n < (axpy ? r : nr); n++)
                 line[n] = (byte)(sbyte)QuantMath.Requantize(s.Acc[i][n], f.Int("mult"), f.Int("shift"), f.Int("zy"), f.Int("lo"), f.Int("hi"));
         }
+    }
+}
+
+/// <summary>
+/// The activation matmul engine's exact timing with a memory that never stalls (templates/hwgen_actmm_engine.v.sbn). Its
+/// loader takes a QMM in cycle a and reads A's lines in a+1 .. a+A; the streamer takes it from the loader in s = the later of
+/// a+A and the cycle it is free, reads B's lines in s+1 .. e = s+B, and the last arrives in e+1. Not last: the streamer is
+/// free in e, or once the drain is idle (the cycle after its last write), and the QMM retires then, so QMMs retire in order.
+/// Last: its accumulators go to the drain in e+2, or in the drain's last write (the copy); the drain writes A's rows, a line a
+/// cycle, from the cycle after and retires the QMM with the last; the streamer is free the cycle before the copy (the next
+/// QMM's first line of B arrives after it, and its last read, where it hands its own fields to the drain, is not before it).
+/// The loader takes the next QMM in s when it prefetches (port C), else once the streamer's reads are over (e), a fenced one
+/// once everything is idle.
+/// </summary>
+public sealed class QmmTimer : IUnitTimer
+{
+    long handoff, lastRead, free, drainEnd = long.MinValue;
+
+    public long ReadyFor(Instruction next) => next switch
+    {
+        Qmm { Fence: true } => Math.Max(free, drainEnd + 1),
+        Qmm { Prefetch: true } => handoff,
+        _ => lastRead,
+    };
+
+    /// <summary>Busy: the cycles from the later of its take and the previous QMM's last read to its own last read (the loads
+    /// that overlap the previous stream are not counted twice).</summary>
+    public UnitTime Take(Instruction i, long a)
+    {
+        var q = (Qmm)i;
+        long s = Math.Max(a + (long)q.Groups * q.ARows, free), e = s + (long)q.Groups * q.Rows, busy = e - Math.Max(a, lastRead);
+        handoff = s;
+        lastRead = e;
+        if (!q.Last)
+        {
+            free = Math.Max(e, drainEnd + 1);
+            return new UnitTime(s, free, busy);
+        }
+        long copy = Math.Max(e + 2, drainEnd);
+        free = copy - 1;
+        drainEnd = copy + q.ARows;
+        return new UnitTime(s, drainEnd, busy);
     }
 }
