@@ -9,8 +9,8 @@ using HwGen.Sim;
 
 namespace HwGen.Cli;
 
-/// <summary>A model compiled down to a design. The compile does not keep the ONNX model, whose initializers (8 bytes a
-/// value) are the largest thing it loads: <see cref="Model"/> loads it again, once, when asked. <see cref="Graph"/> is the
+/// <summary>A model compiled down to a design. The compile does not keep the ONNX model, whose initializers (their stored
+/// bytes) are the largest thing it loads: <see cref="Model"/> loads it again, once, when asked. <see cref="Graph"/> is the
 /// whole model's graph (the golden model runs it); the design is of the layers <see cref="SimLayers"/> only when they are
 /// given (<see cref="LayerSubset"/>), else of the whole graph.</summary>
 public sealed record Compiled(string ModelPath, Graph Graph, Design Design, int? Batch)

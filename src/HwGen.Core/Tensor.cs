@@ -68,6 +68,18 @@ public sealed class Tensor
     public override string ToString() => $"{Type.Name()}[{string.Join("x", Shape)}]";
 }
 
+/// <summary>Integers in [-128, 127] held one byte each and read as ints (a layer's int8 weights: 1 byte a parameter).</summary>
+public sealed class Int8Values(sbyte[] values) : IReadOnlyList<int>
+{
+    public int this[int index] => values[index];
+    public int Count => values.Length;
+    public IEnumerator<int> GetEnumerator()
+    {
+        foreach (var v in values) yield return v;
+    }
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+}
+
 public static class ShapeUtil
 {
     /// <summary>Activation rows: every dimension but the last (the features) flattened.</summary>

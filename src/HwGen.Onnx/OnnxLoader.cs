@@ -22,7 +22,8 @@ public static class OnnxLoader
         }
         if (proto.Graph is null || proto.IrVersion <= 0 || (proto.Graph.Node.Count == 0 && proto.Graph.Output.Count == 0))
             throw HwGenException.At(path, null, "not a valid ONNX model (no graph or IR version); the file may be truncated or not ONNX");
-        // Tensors with external data read it from memory-mapped files, while they are converted (not copied first).
+        // Tensors with external data read it from memory-mapped files while the model loads (large initializers keep a copy of
+        // their bytes: Initializers).
         using var external = ExternalData.Resolve(proto, path);
         return FromProto(proto, path);
     }
@@ -33,8 +34,20 @@ public static class OnnxLoader
         OnnxValidator.Validate(proto, path);
         var g = proto.Graph;
         var opsets = proto.OpsetImport.ToDictionary(o => OnnxValidator.Domain(o.Domain), o => o.Version);
-        var inits = new Dictionary<string, Tensor>();
-        foreach (var t in g.Initializer) inits[t.Name] = ToTensor(t, path);
+        var inits = new Dictionary<string, Func<Tensor>>();
+        foreach (var t in g.Initializer)
+        {
+            if (t.Dims.Aggregate(1L, (n, d) => n * d) < Initializers.LazyMinElements)
+            {
+                var small = ToTensor(t, path);
+                inits[t.Name] = () => small;
+                continue;
+            }
+            // Its stored bytes, copied (external data is memory-mapped only while loading; the model's protobuf is dropped after
+            // it), converted on each use.
+            var keep = new TensorProto(t) { RawData = ByteString.CopyFrom(t.RawData.Span) };
+            inits[t.Name] = () => ToTensor(keep, path);
+        }
         var names = NodeNames(g);
         var nodes = g.Node.Select((nd, i) => new OnnxNode(names[i], nd.OpType, nd.Domain, nd.Input.ToArray(), nd.Output.ToArray(),
             nd.Attribute.ToDictionary(a => a.Name, a => ToAttribute(a, path)))).ToList();
@@ -44,7 +57,7 @@ public static class OnnxLoader
             Path = path, Name = name, Opsets = opsets,
             Inputs = g.Input.Select(v => ToValueInfo(v, path)).ToList(),
             Outputs = g.Output.Select(v => ToValueInfo(v, path)).ToList(),
-            Initializers = inits, Nodes = nodes,
+            Initializers = new Initializers(inits), Nodes = nodes,
         };
     }
 

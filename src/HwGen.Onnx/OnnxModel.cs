@@ -21,6 +21,30 @@ public sealed record OnnxNode(string Name, string OpType, string Domain, IReadOn
 /// <summary>A graph input or output: name, element type and shape (dims may be symbolic: -1).</summary>
 public sealed record OnnxValueInfo(string Name, DType Type, IReadOnlyList<int> Shape);
 
+/// <summary>
+/// A model's initializers by name. A large one is kept as its stored bytes (int8 weights: one byte each) and converted to a
+/// <see cref="Tensor"/> (a double each) on every access, so what a reader does not keep is garbage after its use: the
+/// importer holds a layer's weights as doubles only while it lowers that layer.
+/// </summary>
+public sealed class Initializers(IReadOnlyDictionary<string, Func<Tensor>> make) : IReadOnlyDictionary<string, Tensor>
+{
+    /// <summary>Elements from which an initializer is converted when asked rather than once at load.</summary>
+    public const long LazyMinElements = 4096;
+
+    public Tensor this[string key] => make[key]();
+    public IEnumerable<string> Keys => make.Keys;
+    public IEnumerable<Tensor> Values => make.Values.Select(f => f());
+    public int Count => make.Count;
+    public bool ContainsKey(string key) => make.ContainsKey(key);
+    public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out Tensor value)
+    {
+        value = make.TryGetValue(key, out var f) ? f() : null;
+        return value is not null;
+    }
+    public IEnumerator<KeyValuePair<string, Tensor>> GetEnumerator() => make.Select(kv => KeyValuePair.Create(kv.Key, kv.Value())).GetEnumerator();
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+}
+
 /// <summary>A loaded ONNX model: its main graph with initializers as tensors.</summary>
 public sealed class OnnxModel
 {

@@ -9,7 +9,7 @@ public sealed partial class LowerOnnxToIr
 {
     /// <summary>MatMulInteger of a quantized activation with constant integer weights: the int32 accumulator, possibly
     /// already cast to float, waiting for the Mul by its scale.</summary>
-    sealed record PendingIntMatMul(Value X, int K, int N, int[] Weights, bool AsFloat, string Node) : Abs;
+    sealed record PendingIntMatMul(Value X, int K, int N, IReadOnlyList<int> Weights, bool AsFloat, string Node) : Abs;
 
     /// <summary>
     /// Static MatMulInteger pattern (QOperator form): QuantizeLinear -> MatMulInteger -> Cast(float) -> Mul(scale)

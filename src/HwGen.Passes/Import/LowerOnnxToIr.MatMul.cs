@@ -8,7 +8,7 @@ namespace HwGen.Passes.Import;
 public sealed partial class LowerOnnxToIr
 {
     /// <summary>A float matrix product of a quantized activation with quantized weights, awaiting its QuantizeLinear.</summary>
-    sealed record PendingMatMul(Value X, int K, int N, int[] Weights, double[] WeightScale, double[]? BiasReal,
+    sealed record PendingMatMul(Value X, int K, int N, IReadOnlyList<int> Weights, double[] WeightScale, double[]? BiasReal,
         double ClampLo, double ClampHi, string Node) : Abs
     {
         /// <summary>The QONNX bit width of the weights (0: not QONNX).</summary>
@@ -16,7 +16,7 @@ public sealed partial class LowerOnnxToIr
     }
 
     /// <summary>Weights W[k,n] with the zero point removed, and the per-column scale, from a DequantizeLinear'd constant.</summary>
-    (int K, int N, int[] W, double[] Scale) Weights(OnnxNode node, QConst b, bool transposed, double alpha)
+    (int K, int N, IReadOnlyList<int> W, double[] Scale) Weights(OnnxNode node, QConst b, bool transposed, double alpha)
     {
         if (b.Q.Rank != 2) throw Error(node, $"weights must be 2-D, got {ShapeUtil.Format(b.Q.Shape)}");
         int k = transposed ? b.Q.Shape[1] : b.Q.Shape[0], n = transposed ? b.Q.Shape[0] : b.Q.Shape[1];
@@ -24,7 +24,7 @@ public sealed partial class LowerOnnxToIr
         if (b.Scale.Size != 1 && (b.Scale.Size != n || b.Axis != nAxis))
             throw Error(node, $"weight scales must be per tensor or per output channel (axis {nAxis}); got {b.Scale.Size} scales on axis {b.Axis}");
         if (b.Q.Type is not (DType.Int8 or DType.UInt8)) throw Error(node, $"weights must be int8 or uint8, got {b.Q.Type.Name()}");
-        var w = new int[k * n];
+        var w = new sbyte[k * n];   // one byte a weight in the layer (Int8Values), not four
         var scale = new double[n];
         for (int j = 0; j < n; j++)
         {
@@ -35,10 +35,10 @@ public sealed partial class LowerOnnxToIr
                 long q = (long)b.Q.Data[transposed ? j * k + i : i * n + j] - zp;
                 if (q is < -128 or > 127)
                     throw Error(node, $"weight minus its zero point ({q}) does not fit int8; the dense engine takes signed 8-bit weights");
-                w[i * n + j] = (int)q;
+                w[i * n + j] = (sbyte)q;
             }
         }
-        return (k, n, w, scale);
+        return (k, n, new Int8Values(w), scale);
     }
 
     /// <summary>Float weights quantized per output channel (along <paramref name="axis"/>) to symmetric int8: scale = absmax / 127, codes

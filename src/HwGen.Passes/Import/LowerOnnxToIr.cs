@@ -61,7 +61,6 @@ public sealed partial class LowerOnnxToIr
 
     Graph Lower()
     {
-        foreach (var (name, t) in model.Initializers) env[name] = new Const(t);
         foreach (var i in model.RuntimeInputs)
         {
             if (i.Type != DType.Float32)
@@ -73,11 +72,21 @@ public sealed partial class LowerOnnxToIr
             graph.Inputs.Add(v);
             env[i.Name] = new FloatInput(v);
         }
-        foreach (var node in model.Nodes) LowerNode(node);
+        // A value leaves env after the last node that reads it (graph outputs stay): a dequantized weight matrix is held
+        // from its DequantizeLinear to its MatMul, not to the end of the import.
+        var lastUse = new Dictionary<string, int>();
+        for (int i = 0; i < model.Nodes.Count; i++) foreach (var n in model.Nodes[i].Inputs) lastUse[n] = i;
+        foreach (var o in model.Outputs) lastUse.Remove(o.Name);
+        var releaseAfter = lastUse.ToLookup(kv => kv.Value, kv => kv.Key);
+        for (int i = 0; i < model.Nodes.Count; i++)
+        {
+            LowerNode(model.Nodes[i]);
+            foreach (var n in releaseAfter[i]) env.Remove(n);
+        }
         DropSplitProducers();
         foreach (var o in model.Outputs)
         {
-            var a = env.GetValueOrDefault(o.Name) ?? throw Error(null, $"graph output '{o.Name}' is never computed");
+            var a = Lookup(o.Name) ?? throw Error(null, $"graph output '{o.Name}' is never computed");
             graph.Outputs.Add(a switch
             {
                 RealView rv => Emit(new Dequantize(Legal("dequantize_" + o.Name), rv.V, NewValue(o.Name, new TensorType(DType.Float32, rv.V.Type.Shape)))),
@@ -97,12 +106,16 @@ public sealed partial class LowerOnnxToIr
         return graph;
     }
 
+    /// <summary>What a name stands for: a value lowered so far, or an initializer, converted from the model's stored bytes
+    /// when asked (<see cref="OnnxModel.Initializers"/>), not held for the whole import.</summary>
+    Abs? Lookup(string name) => env.GetValueOrDefault(name) ?? (model.Initializers.TryGetValue(name, out var t) ? new Const(t) : null);
+
     void LowerNode(OnnxNode node)
     {
         bool qonnx = QonnxQuant.Is(node);
         if (!qonnx && (node.Domain is not ("" or "ai.onnx") || !OnnxEvaluator.SupportedOps.Contains(node.OpType)))
             throw Error(node, $"unsupported op {(node.Domain is "" ? "" : node.Domain + ".")}{node.OpType} ({OpsetName(node)})");
-        var ins = node.Inputs.Select(n => n.Length == 0 ? null : env.GetValueOrDefault(n)
+        var ins = node.Inputs.Select(n => n.Length == 0 ? null : Lookup(n)
             ?? throw Error(node, $"input '{n}' is not produced by any earlier node, initializer or graph input")).ToArray();
 
         // The shape of an activation is known (static input shapes): torch's shape arithmetic then folds as constants.
