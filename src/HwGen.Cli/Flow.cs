@@ -90,10 +90,14 @@ public static class Flow
     /// <summary>The golden model's first output for every row of <paramref name="x"/> (rows along its first axis), by the integer
     /// graph compiled at a batch of <see cref="GoldenChunk"/> rows, a chunk at a time; the last chunk is padded with its last
     /// row, whose results are dropped.</summary>
-    public static Tensor GoldenOutputs(OnnxModel model, HwConfig config, Tensor x, string source)
+    public static Tensor GoldenOutputs(OnnxModel model, HwConfig config, Tensor x, string source) =>
+        GoldenOutputs(Pipeline.Compile(model, config, null, Math.Min(x.Shape[0], GoldenChunk)), x, source);
+
+    /// <summary>The golden model's first output for every row of <paramref name="x"/>, by <paramref name="graph"/> (compiled at a batch
+    /// of at most x's rows), a batch at a time.</summary>
+    public static Tensor GoldenOutputs(Graph graph, Tensor x, string source)
     {
-        int n = x.Shape[0], chunk = Math.Min(n, GoldenChunk), per = (int)(x.Size / n);
-        var graph = Pipeline.Compile(model, config, null, chunk);
+        int n = x.Shape[0], chunk = graph.Inputs[0].Type.Shape[0], per = (int)(x.Size / n);
         double[]? all = null;
         int[] shape = [];
         for (int start = 0; start < n; start += chunk)

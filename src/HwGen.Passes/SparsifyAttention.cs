@@ -5,7 +5,7 @@ namespace HwGen.Passes;
 
 /// <summary>
 /// Makes each attention layer the config's <c>sparseAttention</c> names one <c>hw.qattention</c>: the chain Q·Kᵀ
-/// (<c>hw.qmatmul</c>, transpose_b) → <c>hw.qsoftmax</c> (with or without the model's mask) → P·V (<c>hw.qmatmul</c>) whose
+/// (<c>hw.qmatmul</c>, transpose_b, and the score scale's <c>hw.qrequant</c> when there is one) → <c>hw.qsoftmax</c> (with or without the model's mask) → P·V (<c>hw.qmatmul</c>) whose
 /// scores and probabilities have no other use, named by its softmax. Each head's mask comes from the config entry: <c>model</c>
 /// (the model's additive mask constant described by <see cref="AttentionMask.FromKeep"/>: Λ when its pattern is one, else CSR;
 /// dense without one), <c>vitcod(theta=θ)</c> (ViTCoD's split of that mask) or a mask's text, which replaces the model's. The
@@ -36,24 +36,29 @@ public sealed class SparsifyAttention : IPass
         {
             var entry = entries.FirstOrDefault(e => e.Layer == sm.Name) is { Layer: not null } named ? named : entries.FirstOrDefault(e => e.Layer == "*");
             if (entry.Layer is null) continue;
-            if (Chain(graph, sm) is not var (scores, pv))
+            if (Chain(graph, sm) is not var (scores, scale, pv))
             {
                 if (entry.Layer == "*") continue;
                 throw new HwGenException($"layer '{sm.Name}': sparse attention needs the softmax between a Q·Kᵀ product and a P·V product with the same heads, " +
                     "its scores and probabilities used only there");
             }
-            Replace(graph, sm, scores, pv, entry.Masks);
+            Replace(graph, sm, scores, scale, pv, entry.Masks);
         }
     }
 
-    /// <summary>Q·Kᵀ before the softmax and P·V after it, or null when the softmax is not between them alone.</summary>
-    static (QMatMul Scores, QMatMul Pv)? Chain(Graph g, QSoftmax sm) =>
-        g.ProducerOf(sm.Input) is QMatMul { TransposeB: true } s && g.UseCount(s.Output) == 1 && g.UseCount(sm.Output) == 1
-        && g.UsersOf(sm.Output).Single() is QMatMul { TransposeB: false } pv && pv.Inputs[0] == sm.Output && pv.Heads == s.Heads
-        && s.RequantLegalized && pv.RequantLegalized
-            ? (s, pv) : null;
+    /// <summary>Q·Kᵀ before the softmax (and the score scale between them, a <c>hw.qrequant</c>, when there is one) and P·V after
+    /// it, or null when the softmax is not between them alone.</summary>
+    static (QMatMul Scores, QRequant? Scale, QMatMul Pv)? Chain(Graph g, QSoftmax sm)
+    {
+        var scale = g.ProducerOf(sm.Input) as QRequant;
+        if (scale is not null && (g.UseCount(scale.Output) != 1 || !scale.RequantLegalized)) return null;
+        return g.ProducerOf(scale?.Input ?? sm.Input) is QMatMul { TransposeB: true } s && g.UseCount(s.Output) == 1 && g.UseCount(sm.Output) == 1
+            && g.UsersOf(sm.Output).Single() is QMatMul { TransposeB: false } pv && pv.Inputs[0] == sm.Output && pv.Heads == s.Heads
+            && s.RequantLegalized && pv.RequantLegalized
+                ? (s, scale, pv) : null;
+    }
 
-    static void Replace(Graph g, QSoftmax sm, QMatMul s, QMatMul pv, string[] texts)
+    static void Replace(Graph g, QSoftmax sm, QMatMul s, QRequant? scale, QMatMul pv, string[] texts)
     {
         int heads = s.Heads, m = s.M, n = s.N;
         if (texts.Length != 1 && texts.Length != heads)
@@ -87,9 +92,12 @@ public sealed class SparsifyAttention : IPass
             Entries = sm.Entries,
             QkRequant = new(s.ClampMin, s.ClampMax, s.RealMultiplier, s.Multiplier!.Value, s.Shift!.Value),
             PvRequant = new(pv.ClampMin, pv.ClampMax, pv.RealMultiplier, pv.Multiplier!.Value, pv.Shift!.Value),
+            ScaleRequant = scale is null ? null : new(scale.ClampMin, scale.ClampMax, scale.RealMultiplier, scale.Multiplier!.Value, scale.Shift!.Value),
+            RawScoreQuant = scale is null ? null : s.OutputQuant,
         };
         g.Replace(pv, attention);
         g.Ops.Remove(sm);
+        if (scale is not null) g.Ops.Remove(scale);
         g.Ops.Remove(s);
         if (constant is not null && g.UseCount(constant.Output) == 0) g.Ops.Remove(constant);
     }

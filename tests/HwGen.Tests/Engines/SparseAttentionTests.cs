@@ -154,6 +154,29 @@ public sealed class SparseAttentionTests
         Assert.Equal(message, e.Message);
     }
 
+    /// <summary>tiny_vit_digits scales its scores (a hw.qrequant between Q·Kᵀ and the softmax): the sparse op takes the scale
+    /// along, and with dense masks gives the dense model's outputs exactly; it prints and parses back.</summary>
+    [Fact]
+    public void A_score_scale_goes_into_the_sparse_op_and_dense_masks_give_the_dense_outputs()
+    {
+        var model = OnnxLoader.Load(Path.Combine(Repo.Root, "examples", "tiny_vit_digits", "model.onnx"));
+        var passes = Pipeline.Passes.TakeWhile(p => p is not SelectEngines).ToList();
+        var dense = LowerOnnxToIr.Run(model, 2);
+        Pipeline.Run(dense, HwConfig.Default, passes);
+        var sparse = LowerOnnxToIr.Run(model, 2);
+        Pipeline.Run(sparse, Sparse("*=dense"), passes);
+        var ops = sparse.Ops.OfType<QAttention>().ToList();
+        Assert.Equal(2, ops.Count);
+        Assert.All(ops, o => Assert.NotNull(o.ScaleRequant));
+        Assert.DoesNotContain(sparse.Ops, o => o is QSoftmax or QRequant);
+        var rng = new Random(7);
+        var x = new Tensor(DType.Float32, [2, 16, 4], Enumerable.Range(0, 128).Select(_ => rng.NextDouble()).ToArray());
+        Assert.Equal(HardwareModel.Outputs(dense, [x])[0].Data, HardwareModel.Outputs(sparse, [x])[0].Data);
+        var printed = Printer.Print(sparse);
+        Assert.Contains("raw_score_quant=", printed);
+        Assert.Equal(printed, Printer.Print(Parser.ParseOne(printed)));
+    }
+
     /// <summary>From ONNX: a per-head additive mask constant becomes each head's CSR mask; the compile stops with one line at
     /// the engine, which has no RTL yet.</summary>
     [Fact]

@@ -12,7 +12,10 @@ public sealed record AttentionRequant(int ClampMin, int ClampMax, double Real, i
             : throw new HwGenException($"op '{op}': hw.qattention needs {prefix}multiplier and {prefix}shift");
     }
 
-    public string? Check() => RequantSyntax.Check(ClampMin, ClampMax, Real, Multiplier, Shift, 1L << QAdd.MultiplierBits, QAdd.MaxShift);
+    /// <summary>Why it is invalid, or null; the bounds of an activation product's requantizer unless given (a score scale
+    /// takes <see cref="QRequant"/>'s).</summary>
+    public string? Check(long multiplierEnd = 1L << QAdd.MultiplierBits, int maxShift = QAdd.MaxShift) =>
+        RequantSyntax.Check(ClampMin, ClampMax, Real, Multiplier, Shift, multiplierEnd, maxShift);
 }
 
 /// <summary>
@@ -21,7 +24,9 @@ public sealed record AttentionRequant(int ClampMin, int ClampMax, double Real, i
 /// <see cref="ScoreQuant"/> codes; p = the softmax unit over those scores (NN-LUT exp and reciprocal, <see cref="Entries"/>
 /// entries, output <see cref="ProbQuant"/>); y[b,i,h·dv+c] = requant_pv(Σ_j (p_j - Zp)(v[b,j,h·dv+c] - Zv)). It is the masked dense
 /// attention <c>hw.qmatmul</c> (Q·Kᵀ) → <c>hw.qsoftmax</c> (mask) → <c>hw.qmatmul</c> (P·V) with the same mask, computed only at
-/// the mask's non-zeros: a masked probability is exactly the zero point there and adds nothing to P·V.
+/// the mask's non-zeros: a masked probability is exactly the zero point there and adds nothing to P·V. With a score scale
+/// (<see cref="ScaleRequant"/>, the <c>hw.qrequant</c> a scaled Q·Kᵀ imports as), the product is requantized to
+/// <see cref="RawScoreQuant"/> first and each score then by it, s = requant_scale(raw - Zraw), to <see cref="ScoreQuant"/>.
 /// Q is [.., M, H·dk], K [.., N, H·dk] and V [.., N, H·dv] by rows (the activation layout), the result [.., M, H·dv].
 /// <see cref="Masks"/> holds one mask for every head or one per head, each of M rows over N columns.
 /// </summary>
@@ -34,6 +39,10 @@ public sealed record QAttention(string Name, Value Q, Value K, Value V, Value Ou
     public required QuantParams OutputQuant { get; init; }
     public required AttentionRequant QkRequant { get; init; }
     public required AttentionRequant PvRequant { get; init; }
+    /// <summary>The scores' requantization after the product (a <c>hw.qrequant</c> between Q·Kᵀ and the softmax), with the
+    /// product's quantization <see cref="RawScoreQuant"/>; null without one.</summary>
+    public AttentionRequant? ScaleRequant { get; init; }
+    public QuantParams? RawScoreQuant { get; init; }
     /// <summary>Entries of the softmax unit's tables.</summary>
     public int Entries { get; init; } = 16;
 
@@ -61,7 +70,10 @@ public sealed record QAttention(string Name, Value Q, Value K, Value V, Value Ou
             ("score_quant", Text.Attr.Of([ScoreQuant.Scale, ScoreQuant.ZeroPoint])),
             ("prob_quant", Text.Attr.Of([ProbQuant.Scale, ProbQuant.ZeroPoint])),
         ];
-        attrs = attrs.Concat(QkRequant.Attributes("qk_")).Concat(PvRequant.Attributes("pv_"));
+        attrs = attrs.Concat(QkRequant.Attributes("qk_"));
+        if (ScaleRequant is { } sc && RawScoreQuant is { } raw)
+            attrs = attrs.Append(("raw_score_quant", Text.Attr.Of([raw.Scale, raw.ZeroPoint]))).Concat(sc.Attributes("scale_"));
+        attrs = attrs.Concat(PvRequant.Attributes("pv_"));
         return Engine is null ? attrs : attrs.Append(("engine", Text.Attr.Of(Engine)));
     }
 
@@ -80,6 +92,8 @@ public sealed record QAttention(string Name, Value Q, Value K, Value V, Value Ou
             OutputQuant = output.Type.Quant ?? throw new HwGenException($"op '{name}': hw.qattention needs a quantized result type"),
             QkRequant = AttentionRequant.Parse(a, "qk_", name),
             PvRequant = AttentionRequant.Parse(a, "pv_", name),
+            ScaleRequant = a.Has("scale_clamp") ? AttentionRequant.Parse(a, "scale_", name) : null,
+            RawScoreQuant = a.Has("raw_score_quant") ? Quant("raw_score_quant") : null,
             Engine = a.Has("engine") ? a.String("engine") : null,
         };
     }
@@ -101,11 +115,13 @@ public sealed record QAttention(string Name, Value Q, Value K, Value V, Value Ou
         if (ShapeUtil.Rows(v) != ShapeUtil.Rows(k)) return $"V has {ShapeUtil.Rows(v)} rows and K {ShapeUtil.Rows(k)}; P·V needs one value row per key";
         if ((long)Math.Max(Dk, N) * 255 * 255 > int.MaxValue) return $"a reduction of {Math.Max(Dk, N)} can overflow the 32-bit accumulator";
         if (!QNonlinear.SupportedEntries.Contains(Entries)) return $"a table of {Entries} entries is not supported (8, 16 or 32)";
-        foreach (var (q, key) in new[] { (ScoreQuant, "score"), (ProbQuant, "probability"), (OutputQuant, "output") })
+        if ((ScaleRequant is null) != (RawScoreQuant is null)) return "a score scale needs raw_score_quant and its requantizer (scale_...) together";
+        foreach (var (q, key) in new[] { (ScoreQuant, "score"), (ProbQuant, "probability"), (OutputQuant, "output"), (RawScoreQuant ?? ScoreQuant, "raw score") })
             if (q.PerChannel || q.ZeroPoint is < -128 or > 127 || !(q.Scale > 0)) return $"the {key} quantization must be per tensor, int8, with a positive scale";
         if (Masks.Count != 1 && Masks.Count != Heads) return $"{Masks.Count} masks for {Heads} heads: give one for every head or one per head";
         for (int h = 0; h < Masks.Count; h++)
             if (Masks[h].Check(M, N) is { } why) return $"{(Masks.Count == 1 ? "every head" : $"head {h}")}: {why}";
-        return QkRequant.Check() is { } e ? "qk: " + e : PvRequant.Check() is { } f ? "pv: " + f : null;
+        return QkRequant.Check() is { } e ? "qk: " + e : PvRequant.Check() is { } f ? "pv: " + f
+            : ScaleRequant?.Check(1L << 31, 63) is { } g ? "scale: " + g : null;
     }
 }

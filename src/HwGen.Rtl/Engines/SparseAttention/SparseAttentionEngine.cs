@@ -24,7 +24,7 @@ public sealed class SparseAttentionEngine : IEngine
 
     /// <summary>
     /// Per sequence, head and query row: the row's columns from its mask; scores at them only (Σ over dk of the centred codes,
-    /// requantized as Q·Kᵀ's product); softmax two-pass over those scores (the NN-LUT unit: max, then Σ exp, reciprocal, and
+    /// requantized as Q·Kᵀ's product, then by the score scale when there is one); softmax two-pass over those scores (the NN-LUT unit: max, then Σ exp, reciprocal, and
     /// each probability; the unit is the masked dense softmax's, <see cref="NnLutOps.Softmax(QAttention)"/>); then the weighted
     /// sum of the V rows at those columns, requantized. Exact; equal to the dense masked path (a masked probability is the zero
     /// point and adds nothing).
@@ -36,6 +36,7 @@ public sealed class SparseAttentionEngine : IEngine
         int qf = q.Shape[^1], vf = v.Shape[^1];
         int zq = op.ZeroPoint(0), zk = op.ZeroPoint(1), zv = op.ZeroPoint(2), zp = (int)op.ProbQuant.ZeroPoint;
         var (qk, pv) = (op.QkRequant, op.PvRequant);
+        int zs = (int)op.ScoreQuant.ZeroPoint, zRaw = (int)(op.RawScoreQuant ?? op.ScoreQuant).ZeroPoint;
         var y = new double[(long)bt * m * h * dv];
         var scores = new int[n];
         var probs = new int[n];
@@ -52,7 +53,10 @@ public sealed class SparseAttentionEngine : IEngine
                     {
                         long kRow = (long)(s * n + cols[c]) * qf + hd * dk, acc = 0;
                         for (int t = 0; t < dk; t++) acc += ((long)q.Data[qRow + t] - zq) * ((long)k.Data[kRow + t] - zk);
-                        scores[c] = QuantMath.Requantize(acc, qk.Multiplier, qk.Shift, (int)op.ScoreQuant.ZeroPoint, qk.ClampMin, qk.ClampMax);
+                        scores[c] = op.ScaleRequant is { } sc
+                            ? QuantMath.Requantize(QuantMath.Requantize(acc, qk.Multiplier, qk.Shift, zRaw, qk.ClampMin, qk.ClampMax) - zRaw,
+                                sc.Multiplier, sc.Shift, zs, sc.ClampMin, sc.ClampMax)
+                            : QuantMath.Requantize(acc, qk.Multiplier, qk.Shift, zs, qk.ClampMin, qk.ClampMax);
                     }
                     unit.Run(scores.AsSpan(0, cols.Length), probs.AsSpan(0, cols.Length));
                     for (int j = 0; j < dv; j++)
