@@ -98,6 +98,20 @@ public sealed class SparseAttentionTests
         Assert.True(dense.Data.Distinct().Count() > 10, "the outputs vary");
     }
 
+    /// <summary>A 256-token sequence, heads with different masks (Λ and a random CSR): the golden kernels agree there too.</summary>
+    [Fact]
+    public void A_256_token_sequence_with_different_masks_per_head_equals_masked_dense_attention()
+    {
+        int m = 256, heads = 2, dk = 4, dv = 4;
+        var rng = new Random(9);
+        var keep = new AttentionMask.Lambda(4, 16, true).Keep(m, m).Concat(RandomKeep(rng, 1, m, 0.05)).ToArray();
+        var (dense, sparse, after) = Compare(Dense(1, m, heads, dk, dv, keep), Inputs(9, 1, m, heads, dk, dv), "attn=model");
+        var op = Assert.Single(after.Ops.OfType<QAttention>());
+        Assert.IsType<AttentionMask.Lambda>(op.MaskOf(0));
+        Assert.IsType<AttentionMask.Csr>(op.MaskOf(1));
+        Assert.Equal(dense.Data, sparse.Data);
+    }
+
     [Fact]
     public void A_lambda_mask_in_the_model_becomes_lambda_and_a_vitcod_split_equals_dense_attention_on_its_mask()
     {
@@ -175,6 +189,21 @@ public sealed class SparseAttentionTests
         var printed = Printer.Print(sparse);
         Assert.Contains("raw_score_quant=", printed);
         Assert.Equal(printed, Printer.Print(Parser.ParseOne(printed)));
+    }
+
+    /// <summary>From ONNX, a causal mask constant is <c>causal</c>; a bad mask in the config is one line from <c>hwgen compile</c>,
+    /// exit 1, nothing written.</summary>
+    [Fact]
+    public void A_causal_onnx_mask_is_causal_and_a_bad_config_mask_fails_the_compile_cleanly()
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.MultiHead(23, 1, 4, 8, 2, mask: AttentionModels.MaskKind.Causal).Save(dir.File("m.onnx"));
+        var g = LowerOnnxToIr.Run(OnnxLoader.Load(path));
+        Pipeline.Run(g, Sparse("softmax=model"), Pipeline.Passes.TakeWhile(p => p is not SelectEngines));
+        Assert.Equal("causal", Assert.Single(Assert.Single(g.Ops.OfType<QAttention>()).Masks).ToString());
+        File.WriteAllText(dir.File("hw.json"), """{ "sparseAttention": "softmax=causal/csr(ptr=[0,1,2,2,3], col=[0,1,3])" }""");
+        CleanFailure.Assert(dir, ["compile", path, "--config", dir.File("hw.json")],
+            "m.onnx", "layer 'softmax' head 1: row 2 of the CSR mask has no non-zero: its softmax would divide by zero");
     }
 
     /// <summary>From ONNX: a per-head additive mask constant becomes each head's CSR mask; the compile stops with one line at
