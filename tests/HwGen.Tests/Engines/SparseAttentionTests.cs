@@ -18,7 +18,7 @@ public sealed class SparseAttentionTests
 {
     /// <summary>Masked dense attention as IR: Q [B, M, H·dk], K and V [B, M, H·d] quantized, Q·Kᵀ, the softmax with
     /// <paramref name="keep"/> (rows of every head, [H·M, M]) as its mask constant, P·V, dequantized.</summary>
-    static Graph Dense(int batch, int m, int heads, int dk, int dv, bool[] keep)
+    internal static Graph Dense(int batch, int m, int heads, int dk, int dv, bool[] keep)
     {
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         int f = heads * dk, g = heads * dv;

@@ -22,6 +22,18 @@ public sealed class SparseAttentionEngine : IEngine
 
     public Tensor Evaluate(Op op, Tensor[] x) => Kernel((QAttention)op, x[0], x[1], x[2]);
 
+    /// <summary>A score from its dot product Σ (q - Zq)(k - Zk): requantized as Q·Kᵀ's product, then by the score scale when
+    /// there is one (the score unit, templates/hwgen_sparse_scores.v.sbn, computes the same).</summary>
+    public static int Score(QAttention op, long acc)
+    {
+        var qk = op.QkRequant;
+        int zs = (int)op.ScoreQuant.ZeroPoint, zRaw = (int)(op.RawScoreQuant ?? op.ScoreQuant).ZeroPoint;
+        return op.ScaleRequant is { } sc
+            ? QuantMath.Requantize(QuantMath.Requantize(acc, qk.Multiplier, qk.Shift, zRaw, qk.ClampMin, qk.ClampMax) - zRaw,
+                sc.Multiplier, sc.Shift, zs, sc.ClampMin, sc.ClampMax)
+            : QuantMath.Requantize(acc, qk.Multiplier, qk.Shift, zs, qk.ClampMin, qk.ClampMax);
+    }
+
     /// <summary>
     /// Per sequence, head and query row: the row's columns from its mask; scores at them only (Σ over dk of the centred codes,
     /// requantized as Q·Kᵀ's product, then by the score scale when there is one); softmax two-pass over those scores (the NN-LUT unit: max, then Σ exp, reciprocal, and
@@ -35,8 +47,7 @@ public sealed class SparseAttentionEngine : IEngine
         int bt = op.Batch, h = op.Heads, m = op.M, n = op.N, dk = op.Dk, dv = op.Dv;
         int qf = q.Shape[^1], vf = v.Shape[^1];
         int zq = op.ZeroPoint(0), zk = op.ZeroPoint(1), zv = op.ZeroPoint(2), zp = (int)op.ProbQuant.ZeroPoint;
-        var (qk, pv) = (op.QkRequant, op.PvRequant);
-        int zs = (int)op.ScoreQuant.ZeroPoint, zRaw = (int)(op.RawScoreQuant ?? op.ScoreQuant).ZeroPoint;
+        var pv = op.PvRequant;
         var y = new double[(long)bt * m * h * dv];
         var scores = new int[n];
         var probs = new int[n];
@@ -53,10 +64,7 @@ public sealed class SparseAttentionEngine : IEngine
                     {
                         long kRow = (long)(s * n + cols[c]) * qf + hd * dk, acc = 0;
                         for (int t = 0; t < dk; t++) acc += ((long)q.Data[qRow + t] - zq) * ((long)k.Data[kRow + t] - zk);
-                        scores[c] = op.ScaleRequant is { } sc
-                            ? QuantMath.Requantize(QuantMath.Requantize(acc, qk.Multiplier, qk.Shift, zRaw, qk.ClampMin, qk.ClampMax) - zRaw,
-                                sc.Multiplier, sc.Shift, zs, sc.ClampMin, sc.ClampMax)
-                            : QuantMath.Requantize(acc, qk.Multiplier, qk.Shift, zs, qk.ClampMin, qk.ClampMax);
+                        scores[c] = Score(op, acc);
                     }
                     unit.Run(scores.AsSpan(0, cols.Length), probs.AsSpan(0, cols.Length));
                     for (int j = 0; j < dv; j++)

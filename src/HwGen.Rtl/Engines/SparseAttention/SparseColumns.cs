@@ -52,8 +52,8 @@ public static class SparseColumns
         return new AttentionMask.Lambda(r.Sinks, r.Window, r.Causal).Columns(r.Row, r.N);
     }
 
-    /// <summary>Cycles of rows given back to back, from the first take to the last column's issue: one per column, plus the
-    /// first row's take.</summary>
+    /// <summary>The cycle of the last column of rows given back to back, the first taken in cycle 0: one cycle per column,
+    /// plus the first row's take (a column appears the cycle after its issue).</summary>
     public static long Cycles(IEnumerable<ColumnRow> rows, IReadOnlyList<int> memory) => 1 + rows.Sum(r => (long)Columns(r, memory).Count());
 
     /// <summary>Bits of a column index (and of n) for rows of up to <paramref name="n"/> key positions, and of an index memory
