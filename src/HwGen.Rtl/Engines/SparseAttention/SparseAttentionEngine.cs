@@ -34,6 +34,11 @@ public sealed class SparseAttentionEngine : IEngine
             : QuantMath.Requantize(acc, qk.Multiplier, qk.Shift, zs, qk.ClampMin, qk.ClampMax);
     }
 
+    /// <summary>An output feature from its weighted sum Σ (p - Zp)(v - Zv), requantized as P·V's product (the weighted-sum unit,
+    /// templates/hwgen_sparse_pv.v.sbn, computes the same).</summary>
+    public static int Output(QAttention op, long acc) =>
+        QuantMath.Requantize(acc, op.PvRequant.Multiplier, op.PvRequant.Shift, (int)op.OutputQuant.ZeroPoint, op.PvRequant.ClampMin, op.PvRequant.ClampMax);
+
     /// <summary>
     /// Per sequence, head and query row: the row's columns from its mask; scores at them only (Σ over dk of the centred codes,
     /// requantized as Q·Kᵀ's product, then by the score scale when there is one); softmax two-pass over those scores (the NN-LUT unit: max, then Σ exp, reciprocal, and
@@ -47,7 +52,6 @@ public sealed class SparseAttentionEngine : IEngine
         int bt = op.Batch, h = op.Heads, m = op.M, n = op.N, dk = op.Dk, dv = op.Dv;
         int qf = q.Shape[^1], vf = v.Shape[^1];
         int zq = op.ZeroPoint(0), zk = op.ZeroPoint(1), zv = op.ZeroPoint(2), zp = (int)op.ProbQuant.ZeroPoint;
-        var pv = op.PvRequant;
         var y = new double[(long)bt * m * h * dv];
         var scores = new int[n];
         var probs = new int[n];
@@ -72,7 +76,7 @@ public sealed class SparseAttentionEngine : IEngine
                         long acc = 0;
                         for (int c = 0; c < cols.Length; c++)
                             acc += ((long)probs[c] - zp) * ((long)v.Data[(long)(s * n + cols[c]) * vf + hd * dv + j] - zv);
-                        y[((long)s * m + i) * h * dv + hd * dv + j] = QuantMath.Requantize(acc, pv.Multiplier, pv.Shift, (int)op.OutputQuant.ZeroPoint, pv.ClampMin, pv.ClampMax);
+                        y[((long)s * m + i) * h * dv + hd * dv + j] = Output(op, acc);
                     }
                 }
             }

@@ -20,7 +20,7 @@ public static class SparseScores
     /// score the latency after the last line.</summary>
     public static long Cycles(QAttention op, int lanes, int rows, long nonZeros) => (rows + nonZeros) * (op.Dk / lanes) - 1 + Latency(op);
 
-    static string Byte(int v) => $"8'h{(byte)(sbyte)v:x2}";
+    internal static string Byte(int v) => $"8'h{(byte)(sbyte)v:x2}";
 
     /// <summary>The unit's parameter inputs for <paramref name="op"/>, by port name.</summary>
     public static IReadOnlyDictionary<string, string> Parameters(QAttention op)
@@ -38,9 +38,16 @@ public static class SparseScores
     }
 
     /// <summary>The unit for <paramref name="lanes"/> lanes and <paramref name="groups"/> lines per query row.</summary>
-    public static string Render(string header, int lanes, int groups) =>
-        Templates.Render("templates", Module + ".v.sbn", new Dictionary<string, object>
+    public static string Render(string header, int lanes, int groups) => RenderUnit(Module, header, lanes, groups);
+
+    /// <summary>A lane unit of the engine (score or weighted-sum) for <paramref name="lanes"/> lanes and rows of
+    /// <paramref name="groups"/> lines: its widths and the last line's index as Verilog values.</summary>
+    internal static string RenderUnit(string module, string header, int lanes, int groups)
+    {
+        int bits = Math.Max(1, (int)Math.Ceiling(Math.Log2(groups)));
+        return Templates.Render("templates", module + ".v.sbn", new Dictionary<string, object>
         {
-            ["header"] = header, ["lanes"] = lanes, ["groups"] = groups, ["group_bits"] = Math.Max(1, (int)Math.Ceiling(Math.Log2(groups))),
+            ["header"] = header, ["lanes"] = lanes, ["groups"] = groups, ["group_bits"] = bits, ["last_line"] = $"{bits}'d{groups - 1}",
         });
+    }
 }
