@@ -17,8 +17,8 @@ namespace HwGen.Cli;
 /// at 0, 50, 75 and 90 % sparsity, a Λ mask (2 sinks, window 4) and ViTCoD's split of the 90 % masks; for each, the golden
 /// model's accuracy on the other half with the masks (<c>sparseAttention</c>, the sparse kernel), the masks' non-zeros, and
 /// the attention work (Q·Kᵀ and P·V MACs) the sparse engine would do against the dense one's. The dense attention's cycles
-/// come from the cycle model of the dense design (equal to simulation without stalls); the sparse engine has no RTL yet, so it
-/// has no cycles here.
+/// come from the cycle model of the dense design (equal to simulation without stalls); the sparse engine is not assembled yet, so its
+/// cycles here are its units' cycle models one after the other.
 /// </summary>
 public static class SparseBench
 {
@@ -103,7 +103,7 @@ public static class SparseBench
     static int K(int n, double sparsity) => Math.Max(1, (int)Math.Round(n * (1 - sparsity)));
 
     /// <summary>The integer graph at a batch of <see cref="Flow.GoldenChunk"/> digits, through the passes before engine selection
-    /// (the sparse engine has no RTL, so it is never placed).</summary>
+    /// (the sparse engine is no device engine yet, so it is never placed).</summary>
     static Graph Graph(OnnxModel model, HwConfig cfg)
     {
         var g = LowerOnnxToIr.Run(model, Flow.GoldenChunk);

@@ -207,7 +207,7 @@ public sealed class SparseAttentionTests
     }
 
     /// <summary>From ONNX: a per-head additive mask constant becomes each head's CSR mask; the compile stops with one line at
-    /// the engine, which has no RTL yet.</summary>
+    /// the engine, which is not a device engine yet.</summary>
     [Fact]
     public void An_onnx_mask_constant_becomes_the_heads_masks_and_the_compile_stops_cleanly_without_rtl()
     {
@@ -225,6 +225,6 @@ public sealed class SparseAttentionTests
         for (int h = 0; h < heads; h++) Assert.Equal(keep.AsSpan(h * tokens * tokens, tokens * tokens).ToArray(), op.MaskOf(h).Keep(tokens, tokens));
         Assert.Equal(HardwareModel.Outputs(denseGraph, [x])[0].Data, HardwareModel.Outputs(g, [x])[0].Data);
         var e = Assert.Throws<HwGenException>(() => HwGen.Cli.Flow.Compile(path, Sparse("softmax=model")));
-        Assert.StartsWith($"{path}: layer 'softmax': the sparse attention engine has no RTL yet", e.Message);
+        Assert.StartsWith($"{path}: layer 'softmax': the sparse attention engine is not assembled into a device engine yet", e.Message);
     }
 }

@@ -8,7 +8,8 @@ namespace HwGen.Rtl.Engines.SparseAttention;
 /// <summary>
 /// The sparse attention engine (<c>hw.qattention</c>, which SparsifyAttention makes of a masked Q·Kᵀ → softmax → P·V when the
 /// config's <c>sparseAttention</c> names the layer). Its golden kernel computes, per query row, scores only at the row's
-/// non-zeros and runs the softmax unit over them; it has no RTL yet, so placing an op on it is a clear error.
+/// non-zeros and runs the softmax unit over them. Its units have RTL (<see cref="SparseColumns"/>, <see cref="SparseScores"/>,
+/// <see cref="SparsePv"/>), but it is not a device engine yet, so placing an op on it is a clear error.
 /// </summary>
 public sealed class SparseAttentionEngine : IEngine
 {
@@ -17,7 +18,7 @@ public sealed class SparseAttentionEngine : IEngine
     public bool Implements(Op op) => op is QAttention;
 
     public Op Place(Op op, HwConfig c) => throw new HwGenException(
-        $"layer '{op.Name}': the sparse attention engine has no RTL yet (its golden model and masks are done); " +
+        $"layer '{op.Name}': the sparse attention engine is not assembled into a device engine yet (its masks, golden model and units are done); " +
         "leave the layer out of sparseAttention to compile it as dense masked attention");
 
     public Tensor Evaluate(Op op, Tensor[] x) => Kernel((QAttention)op, x[0], x[1], x[2]);
