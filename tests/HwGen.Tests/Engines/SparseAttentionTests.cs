@@ -224,7 +224,23 @@ public sealed class SparseAttentionTests
         var op = Assert.Single(g.Ops.OfType<QAttention>());
         for (int h = 0; h < heads; h++) Assert.Equal(keep.AsSpan(h * tokens * tokens, tokens * tokens).ToArray(), op.MaskOf(h).Keep(tokens, tokens));
         Assert.Equal(HardwareModel.Outputs(denseGraph, [x])[0].Data, HardwareModel.Outputs(g, [x])[0].Data);
-        var e = Assert.Throws<HwGenException>(() => HwGen.Cli.Flow.Compile(path, Sparse("softmax=model")));
-        Assert.StartsWith($"{path}: layer 'softmax': the sparse attention engine is not assembled into a device engine yet", e.Message);
+        var c = HwGen.Cli.Flow.Compile(path, Sparse("softmax=model"));
+        Assert.Equal(SparseAttentionEngine_Id, Assert.Single(c.Graph.Ops.OfType<QAttention>()).Engine);
+        HwGen.Cli.Flow.Golden(c, [x]);
+    }
+
+    const string SparseAttentionEngine_Id = HwGen.Rtl.Engines.SparseAttention.SparseAttentionEngine.Id;
+
+    /// <summary>The engine's program at the instruction level: a Λ mask over 64 tokens, two heads.</summary>
+    [Theory]
+    [InlineData(1, 16, "softmax=lambda(s=2, w=4)")]
+    [InlineData(2, 8, "softmax=lambda(s=2, w=4, causal)")]
+    public void The_sparse_program_computes_the_golden_outputs_at_the_instruction_level(int batch, int tokens, string masks)
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.MultiHead(31, batch, tokens, 16, 2).Save(dir.File("m.onnx"));
+        var c = HwGen.Cli.Flow.Compile(path, Sparse(masks));
+        Assert.Contains(c.Design.Program, i => i is HwGen.Rtl.Engines.SparseAttention.Satt);
+        HwGen.Cli.Flow.Golden(c, [AttentionModels.Input(32, batch, tokens, 16)]);
     }
 }
