@@ -6,8 +6,6 @@ using HwGen.Onnx;
 using HwGen.Passes;
 using HwGen.Passes.Import;
 using HwGen.Rtl.Engines;
-using HwGen.Rtl.Engines.NnLut;
-using HwGen.Rtl.Engines.SparseAttention;
 
 namespace HwGen.Cli;
 
@@ -16,15 +14,18 @@ namespace HwGen.Cli;
 /// attends most (the mean of the golden model's dense probabilities over the first half of the held-back digits, top-k per row)
 /// at 0, 50, 75 and 90 % sparsity, a Λ mask (2 sinks, window 4) and ViTCoD's split of the 90 % masks; for each, the golden
 /// model's accuracy on the other half with the masks (<c>sparseAttention</c>, the sparse kernel), the masks' non-zeros, and
-/// the attention work (Q·Kᵀ and P·V MACs) the sparse engine would do against the dense one's. The dense attention's cycles
-/// come from the cycle model of the dense design (equal to simulation without stalls); the sparse engine is not assembled yet, so its
-/// cycles here are its units' cycle models one after the other.
+/// the attention work (Q·Kᵀ and P·V MACs) the sparse engine does against the dense one's, and the sparse engine's cycles in the
+/// compiled design (its busy cycles by the cycle model, equal to simulation without stalls, tested) against the dense attention's,
+/// both at <see cref="Hardware"/> (4 lanes; arrayCols 16 so that a head of 16 features lies in one tile, as the engine needs).
 /// </summary>
 public static class SparseBench
 {
-    public sealed record Row(string Masks, double Sparsity, long NonZeros, long DenseNonZeros, long Macs, long DenseMacs, double Accuracy, long UnitCycles);
+    public sealed record Row(string Masks, double Sparsity, long NonZeros, long DenseNonZeros, long Macs, long DenseMacs, double Accuracy, long EngineCycles, long DesignCycles);
 
     public sealed record Result(IReadOnlyList<Row> Rows, int Calibration, int Evaluated, double DenseAccuracy, long DenseAttentionCycles, long DenseCycles);
+
+    /// <summary>The array both the dense and the sparse designs are compiled for.</summary>
+    static readonly HwConfig Hardware = new() { ArrayRows = 4, ArrayCols = 16, Scheduler = "greedy" };
 
     /// <summary>Sparsity levels of the top-k masks (k = round(16 (1 - s)), at least 1).</summary>
     static readonly double[] Levels = [0, 0.5, 0.75, 0.9];
@@ -76,28 +77,13 @@ public static class SparseBench
                     denseMacs += (long)a.M * a.N * (a.Dk + a.Dv);
                 }
             double accuracy = Accuracy(graph);
-            rows.Add(new Row(name, 1 - nz / (double)all, nz, all, macs, denseMacs, accuracy, attention.Sum(a => UnitCycles(a, HwConfig.Default.ArrayRows))));
+            var compiled = Flow.Compile(modelPath, Hardware with { SparseAttention = cfg.SparseAttention }, batch: 1);
+            long engine = compiled.Graph.Ops.OfType<QAttention>().Sum(a => compiled.Design.CostOf(a).Cycles);
+            rows.Add(new Row(name, 1 - nz / (double)all, nz, all, macs, denseMacs, accuracy, engine, compiled.Design.EstimatedCycles));
             progress.WriteLine($"  {name}: {nz}/{all} non-zeros, accuracy {accuracy:P2}");
         }
-        var measured = TransformerBench.Measure(modelPath, 1, new HwConfig { Scheduler = "greedy" });
+        var measured = TransformerBench.Measure(modelPath, 1, Hardware);
         return new Result(rows, half, n - half, denseAccuracy, measured.Attention, measured.Cycles);
-    }
-
-    /// <summary>One sequence of <paramref name="a"/> through the engine's three units and the softmax unit one after the other,
-    /// head by head, each by its cycle model (each equal to its own simulation without stalls, tested): the column generator,
-    /// the score unit, the softmax unit over each row's scores, the weighted-sum unit. No overlap between them is assumed.</summary>
-    static long UnitCycles(QAttention a, int lanes)
-    {
-        long total = 0;
-        for (int h = 0; h < a.Heads; h++)
-        {
-            var mask = a.MaskOf(h);
-            long nz = mask.NonZeros(a.M, a.N);
-            var (rows, memory) = SparseColumns.Program([(mask, a.M, a.N)]);
-            total += SparseColumns.Cycles(rows, memory) + SparseScores.Cycles(a, lanes, a.M, nz) + SparsePv.Cycles(a, lanes, nz)
-                + Enumerable.Range(0, a.M).Sum(i => NnLutCycles.Softmax(1, mask.Columns(i, a.N).Count()));
-        }
-        return total;
     }
 
     static int K(int n, double sparsity) => Math.Max(1, (int)Math.Round(n * (1 - sparsity)));
@@ -157,20 +143,19 @@ public static class SparseBench
             $"dense probabilities averaged over the first {r.Calibration} held-back digits); accuracy is the golden model's with the masks " +
             $"(the sparse kernel, equal to masked dense attention) on the other {r.Evaluated}.");
         sb.AppendLine();
-        sb.AppendLine("| masks | sparsity | non-zeros | Q·Kᵀ + P·V MACs | MACs / dense | unit cycles (4 lanes) | accuracy |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
-        sb.AppendLine($"| dense attention (hw.qmatmul, hw.qsoftmax) | 0.0 % | | | | {r.DenseAttentionCycles} busy | {(100 * r.DenseAccuracy).ToString("F2", inv)} % |");
+        sb.AppendLine("| masks | sparsity | non-zeros | Q·Kᵀ + P·V MACs | MACs / dense | attention cycles (4x16) | dense / sparse | design cycles | accuracy |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine($"| dense attention (hw.qmatmul, hw.qsoftmax) | 0.0 % | | | | {r.DenseAttentionCycles} | 1.00 | {r.DenseCycles} | {(100 * r.DenseAccuracy).ToString("F2", inv)} % |");
         foreach (var x in r.Rows)
             sb.AppendLine($"| {x.Masks} | {(100 * x.Sparsity).ToString("F1", inv)} % | {x.NonZeros} / {x.DenseNonZeros} | {x.Macs} | " +
-                $"{(x.Macs / (double)x.DenseMacs).ToString("F3", inv)} | {x.UnitCycles} | {(100 * x.Accuracy).ToString("F2", inv)} % |");
+                $"{(x.Macs / (double)x.DenseMacs).ToString("F3", inv)} | {x.EngineCycles} | {(r.DenseAttentionCycles / (double)x.EngineCycles).ToString("F2", inv)} | " +
+                $"{x.DesignCycles} | {(100 * x.Accuracy).ToString("F2", inv)} % |");
         sb.AppendLine();
-        sb.AppendLine($"- Dense attention (Q·Kᵀ, P·V, score scale, softmax) at 4x8, batch 1: {r.DenseAttentionCycles} busy cycles of {r.DenseCycles} " +
-            "(cycle model = simulation without stalls). Masked dense attention runs the same instructions at every sparsity: its cycles do not fall.");
-        sb.AppendLine("- The sparse engine is not assembled yet, so no engine cycles are measured. Unit cycles: one sequence through its units " +
-            "one after the other, head by head and layer by layer, each by its cycle model (equal to its own simulation without stalls in " +
-            "the tests): the column generator, the score unit and the weighted-sum unit at 4 lanes (arrayRows of the default config), and " +
-            "the NN-LUT softmax unit over each row's non-zeros; no overlap between units, no scratchpad or DMA. It is a projection of a serial " +
-            "engine, not a measurement of one. Dense: the busy cycles of the compiled dense design's attention instructions (4x8, batch 1).");
+        sb.AppendLine($"- Attention cycles: busy cycles of the attention instructions in the compiled design at 4x16, batch 1 (cycle model = " +
+            "simulation without stalls, tested): dense, the Q·Kᵀ and P·V products, the score scale and the softmax (the same instructions at " +
+            "every sparsity: masked dense attention's cycles do not fall); sparse, the sparse engine's SATT instructions, one at a time (one " +
+            "query row and head against one block of 4 key rows: the query row's lines and each kept key row's, the softmax's three passes " +
+            "over the row's scores, each kept value row's, the row's output lines). Design cycles: the whole model's estimate.");
         sb.AppendLine("- MACs are the work at the non-zeros (non-zeros x (dk + dv)).");
         sb.AppendLine("- Float (torch) accuracy is 95.33 % on all 450 held-back digits (examples/tiny_vit_digits/float_accuracy.txt); the integer dense model's on this half is the first row.");
         sb.AppendLine("- Top-k at 90 % keeps k = 2 of 16 columns per row (87.5 %); the Λ and ViTCoD rows are not causal (a ViT attends both ways).");

@@ -39,4 +39,14 @@ public sealed class SparseEngineRtlTests
 
     [Fact]
     public void A_64_token_lambda_mask_is_bit_exact_in_verilator() => Check("verilator", 64, 8, 2, "softmax=lambda(s=2, w=4)");
+
+    [Fact]
+    public void A_head_across_two_tiles_fails_the_compile_with_one_line()
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.MultiHead(43, 1, 4, 32, 2).Save(dir.File("m.onnx"));
+        File.WriteAllText(dir.File("hw.json"), """{ "arrayRows": 4, "arrayCols": 8, "sparseAttention": "softmax=causal" }""");
+        CleanFailure.Assert(dir, ["compile", path, "--config", dir.File("hw.json")],
+            "m.onnx", "hw.qattention 'softmax': a head of dk = 16 or dv = 16 features crosses a tile of arrayCols = 8 features");
+    }
 }

@@ -11,8 +11,10 @@ namespace HwGen.Rtl.Engines.SparseAttention;
 /// <summary>
 /// The sparse attention engine (<c>hw.qattention</c>, which SparsifyAttention makes of a masked Q·Kᵀ → softmax → P·V when the
 /// config's <c>sparseAttention</c> names the layer). Its golden kernel computes, per query row, scores only at the row's
-/// non-zeros and runs the softmax unit over them. Its units have RTL (<see cref="SparseColumns"/>, <see cref="SparseScores"/>,
-/// <see cref="SparsePv"/>), but it is not a device engine yet, so placing an op on it is a clear error.
+/// non-zeros and runs the softmax unit over them. On the device (templates/hwgen_sparse_engine.v.sbn) its <see cref="Satt"/>
+/// instructions run one at a time on the score unit (<see cref="SparseScores"/>), the NN-LUT softmax unit over the row's score
+/// buffer and the weighted-sum unit (<see cref="SparsePv"/>); a key block's kept columns come in the instruction, so the column
+/// generator (<see cref="SparseColumns"/>) is not used yet.
 /// </summary>
 public sealed class SparseAttentionEngine : IDeviceEngine
 {
