@@ -8,7 +8,7 @@ namespace HwGen.Tests.Engines;
 /// <summary>
 /// The sparse attention engine assembled (hwgen_sparse_engine: SATT instructions on the score unit, the NN-LUT softmax unit
 /// over each row's score buffer and the weighted-sum unit): hwgen compile with sparseAttention gives a design that is
-/// bit-exact against the hardware model in the estimated cycles, for a Λ mask and a per-head CSR mask.
+/// bit-exact against the hardware model in the estimated cycles, for a Λ mask, a per-head CSR mask and ViTCoD's split.
 /// </summary>
 public sealed class SparseEngineRtlTests
 {
@@ -36,6 +36,10 @@ public sealed class SparseEngineRtlTests
     [InlineData("icarus")]
     public void A_csr_mask_per_head_is_bit_exact_in_the_estimated_cycles(string simulator) =>
         Check(simulator, 6, 8, 2, "softmax=model", AttentionModels.MaskKind.PerHead);
+
+    [Fact]
+    public void A_vitcod_split_is_bit_exact_in_the_estimated_cycles() =>
+        Check("icarus", 6, 8, 2, "softmax=vitcod(theta=0.5)", AttentionModels.MaskKind.PerHead);
 
     [Fact]
     public void A_64_token_lambda_mask_is_bit_exact_in_verilator() => Check("verilator", 64, 8, 2, "softmax=lambda(s=2, w=4)");
