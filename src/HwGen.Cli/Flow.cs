@@ -102,10 +102,18 @@ public static class Flow
     /// arrayRows, such as a class token's 17 tokens at 4 rows) runs a row at a time.</summary>
     public static Tensor GoldenOutputs(OnnxModel model, HwConfig config, Tensor x, string source)
     {
-        int n = x.Shape[0], chunk = Math.Min(n, GoldenChunk), per = (int)(x.Size / n);
+        int chunk = Math.Min(x.Shape[0], GoldenChunk);
         Graph graph;
         try { graph = Pipeline.Compile(model, config, null, chunk); }
-        catch (HwGenException) when (chunk > 1) { graph = Pipeline.Compile(model, config, null, chunk = 1); }
+        catch (HwGenException) when (chunk > 1) { graph = Pipeline.Compile(model, config, null, 1); }
+        return GoldenOutputs(graph, x, source);
+    }
+
+    /// <summary>The golden model's first output for every row of <paramref name="x"/>, by <paramref name="graph"/> (compiled at a batch
+    /// of at most x's rows), a batch at a time.</summary>
+    public static Tensor GoldenOutputs(Graph graph, Tensor x, string source)
+    {
+        int n = x.Shape[0], chunk = graph.Inputs[0].Type.Shape[0], per = (int)(x.Size / n);
         double[]? all = null;
         int[] shape = [];
         for (int start = 0; start < n; start += chunk)

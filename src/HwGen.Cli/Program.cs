@@ -230,7 +230,7 @@ public static class Program
 
     static Command BenchCommand(TextWriter o)
     {
-        var what = new Argument<string>("suite") { Description = "schedule: greedy vs exact vs divide-and-conquer scratchpad scheduling; nnlut: accuracy of the nonlinear units; roofline: cycles against max(MAC bound, memory bound); compile: compile time and peak memory per phase of synthetic MLPs; tlmm: the ternary engine against the dense one; bitmod: BitMoD's quantization error and the digits MLP on it" };
+        var what = new Argument<string>("suite") { Description = "schedule: greedy vs exact vs divide-and-conquer scratchpad scheduling; nnlut: accuracy of the nonlinear units; roofline: cycles against max(MAC bound, memory bound); compile: compile time and peak memory per phase of synthetic MLPs; tlmm: the ternary engine against the dense one; bitmod: BitMoD's quantization error and the digits MLP on it; transformer: where tiny_vit_digits' cycles go; sparse: tiny_vit_digits with pruned attention masks" };
         var quick = new Option<bool>("--quick") { Description = "three small problems (a smoke run); tlmm: one size, no synthesis" };
         var time = new Option<double>("--time") { Description = "deterministic time limit per exact solve", DefaultValueFactory = _ => 10 };
         var output = new Option<string?>("--output", "-o") { Description = "also write the markdown table to this file" };
@@ -297,6 +297,13 @@ public static class Program
                 if (pr.GetValue(output) is { } file) File.WriteAllText(file, table);
                 return 0;
             }
+            if (pr.GetValue(what) == "sparse")
+            {
+                var sparse = SparseBench.Markdown(SparseBench.Run("examples", o));
+                o.WriteLine(sparse);
+                if (pr.GetValue(output) is { } file) File.WriteAllText(file, sparse);
+                return 0;
+            }
             if (pr.GetValue(what) == "bitmod")
             {
                 var bitmod = BitModBench.Markdown(BitModBench.Run("examples", pr.GetValue(quick), o));
@@ -304,7 +311,7 @@ public static class Program
                 if (pr.GetValue(output) is { } file) File.WriteAllText(file, bitmod);
                 return 0;
             }
-            if (pr.GetValue(what) != "schedule") throw new HwGenException($"unknown benchmark '{pr.GetValue(what)}' (known: schedule, nnlut, roofline, compile, tlmm, bitmod, transformer)");
+            if (pr.GetValue(what) != "schedule") throw new HwGenException($"unknown benchmark '{pr.GetValue(what)}' (known: schedule, nnlut, roofline, compile, tlmm, bitmod, transformer, sparse)");
             var rows = new List<ScheduleBench.Row>();
             foreach (var p in ScheduleBench.Suite(pr.GetValue(quick)).Where(p => pr.GetValue(only) is not { } o || p.Name.Contains(o, StringComparison.Ordinal)))
             {

@@ -35,6 +35,9 @@ public sealed record HwConfig
     public string BitmodFormat { get; init; } = "mod";
     public int BitmodGroup { get; init; } = 128;
     public int BitmodScaleBits { get; init; } = 8;
+    /// <summary>Attention layers on the sparse attention engine, with their masks: <c>;</c>-separated entries <c>LAYER=MASK[/MASK..]</c>
+    /// (one mask for every head or one per head; SparsifyAttention reads them).</summary>
+    public string SparseAttention { get; init; } = "";
     /// <summary>The names in <see cref="TlmmLayers"/>.</summary>
     public IReadOnlyList<string> TlmmForced => TlmmLayers.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 
@@ -119,6 +122,13 @@ public sealed record HwConfig
             "BitMoD group size along the input dimension: a multiple of `arrayRows`, at most 255 weight lines (else an error naming the layer)"),
         ConfigField.Int("bitmodScaleBits", c => c.BitmodScaleBits, (c, v) => c with { BitmodScaleBits = v }, v => v is >= 1 and <= 16, "in [1, 16]",
             "bits of BitMoD's unsigned integer group scales (the second level under a per-channel scale); at most 8·`arrayRows` - 3 (a group header line holds them)"),
+        ConfigField.String("sparseAttention", c => c.SparseAttention, (c, v) => c with { SparseAttention = v },
+            v => v.Trim().Length == 0 || v.Split(';').All(e => e.Split('=', 2) is [var n, var m] && n.Trim().Length > 0 && m.Trim().Length > 0),
+            "entries `LAYER=MASK[/MASK..]` separated by `;`, none empty (\"softmax=model;attn2=causal/lambda(s=2, w=4)\")",
+            "attention layers (named by their Softmax node, or `*` for every one) on the sparse attention engine, `;`-separated `LAYER=MASK`, " +
+            "`/` between the masks of the heads (one mask for every head or one per head). A mask is `model` (the model's additive mask: " +
+            "a Λ pattern becomes Λ, any other CSR; none is dense), `vitcod(theta=θ)` (ViTCoD's split of the model's mask, θ in [0, 1]), " +
+            "or the IR text of one: `dense`, `causal`, `lambda(s=S, w=W[, causal])`, `csr(ptr=[..], col=[..])`. Empty: attention stays dense"),
     ];
 
     /// <summary>Reads a JSON config file; every field is optional, unknown fields and bad values are errors.</summary>

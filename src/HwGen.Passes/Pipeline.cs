@@ -21,6 +21,7 @@ public static class Pipeline
         new FuseClampIntoGemm(),  // before SelectEngines: leaves no QClamp behind a single-use QGemm
         new FuseRequantIntoGemm(),// after FuseClampIntoGemm, before LegalizeRequant: multiplies real multipliers
         new LegalizeRequant(),    // integer multiplier and shift for every QGemm and QRequant
+        new SparsifyAttention(),  // after LegalizeRequant (copies the products' multipliers), before SelectEngines
         new SelectEngines(),      // after the fusions: every remaining op needs an engine
         new TileToEngine(),       // after SelectEngines: tiles only ops placed on the dense engine
     ];

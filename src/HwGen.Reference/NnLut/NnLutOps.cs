@@ -31,6 +31,10 @@ public static class NnLutOps
     public static SoftmaxUnit Softmax(QSoftmax op) => Cached(op, () =>
         SoftmaxUnit.Create(op.Entries, op.Input.Type.Quant!.Scale, op.OutputQuant.Scale, (int)op.OutputQuant.ZeroPoint, op.Input.Type.Shape[^1], null, op.Name));
 
+    /// <summary>The softmax unit of sparse attention: the same unit as the masked dense softmax of its scores (rows of N).</summary>
+    public static SoftmaxUnit Softmax(QAttention op) => Cached(op, () =>
+        SoftmaxUnit.Create(op.Entries, op.ScoreQuant.Scale, op.ProbQuant.Scale, (int)op.ProbQuant.ZeroPoint, op.N, null, op.Name));
+
     public static LayerNormUnit LayerNorm(QLayerNorm op) => Cached(op, () =>
         LayerNormUnit.Create(op.Entries, op.Input.Type.Shape[^1], op.Input.Type.Quant!.Scale, op.Epsilon, [.. op.Gamma], [.. op.Beta],
             op.OutputQuant.Scale, (int)op.OutputQuant.ZeroPoint, null, op.Name));

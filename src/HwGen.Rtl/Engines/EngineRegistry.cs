@@ -6,6 +6,7 @@ using HwGen.Rtl.Engines.Dense;
 using HwGen.Rtl.Engines.Eltwise;
 using HwGen.Rtl.Engines.Host;
 using HwGen.Rtl.Engines.NnLut;
+using HwGen.Rtl.Engines.SparseAttention;
 using HwGen.Rtl.Engines.Tlmm;
 
 namespace HwGen.Rtl.Engines;
@@ -25,6 +26,7 @@ public static class EngineRegistry
         new VectorEngine(),
         new EltwiseEngine(),
         new ActMatMulEngine(),
+        new SparseAttentionEngine(),
     ];
 
     public static IEnumerable<IDeviceEngine> Devices => All.OfType<IDeviceEngine>();

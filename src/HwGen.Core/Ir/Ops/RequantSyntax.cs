@@ -4,21 +4,23 @@ namespace HwGen.Core.Ir;
 /// multiplier and shift), as <see cref="QRequant"/> and <see cref="QMatMul"/> carry it.</summary>
 public static class RequantSyntax
 {
-    public static IEnumerable<(string, Text.Attr)> Attributes(int clampMin, int clampMax, double real, int? multiplier, int? shift, string? engine)
+    /// <summary>The attributes, their keys after <paramref name="prefix"/> (an op with two requantizers names each).</summary>
+    public static IEnumerable<(string, Text.Attr)> Attributes(int clampMin, int clampMax, double real, int? multiplier, int? shift, string? engine, string prefix = "")
     {
-        yield return ("clamp", Text.Attr.Of([clampMin, clampMax]));
-        yield return ("real_multiplier", Text.Attr.Of(real));
+        yield return (prefix + "clamp", Text.Attr.Of([clampMin, clampMax]));
+        yield return (prefix + "real_multiplier", Text.Attr.Of(real));
         if (multiplier is { } m && shift is { } s)
         {
-            yield return ("multiplier", Text.Attr.Of(m));
-            yield return ("shift", Text.Attr.Of(s));
+            yield return (prefix + "multiplier", Text.Attr.Of(m));
+            yield return (prefix + "shift", Text.Attr.Of(s));
         }
         if (engine is not null) yield return ("engine", Text.Attr.Of(engine));
     }
 
-    public static (int ClampMin, int ClampMax, double Real, int? Multiplier, int? Shift, string? Engine) Parse(Text.AttrMap a) =>
-        (a.Clamp().Min, a.Clamp().Max, a.Double("real_multiplier"),
-         a.Has("multiplier") ? a.Int("multiplier") : null, a.Has("shift") ? a.Int("shift") : null, a.Has("engine") ? a.String("engine") : null);
+    public static (int ClampMin, int ClampMax, double Real, int? Multiplier, int? Shift, string? Engine) Parse(Text.AttrMap a, string prefix = "") =>
+        (a.Clamp(prefix + "clamp").Min, a.Clamp(prefix + "clamp").Max, a.Double(prefix + "real_multiplier"),
+         a.Has(prefix + "multiplier") ? a.Int(prefix + "multiplier") : null, a.Has(prefix + "shift") ? a.Int(prefix + "shift") : null,
+         a.Has("engine") ? a.String("engine") : null);
 
     /// <summary>Why an operand of a requantizing op is not int8 with per-tensor quantization, or null.</summary>
     public static string? Int8PerTensor(TensorType t, string which) =>

@@ -13,6 +13,7 @@ public abstract record Attr
     public static Attr Of(long v) => new Num(v);
     public static Attr Of(double v) => new Num(v);
     public static Attr Of(string s) => new Str(s);
+    public static Attr Of(IEnumerable<string> v) => new List(v.Select(s => (Attr)new Str(s)).ToArray());
     public static Attr Of(IEnumerable<int> v) => new List(v is IReadOnlyList<int> l ? new Numbers<int>(l, x => x) : v.Select(x => (Attr)new Num(x)).ToArray());
     public static Attr Of(IEnumerable<long> v) => new List(v.Select(x => (Attr)new Num(x)).ToArray());
     public static Attr Of(IEnumerable<double> v) => new List(v is IReadOnlyList<double> l ? new Numbers<double>(l, x => x) : v.Select(x => (Attr)new Num(x)).ToArray());
@@ -83,6 +84,10 @@ public sealed class AttrMap(IReadOnlyDictionary<string, Attr> attrs, Func<string
     public int[] Ints(string key) => Doubles(key).Select(d => d == Math.Floor(d) && d is >= int.MinValue and <= int.MaxValue
         ? (int)d : throw error($"attribute '{key}' must be a list of integers")).ToArray();
 
+    public string[] Strings(string key) => Get(key) is Attr.List l
+        ? l.Items.Select(i => i is Attr.Str s ? s.Value : throw error($"attribute '{key}' must be a list of strings")).ToArray()
+        : throw error($"attribute '{key}' must be a list");
+
     /// <summary>A requantizer's clamp, [min, max] (the ops' Check bounds it to int8).</summary>
-    public (int Min, int Max) Clamp() => Ints("clamp") is [var lo, var hi] ? (lo, hi) : throw error("attribute 'clamp' must be a list of two integers [min, max]");
+    public (int Min, int Max) Clamp(string key = "clamp") => Ints(key) is [var lo, var hi] ? (lo, hi) : throw error($"attribute '{key}' must be a list of two integers [min, max]");
 }

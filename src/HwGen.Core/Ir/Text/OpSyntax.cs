@@ -29,6 +29,7 @@ public static class OpSyntax
         ["hw.qadd"] = QAdd.FromText,
         ["hw.qconstant"] = QConstant.FromText,
         ["hw.qmatmul"] = QMatMul.FromText,
+        ["hw.qattention"] = QAttention.FromText,
         ["hw.qlut"] = (n, o, r, a) => new QLut(n, One(o, "hw.qlut"), r, a.String("function")) { OutputQuant = QuantOf(r, "hw.qlut"), Entries = a.Int("entries"), Engine = EngineOf(a) },
         ["hw.qsoftmax"] = (n, o, r, a) => QSoftmax.FromText(n, o, r, a, QuantOf(r, "hw.qsoftmax"), EngineOf(a)),
         ["hw.qlayernorm"] = (n, o, r, a) => new QLayerNorm(n, One(o, "hw.qlayernorm"), r, a.Double("epsilon"), a.Doubles("gamma"), a.Doubles("beta"))
