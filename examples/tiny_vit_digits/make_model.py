@@ -299,16 +299,17 @@ def to_qdq(model, ranges, out_name, plan=None):
     return model
 
 
-def train(model, xt, yt):
+def train(model, xt, yt, epochs=35, lr=3e-3, warmup=100, seed=0):
     """Float training: Adam (L2 1e-4) on minibatches of 32 for 35 epochs (1505 steps), cross entropy with label
-    smoothing 0.1, the learning rate warming up over 100 steps and then falling along a cosine. Leaves the model in eval
-    mode; returns the seconds it took."""
-    epochs, batch = 35, 32
+    smoothing 0.1, the learning rate (3e-3) warming up over 100 steps and then falling along a cosine, batches shuffled
+    by a generator seeded 0 (make_sparse.py fine-tunes with other epochs, rate, warm-up and seed). Leaves the model in
+    eval mode; returns the seconds it took."""
+    batch = 32
     steps = epochs * ((len(xt) + batch - 1) // batch)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * s / steps)))
-    gen = torch.Generator().manual_seed(0)
+        opt, lambda s: (min(1.0, (s + 1) / warmup) if warmup else 1.0) * 0.5 * (1 + math.cos(math.pi * s / steps)))
+    gen = torch.Generator().manual_seed(seed)
     t0 = time.time()
     for _ in range(epochs):
         perm = torch.randperm(len(xt), generator=gen)

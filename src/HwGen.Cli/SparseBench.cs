@@ -22,7 +22,22 @@ public static class SparseBench
 {
     public sealed record Row(string Masks, double Sparsity, long NonZeros, long DenseNonZeros, long Macs, long DenseMacs, double Accuracy, long EngineCycles, long DesignCycles);
 
-    public sealed record Result(IReadOnlyList<Row> Rows, int Calibration, int Evaluated, double DenseAccuracy, long DenseAttentionCycles, long DenseCycles);
+    public sealed record Result(IReadOnlyList<Row> Rows, int Calibration, int Evaluated, double DenseAccuracy, long DenseAttentionCycles, long DenseCycles,
+        IReadOnlyList<TunedRow> Tuned, double TunedDenseFloat, double TunedDenseAccuracy);
+
+    /// <summary>A fine-tuned model of make_sparse.py: its masks as recognized, their sparsity, the float (torch) accuracy with the
+    /// masks, the golden model's on all held-back digits, the sparse engine's busy cycles and the attention cycles of the same model
+    /// compiled without <c>sparseAttention</c> (masked dense attention).</summary>
+    public sealed record TunedRow(string Model, string Masks, double Sparsity, double FloatAccuracy, double Accuracy, long EngineCycles,
+        long MaskedDenseCycles, long DesignCycles);
+
+    /// <summary>make_sparse.py's models: file, key in sparse_accuracy.txt, what the masks are.</summary>
+    static readonly (string File, string Key, string What)[] TunedModels =
+    [
+        ("model_sparse50.onnx", "sparse50", "top-k 50 % (k = 8 of 16)"),
+        ("model_sparse90.onnx", "sparse90", "top-k 90 % (k = 2 of 16: 87.5 %)"),
+        ("model_lambda.onnx", "lambda", "Λ (2 sinks, window 4)"),
+    ];
 
     /// <summary>The array both the dense and the sparse designs are compiled for.</summary>
     static readonly HwConfig Hardware = new() { ArrayRows = 4, ArrayCols = 16, Scheduler = "greedy" };
@@ -52,11 +67,7 @@ public static class SparseBench
             (AttentionMask)AttentionMask.Split(TopK(m, K(m.GetLength(0), 0.9)), 0.25, m.GetLength(0), m.GetLength(0))).ToArray()));
 
         var rows = new List<Row>();
-        double Accuracy(Graph graph)
-        {
-            var classes = Flow.Classes(Flow.GoldenOutputs(graph, evaluation, "test_x.npy"));
-            return classes.Select((c, i) => c == (int)labels.Data[half + i] ? 1 : 0).Sum() / (double)classes.Length;
-        }
+        double Accuracy(Graph graph) => AccuracyOf(Flow.GoldenOutputs(graph, evaluation, "test_x.npy"), labels, half);
         double denseAccuracy = Accuracy(dense);
         progress.WriteLine($"  dense attention: accuracy {denseAccuracy:P2}");
         foreach (var (name, masksOf) in configs)
@@ -83,7 +94,41 @@ public static class SparseBench
             progress.WriteLine($"  {name}: {nz}/{all} non-zeros, accuracy {accuracy:P2}");
         }
         var measured = TransformerBench.Measure(modelPath, 1, Hardware);
-        return new Result(rows, half, n - half, denseAccuracy, measured.Attention, measured.Cycles);
+        var (tuned, tunedFloat, tunedDense) = RunTuned(dir, x, labels, progress);
+        return new Result(rows, half, n - half, denseAccuracy, measured.Attention, measured.Cycles, tuned, tunedFloat, tunedDense);
+    }
+
+    /// <summary>The fine-tuned models with <c>sparseAttention: "*=model"</c> at <see cref="Hardware"/>: accuracy on all of
+    /// <paramref name="x"/>, cycles at batch 1. Returns them, the dense model's float accuracy and its golden accuracy on all of <paramref name="x"/>.</summary>
+    static (List<TunedRow> Rows, double DenseFloat, double DenseAccuracy) RunTuned(string dir, Tensor x, Tensor labels, TextWriter progress)
+    {
+        double Accuracy(string model, HwConfig cfg) => AccuracyOf(Flow.GoldenOutputs(OnnxLoader.Load(model), cfg, x, "test_x.npy"), labels, 0);
+        var floats = File.ReadAllLines(Path.Combine(dir, "sparse_accuracy.txt")).Select(l => l.Split(' '))
+            .ToDictionary(p => p[0], p => double.Parse(p[1], CultureInfo.InvariantCulture));
+        var cfg = Hardware with { SparseAttention = "*=model" };
+        var rows = new List<TunedRow>();
+        foreach (var (file, key, what) in TunedModels)
+        {
+            var path = Path.Combine(dir, file);
+            var compiled = Flow.Compile(path, cfg, batch: 1);
+            var attention = compiled.Graph.Ops.OfType<QAttention>().ToList();
+            var masks = attention.SelectMany(a => Enumerable.Range(0, a.Heads).Select(h => a.MaskOf(h) is AttentionMask.Csr ? "csr" : a.MaskOf(h).ToString())).Distinct();
+            long nz = attention.Sum(a => Enumerable.Range(0, a.Heads).Sum(h => a.MaskOf(h).NonZeros(a.M, a.N)));
+            long all = attention.Sum(a => (long)a.Heads * a.M * a.N);
+            long engine = attention.Sum(a => compiled.Design.CostOf(a).Cycles);
+            double accuracy = Accuracy(path, cfg);
+            rows.Add(new TunedRow($"{file}: {what}", string.Join(", ", masks), 1 - nz / (double)all, floats[$"{key}_float"], accuracy, engine,
+                TransformerBench.Measure(path, 1, Hardware).Attention, compiled.Design.EstimatedCycles));
+            progress.WriteLine($"  fine-tuned {file}: {nz}/{all} non-zeros, accuracy {accuracy:P2}");
+        }
+        return (rows, floats["dense_float"], Accuracy(Path.Combine(dir, "model.onnx"), Hardware));
+    }
+
+    /// <summary>The share of <paramref name="logits"/>' rows whose class is the label, row i against label <paramref name="from"/> + i.</summary>
+    static double AccuracyOf(Tensor logits, Tensor labels, int from)
+    {
+        var classes = Flow.Classes(logits);
+        return classes.Select((c, i) => c == (int)labels.Data[from + i] ? 1 : 0).Sum() / (double)classes.Length;
     }
 
     static int K(int n, double sparsity) => Math.Max(1, (int)Math.Round(n * (1 - sparsity)));
@@ -159,6 +204,22 @@ public static class SparseBench
         sb.AppendLine("- MACs are the work at the non-zeros (non-zeros x (dk + dv)).");
         sb.AppendLine("- Float (torch) accuracy is 95.33 % on all 450 held-back digits (examples/tiny_vit_digits/float_accuracy.txt); the integer dense model's on this half is the first row.");
         sb.AppendLine("- Top-k at 90 % keeps k = 2 of 16 columns per row (87.5 %); the Λ and ViTCoD rows are not causal (a ViT attends both ways).");
+        sb.AppendLine();
+        sb.AppendLine("Fine-tuned with the masks (examples/tiny_vit_digits/make_sparse.py: top-k per row and head from the float model's mean " +
+            "probabilities over the 1347 training digits, 8 epochs with the mask added before the softmax, the mask exported as an additive " +
+            "constant, quantized to QDQ), compiled with `sparseAttention: \"*=model\"`; accuracy on all 450 held-back digits.");
+        sb.AppendLine();
+        sb.AppendLine("| model | masks (recognized) | sparsity | float accuracy | golden (= RTL) accuracy | sparse engine cycles (4x16) | masked dense attention cycles | dense / sparse | design cycles |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine($"| model.onnx: dense | | 0.0 % | {(100 * r.TunedDenseFloat).ToString("F2", inv)} % | {(100 * r.TunedDenseAccuracy).ToString("F2", inv)} % | | {r.DenseAttentionCycles} | | {r.DenseCycles} |");
+        foreach (var t in r.Tuned)
+            sb.AppendLine($"| {t.Model} | {t.Masks} | {(100 * t.Sparsity).ToString("F1", inv)} % | {(100 * t.FloatAccuracy).ToString("F2", inv)} % | " +
+                $"{(100 * t.Accuracy).ToString("F2", inv)} % | {t.EngineCycles} | {t.MaskedDenseCycles} | " +
+                $"{(t.MaskedDenseCycles / (double)t.EngineCycles).ToString("F2", inv)} | {t.DesignCycles} |");
+        sb.AppendLine();
+        sb.AppendLine("- Masked dense attention cycles: the same model compiled without `sparseAttention` (hw.qmatmul and the masked hw.qsoftmax), " +
+            "its Q·Kᵀ, P·V, score scale and softmax busy cycles; dense / sparse is their ratio to the sparse engine's.");
+        sb.AppendLine("- Resources (yosys, by hand): [sparse-resources.md](sparse-resources.md).");
         return sb.ToString();
     }
 }
