@@ -28,6 +28,12 @@ public static class LayerSubset
         throw new HwGenException($"{field} names '{unknown}', which is no layer of the model (its layers: {candidates})");
     }
 
+    /// <summary>A config field's layer names (<paramref name="field"/>, e.g. <c>tlmmLayers</c>, <c>bitmodLayers</c>) must each be
+    /// a matrix multiply of the model, the ops the engines that take such a field choose among: else <see cref="CheckNames"/>'s
+    /// error, listing those layers.</summary>
+    public static void CheckGemmNames(Graph graph, string field, IEnumerable<string> names) =>
+        CheckNames(field, names, graph.Ops.OfType<QGemm>().Select(g => g.Name).ToList());
+
     /// <summary>The subgraph of the layers <paramref name="names"/> (<see cref="CheckNames"/> first); it shares the
     /// graph's ops and values.</summary>
     public static Graph Of(Graph g, IReadOnlyCollection<string> names, string field = "--sim-layers")

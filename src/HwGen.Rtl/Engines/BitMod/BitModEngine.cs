@@ -52,7 +52,7 @@ public sealed class BitModEngine : IDeviceEngine
 
     /// <summary>Every name <c>bitmodLayers</c> gives (other than <c>*</c>) must be a layer of the model.</summary>
     public void Check(Graph graph, HwConfig c) =>
-        Tlmm.TlmmEngine.CheckLayerNames(graph, "bitmodLayers", Entries(c).Select(e => e.Name).Where(n => n != "*"));
+        LayerSubset.CheckGemmNames(graph, "bitmodLayers", Entries(c).Select(e => e.Name).Where(n => n != "*"));
 
     /// <summary>The quantization of layer <paramref name="g"/>: the config's defaults, overridden by its entry's
     /// <c>FORMAT[BITS][/GROUP]</c>; errors name the layer.</summary>

@@ -48,12 +48,7 @@ public sealed class TlmmEngine : IDeviceEngine
     }
 
     /// <summary>Every name <c>tlmmLayers</c> gives must be a layer of the model (a matrix multiply, the ops TLMM can take).</summary>
-    public void Check(Graph graph, HwConfig c) => CheckLayerNames(graph, "tlmmLayers", c.TlmmForced);
-
-    /// <summary>A config field's layer names (<paramref name="field"/>) must each be a layer of the model (a matrix multiply):
-    /// else one error naming the first unknown one and listing the layers.</summary>
-    public static void CheckLayerNames(Graph graph, string field, IEnumerable<string> names) =>
-        LayerSubset.CheckNames(field, names, graph.Ops.OfType<QGemm>().Select(g => g.Name).ToList());
+    public void Check(Graph graph, HwConfig c) => LayerSubset.CheckGemmNames(graph, "tlmmLayers", c.TlmmForced);
 
     /// <summary>A layer TLMM left to another engine: its first weight outside {-1, 0, 1}, or TLMM turned off.</summary>
     public string? Declined(Op op, HwConfig c) => op is not QGemm g || Takes(g, c) ? null
