@@ -34,13 +34,20 @@ public static class Flow
         if (batch is < 1) throw new HwGenException($"--batch must be at least 1, got {batch}");
         phase?.Invoke("load");
         var graph = Import(modelPath, config, dump, batch, phase);
-        try
+        return NamingModel(modelPath, () =>
         {
             var built = simLayers is null ? graph : LayerSubset.Of(graph, simLayers);
             if (simLayers is not null) Verifier.Verify(built, "--sim-layers");
             phase?.Invoke("schedule");
             return new Compiled(modelPath, graph, DesignBuilder.Build(built, config, ModelName(modelPath)), batch) { SimLayers = simLayers };
-        }
+        });
+    }
+
+    /// <summary>Runs <paramref name="body"/>; a <see cref="HwGenException"/> from it that does not name the model yet gets
+    /// <paramref name="modelPath"/> in front, so every error of a compile names its file.</summary>
+    static T NamingModel<T>(string modelPath, Func<T> body)
+    {
+        try { return body(); }
         catch (HwGenException e) when (!e.Message.StartsWith(modelPath)) { throw new HwGenException($"{modelPath}: {e.Message}"); }
     }
 
@@ -49,12 +56,11 @@ public static class Flow
     static Graph Import(string modelPath, HwConfig config, Action<string, Graph>? dump, int? batch, Action<string>? phase)
     {
         var model = OnnxLoader.Load(modelPath);
-        try
+        return NamingModel(modelPath, () =>
         {
             phase?.Invoke("passes");
             return Pipeline.Compile(model, config, dump, batch);
-        }
-        catch (HwGenException e) when (!e.Message.StartsWith(modelPath)) { throw new HwGenException($"{modelPath}: {e.Message}"); }
+        });
     }
 
     /// <summary>A model's name: its file name without extension, or its folder's name for a file called model.onnx.</summary>
@@ -151,8 +157,7 @@ public static class Flow
         var qin = c.Design.InputTensors.Select(s => env[s.Value]).ToArray();
         var dout = c.Design.OutputTensors.Select(s => env[s.Value]).ToArray();
         // The instruction-level checkpoint: the program itself must compute the golden outputs before any simulator runs.
-        try { InstructionSimulator.Check(c.Design, qin, dout); }
-        catch (HwGenException e) when (!e.Message.StartsWith(c.ModelPath)) { throw new HwGenException($"{c.ModelPath}: {e.Message}"); }
+        NamingModel(c.ModelPath, () => { InstructionSimulator.Check(c.Design, qin, dout); return true; });
         return (qin, dout, c.Graph.Outputs.Select(o => env[o]).ToArray());
     }
 
