@@ -13,9 +13,10 @@ namespace HwGen.Rtl.Engines.ActMatMul;
 /// <see cref="BLine"/> + g·<see cref="BStride"/> + n), and row i adds Σ (a_i - za)(b - zb) over the group's lanes (the last
 /// group's first <see cref="LastLanes"/>) to its accumulator n; <see cref="First"/> starts the accumulators, <see cref="Last"/>
 /// writes row i's requantized line (lane n: output column n of the group) to <see cref="DstLine"/> + i. Axpy mode
-/// (<see cref="Axpy"/>, A·B), over one block of B's rows: it reads the rows' A lines from <see cref="ALine"/>, then B's
-/// <see cref="Rows"/> lines from <see cref="BLine"/> (rows k of the block, one group of output columns), and lane l of row i adds
-/// (a_i[k] - za)(b_k[l] - zb) to its accumulator l.
+/// (<see cref="Axpy"/>, A·B), over <see cref="Groups"/> blocks of B's rows: it reads the rows' A lines of each block g (line
+/// <see cref="ALine"/> + g·<see cref="AStride"/> + i), then for each of the <see cref="Rows"/> rows n of the blocks, block by
+/// block, B's line <see cref="BLine"/> + g·<see cref="BStride"/> + n (row k = n of block g, one group of output columns), and
+/// lane l of row i adds (a_i[k] - za)(b_k[l] - zb) to its accumulator l (blocks after the first: <see cref="MergedWith"/>).
 /// <para>The engine loads a QMM's A lines into one of two buffers while B's lines of the one before stream past the other,
 /// through port C when <see cref="Prefetch"/> (A's bank is neither its own B's nor the previous QMM's), else through port B
 /// once that stream is over. A last QMM hands its accumulators to the drain, which requantizes and writes the lines while the
@@ -52,8 +53,8 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
         new("a", 1, 0, 32, FieldKind.Line, i => ((Qmm)i).ALine),
         new("b", 2, 0, 32, FieldKind.Line, i => ((Qmm)i).BLine),
         new("dst", 3, 0, 32, FieldKind.Line, i => ((Qmm)i).DstLine),
-        new("astride", 4, 0, 8, FieldKind.Bits, i => ((Qmm)i).AStride),
-        new("bstride", 4, 8, 8, FieldKind.Bits, i => ((Qmm)i).BStride),
+        new("astride", 4, 0, 8, FieldKind.Signed, i => ((Qmm)i).AStride),
+        new("bstride", 4, 8, 8, FieldKind.Signed, i => ((Qmm)i).BStride),
         new("ng", 4, 16, 8, FieldKind.Bits, i => ((Qmm)i).Groups),
         new("klast", 4, 24, 8, FieldKind.Bits, i => ((Qmm)i).LastLanes),
         new("nr", 5, 0, 8, FieldKind.Bits, i => ((Qmm)i).Rows),
@@ -79,8 +80,9 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
     /// read declares the lines it spans.</summary>
     public override IEnumerable<Access> Accesses(HwConfig c)
     {
-        yield return Access.Read(ALine, (Groups - 1L) * AStride + ARows, Prefetch ? SpadPort.C : SpadPort.B);
-        yield return Access.Read(BLine, (Groups - 1L) * BStride + Rows, SpadPort.B);
+        var (a, b) = (Span(ALine, AStride, ARows), Span(BLine, BStride, Rows));
+        yield return Access.Read(a.First, a.Count, Prefetch ? SpadPort.C : SpadPort.B);
+        yield return Access.Read(b.First, b.Count, SpadPort.B);
         if (Last) yield return Access.WriteA(DstLine, ARows);
     }
 
@@ -101,7 +103,14 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
     public override long Cycles(HwConfig c) => CyclesOf(Groups, Rows, ARows, Last);
 
     /// <summary>Lines it reads.</summary>
-    IEnumerable<LineRange> ReadLines => [new(ALine, (Groups - 1L) * AStride + ARows), new(BLine, (Groups - 1L) * BStride + Rows)];
+    IEnumerable<LineRange> ReadLines => [Span(ALine, AStride, ARows), Span(BLine, BStride, Rows)];
+
+    /// <summary>The lines a strided read spans: lines line + g·stride + i for each group g and i &lt; count (a stride may be negative).</summary>
+    LineRange Span(int line, int stride, int count)
+    {
+        long last = line + (Groups - 1L) * stride;
+        return new(Math.Min(line, last), Math.Abs(last - line) + count);
+    }
 
     /// <summary>Fenced when it reads what a drain may still be writing; passes on what the drain may be writing after it.
     /// Prefetched when A's bank differs from B's and from the previous QMM's B (whose lines may still stream through port B).</summary>
@@ -114,6 +123,25 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
         return this with { Fence = fence, Draining = mine, Prefetch = prefetch };
     }
 
+    /// <summary>Groups of one row's A lines the engine's buffer holds: a tile's arrayCols features, arrayRows a line.</summary>
+    public static int MaxGroups(HwConfig c) => c.ArrayCols / c.ArrayRows;
+
+    /// <summary>The next block of B's rows for the same output lines in axpy mode, its A and B lines each a constant stride
+    /// (that fits the signed 8-bit fields; the tiles of B's blocks may lie in any order) from the ones before in the same banks: one QMM of one more group, which streams B's lines
+    /// of both blocks back to back (P·V makes a QMM per block of arrayRows keys: alone each streams only arrayRows lines,
+    /// fewer cycles than fetching the next instruction takes).</summary>
+    public override Instruction? MergedWith(Instruction next, HwConfig c)
+    {
+        if (next is not Qmm q || !Axpy || !q.Axpy || Last || q.First || !ReferenceEquals(q.Op, Op) || q.Groups != 1 || Groups >= MaxGroups(c)
+            || q.DstLine != DstLine || q.ARows != ARows || q.Rows != Rows || q.LastLanes != LastLanes || q.ABank != ABank || q.BBank != BBank)
+            return null;
+        long aStride = Groups == 1 ? (long)q.ALine - ALine : AStride, bStride = Groups == 1 ? (long)q.BLine - BLine : BStride;
+        bool Fits(long stride) => stride is >= -128 and < 128 and not 0;
+        return Fits(aStride) && Fits(bStride) && q.ALine == ALine + Groups * aStride && q.BLine == BLine + Groups * bStride
+            ? this with { Groups = Groups + 1, AStride = (int)aStride, BStride = (int)bStride, Last = q.Last }
+            : null;
+    }
+
     /// <summary>The accumulators between the instructions of one output line.</summary>
     public sealed class State
     {
@@ -123,7 +151,7 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
     public override void Execute(Machine m, DecodedFields f)
     {
         int r = m.Config.ArrayRows, ng = f.Int("ng"), nr = f.Int("nr"), klast = f.Int("klast"), na = f.Int("na");
-        if (ng < 1 || nr < 1 || nr > r || klast < 1 || klast > r || na < 1 || na > r)
+        if (ng < 1 || ng > MaxGroups(m.Config) || nr < 1 || nr > r || klast < 1 || klast > r || na < 1 || na > r)
             throw new InstructionSimulator.ProgramException($"QMM of {ng} groups, {nr} rows of B, {na} of A, {klast} last lanes");
         var s = m.State<State>();
         if (f.Flag("first")) s.Acc = Enumerable.Range(0, r).Select(_ => new long[r]).ToArray();
