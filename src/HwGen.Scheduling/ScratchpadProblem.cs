@@ -30,6 +30,11 @@ public sealed record SchedOp(int Id, string Name, IReadOnlyList<int> Inputs, IRe
 
     /// <summary>The engine that runs the op, one op at a time in schedule order; null: the one default engine.</summary>
     public string? Resource { get; init; }
+
+    /// <summary>Where in its layer's rows the op lies, from 0 (the first rows) to below 1 (a tile task: its row block over the
+    /// layer's row blocks); null: nowhere in particular. A chunked order (<see cref="ScratchpadProblem.TopologicalOrder(int)"/>)
+    /// runs the ops of the first rows of every layer before those of the next rows.</summary>
+    public double? Position { get; init; }
 }
 
 /// <summary>
@@ -193,23 +198,30 @@ public sealed class ScratchpadProblem
 
     /// <summary>Ops in an order where each comes after its predecessors, an op that must follow another right after
     /// it, otherwise the smallest id first; null if there is a cycle or a chain cannot be kept.</summary>
-    public IReadOnlyList<int>? TopologicalOrder()
+    public IReadOnlyList<int>? TopologicalOrder() => TopologicalOrder(1);
+
+    /// <summary>The same in <paramref name="chunks"/> chunks of rows: of the ops that can come next, one of the lowest chunk
+    /// (<see cref="SchedOp.Position"/> times <paramref name="chunks"/>, rounded down), then the smallest id. With one chunk the
+    /// order is layer by layer; with more, every layer's first rows come before any layer's next rows, so that a batch too
+    /// large for the scratchpad goes through the model a part at a time instead of spilling every layer's activations.</summary>
+    public IReadOnlyList<int>? TopologicalOrder(int chunks)
     {
+        long Key(int o) => (long)(Ops[o].Position is { } x ? Math.Min(chunks - 1, (int)(x * chunks)) : 0) * Ops.Count + o;
         var indegree = Ops.Select(o => Predecessors(o).Count()).ToArray();
         var successors = Ops.Select(_ => new List<int>()).ToArray();
         foreach (var o in Ops) foreach (var q in Predecessors(o)) successors[q].Add(o.Id);
         var chainNext = new int?[Ops.Count];
         foreach (var o in Ops) if (o.After is { } a) chainNext[a] = o.Id;
-        var ready = new SortedSet<int>(Ops.Where(o => indegree[o.Id] == 0).Select(o => o.Id));
+        var ready = new SortedSet<long>(Ops.Where(o => indegree[o.Id] == 0).Select(o => Key(o.Id)));
         var order = new List<int>();
         int? forced = null;
         while (ready.Count > 0)
         {
-            int o = forced ?? ready.Min;
-            if (!ready.Remove(o)) return null;  // the op that must come next is still waiting for another
+            int o = forced ?? (int)(ready.Min % Ops.Count);
+            if (!ready.Remove(Key(o))) return null;  // the op that must come next is still waiting for another
             order.Add(o);
             foreach (var succ in successors[o])
-                if (--indegree[succ] == 0) ready.Add(succ);
+                if (--indegree[succ] == 0) ready.Add(Key(succ));
             forced = chainNext[o];
         }
         return order.Count == Ops.Count ? order : null;

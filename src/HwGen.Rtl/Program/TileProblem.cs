@@ -104,6 +104,14 @@ public sealed class TileBuilder(Graph graph, HwConfig config, IReadOnlyDictionar
         return ops.Count - 1;
     }
 
+    /// <summary>The tasks with their <see cref="SchedOp.Position"/>: the task's row block over its op's row blocks.</summary>
+    List<SchedOp> Positioned()
+    {
+        var blocks = new Dictionary<Op, int>(ReferenceEqualityComparer.Instance);
+        foreach (var t in tasks) blocks[t.Op] = Math.Max(blocks.GetValueOrDefault(t.Op), t.Block + 1);
+        return ops.Select((o, i) => o with { Position = tasks[i].Block / (double)blocks[tasks[i].Op] }).ToList();
+    }
+
     public TileProblem Build(string name)
     {
         // Each tensor in its bank (HwConfig.Banks): activations in 0 or 1 by their storage, constants in 2 or 3 as lowered; its
@@ -116,7 +124,7 @@ public sealed class TileBuilder(Graph graph, HwConfig config, IReadOnlyDictionar
         }).ToList();
         return new TileProblem
         {
-            Problem = new ScratchpadProblem(name, ops, sched, (long)HwConfig.Banks * Config.BankBytes, Config.ActLineBytes, banks: HwConfig.Banks)
+            Problem = new ScratchpadProblem(name, Positioned(), sched, (long)HwConfig.Banks * Config.BankBytes, Config.ActLineBytes, banks: HwConfig.Banks)
                 { DmaBytesPerCycle = Config.PortBytes },
             Tensors = tensors, Tasks = tasks,
         };
