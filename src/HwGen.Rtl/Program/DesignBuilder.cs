@@ -157,9 +157,9 @@ public sealed class DesignBuilder
         var greedy = ChunkedGreedy(p);
         var greedyTraffic = greedy.Verify(p);
         if (cfg.Scheduler == "greedy")
-            return (greedy, greedyTraffic, greedyTraffic, "greedy (requested)");
+            return (greedy, greedyTraffic, greedyTraffic, $"{greedy.Solver} (requested)");
         if (greedyTraffic.NonCompulsory == 0)
-            return (greedy, greedyTraffic, greedyTraffic, "greedy (optimal: it moves only compulsory traffic)");
+            return (greedy, greedyTraffic, greedyTraffic, $"{greedy.Solver} (optimal: it moves only compulsory traffic)");
         var budget = solveBudget = new SolveBudget(cfg.IlpTimeLimitSeconds);
         // The note goes into the artifacts, so it holds deterministic figures only (the wall time: Design.SolveWallSeconds).
         string Spent() => $"{budget.Spent:F1} of {budget.Total:G3} deterministic s" +
@@ -170,16 +170,16 @@ public sealed class DesignBuilder
             var dt = dnc.Verify(p);
             return dnc.NoWorseThan(p, greedy)
                 ? (dnc, dt, greedyTraffic, $"{dnc.Solver}, {Spent()} ({p.Ops.Count} tasks is more than the exact model's {IlpMaxOps})")
-                : (greedy, greedyTraffic, greedyTraffic, $"greedy: divide and conquer over {p.Ops.Count} tasks moved {Worse(dt)} ({dt.NonCompulsory} B non-compulsory)");
+                : (greedy, greedyTraffic, greedyTraffic, $"{greedy.Solver}: divide and conquer over {p.Ops.Count} tasks moved {Worse(dt)} ({dt.NonCompulsory} B non-compulsory)");
         }
         var ilp = IlpScheduler.Solve(p, new IlpOptions(cfg.IlpTimeLimitSeconds * 0.8, cfg.IlpWorkers) { Budget = budget });
         if (ilp is null)
-            return (greedy, greedyTraffic, greedyTraffic, $"greedy: the exact model found no schedule within {cfg.IlpTimeLimitSeconds} s, so HwGen fell back to greedy");
+            return (greedy, greedyTraffic, greedyTraffic, $"{greedy.Solver}: the exact model found no schedule within {cfg.IlpTimeLimitSeconds} s, so HwGen fell back to greedy");
         var t = ilp.Verify(p);
         var status = ilp.Status == SolveStatus.Optimal ? "optimal" : $"feasible, gap {ilp.Gap:P1}";
         return ilp.NoWorseThan(p, greedy)
             ? (ilp, t, greedyTraffic, $"{ilp.Solver}; {status}, {Spent()}")
-            : (greedy, greedyTraffic, greedyTraffic, $"greedy: the exact model's best in {cfg.IlpTimeLimitSeconds} s ({status}) moved {Worse(t)}");
+            : (greedy, greedyTraffic, greedyTraffic, $"{greedy.Solver}: the exact model's best in {cfg.IlpTimeLimitSeconds} s ({status}) moved {Worse(t)}");
 
         string Worse(Traffic other) => other.Total > greedyTraffic.Total ? "more bytes" : "as many bytes in more cycles";
     }
@@ -197,7 +197,7 @@ public sealed class DesignBuilder
         {
             var s = GreedyScheduler.Solve(p, p.TopologicalOrder(chunks)!, doubleBuffer: true);
             if (!s.NoWorseThan(p, best) || s.Cost(p) == best.Cost(p)) break;
-            best = s;
+            best = s with { Solver = $"greedy in {chunks} chunks of rows" };
         }
         return best;
     }
