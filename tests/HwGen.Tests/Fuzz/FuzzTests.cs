@@ -51,6 +51,31 @@ public sealed class FuzzStructureTests
     }
 }
 
+/// <summary>The same two families on a transformer torch exported (examples/torch_encoder_digits at opset 17: shape arithmetic,
+/// packed in_proj, class token, attention), fewer seeds: its compiles are slower.</summary>
+public sealed class FuzzTransformerTests
+{
+    public const int ByteSeeds = 80, StructureSeeds = 12;
+
+    public static TheoryData<int> ByteCases() => new(Enumerable.Range(0, ByteSeeds));
+
+    public static TheoryData<string, int> StructureCases()
+    {
+        var d = new TheoryData<string, int>();
+        foreach (var m in Fuzz.All)
+            for (int seed = 0; seed < StructureSeeds; seed++) d.Add(m.Name, seed);
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(ByteCases))]
+    public void Byte_mutation(int seed) => Fuzz.RunBytes(Fuzz.Transformer, seed);
+
+    [Theory]
+    [MemberData(nameof(StructureCases))]
+    public void Structural_mutation(string mutation, int seed) => Fuzz.RunStructure(mutation, Fuzz.Transformer, seed);
+}
+
 /// <summary>Configs with edge values, wrong types, unknown fields and broken JSON: a compile or one clean error naming a file.</summary>
 public sealed class FuzzConfigTests
 {
