@@ -68,11 +68,10 @@ public sealed partial class LowerOnnxToIr
     {
         if (AsLayout(ins[0]) is not { } lv) return null;
         int rank = lv.Shape.Length, lead = lv.Torch ? 0 : lv.Batch.Length;
-        var perm = node.Ints("perm")?.Select(p => (int)p).ToArray() ?? Enumerable.Range(0, rank).Reverse().ToArray();
+        var perm = PermOf(node, rank);
         string Unsupported(string why) => $"Transpose of an activation of shape {ShapeUtil.Format(lv.Shape)} with perm [{string.Join(", ", perm)}]: {why}; " +
             "supported are the transposes of attention: an activation's last two axes (K for Q·Kᵀ), and the head split [.., T, H, dh] → [.., H, T, dh] " +
             "or [.., H, dh, T] and back";
-        if (perm.Length != rank || perm.Order().Where((p, i) => p != i).Any()) throw Error(node, $"perm [{string.Join(", ", perm)}] is not a permutation of {rank} axes");
         if (perm.Take(lead).Where((p, i) => p != i).Any())
             throw Error(node, Unsupported("it moves a leading (batch) axis" + (rank == 3 && !lv.Torch ? " (torch's nn.MultiheadAttention with batch_first=False " +
                 "splits heads across a batch over 1 like this: HwGen takes its sequence-first layout at batch 1 only; export with batch_first=True)" : "")));

@@ -33,6 +33,7 @@ public static class Fuzz
     {
         "one_layer" => BadInputTests.Model(dir),
         Transformer => System.IO.Path.Combine(Repo.Root, "examples", Transformer, "model_op17.onnx"),
+        "tiny_vit_lambda" => System.IO.Path.Combine(Repo.Root, "examples", "tiny_vit_digits", "model_lambda.onnx"),
         _ => Repo.Example(source),
     });
 

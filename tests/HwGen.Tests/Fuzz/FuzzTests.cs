@@ -111,6 +111,9 @@ public sealed class FuzzRegressionTests
     [InlineData("bytes", "ffn_digits", 536)]  // a LayerNorm bias beyond long: Overflow in the unit's range check
     [InlineData("rewire-input", "ffn_digits", 75)]  // Softmax of a scalar: axis -1 of rank 0, IndexOutOfRange
     [InlineData("rewire-input", "one_layer", 5032)]  // run --semantics onnx: MatMul of a scalar, IndexOutOfRange
+    [InlineData("rewire-input", "tiny_vit_lambda", 129)]  // run --semantics onnx: a LayerNorm bias of shape [32, 64], IndexOutOfRange
+    [InlineData("rewire-input", "tiny_vit_lambda", 156)]  // a Transpose's perm of rank 4 on a constant of rank 2: ArgumentException
+    [InlineData("rewire-input", "tiny_vit_lambda", 158)]  // the same on a scalar constant
     public void Regression(string family, string source, int seed)
     {
         switch (family)
