@@ -250,9 +250,13 @@ public static partial class OnnxEvaluator
     }
 
     /// <summary>For each element of <paramref name="outShape"/>, the offset of the element of <paramref name="inShape"/> broadcast to it.</summary>
+    /// <summary>For each element of <paramref name="outShape"/>, the offset of the element of <paramref name="inShape"/> that
+    /// broadcasts to it (numpy rules, one way: <paramref name="inShape"/> must broadcast to <paramref name="outShape"/>).</summary>
     public static int[] BroadcastOffsets(IReadOnlyList<int> inShape, int[] outShape)
     {
         int r = outShape.Length, n = ShapeUtil.Size(outShape);
+        if (inShape.Count > r || inShape.Where((d, i) => d != 1 && d != outShape[i + r - inShape.Count]).Any())
+            throw new ArgumentException($"shape [{string.Join(", ", inShape)}] does not broadcast to [{string.Join(", ", outShape)}]");
         var inStr = ShapeUtil.Strides(inShape);
         var offs = new int[n];
         var idx = new int[r];

@@ -26,6 +26,9 @@ public static class OnnxValidator
     sealed record Schema(int Since, int MinInputs, int MaxInputs, IReadOnlyDictionary<string, AT> Attributes, int MaxOutputs = 1,
         IReadOnlyList<string>? InputNames = null);
 
+    /// <summary>No upper bound on an input or output count (Concat's inputs, Split's outputs).</summary>
+    const int Unbounded = int.MaxValue;
+
     static Dictionary<string, AT> Attrs(params (string Name, AT Type)[] a) => a.ToDictionary(p => p.Name, p => p.Type);
 
     static readonly Dictionary<string, AT> ConvAttrs = Attrs(("auto_pad", AT.String), ("dilations", AT.Ints), ("group", AT.Int),
@@ -61,6 +64,23 @@ public static class OnnxValidator
             : new(1, 1, 2, Attrs(("keepdims", AT.Int), ("noop_with_empty_axes", AT.Int))),
         "Softmax" => new(1, 1, 1, Attrs(("axis", AT.Int))),
         "LayerNormalization" => new(17, 2, 3, Attrs(("axis", AT.Int), ("epsilon", AT.Float), ("stash_type", AT.Int)), MaxOutputs: 3),
+        // The shape arithmetic torch writes around attention (folded while importing, evaluated by the ONNX semantics).
+        "Shape" => new(1, 1, 1, opset < 15 ? Attrs() : Attrs(("start", AT.Int), ("end", AT.Int))),
+        "Gather" => new(1, 2, 2, Attrs(("axis", AT.Int))),
+        "Slice" => opset < 10 ? new(1, 1, 1, Attrs(("axes", AT.Ints), ("ends", AT.Ints), ("starts", AT.Ints))) : new(1, 3, 5, Attrs()),
+        "Concat" => new(1, 1, Unbounded, Attrs(("axis", AT.Int))),
+        "Split" => opset switch
+        {
+            < 2 => new(1, 1, 2, Attrs(("axis", AT.Int), ("split", AT.Ints)), MaxOutputs: Unbounded),
+            < 13 => new(1, 1, 1, Attrs(("axis", AT.Int), ("split", AT.Ints)), MaxOutputs: Unbounded),
+            < 18 => new(1, 1, 2, Attrs(("axis", AT.Int)), MaxOutputs: Unbounded),
+            _ => new(1, 1, 2, Attrs(("axis", AT.Int), ("num_outputs", AT.Int)), MaxOutputs: Unbounded),
+        },
+        "Unsqueeze" => opset < 13 ? new(1, 1, 1, Attrs(("axes", AT.Ints))) : new(1, 2, 2, Attrs()),
+        "Squeeze" => opset < 13 ? new(1, 1, 1, Attrs(("axes", AT.Ints))) : new(1, 1, 2, Attrs()),
+        "Expand" => new(8, 2, 2, Attrs()),
+        "Equal" => new(1, 2, 2, opset < 7 ? Attrs(("axis", AT.Int), ("broadcast", AT.Int)) : Attrs()),
+        "Where" => new(9, 3, 3, Attrs()),
         _ => null,
     };
 
@@ -204,7 +224,7 @@ public static class OnnxValidator
     static string Listed(IReadOnlyList<string>? names) => names is null ? "" : $" ({string.Join(", ", names)})";
 
     static string Count(int min, int max, string what) =>
-        min == max ? $"{min} {what}{(min == 1 ? "" : "s")}" : $"{min} to {max} {what}s";
+        min == max ? $"{min} {what}{(min == 1 ? "" : "s")}" : max == Unbounded ? $"at least {min} {what}{(min == 1 ? "" : "s")}" : $"{min} to {max} {what}s";
 
     /// <summary>The element type and dims of the tensor a (checked) Constant node defines, named by its output, for the type
     /// checks of scales and zero points; no data.</summary>

@@ -68,11 +68,10 @@ public sealed partial class LowerOnnxToIr
     {
         if (AsLayout(ins[0]) is not { } lv) return null;
         int rank = lv.Shape.Length, lead = lv.Torch ? 0 : lv.Batch.Length;
-        var perm = node.Ints("perm")?.Select(p => (int)p).ToArray() ?? Enumerable.Range(0, rank).Reverse().ToArray();
+        var perm = PermOf(node, rank);
         string Unsupported(string why) => $"Transpose of an activation of shape {ShapeUtil.Format(lv.Shape)} with perm [{string.Join(", ", perm)}]: {why}; " +
             "supported are the transposes of attention: an activation's last two axes (K for Q·Kᵀ), and the head split [.., T, H, dh] → [.., H, T, dh] " +
             "or [.., H, dh, T] and back";
-        if (perm.Length != rank || perm.Order().Where((p, i) => p != i).Any()) throw Error(node, $"perm [{string.Join(", ", perm)}] is not a permutation of {rank} axes");
         if (perm.Take(lead).Where((p, i) => p != i).Any())
             throw Error(node, Unsupported("it moves a leading (batch) axis" + (rank == 3 && !lv.Torch ? " (torch's nn.MultiheadAttention with batch_first=False " +
                 "splits heads across a batch over 1 like this: HwGen takes its sequence-first layout at batch 1 only; export with batch_first=True)" : "")));
@@ -150,7 +149,7 @@ public sealed partial class LowerOnnxToIr
     /// <summary>The nodes that take attention layout views: Reshape, Flatten, Transpose, a product of two activations, Identity and the
     /// QDQ pair.</summary>
     static bool TakesViews(OnnxNode node, Abs?[] ins) =>
-        node.OpType is "Reshape" or "Flatten" or "Transpose" or "QuantizeLinear" or "DequantizeLinear" or "Identity"
+        node.OpType is "Reshape" or "Flatten" or "Transpose" or "QuantizeLinear" or "DequantizeLinear" or "Identity" || QonnxQuant.Is(node)
         || node.OpType is "MatMul" or "Gemm" && ins.Take(2).All(x => x is RealView or LayoutView);
 
     /// <summary>The one step before the lowerings for attention layout views (a head split or transpose HwGen moves no data for) and
@@ -167,7 +166,7 @@ public sealed partial class LowerOnnxToIr
             if (ins[i] is LayoutView lv && !takesViews)
                 throw Error(node, $"{op} input {i} '{node.Inputs[i]}' is an activation in a changed layout ({Describe(lv)}, {ShapeUtil.Format(lv.Shape)}): HwGen " +
                     "moves no data for attention's Reshape and Transpose, so only a MatMul of two activations (Q·Kᵀ, P·V), a Reshape or Transpose " +
-                    "(merging the heads back) or a QuantizeLinear/DequantizeLinear pair may take it");
+                    "(merging the heads back) or a quantizer (a QuantizeLinear/DequantizeLinear pair, QONNX's Quant) may take it");
             if (ins[i] is MaskedScores ms && op is not ("Softmax" or "QuantizeLinear" or "DequantizeLinear" or "Identity"))
                 throw Error(node, $"{op} input {i} '{node.Inputs[i]}' is the scores masked by the Add '{ms.Node}' (a constant of 0 and values at most -10^4 " +
                     "is an attention mask): only a Softmax may take masked scores, directly or through a QuantizeLinear/DequantizeLinear pair");
@@ -214,18 +213,20 @@ public sealed partial class LowerOnnxToIr
         return Emit(new Reshape(Legal(p.Node + "_shape"), y, NewValue(node.Outputs[0], y.Type with { Shape = onnx }), onnx));
     }
 
-    /// <summary>QuantizeLinear of an attention layout: a layout view keeps its parameters (ONNX Runtime's QDQ pair around a
-    /// Reshape or Transpose); P·V with heads is stored merged and seen split. Null for everything else.</summary>
-    Abs? QuantizeLayout(OnnxNode node, Abs? x, QuantParams q, DType onnxType)
+    /// <summary>QuantizeLinear (<paramref name="onnxType"/>: the quantized view it gives) or a QONNX quantizer (null: a real view
+    /// again, codes in <paramref name="range"/>) of an attention layout: a layout view keeps its parameters (ONNX Runtime's QDQ
+    /// pair around a Reshape or Transpose); P·V with heads is stored merged and seen split. Null for everything else.</summary>
+    Abs? QuantizeLayout(OnnxNode node, Abs? x, QuantParams q, DType? onnxType, (int Lo, int Hi) range)
     {
         switch (x)
         {
             case LayoutView { OnnxType: null } lv:
-                return lv.V.Type.Quant!.SameAs(q) ? lv with { OnnxType = onnxType }
-                    : throw Error(node, $"QuantizeLinear of an activation in a changed layout ({Describe(lv)}) to other parameters than its own is not supported " +
-                        "(keep the Reshape's or Transpose's QDQ pair at the input's scale and zero point)");
+                return lv.V.Type.Quant!.SameAs(q) && range == FullRange ? lv with { OnnxType = onnxType }
+                    : throw Error(node, $"{node.OpType} of an activation in a changed layout ({Describe(lv)}) to " +
+                        (range == FullRange ? "other parameters than its own" : $"the codes [{range.Lo}, {range.Hi}]") + " is not supported " +
+                        "(keep the Reshape's or Transpose's quantizer at the input's scale and zero point, 8 bits)");
             case PendingActMatMul { Merged: true } pm:
-                var y = EmitActMatMul(node, pm, q, FullRange);
+                var y = EmitActMatMul(node, pm, q, range);
                 return new LayoutView(y, pm.A.Type.Shape.SkipLast(3).ToArray(), "htd", pm.Heads, onnxType, pm.Torch);  // A is [.., H, M, K]
             default:
                 return null;

@@ -71,9 +71,17 @@ public sealed partial class LowerOnnxToIr
     {
         if (LowerActTranspose(node, ins) is { } view) return view;
         if (ins[0] is not QConst q) throw Error(node, "Transpose of activations needs a layout engine HwGen does not have yet (constant weights are fine)");
-        var perm = node.Ints("perm");
-        var p = perm?.Select(v => (int)v).ToArray() ?? Enumerable.Range(0, q.Q.Rank).Reverse().ToArray();
+        var p = PermOf(node, q.Q.Rank);
+        var perm = p.Select(v => (long)v).ToArray();
         int axis = q.Scale.Size == 1 ? q.Axis : Array.IndexOf(p, q.Axis);
         return new QConst(OnnxEvaluator.Transpose(q.Q, perm), q.Scale, q.Zp, axis, () => OnnxEvaluator.Transpose(q.Real, perm)) { QonnxBits = q.QonnxBits };
+    }
+
+    /// <summary>A Transpose's perm for an input of <paramref name="rank"/> axes (reversed when absent), checked to be a permutation.</summary>
+    int[] PermOf(OnnxNode node, int rank)
+    {
+        var perm = node.Ints("perm")?.Select(p => (int)p).ToArray() ?? Enumerable.Range(0, rank).Reverse().ToArray();
+        if (perm.Length != rank || perm.Order().Where((p, i) => p != i).Any()) throw Error(node, $"perm [{string.Join(", ", perm)}] is not a permutation of {rank} axes");
+        return perm;
     }
 }

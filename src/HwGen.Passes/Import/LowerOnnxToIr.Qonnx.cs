@@ -35,7 +35,8 @@ public sealed partial class LowerOnnxToIr
         int offset = spec.Signed ? 0 : 128;
         var q = QuantParams.PerTensor((float)scale.Data[0], (long)zp.Data[0] - offset);
         var rule = new QonnxRule((int)min, (int)max, spec.Rounding, offset);
-        return new RealView(QuantizeTo(node, ins[0], q, ((int)min - offset, (int)max - offset), rule));
+        var range = ((int)min - offset, (int)max - offset);
+        return QuantizeLayout(node, ins[0], q, null, range) ?? new RealView(QuantizeTo(node, ins[0], q, range, rule));
     }
 
     /// <summary>Quantized constant: codes from QONNX's rule, the per-channel axis from the shape of scale and zero point.</summary>

@@ -30,7 +30,7 @@ public sealed partial class LowerOnnxToIr
     Abs LowerQuantize(OnnxNode node, Abs?[] ins)
     {
         var (q, onnxType) = ActivationQuant(node, ins);
-        if (QuantizeLayout(node, ins[0], q, onnxType) is { } layout) return layout;
+        if (QuantizeLayout(node, ins[0], q, onnxType, FullRange) is { } layout) return layout;
         if (ins[0] is MaskedScores { OnnxType: null } masked) return QuantizeMasked(node, masked, q, onnxType);
         return new Quantized(QuantizeTo(node, ins[0], q, FullRange, null), onnxType);
     }
@@ -60,8 +60,6 @@ public sealed partial class LowerOnnxToIr
                 return EmitGemm(node, pm, q, range);
             case PendingAdd pa:
                 return EmitAdd(node, pa, q, range);
-            case PendingActMatMul { Merged: true }:
-                throw Error(node, "the heads of P·V are quantized here by a QONNX quantizer; only QuantizeLinear takes them");
             case PendingActMatMul pm:
                 return EmitActMatMul(node, pm, q, range);
             case PendingClamp pc when pc.V.Type.Quant!.SameAs(q):

@@ -42,9 +42,9 @@ public sealed partial class LowerOnnxToIr
     Abs? LowerFramed(OnnxNode node, Abs?[] ins)
     {
         string op = node.OpType;
-        if (op == "Transpose" && ins[0] is Framed { F: SeqFrame { Flat: false } } back && Perm(node, 3) is [1, 0, 2])
+        if (op == "Transpose" && ins[0] is Framed { F: SeqFrame { Flat: false } } back && PermOf(node, 3) is [1, 0, 2])
             return back.Inner;
-        if (op == "Transpose" && ins[0] is RealView or Quantized && Shape3(ins[0]!) is [var b, var t, _] && Perm(node, 3) is [1, 0, 2])
+        if (op == "Transpose" && ins[0] is RealView or Quantized && Shape3(ins[0]!) is [var b, var t, _] && PermOf(node, 3) is [1, 0, 2])
             return new Framed(ins[0]!, new SeqFrame(t, b, false));
         if (op is "Mul" or "Div" && ins[0] is LayoutView { OnnxType: null } lv && ins.Length == 2 && ins[1] is Const)
             return new Framed(LowerOp(node, [new RealView(lv.V), ins[1]]), new ViewFrame(lv));
@@ -52,9 +52,9 @@ public sealed partial class LowerOnnxToIr
 
         if (ins.FirstOrDefault(a => a is Framed { F: ViewFrame }) is Framed { F: ViewFrame vf } viewed)
         {
-            if (op is not ("QuantizeLinear" or "DequantizeLinear" or "Identity"))
+            if (!IsQuantizer(node) && op != "Identity")
                 throw Error(node, $"{op} of the scaled attention view '{node.Inputs[Array.IndexOf(ins, viewed)]}' ({Describe(vf.Template)}): only its " +
-                    "QuantizeLinear/DequantizeLinear pair may take it before the MatMul of two activations");
+                    "quantizer (a QuantizeLinear/DequantizeLinear pair, QONNX's Quant) may take it before the MatMul of two activations");
             return Reframe(LowerOp(node, ins.Select(a => a == viewed ? viewed.Inner : a).ToArray()), vf);
         }
         var frames = ins.OfType<Framed>().Select(f => (SeqFrame)f.F).Distinct().ToList();
@@ -63,15 +63,15 @@ public sealed partial class LowerOnnxToIr
             throw Error(node, $"{op} of sequence-first activations of different shapes ({string.Join(", ", frames.Select(f => ShapeUtil.Format(SeqShape(f, 0)[..^1])))})");
         var x = (Framed)ins.First(a => a is Framed)!;
         if (op == "Reshape") return ReshapeSequenceFirst(node, ins, x, sf);
-        if (!RowWise.Contains(op) || ins.Any(a => a is not (null or Framed or Const or QConst)))
+        if (!(RowWise.Contains(op) || IsQuantizer(node)) || ins.Any(a => a is not (null or Framed or Const or QConst)))
             throw Error(node, $"{op} of the sequence-first activation '{node.Inputs[Array.IndexOf(ins, x)]}' ({SeqDescription(sf)}): HwGen stores it " +
                 "batch-first and moves no data for torch's Transpose, so only row-wise ops (a MatMul or Gemm with constant weights, a bias, " +
-                "LayerNorm, Softmax over the features, a QuantizeLinear/DequantizeLinear pair), a Slice of its features, the head split " +
+                "LayerNorm, Softmax over the features, a quantizer), a Slice of its features, the head split " +
                 "[T, B·H, dh] and the Transpose back may take it");
         var inner = ins.Select(a => a is Framed f ? f.Inner : a).ToArray();
         for (int i = 0; i < ins.Length; i++)
             if (((ins[i] as Const)?.T ?? (ins[i] as QConst)?.Real) is { } c
-                && !(op is "Slice" or "Clip" && i > 0 || op is "QuantizeLinear" or "DequantizeLinear" && i > 0 || op is "Gemm" or "MatMul" && i == 1)
+                && !(op is "Slice" or "Clip" && i > 0 || IsQuantizer(node) && i > 0 || op is "Gemm" or "MatMul" && i == 1)
                 && c.Shape.SkipLast(1).Any(d => d != 1))
                 throw Error(node, $"{op} of a sequence-first activation and a constant of shape {ShapeUtil.Format(c.Shape)}: the constant must be the same " +
                     "for every row (size 1 on every axis but the last)");
@@ -80,7 +80,8 @@ public sealed partial class LowerOnnxToIr
         return new Framed(op == "Slice" ? LowerSlice(node, inner, SeqShape(sf, FeaturesOf(x.Inner)), tokens: false) : LowerOp(node, inner), sf);
     }
 
-    static int[]? Perm(OnnxNode node, int rank) => node.Ints("perm")?.Select(p => (int)p).ToArray() is { } p ? p : Enumerable.Range(0, rank).Reverse().ToArray();
+    /// <summary>QuantizeLinear, DequantizeLinear or a QONNX quantizer: a row-wise op whose other inputs are its parameters.</summary>
+    static bool IsQuantizer(OnnxNode node) => node.OpType is "QuantizeLinear" or "DequantizeLinear" || QonnxQuant.Is(node);
 
     static int[]? Shape3(Abs a) => a switch
     {

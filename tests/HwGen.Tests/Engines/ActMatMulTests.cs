@@ -149,6 +149,26 @@ public sealed class ActMatMulTests
         RtlCheck.BitExactInEstimatedCycles(simulator, dir.File("out"), c.Design.EstimatedCycles);
     }
 
+    /// <summary>The same multi-head attention written as Brevitas-style QONNX (each QDQ pair of an activation one Quant; a Quant
+    /// right after P·V with its heads): the same integer ops as the QDQ model, the same golden outputs, bit-exact in RTL.</summary>
+    [Fact]
+    public void Multi_head_attention_as_qonnx_is_the_qdq_model()
+    {
+        using var dir = new TempDir();
+        var qdq = AttentionModels.MultiHead(13, 2, 8, 16, 2, meanPool: true).Save(dir.File("qdq.onnx"));
+        var path = dir.File("qonnx.onnx");
+        File.WriteAllBytes(path, QdqToQonnx.Convert(File.ReadAllBytes(qdq)));
+        var config = new HwConfig { ArrayRows = 4, ArrayCols = 8, PortBytes = 4, ScratchpadBytes = 16384 };
+        var c = Flow.Compile(path, config);
+        var reference = Flow.Compile(qdq, config);
+        Assert.Equal(reference.Graph.Ops.Select(o => o.GetType().Name), c.Graph.Ops.Select(o => o.GetType().Name));
+        Assert.Equal([2, 2, 1], c.Graph.Ops.OfType<QMatMul>().Select(m => m.Heads));
+        var x = AttentionModels.Input(14, 2, 8, 16);
+        Assert.Equal(Flow.Golden(reference, [x]).Outputs[0].Data, Flow.Golden(c, [x]).Outputs[0].Data);
+        Flow.WriteDesignDirectory(c, dir.File("out"), [x], path);
+        RtlCheck.BitExactInEstimatedCycles("verilator", dir.File("out"), c.Design.EstimatedCycles);
+    }
+
     [Fact]
     public void A_head_dimension_the_array_cannot_tile_is_one_error_naming_the_node()
     {

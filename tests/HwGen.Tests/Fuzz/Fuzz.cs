@@ -26,8 +26,16 @@ public static class Fuzz
     /// <summary>The greedy scheduler keeps the runs that compile fast.</summary>
     const string FuzzConfig = """{ "scheduler": "greedy" }""";
 
-    public static byte[] SourceBytes(string source, TempDir dir) =>
-        File.ReadAllBytes(source == "one_layer" ? BadInputTests.Model(dir) : Repo.Example(source));
+    /// <summary>A transformer torch exported (<see cref="FuzzTransformerTests"/>).</summary>
+    public const string Transformer = "torch_encoder_digits";
+
+    public static byte[] SourceBytes(string source, TempDir dir) => File.ReadAllBytes(source switch
+    {
+        "one_layer" => BadInputTests.Model(dir),
+        Transformer => System.IO.Path.Combine(Repo.Root, "examples", Transformer, "model_op17.onnx"),
+        "tiny_vit_lambda" => System.IO.Path.Combine(Repo.Root, "examples", "tiny_vit_digits", "model_lambda.onnx"),
+        _ => Repo.Example(source),
+    });
 
     /// <summary>Runs a compile of <paramref name="model"/> bytes (and optionally a config and an input) and checks the outcome;
     /// an error must name one of <paramref name="files"/> (default model.onnx) and, when there are any, one of

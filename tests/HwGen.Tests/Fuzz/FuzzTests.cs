@@ -51,6 +51,31 @@ public sealed class FuzzStructureTests
     }
 }
 
+/// <summary>The same two families on a transformer torch exported (examples/torch_encoder_digits at opset 17: shape arithmetic,
+/// packed in_proj, class token, attention), fewer seeds: its compiles are slower.</summary>
+public sealed class FuzzTransformerTests
+{
+    public const int ByteSeeds = 80, StructureSeeds = 12;
+
+    public static TheoryData<int> ByteCases() => new(Enumerable.Range(0, ByteSeeds));
+
+    public static TheoryData<string, int> StructureCases()
+    {
+        var d = new TheoryData<string, int>();
+        foreach (var m in Fuzz.All)
+            for (int seed = 0; seed < StructureSeeds; seed++) d.Add(m.Name, seed);
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(ByteCases))]
+    public void Byte_mutation(int seed) => Fuzz.RunBytes(Fuzz.Transformer, seed);
+
+    [Theory]
+    [MemberData(nameof(StructureCases))]
+    public void Structural_mutation(string mutation, int seed) => Fuzz.RunStructure(mutation, Fuzz.Transformer, seed);
+}
+
 /// <summary>Configs with edge values, wrong types, unknown fields and broken JSON: a compile or one clean error naming a file.</summary>
 public sealed class FuzzConfigTests
 {
@@ -86,6 +111,9 @@ public sealed class FuzzRegressionTests
     [InlineData("bytes", "ffn_digits", 536)]  // a LayerNorm bias beyond long: Overflow in the unit's range check
     [InlineData("rewire-input", "ffn_digits", 75)]  // Softmax of a scalar: axis -1 of rank 0, IndexOutOfRange
     [InlineData("rewire-input", "one_layer", 5032)]  // run --semantics onnx: MatMul of a scalar, IndexOutOfRange
+    [InlineData("rewire-input", "tiny_vit_lambda", 129)]  // run --semantics onnx: a LayerNorm bias of shape [32, 64], IndexOutOfRange
+    [InlineData("rewire-input", "tiny_vit_lambda", 156)]  // a Transpose's perm of rank 4 on a constant of rank 2: ArgumentException
+    [InlineData("rewire-input", "tiny_vit_lambda", 158)]  // the same on a scalar constant
     public void Regression(string family, string source, int seed)
     {
         switch (family)

@@ -116,6 +116,38 @@ public sealed class OnnxValidatorTests
     public void An_attribute_the_op_does_not_have() =>
         Fails(m => Node(m, "fc").Attribute.Add(new AttributeProto { Name = "colour", Type = AT.Int, I = 1 }), "node 'fc'", "MatMul has no attribute 'colour'");
 
+    /// <summary>The shape arithmetic torch writes around attention (folded on import) is checked like every other op: the
+    /// first node of <paramref name="op"/> in the torch encoder example at <paramref name="opset"/>, given an attribute it
+    /// does not have, or two more inputs, or one fewer.</summary>
+    [Theory]
+    [InlineData("Shape", 17, "attribute", "Shape has no attribute 'colour'")]
+    [InlineData("Where", 17, "more", "Where takes 3 inputs at opset 17, got 5")]
+    [InlineData("Gather", 13, "more", "Gather takes 2 inputs at opset 13, got 4")]
+    [InlineData("Unsqueeze", 13, "fewer", "Unsqueeze takes 2 inputs at opset 13, got 1")]
+    [InlineData("Concat", 17, "none", "Concat takes at least 1 input at opset 17, got 0")]
+    public void Torch_shape_arithmetic_is_checked(string op, int opset, string change, string reason)
+    {
+        string? name = null;
+        var line = Fails(d =>
+        {
+            var path = d.File("model.onnx");
+            File.Copy(Path.Combine(Repo.Root, "examples", "torch_encoder_digits", $"model_op{opset}.onnx"), path);
+            return path;
+        }, m =>
+        {
+            var n = m.Graph.Node.First(n => n.OpType == op);
+            name = n.Name;
+            switch (change)
+            {
+                case "attribute": n.Attribute.Add(new AttributeProto { Name = "colour", Type = AT.Int, I = 1 }); break;
+                case "more": n.Input.Add(n.Input[0]); n.Input.Add(n.Input[0]); break;
+                case "fewer": n.Input.RemoveAt(n.Input.Count - 1); break;
+                default: n.Input.Clear(); break;
+            }
+        }, reason);
+        Assert.Contains($"node '{name}'", line);
+    }
+
     [Theory]
     [InlineData(false, "tensor attribute 'value' holds no tensor")]
     [InlineData(true, "element type Undefined")]
