@@ -12,9 +12,10 @@ namespace HwGen.Rtl.Engines.SparseAttention;
 /// The sparse attention engine (<c>hw.qattention</c>, which SparsifyAttention makes of a masked Q·Kᵀ → softmax → P·V when the
 /// config's <c>sparseAttention</c> names the layer). Its golden kernel computes, per query row, scores only at the row's
 /// non-zeros and runs the softmax unit over them. On the device (templates/hwgen_sparse_engine.v.sbn) its <see cref="Satt"/>
-/// instructions run one at a time on the score unit (<see cref="SparseScores"/>), the NN-LUT softmax unit over the row's score
-/// buffer and the weighted-sum unit (<see cref="SparsePv"/>); a key block's kept columns come in the instruction, so the column
-/// generator (<see cref="SparseColumns"/>) is not used yet.
+/// instructions run on three stages that work on three query rows at once (<see cref="SattTimer"/>): the score unit
+/// (<see cref="SparseScores"/>, port B), the NN-LUT softmax unit over a row's score buffer, and the weighted-sum unit
+/// (<see cref="SparsePv"/>, port A), with two slots of score and probability buffers; a key block's kept columns come in the
+/// instruction, so the column generator (<see cref="SparseColumns"/>) is not used yet.
 /// </summary>
 public sealed class SparseAttentionEngine : IDeviceEngine
 {
@@ -24,6 +25,9 @@ public sealed class SparseAttentionEngine : IDeviceEngine
     public IReadOnlyList<InstructionFormat> Formats { get; } = [Satt.Layout];
 
     public bool Implements(Op op) => op is QAttention;
+
+    /// <summary>The score, softmax and weighted-sum stages overlap (<see cref="SattTimer"/>).</summary>
+    public IUnitTimer Timer(HwConfig c) => new SattTimer();
 
     /// <summary>The attention ops of a graph in order: unit i of the engine computes Units(g)[i].</summary>
     public static IReadOnlyList<QAttention> Units(Graph g) => g.Ops.OfType<QAttention>().ToList();
@@ -58,7 +62,7 @@ public sealed class SparseAttentionEngine : IDeviceEngine
         for (int blk = 0; blk < ys.RowBlocks; blk++)
             for (int t = 0; t < ys.Tiles; t++)
             {
-                var steps = new List<SattStep>();
+                var rows = new List<(List<SattStep> Scores, List<SattStep> Sums)>();
                 var ins = new List<int>();
                 int Use(Storage st, int block, int tile) { int x = b.Act(st, block, tile); if (!ins.Contains(x)) ins.Add(x); return x; }
                 for (int hd = 0; hd < a.Heads; hd++)
@@ -72,22 +76,43 @@ public sealed class SparseAttentionEngine : IDeviceEngine
                         var blocks = mask.Columns(i, a.N).Select(j => seq * a.N + j).GroupBy(j => j / r)
                             .Select(grp => (Block: grp.Key, Mask: grp.Aggregate(0u, (mk, j) => mk | 1u << (j % r)))).OrderBy(x => x.Block).ToList();
                         int qTile = Use(qs, blk, qt), yTile = b.Act(ys, blk, t), count = blocks.Sum(x => System.Numerics.BitOperations.PopCount(x.Mask));
+                        var row = (Scores: new List<SattStep>(), Sums: new List<SattStep>());
                         for (int pass = 0; pass < 2; pass++)
                             for (int k = 0; k < blocks.Count; k++)
                             {
                                 var (kb, mk) = blocks[k];
                                 var st = pass == 0 ? ks : vs;
                                 int group = pass == 0 ? qg : yg;
-                                steps.Add(new SattStep(y, hd, kb, mk, pass == 1, k == 0, k == blocks.Count - 1, count, qTile, qg * qs.RowsIn(blk) + y % r, qs.RowsIn(blk),
+                                (pass == 0 ? row.Scores : row.Sums).Add(new SattStep(y, hd, kb, mk, pass == 1, k == 0, k == blocks.Count - 1, count, qTile, qg * qs.RowsIn(blk) + y % r, qs.RowsIn(blk),
                                     Use(st, kb, pass == 0 ? qt : hd * a.Dv / cols), group * st.RowsIn(kb), st.RowsIn(kb), pass == 0 ? a.Dk / r : a.Dv / r,
                                     yTile, yg * ys.RowsIn(blk) + y % r, unit));
                             }
+                        rows.Add(row);
                     }
                 }
+                var steps = Pipelined(rows);
                 if (steps.Count == 0) continue;
                 int yOut = b.Act(ys, blk, t);
                 b.Task(new SattTask(a, blk, steps, yOut), $"{a.Name}[b{blk},f{t * cols}]", ins, [yOut]);
             }
+    }
+
+    /// <summary>The order of a task's SATTs that keeps the engine's three stages busy: the score SATTs of row i + 2 interleaved,
+    /// block by block, with the weighted sums of row i (the softmax stage works on row i + 1 meanwhile; <see cref="SattTimer"/>).</summary>
+    public static List<SattStep> Pipelined(IReadOnlyList<(List<SattStep> Scores, List<SattStep> Sums)> rows)
+    {
+        var order = new List<SattStep>();
+        for (int i = 0; i < rows.Count + 2; i++)
+        {
+            var scores = i < rows.Count ? rows[i].Scores : [];
+            var sums = i >= 2 ? rows[i - 2].Sums : [];
+            for (int k = 0; k < Math.Max(scores.Count, sums.Count); k++)
+            {
+                if (k < scores.Count) order.Add(scores[k]);
+                if (k < sums.Count) order.Add(sums[k]);
+            }
+        }
+        return order;
     }
 
     /// <summary>The engine's units' softmax module (the NN-LUT softmax unit with the op's tables).</summary>
@@ -118,17 +143,15 @@ public sealed class SparseAttentionEngine : IDeviceEngine
         var (gk, gv) = Groups(d.Graph, d.Config);
         int cb = Math.Max(6, (int)Math.Ceiling(Math.Log2(units.Max(u => u.N) + 1)) + 1), nmax = 1 << cb;
         int Bit(string name) => Satt.Layout.Fields.Single(f => f.Name == name).Offset;
+        static string Assign(IEnumerable<KeyValuePair<string, string>> ports) => string.Join(" ", ports.Select(kv => $"{kv.Key} = {kv.Value};"));
         var values = new Dictionary<string, object>
         {
-            ["decode"] = Satt.Layout.Decode("ir"), ["wdata_expr"] = common.ActLineToPort("o_line"), ["nmax"] = nmax, ["count_bits"] = cb,
-            ["nunits"] = units.Count, ["mask_lsb"] = Bit("mask"), ["pv_bit"] = Bit("pv"), ["first_bit"] = Bit("first"),
+            ["s_decode"] = Satt.Layout.Decode("s_ir", "s_"), ["v_decode"] = Satt.Layout.Decode("v_ir", "v_"), ["wdata_expr"] = common.ActLineToPort("o_line"),
+            ["nmax"] = nmax, ["count_bits"] = cb, ["nunits"] = units.Count, ["mask_lsb"] = Bit("mask"), ["pv_bit"] = Bit("pv"), ["first_bit"] = Bit("first"),
             ["units"] = units.Select((u, i) => new Dictionary<string, object>
             {
-                ["index"] = i, ["softmax"] = SoftmaxOf(u).Name,
-                ["assign"] = string.Join(" ", SparseScores.Parameters(u).Concat(SparsePv.Parameters(u).Select(kv => (kv.Key switch
-                {
-                    "mult" or "shift" or "lo" or "hi" => "pv_" + kv.Key, var k => k,
-                }, kv.Value)).Select(kv => new KeyValuePair<string, string>(kv.Item1, kv.Value))).Select(kv => $"{kv.Key} = {kv.Value};")),
+                ["index"] = i, ["softmax"] = SoftmaxOf(u).Name, ["score_assign"] = Assign(SparseScores.Parameters(u)),
+                ["pv_assign"] = Assign(SparsePv.Parameters(u).Select(kv => KeyValuePair.Create(kv.Key is "mult" or "shift" or "lo" or "hi" ? "pv_" + kv.Key : kv.Key, kv.Value))),
             }).ToList(),
         };
         yield return (Module, Templates.Render("templates", Module + ".v.sbn", common, values));
@@ -221,15 +244,28 @@ public sealed record SattStep(int Row, int Head, int KeyBlock, uint Mask, bool P
 /// <summary>One output tile of a sparse attention: its rows' SATT instructions, row by row and head by head.</summary>
 public sealed record SattTask(QAttention Att, int Block, IReadOnlyList<SattStep> Steps, int Y) : TileTask(Att, Block)
 {
-    public override IEnumerable<Instruction> Emit(EmitContext ctx) => Steps.Select(s => new Satt(Att, s.Row, s.Head, s.KeyBlock)
+    public override IEnumerable<Instruction> Emit(EmitContext ctx) => Instructions(ctx.Line);
+
+    IEnumerable<Satt> Instructions(Func<int, int> line) => Steps.Select(s => new Satt(Att, s.Row, s.Head, s.KeyBlock)
     {
-        Owner = Att, QLine = ctx.Line(s.QTile) + s.QOffset, QStride = s.QStride, KvLine = ctx.Line(s.KvTile) + s.KvOffset, KvStride = s.KvStride,
-        DstLine = ctx.Line(Y) + s.YOffset, Mask = s.Mask, Groups = s.Groups, UnitIndex = s.Unit, Pv = s.Pv, First = s.First, Last = s.Last, Count = s.Count,
+        Owner = Att, QLine = line(s.QTile) + s.QOffset, QStride = s.QStride, KvLine = line(s.KvTile) + s.KvOffset, KvStride = s.KvStride,
+        DstLine = line(Y) + s.YOffset, Mask = s.Mask, Groups = s.Groups, UnitIndex = s.Unit, Pv = s.Pv, First = s.First, Last = s.Last, Count = s.Count,
     });
 
     public override string Needs(long bytes, HwConfig c) =>
         $"{Att.Mnemonic} '{Att.Name}' keeps, for a block of result rows, the query tiles and the key and value tiles its masks reach, and the output tile: {bytes} bytes";
 
-    public override long Cycles(HwConfig c, IReadOnlyList<TileTensor> tensors) =>
-        Steps.Sum(s => Satt.CyclesOf(s.Pv, s.First, s.Last, System.Numerics.BitOperations.PopCount(s.Mask), s.Groups, s.Count, SparseScores.Latency(Att)));
+    /// <summary>The engine's timer over the task's SATTs alone, each taken as soon as its stage is ready: from the first take to
+    /// the last retirement.</summary>
+    public override long Cycles(HwConfig c, IReadOnlyList<TileTensor> tensors)
+    {
+        var timer = new SattTimer();
+        long a = 0, end = 0;
+        foreach (var i in Instructions(_ => 0))
+        {
+            a = Math.Max(a + 1, timer.ReadyFor(i));
+            end = Math.Max(end, timer.Take(i, a).Retire);
+        }
+        return end;
+    }
 }
