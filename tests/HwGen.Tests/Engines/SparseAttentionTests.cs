@@ -243,4 +243,25 @@ public sealed class SparseAttentionTests
         Assert.Contains(c.Design.Program, i => i is HwGen.Rtl.Engines.SparseAttention.Satt);
         HwGen.Cli.Flow.Golden(c, [AttentionModels.Input(32, batch, tokens, 16)]);
     }
+
+    /// <summary>The engine holds two rows' scores and two rows' probabilities: its timer refuses a program whose score SATTs run
+    /// more rows ahead of the weighted sums than that (the RTL would wait forever), and times the compiler's order.</summary>
+    [Fact]
+    public void The_engine_timer_refuses_score_rows_too_far_ahead_of_their_weighted_sums()
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.MultiHead(31, 1, 16, 16, 2).Save(dir.File("m.onnx"));
+        var c = HwGen.Cli.Flow.Compile(path, Sparse("softmax=lambda(s=2, w=4)"));
+        var satts = c.Design.Program.OfType<HwGen.Rtl.Engines.SparseAttention.Satt>().ToList();
+        static void Run(IEnumerable<HwGen.Rtl.Engines.SparseAttention.Satt> program)
+        {
+            var timer = new HwGen.Rtl.Engines.SparseAttention.SattTimer();
+            long a = 0;
+            foreach (var i in program) timer.Take(i, a = Math.Max(a + 1, timer.ReadyFor(i)));
+        }
+        Run(satts);
+        var scoresFirst = satts.Where(i => !i.Pv).Concat(satts.Where(i => i.Pv));
+        var e = Assert.Throws<HwGen.Rtl.Program.InstructionSimulator.ProgramException>(() => Run(scoresFirst));
+        Assert.Contains("would wait forever for the softmax of row 2", e.Message);
+    }
 }
