@@ -160,7 +160,7 @@ public sealed class SparseAttentionTests
     [InlineData("attn=model/vitcod(theta=1.5)", "layer 'attn' head 1: ViTCoD θ 1.5 is outside [0, 1]")]
     [InlineData("attn=dense/dense/dense", "layer 'attn': sparseAttention gives 3 masks for 2 heads (one for every head or one per head)")]
     [InlineData("attn=lambda(s=1)", "layer 'attn': attention mask 'lambda(s=1)': lambda needs 'w'")]
-    [InlineData("softmax=model", "sparseAttention names 'softmax', which is no attention softmax (softmaxes: attn)")]
+    [InlineData("softmax=model", "sparseAttention names 'softmax', which is no layer of the model (its layers: 'attn')")]
     public void A_bad_mask_is_one_error_naming_the_layer_and_head(string entries, string message)
     {
         var g = Dense(1, 4, 2, 2, 2, Enumerable.Repeat(true, 2 * 16).ToArray());
