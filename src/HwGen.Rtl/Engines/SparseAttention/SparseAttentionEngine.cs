@@ -51,50 +51,78 @@ public sealed class SparseAttentionEngine : IDeviceEngine
 
     public Tensor Evaluate(Op op, Tensor[] x) => Kernel((QAttention)op, x[0], x[1], x[2]);
 
-    /// <summary>One task per output tile (a block of result rows times the heads whose features lie in that tile): per row and
-    /// head, a score instruction per key block holding a kept column, then a weighted-sum instruction per such block; as inputs
-    /// the query tiles, and the key and value tiles of the blocks those instructions read.</summary>
+    /// <summary>One task per group of consecutive row blocks of an output tile column (the heads whose features lie in that tile):
+    /// a block joins the group while the group's tiles (query and output tiles, the key and value tiles its masks reach) take
+    /// at most half of each bank, so the engine's stages stay busy across the rows of many blocks. Per row and head, a score
+    /// instruction per key block holding a kept column and a weighted-sum instruction per such block (<see cref="Pipelined"/>).</summary>
     public void Lower(Op op, TileBuilder b)
     {
         var a = (QAttention)op;
         Storage qs = b.StorageOf(a.Q), ks = b.StorageOf(a.K), vs = b.StorageOf(a.V), ys = b.StorageOf(a.Output);
         int r = b.Config.ArrayRows, cols = b.Config.ArrayCols, unit = Units(b.Graph).ToList().IndexOf(a);
-        for (int blk = 0; blk < ys.RowBlocks; blk++)
-            for (int t = 0; t < ys.Tiles; t++)
-            {
-                var rows = new List<(List<SattStep> Scores, List<SattStep> Sums)>();
-                var ins = new List<int>();
-                int Use(Storage st, int block, int tile) { int x = b.Act(st, block, tile); if (!ins.Contains(x)) ins.Add(x); return x; }
-                for (int hd = 0; hd < a.Heads; hd++)
+        var heads = Enumerable.Range(0, a.Heads).ToLookup(hd => hd * a.Dv / cols);
+        // Row y of head hd: its key blocks with the block's kept columns.
+        List<(int Block, uint Mask)> KeyBlocks(int hd, int y) => a.MaskOf(hd).Columns(y % a.M, a.N).Select(j => y / a.M * a.N + j).GroupBy(j => j / r)
+            .Select(grp => (Block: grp.Key, Mask: grp.Aggregate(0u, (mk, j) => mk | 1u << (j % r)))).OrderBy(x => x.Block).ToList();
+        IEnumerable<(Storage St, int Block, int Tile)> TilesOf(int blk, int t) => heads[t].SelectMany(hd =>
+            Enumerable.Range(blk * r, ys.RowsIn(blk)).SelectMany(y => KeyBlocks(hd, y))
+                .SelectMany(k => new[] { (ks, k.Block, hd * a.Dk / cols), (vs, k.Block, hd * a.Dv / cols) })
+                .Append((qs, blk, hd * a.Dk / cols)).Append((ys, blk, t)));
+        bool Fits(IEnumerable<(Storage St, int Block, int Tile)> tiles) =>
+            tiles.GroupBy(x => x.St.Bank).All(g => g.Sum(x => (long)x.St.TileLines(x.Block, x.Tile)) <= b.Config.LinesOf(g.Key) / 2);
+
+        void Make(List<int> group, int t)
+        {
+            var rows = new List<(List<SattStep> Scores, List<SattStep> Sums)>();
+            var ins = new List<int>();
+            var outs = new List<int>();
+            int Use(Storage st, int block, int tile) { int x = b.Act(st, block, tile); if (!ins.Contains(x)) ins.Add(x); return x; }
+            foreach (int blk in group)
+                foreach (int hd in heads[t])
                 {
-                    if (hd * a.Dv / cols != t) continue;
                     int qt = hd * a.Dk / cols, qg = hd * a.Dk % cols / r, yg = hd * a.Dv % cols / r;
-                    var mask = a.MaskOf(hd);
                     for (int y = blk * r; y < blk * r + ys.RowsIn(blk); y++)
                     {
-                        int seq = y / a.M, i = y % a.M;
-                        var blocks = mask.Columns(i, a.N).Select(j => seq * a.N + j).GroupBy(j => j / r)
-                            .Select(grp => (Block: grp.Key, Mask: grp.Aggregate(0u, (mk, j) => mk | 1u << (j % r)))).OrderBy(x => x.Block).ToList();
+                        var blocks = KeyBlocks(hd, y);
                         int qTile = Use(qs, blk, qt), yTile = b.Act(ys, blk, t), count = blocks.Sum(x => System.Numerics.BitOperations.PopCount(x.Mask));
+                        if (!outs.Contains(yTile)) outs.Add(yTile);
                         var row = (Scores: new List<SattStep>(), Sums: new List<SattStep>());
                         for (int pass = 0; pass < 2; pass++)
                             for (int k = 0; k < blocks.Count; k++)
                             {
                                 var (kb, mk) = blocks[k];
                                 var st = pass == 0 ? ks : vs;
-                                int group = pass == 0 ? qg : yg;
+                                int lines = pass == 0 ? qg : yg;
                                 (pass == 0 ? row.Scores : row.Sums).Add(new SattStep(y, hd, kb, mk, pass == 1, k == 0, k == blocks.Count - 1, count, qTile, qg * qs.RowsIn(blk) + y % r, qs.RowsIn(blk),
-                                    Use(st, kb, pass == 0 ? qt : hd * a.Dv / cols), group * st.RowsIn(kb), st.RowsIn(kb), pass == 0 ? a.Dk / r : a.Dv / r,
+                                    Use(st, kb, pass == 0 ? qt : hd * a.Dv / cols), lines * st.RowsIn(kb), st.RowsIn(kb), pass == 0 ? a.Dk / r : a.Dv / r,
                                     yTile, yg * ys.RowsIn(blk) + y % r, unit));
                             }
                         rows.Add(row);
                     }
                 }
-                var steps = Pipelined(rows);
-                if (steps.Count == 0) continue;
-                int yOut = b.Act(ys, blk, t);
-                b.Task(new SattTask(a, blk, steps, yOut), $"{a.Name}[b{blk},f{t * cols}]", ins, [yOut]);
+            string blocksName = group.Count == 1 ? $"b{group[0]}" : $"b{group[0]}..{group[^1]}";
+            b.Task(new SattTask(a, group[0], Pipelined(rows)), $"{a.Name}[{blocksName},f{t * cols}]", ins, outs);
+        }
+
+        for (int t = 0; t < ys.Tiles; t++)
+        {
+            if (!heads[t].Any()) continue;
+            var group = new List<int>();
+            var tiles = new HashSet<(Storage, int, int)>();
+            for (int blk = 0; blk < ys.RowBlocks; blk++)
+            {
+                var need = TilesOf(blk, t).ToHashSet();
+                if (group.Count > 0 && !Fits(tiles.Union(need)))
+                {
+                    Make(group, t);
+                    group.Clear();
+                    tiles.Clear();
+                }
+                group.Add(blk);
+                tiles.UnionWith(need);
             }
+            Make(group, t);
+        }
     }
 
     /// <summary>The order of a task's SATTs that keeps the engine's three stages busy: the score SATTs of row i + 2 interleaved,
@@ -241,15 +269,16 @@ public sealed class SparseAttentionEngine : IDeviceEngine
 public sealed record SattStep(int Row, int Head, int KeyBlock, uint Mask, bool Pv, bool First, bool Last, int Count, int QTile, int QOffset, int QStride,
     int KvTile, int KvOffset, int KvStride, int Groups, int YTile, int YOffset, int Unit);
 
-/// <summary>One output tile of a sparse attention: its rows' SATT instructions, row by row and head by head.</summary>
-public sealed record SattTask(QAttention Att, int Block, IReadOnlyList<SattStep> Steps, int Y) : TileTask(Att, Block)
+/// <summary>Some row blocks of an output tile column of a sparse attention: their rows' SATT instructions, in the order that keeps
+/// the engine's stages busy (<see cref="SparseAttentionEngine.Pipelined"/>).</summary>
+public sealed record SattTask(QAttention Att, int Block, IReadOnlyList<SattStep> Steps) : TileTask(Att, Block)
 {
     public override IEnumerable<Instruction> Emit(EmitContext ctx) => Instructions(ctx.Line);
 
     IEnumerable<Satt> Instructions(Func<int, int> line) => Steps.Select(s => new Satt(Att, s.Row, s.Head, s.KeyBlock)
     {
         Owner = Att, QLine = line(s.QTile) + s.QOffset, QStride = s.QStride, KvLine = line(s.KvTile) + s.KvOffset, KvStride = s.KvStride,
-        DstLine = line(Y) + s.YOffset, Mask = s.Mask, Groups = s.Groups, UnitIndex = s.Unit, Pv = s.Pv, First = s.First, Last = s.Last, Count = s.Count,
+        DstLine = line(s.YTile) + s.YOffset, Mask = s.Mask, Groups = s.Groups, UnitIndex = s.Unit, Pv = s.Pv, First = s.First, Last = s.Last, Count = s.Count,
     });
 
     public override string Needs(long bytes, HwConfig c) =>
