@@ -64,7 +64,7 @@ public sealed record Satt(QAttention Op, int Row, int Head, int KeyBlock) : Inst
 
     public override string Comment => $"{Op.Name}: row {Row} head {Head} keys {KeyBlock}.. {(Pv ? "P·V" : "Q·Kᵀ")}";
     protected override string Text =>
-        $"SATT  {(Pv ? "pv" : "qk")} q={QLine}/{QStride} kv={KvLine}/{KvStride} mask={Mask:x} groups={Groups} unit={UnitIndex}{(First ? " first" : "")}{(Last ? $" -> dst={DstLine}" : "")}";
+        $"SATT  {(Pv ? "pv" : "qk")} q={QLine}/{QStride} kv={KvLine}/{KvStride} mask={Mask:x} groups={Groups} unit={UnitIndex}{(First ? " first" : "")}{(Pv && Last ? $" -> dst={DstLine}" : Last ? " last" : "")}";
 
     /// <summary>Cycles its stage reads (and writes): score mode, the query row's lines when first and each kept key row's, a
     /// line a cycle; weighted-sum mode, each kept value row's, and when last the cycle the row's last line arrives and its
