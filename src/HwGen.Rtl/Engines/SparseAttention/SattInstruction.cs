@@ -5,8 +5,8 @@ using HwGen.Rtl.Program;
 namespace HwGen.Rtl.Engines.SparseAttention;
 
 /// <summary>
-/// SATT: one query row of one head of a <see cref="QAttention"/> against one block of arrayRows key rows, at the block's
-/// columns the row's mask keeps (<see cref="Mask"/>, bit b: key row b of the block). Score mode, on the engine's score
+/// SATT: one query row of one head of a <see cref="QAttention"/> against one or two blocks of arrayRows key rows, at the
+/// blocks' columns the row's mask keeps (<see cref="Mask"/>, bit b: key row b of the block; <see cref="Mask2"/> of the second). Score mode, on the engine's score
 /// stage: <see cref="First"/> starts a row, loading the query row's <see cref="Groups"/> lines (line <see cref="QLine"/> +
 /// g·<see cref="QStride"/>) into the score unit; each kept key row's lines (<see cref="KvLine"/> + g·<see cref="KvStride"/> + b)
 /// meet them, and each score (<see cref="SparseAttentionEngine.Score"/>) is appended to the row's score buffer; after the row's
@@ -23,6 +23,10 @@ public sealed record Satt(QAttention Op, int Row, int Head, int KeyBlock) : Inst
     public int KvLine { get; init; }
     public int DstLine { get; init; }
     public uint Mask { get; init; }
+    /// <summary>A second key block of the row, read after the first (its lines from <see cref="Kv2Line"/>, the same stride), when
+    /// <see cref="Mask2"/> keeps any column of it: a row's blocks go two to an instruction.</summary>
+    public int Kv2Line { get; init; }
+    public uint Mask2 { get; init; }
     public int QStride { get; init; }
     public int KvStride { get; init; }
     public int Groups { get; init; }
@@ -44,13 +48,15 @@ public sealed record Satt(QAttention Op, int Row, int Head, int KeyBlock) : Inst
         new("pv", 5, 29, 1, FieldKind.Bits, i => ((Satt)i).Pv ? 1 : 0),
         new("first", 5, 30, 1, FieldKind.Bits, i => ((Satt)i).First ? 1 : 0),
         new("last", 5, 31, 1, FieldKind.Bits, i => ((Satt)i).Last ? 1 : 0),
+        new("kv2", 6, 0, 32, FieldKind.Line, i => ((Satt)i).Kv2Line),
+        new("mask2", 7, 0, 32, FieldKind.Bits, i => ((Satt)i).Mask2),
     ]);
 
     public override InstructionFormat Format => Layout;
     public override string Unit => SparseAttentionEngine.Id;
 
-    int Kept => System.Numerics.BitOperations.PopCount(Mask);
-    int Span => 32 - System.Numerics.BitOperations.LeadingZeroCount(Mask);
+    int Kept => System.Numerics.BitOperations.PopCount(Mask) + System.Numerics.BitOperations.PopCount(Mask2);
+    static int Span(uint mask) => 32 - System.Numerics.BitOperations.LeadingZeroCount(mask);
 
     /// <summary>Score mode reads through port B (the query row's lines when first, then the kept key rows' lines); weighted-sum
     /// mode reads the kept value rows' lines and writes the row's lines (when last) through port A. A strided read declares
@@ -58,13 +64,14 @@ public sealed record Satt(QAttention Op, int Row, int Head, int KeyBlock) : Inst
     public override IEnumerable<Access> Accesses(HwConfig c)
     {
         if (!Pv && First) yield return Access.Read(QLine, (Groups - 1L) * QStride + 1, SpadPort.B);
-        yield return Access.Read(KvLine, (Groups - 1L) * KvStride + Span, Pv ? SpadPort.A : SpadPort.B);
+        yield return Access.Read(KvLine, (Groups - 1L) * KvStride + Span(Mask), Pv ? SpadPort.A : SpadPort.B);
+        if (Mask2 != 0) yield return Access.Read(Kv2Line, (Groups - 1L) * KvStride + Span(Mask2), Pv ? SpadPort.A : SpadPort.B);
         if (Pv && Last) yield return Access.WriteA(DstLine, (Groups - 1L) * QStride + 1);
     }
 
     public override string Comment => $"{Op.Name}: row {Row} head {Head} keys {KeyBlock}.. {(Pv ? "P·V" : "Q·Kᵀ")}";
     protected override string Text =>
-        $"SATT  {(Pv ? "pv" : "qk")} q={QLine}/{QStride} kv={KvLine}/{KvStride} mask={Mask:x} groups={Groups} unit={UnitIndex}{(First ? " first" : "")}{(Pv && Last ? $" -> dst={DstLine}" : Last ? " last" : "")}";
+        $"SATT  {(Pv ? "pv" : "qk")} q={QLine}/{QStride} kv={KvLine}/{KvStride} mask={Mask:x}{(Mask2 != 0 ? $" kv2={Kv2Line} mask2={Mask2:x}" : "")} groups={Groups} unit={UnitIndex}{(First ? " first" : "")}{(Pv && Last ? $" -> dst={DstLine}" : Last ? " last" : "")}";
 
     /// <summary>Cycles its stage reads (and writes): score mode, the query row's lines when first and each kept key row's, a
     /// line a cycle; weighted-sum mode, each kept value row's, and when last the cycle the row's last line arrives and its
@@ -107,7 +114,9 @@ public sealed record Satt(QAttention Op, int Row, int Head, int KeyBlock) : Inst
         if (ng < 1) throw new InstructionSimulator.ProgramException($"SATT of {ng} groups");
         var op = units[u];
         int zq = op.ZeroPoint(0), zk = op.ZeroPoint(1), zv = op.ZeroPoint(2), zp = (int)op.ProbQuant.ZeroPoint;
-        long mask = f["mask"];
+        // The kept key (value) rows in order: first block's, then the second's.
+        var kept = new[] { (Line: f["kv"], Mask: f["mask"]), (Line: f["kv2"], Mask: f["mask2"]) }
+            .SelectMany(k => Enumerable.Range(0, 32).Where(b => (k.Mask >> b & 1) != 0).Select(b => k.Line + b)).ToList();
         if (!f.Flag("pv"))
         {
             if (f.Flag("first"))
@@ -117,13 +126,12 @@ public sealed record Satt(QAttention Op, int Row, int Head, int KeyBlock) : Inst
             }
             if (s.Rows.Count == 0 || s.Query.Length != ng) throw new InstructionSimulator.ProgramException("SATT scores of a row that was not begun");
             var row = s.Rows.Last();
-            for (int b = 0; b < 32; b++)
+            foreach (long kRow in kept)
             {
-                if ((mask >> b & 1) == 0) continue;
                 long acc = 0;
                 for (int g = 0; g < ng; g++)
                 {
-                    byte[] q = s.Query[g], k = m.Line(f["kv"] + g * f["kvstride"] + b);
+                    byte[] q = s.Query[g], k = m.Line(kRow + g * f["kvstride"]);
                     for (int l = 0; l < r; l++) acc += ((long)(sbyte)q[l] - zq) * ((long)(sbyte)k[l] - zk);
                 }
                 row.Add(SparseAttentionEngine.Score(op, acc));
@@ -138,14 +146,13 @@ public sealed record Satt(QAttention Op, int Row, int Head, int KeyBlock) : Inst
             s.Next = 0;
             s.Acc = new long[ng * r];
         }
-        for (int b = 0; b < 32; b++)
+        foreach (long vRow in kept)
         {
-            if ((mask >> b & 1) == 0) continue;
             if (s.Next >= s.Probs.Length) throw new InstructionSimulator.ProgramException("SATT weighted sum past the row's scores");
             long p = s.Probs[s.Next++] - zp;
             for (int g = 0; g < ng; g++)
             {
-                byte[] v = m.Line(f["kv"] + g * f["kvstride"] + b);
+                byte[] v = m.Line(vRow + g * f["kvstride"]);
                 for (int l = 0; l < r; l++) s.Acc[g * r + l] += p * ((long)(sbyte)v[l] - zv);
             }
         }

@@ -87,15 +87,24 @@ public sealed class SparseAttentionEngine : IDeviceEngine
                         int qTile = Use(qs, blk, qt), yTile = b.Act(ys, blk, t), count = blocks.Sum(x => System.Numerics.BitOperations.PopCount(x.Mask));
                         if (!outs.Contains(yTile)) outs.Add(yTile);
                         var row = (Scores: new List<SattStep>(), Sums: new List<SattStep>());
+                        // The row's key blocks two to an instruction (two of the same rows, so of one stride).
+                        var chunks = new List<((int Block, uint Mask) A, (int Block, uint Mask)? B)>();
+                        for (int k = 0; k < blocks.Count; k++)
+                            chunks.Add(k + 1 < blocks.Count && ks.RowsIn(blocks[k].Block) == ks.RowsIn(blocks[k + 1].Block) ? (blocks[k], blocks[++k]) : (blocks[k], null));
                         for (int pass = 0; pass < 2; pass++)
-                            for (int k = 0; k < blocks.Count; k++)
+                            for (int k = 0; k < chunks.Count; k++)
                             {
-                                var (kb, mk) = blocks[k];
+                                var ((kb, mk), second) = chunks[k];
                                 var st = pass == 0 ? ks : vs;
-                                int lines = pass == 0 ? qg : yg;
-                                (pass == 0 ? row.Scores : row.Sums).Add(new SattStep(y, hd, kb, mk, pass == 1, k == 0, k == blocks.Count - 1, count, qTile, qg * qs.RowsIn(blk) + y % r, qs.RowsIn(blk),
-                                    Use(st, kb, pass == 0 ? qt : hd * a.Dv / cols), lines * st.RowsIn(kb), st.RowsIn(kb), pass == 0 ? a.Dk / r : a.Dv / r,
-                                    yTile, yg * ys.RowsIn(blk) + y % r, unit));
+                                int lines = pass == 0 ? qg : yg, kt = pass == 0 ? qt : hd * a.Dv / cols;
+                                (pass == 0 ? row.Scores : row.Sums).Add(new SattStep(y, hd, kb, mk, pass == 1, k == 0, k == chunks.Count - 1, count, qTile, qg * qs.RowsIn(blk) + y % r, qs.RowsIn(blk),
+                                    Use(st, kb, kt), lines * st.RowsIn(kb), st.RowsIn(kb), pass == 0 ? a.Dk / r : a.Dv / r,
+                                    yTile, yg * ys.RowsIn(blk) + y % r, unit)
+                                {
+                                    Kv2Tile = second is { } b2 ? Use(st, b2.Block, kt) : -1,
+                                    Kv2Offset = second is { } b3 ? lines * st.RowsIn(b3.Block) : 0,
+                                    Mask2 = second?.Mask ?? 0,
+                                });
                             }
                         rows.Add(row);
                     }
@@ -175,7 +184,7 @@ public sealed class SparseAttentionEngine : IDeviceEngine
         var values = new Dictionary<string, object>
         {
             ["s_decode"] = Satt.Layout.Decode("s_ir", "s_"), ["v_decode"] = Satt.Layout.Decode("v_ir", "v_"), ["wdata_expr"] = common.ActLineToPort("o_line"),
-            ["nmax"] = nmax, ["count_bits"] = cb, ["nunits"] = units.Count, ["mask_lsb"] = Bit("mask"), ["pv_bit"] = Bit("pv"), ["first_bit"] = Bit("first"),
+            ["nmax"] = nmax, ["count_bits"] = cb, ["nunits"] = units.Count, ["mask_lsb"] = Bit("mask"), ["mask2_lsb"] = Bit("mask2"), ["pv_bit"] = Bit("pv"), ["first_bit"] = Bit("first"),
             ["units"] = units.Select((u, i) => new Dictionary<string, object>
             {
                 ["index"] = i, ["softmax"] = SoftmaxOf(u).Name, ["score_assign"] = Assign(SparseScores.Parameters(u)),
@@ -264,10 +273,16 @@ public sealed class SparseAttentionEngine : IDeviceEngine
     }
 }
 
-/// <summary>One SATT of a task: row, head, key block and its column mask, mode and place in the row's sequence, the row's
+/// <summary>One SATT of a task: row, head, key block and its column mask (and a second block's), mode and place in the row's sequence, the row's
 /// score count, and the tiles (task tensor indices) and lines inside them it reads and writes.</summary>
 public sealed record SattStep(int Row, int Head, int KeyBlock, uint Mask, bool Pv, bool First, bool Last, int Count, int QTile, int QOffset, int QStride,
-    int KvTile, int KvOffset, int KvStride, int Groups, int YTile, int YOffset, int Unit);
+    int KvTile, int KvOffset, int KvStride, int Groups, int YTile, int YOffset, int Unit)
+{
+    /// <summary>The second key block (<see cref="Satt.Mask2"/>): its tile (-1: none) and line offset.</summary>
+    public int Kv2Tile { get; init; } = -1;
+    public int Kv2Offset { get; init; }
+    public uint Mask2 { get; init; }
+}
 
 /// <summary>Some row blocks of an output tile column of a sparse attention: their rows' SATT instructions, in the order that keeps
 /// the engine's stages busy (<see cref="SparseAttentionEngine.Pipelined"/>).</summary>
@@ -278,7 +293,7 @@ public sealed record SattTask(QAttention Att, int Block, IReadOnlyList<SattStep>
     IEnumerable<Satt> Instructions(Func<int, int> line) => Steps.Select(s => new Satt(Att, s.Row, s.Head, s.KeyBlock)
     {
         Owner = Att, QLine = line(s.QTile) + s.QOffset, QStride = s.QStride, KvLine = line(s.KvTile) + s.KvOffset, KvStride = s.KvStride,
-        DstLine = line(s.YTile) + s.YOffset, Mask = s.Mask, Groups = s.Groups, UnitIndex = s.Unit, Pv = s.Pv, First = s.First, Last = s.Last, Count = s.Count,
+        DstLine = line(s.YTile) + s.YOffset, Mask = s.Mask, Kv2Line = s.Kv2Tile < 0 ? 0 : line(s.Kv2Tile) + s.Kv2Offset, Mask2 = s.Mask2, Groups = s.Groups, UnitIndex = s.Unit, Pv = s.Pv, First = s.First, Last = s.Last, Count = s.Count,
     });
 
     public override string Needs(long bytes, HwConfig c) =>
