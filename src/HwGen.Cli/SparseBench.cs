@@ -201,7 +201,7 @@ public static class SparseBench
         sb.AppendLine($"- Attention cycles: busy cycles of the attention instructions in the compiled design at 4x16, batch 1 (cycle model = " +
             "simulation without stalls, tested): dense, the Q·Kᵀ and P·V products, the score scale and the softmax (the same instructions at " +
             "every sparsity: masked dense attention's cycles do not fall); sparse, the sparse engine's SATT instructions (one query row and " +
-            "head against one block of 4 key rows) from taking the first to retiring the last, overlapping ones counted once: its score, " +
+            "head against one or two blocks of 4 key rows) from taking the first to retiring the last, overlapping ones counted once: its score, " +
             "softmax and weighted-sum stages work on three rows at once. Design cycles: the whole model's estimate.");
         sb.AppendLine($"- SATTs: the sparse engine's instructions; their fetch cycles: {CycleModel.Fetch(Hardware)} each (32 bytes over the " +
             $"{Hardware.PortBytes}-byte instruction port, one fetcher for all units), a floor under the engine's cycles that the column " +

@@ -6,10 +6,11 @@ namespace HwGen.Rtl.Engines.SparseAttention;
 
 /// <summary>
 /// SATT: one query row of one head of a <see cref="QAttention"/> against one or two blocks of arrayRows key rows, at the
-/// blocks' columns the row's mask keeps (<see cref="Mask"/>, bit b: key row b of the block; <see cref="Mask2"/> of the second). Score mode, on the engine's score
-/// stage: <see cref="First"/> starts a row, loading the query row's <see cref="Groups"/> lines (line <see cref="QLine"/> +
-/// g·<see cref="QStride"/>) into the score unit; each kept key row's lines (<see cref="KvLine"/> + g·<see cref="KvStride"/> + b)
-/// meet them, and each score (<see cref="SparseAttentionEngine.Score"/>) is appended to the row's score buffer; after the row's
+/// blocks' columns the row's mask keeps (<see cref="Mask"/>, bit b: key row b of the block; <see cref="Mask2"/>, of the
+/// second block). Score mode, on the engine's score stage: <see cref="First"/> starts a row, loading the query row's
+/// <see cref="Groups"/> lines (line <see cref="QLine"/> + g·<see cref="QStride"/>) into the score unit; each kept key row's
+/// lines (<see cref="KvLine"/> + g·<see cref="KvStride"/> + b, then the second block's from <see cref="Kv2Line"/>) meet them,
+/// and each score (<see cref="SparseAttentionEngine.Score"/>) is appended to the row's score buffer; after the row's
 /// <see cref="Last"/> one the softmax stage turns the buffer into probabilities. Weighted-sum mode (<see cref="Pv"/>), on the
 /// weighted-sum stage: each kept value row's lines (read through port A) add (p - Zp)(v - Zv) lane by lane to the row's
 /// accumulators, the probabilities of the oldest row not yet summed taken in order; <see cref="Last"/> writes the row's
