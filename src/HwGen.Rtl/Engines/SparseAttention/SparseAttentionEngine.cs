@@ -51,9 +51,9 @@ public sealed class SparseAttentionEngine : IDeviceEngine
 
     public Tensor Evaluate(Op op, Tensor[] x) => Kernel((QAttention)op, x[0], x[1], x[2]);
 
-    /// <summary>One task per group of consecutive row blocks of an output tile column (the heads whose features lie in that tile):
-    /// a block joins the group while the group's tiles (query and output tiles, the key and value tiles its masks reach) take
-    /// at most half of each bank, so the engine's stages stay busy across the rows of many blocks. Per row and head, a score
+    /// <summary>One task per group of consecutive pieces (a row block of an output tile: the heads whose features lie in that
+    /// tile), tile by tile: a piece joins the group while the group's tiles (query and output tiles, the key and value tiles its
+    /// masks reach) take at most half of each bank, so the engine's stages stay busy across the rows of many blocks and heads. Per row and head, a score
     /// instruction per key block holding a kept column and a weighted-sum instruction per such block (<see cref="Pipelined"/>).</summary>
     public void Lower(Op op, TileBuilder b)
     {
@@ -71,13 +71,13 @@ public sealed class SparseAttentionEngine : IDeviceEngine
         bool Fits(IEnumerable<(Storage St, int Block, int Tile)> tiles) =>
             tiles.GroupBy(x => x.St.Bank).All(g => g.Sum(x => (long)x.St.TileLines(x.Block, x.Tile)) <= b.Config.LinesOf(g.Key) / 2);
 
-        void Make(List<int> group, int t)
+        void Make(List<(int Blk, int T)> group)
         {
             var rows = new List<(List<SattStep> Scores, List<SattStep> Sums)>();
             var ins = new List<int>();
             var outs = new List<int>();
             int Use(Storage st, int block, int tile) { int x = b.Act(st, block, tile); if (!ins.Contains(x)) ins.Add(x); return x; }
-            foreach (int blk in group)
+            foreach (var (blk, t) in group)
                 foreach (int hd in heads[t])
                 {
                     int qt = hd * a.Dk / cols, qg = hd * a.Dk % cols / r, yg = hd * a.Dv % cols / r;
@@ -109,29 +109,30 @@ public sealed class SparseAttentionEngine : IDeviceEngine
                         rows.Add(row);
                     }
                 }
-            string blocksName = group.Count == 1 ? $"b{group[0]}" : $"b{group[0]}..{group[^1]}";
-            b.Task(new SattTask(a, group[0], Pipelined(rows)), $"{a.Name}[{blocksName},f{t * cols}]", ins, outs);
+            string Piece((int Blk, int T) p) => $"b{p.Blk},f{p.T * cols}";
+            b.Task(new SattTask(a, group[0].Blk, Pipelined(rows)), $"{a.Name}[{Piece(group[0])}{(group.Count > 1 ? $"..{Piece(group[^1])}" : "")}]", ins, outs);
         }
 
+        // The pieces (row block, output tile) in order, tile by tile, grouped while they fit.
+        var group = new List<(int Blk, int T)>();
+        var tiles = new HashSet<(Storage, int, int)>();
         for (int t = 0; t < ys.Tiles; t++)
         {
             if (!heads[t].Any()) continue;
-            var group = new List<int>();
-            var tiles = new HashSet<(Storage, int, int)>();
             for (int blk = 0; blk < ys.RowBlocks; blk++)
             {
                 var need = TilesOf(blk, t).ToHashSet();
                 if (group.Count > 0 && !Fits(tiles.Union(need)))
                 {
-                    Make(group, t);
+                    Make(group);
                     group.Clear();
                     tiles.Clear();
                 }
-                group.Add(blk);
+                group.Add((blk, t));
                 tiles.UnionWith(need);
             }
-            Make(group, t);
         }
+        if (group.Count > 0) Make(group);
     }
 
     /// <summary>The order of a task's SATTs that keeps the engine's three stages busy: the score SATTs of row i + 2 interleaved,
