@@ -29,9 +29,7 @@ public sealed class SparsifyAttention : IPass
         var entries = Entries(config);
         if (entries.Count == 0) return;
         var softmaxes = graph.Ops.OfType<QSoftmax>().ToList();
-        foreach (var (layer, _) in entries)
-            if (layer != "*" && !softmaxes.Any(s => s.Name == layer))
-                throw new HwGenException($"sparseAttention names '{layer}', which is no attention softmax (softmaxes: {string.Join(", ", softmaxes.Select(s => s.Name))})");
+        HwGen.Rtl.Program.LayerSubset.CheckNames("sparseAttention", entries.Select(e => e.Layer).Where(l => l != "*"), softmaxes.Select(s => s.Name).ToList());
         foreach (var sm in softmaxes)
         {
             var entry = entries.FirstOrDefault(e => e.Layer == sm.Name) is { Layer: not null } named ? named : entries.FirstOrDefault(e => e.Layer == "*");

@@ -160,7 +160,7 @@ public sealed class SparseAttentionTests
     [InlineData("attn=model/vitcod(theta=1.5)", "layer 'attn' head 1: ViTCoD θ 1.5 is outside [0, 1]")]
     [InlineData("attn=dense/dense/dense", "layer 'attn': sparseAttention gives 3 masks for 2 heads (one for every head or one per head)")]
     [InlineData("attn=lambda(s=1)", "layer 'attn': attention mask 'lambda(s=1)': lambda needs 'w'")]
-    [InlineData("softmax=model", "sparseAttention names 'softmax', which is no attention softmax (softmaxes: attn)")]
+    [InlineData("softmax=model", "sparseAttention names 'softmax', which is no layer of the model (its layers: 'attn')")]
     public void A_bad_mask_is_one_error_naming_the_layer_and_head(string entries, string message)
     {
         var g = Dense(1, 4, 2, 2, 2, Enumerable.Repeat(true, 2 * 16).ToArray());
@@ -242,5 +242,26 @@ public sealed class SparseAttentionTests
         var c = HwGen.Cli.Flow.Compile(path, Sparse(masks));
         Assert.Contains(c.Design.Program, i => i is HwGen.Rtl.Engines.SparseAttention.Satt);
         HwGen.Cli.Flow.Golden(c, [AttentionModels.Input(32, batch, tokens, 16)]);
+    }
+
+    /// <summary>The engine holds two rows' scores and two rows' probabilities: its timer refuses a program whose score SATTs run
+    /// more rows ahead of the weighted sums than that (the RTL would wait forever), and times the compiler's order.</summary>
+    [Fact]
+    public void The_engine_timer_refuses_score_rows_too_far_ahead_of_their_weighted_sums()
+    {
+        using var dir = new TempDir();
+        var path = AttentionModels.MultiHead(31, 1, 16, 16, 2).Save(dir.File("m.onnx"));
+        var c = HwGen.Cli.Flow.Compile(path, Sparse("softmax=lambda(s=2, w=4)"));
+        var satts = c.Design.Program.OfType<HwGen.Rtl.Engines.SparseAttention.Satt>().ToList();
+        static void Run(IEnumerable<HwGen.Rtl.Engines.SparseAttention.Satt> program)
+        {
+            var timer = new HwGen.Rtl.Engines.SparseAttention.SattTimer();
+            long a = 0;
+            foreach (var i in program) timer.Take(i, a = Math.Max(a + 1, timer.ReadyFor(i)));
+        }
+        Run(satts);
+        var scoresFirst = satts.Where(i => !i.Pv).Concat(satts.Where(i => i.Pv));
+        var e = Assert.Throws<HwGen.Rtl.Program.InstructionSimulator.ProgramException>(() => Run(scoresFirst));
+        Assert.Contains("would wait forever for the softmax of row 2", e.Message);
     }
 }

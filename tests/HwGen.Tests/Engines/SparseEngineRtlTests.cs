@@ -1,5 +1,6 @@
 using HwGen.Cli;
 using HwGen.Core;
+using HwGen.Core.Ir;
 using HwGen.Rtl.Engines.SparseAttention;
 using HwGen.Tests.Support;
 
@@ -14,15 +15,16 @@ public sealed class SparseEngineRtlTests
 {
     static readonly HwConfig Small = new() { ArrayRows = 4, ArrayCols = 8, PortBytes = 4, ScratchpadBytes = 16384 };
 
-    static void Check(string simulator, int tokens, int d, int heads, string masks, AttentionModels.MaskKind mask = AttentionModels.MaskKind.None)
+    static Compiled Check(string simulator, int tokens, int d, int heads, string masks, AttentionModels.MaskKind mask = AttentionModels.MaskKind.None, int scratchpad = 16384)
     {
         using var dir = new TempDir();
         var path = AttentionModels.MultiHead(41, 1, tokens, d, heads, mask: mask).Save(dir.File("m.onnx"));
-        var c = Flow.Compile(path, Small with { SparseAttention = masks });
+        var c = Flow.Compile(path, Small with { SparseAttention = masks, ScratchpadBytes = scratchpad });
         Assert.Contains(c.Design.Program, i => i is Satt);
         Flow.WriteDesignDirectory(c, dir.File("out"), [AttentionModels.Input(42, 1, tokens, d)], path);
         if (simulator == "verilator") RtlCheck.LintClean(dir.File("out"));
         RtlCheck.BitExactInEstimatedCycles(simulator, dir.File("out"), c.Design.EstimatedCycles);
+        return c;
     }
 
     [Theory]
@@ -41,8 +43,17 @@ public sealed class SparseEngineRtlTests
     public void A_vitcod_split_is_bit_exact_in_the_estimated_cycles() =>
         Check("icarus", 6, 8, 2, "softmax=vitcod(theta=0.5)", AttentionModels.MaskKind.PerHead);
 
+    /// <summary>The long sequence of the issue: 256 tokens, head 0 the model's random mask (CSR, about a third of each row, the
+    /// diagonal always), head 1 Λ; 512 rows through the three stages. A task keeps the key and value rows of the whole
+    /// sequence (a random mask reaches every block): 32 KB of scratchpad.</summary>
     [Fact]
-    public void A_64_token_lambda_mask_is_bit_exact_in_verilator() => Check("verilator", 64, 8, 2, "softmax=lambda(s=2, w=4)");
+    public void A_256_token_sequence_with_a_csr_and_a_lambda_head_is_bit_exact_in_verilator_in_the_estimated_cycles()
+    {
+        var c = Check("verilator", 256, 8, 2, "softmax=model/lambda(s=2, w=16)", AttentionModels.MaskKind.PerHead, 32768);
+        var masks = c.Graph.Ops.OfType<QAttention>().Single().Masks;
+        Assert.StartsWith("csr(", masks[0].ToString());
+        Assert.Equal("lambda(s=2, w=16)", masks[1].ToString());
+    }
 
     [Fact]
     public void A_head_across_two_tiles_fails_the_compile_with_one_line()

@@ -12,9 +12,10 @@ namespace HwGen.Rtl.Engines.SparseAttention;
 /// The sparse attention engine (<c>hw.qattention</c>, which SparsifyAttention makes of a masked Q·Kᵀ → softmax → P·V when the
 /// config's <c>sparseAttention</c> names the layer). Its golden kernel computes, per query row, scores only at the row's
 /// non-zeros and runs the softmax unit over them. On the device (templates/hwgen_sparse_engine.v.sbn) its <see cref="Satt"/>
-/// instructions run one at a time on the score unit (<see cref="SparseScores"/>), the NN-LUT softmax unit over the row's score
-/// buffer and the weighted-sum unit (<see cref="SparsePv"/>); a key block's kept columns come in the instruction, so the column
-/// generator (<see cref="SparseColumns"/>) is not used yet.
+/// instructions run on three stages that work on three query rows at once (<see cref="SattTimer"/>): the score unit
+/// (<see cref="SparseScores"/>, port B), the NN-LUT softmax unit over a row's score buffer, and the weighted-sum unit
+/// (<see cref="SparsePv"/>, port A), with two slots of score and probability buffers; a key block's kept columns come in the
+/// instruction, so the column generator (<see cref="SparseColumns"/>) is not used yet.
 /// </summary>
 public sealed class SparseAttentionEngine : IDeviceEngine
 {
@@ -24,6 +25,9 @@ public sealed class SparseAttentionEngine : IDeviceEngine
     public IReadOnlyList<InstructionFormat> Formats { get; } = [Satt.Layout];
 
     public bool Implements(Op op) => op is QAttention;
+
+    /// <summary>The score, softmax and weighted-sum stages overlap (<see cref="SattTimer"/>).</summary>
+    public IUnitTimer Timer(HwConfig c) => new SattTimer();
 
     /// <summary>The attention ops of a graph in order: unit i of the engine computes Units(g)[i].</summary>
     public static IReadOnlyList<QAttention> Units(Graph g) => g.Ops.OfType<QAttention>().ToList();
@@ -47,47 +51,106 @@ public sealed class SparseAttentionEngine : IDeviceEngine
 
     public Tensor Evaluate(Op op, Tensor[] x) => Kernel((QAttention)op, x[0], x[1], x[2]);
 
-    /// <summary>One task per output tile (a block of result rows times the heads whose features lie in that tile): per row and
-    /// head, a score instruction per key block holding a kept column, then a weighted-sum instruction per such block; as inputs
-    /// the query tiles, and the key and value tiles of the blocks those instructions read.</summary>
+    /// <summary>One task per group of consecutive pieces (a row block of an output tile: the heads whose features lie in that
+    /// tile), tile by tile: a piece joins the group while the group's tiles (query and output tiles, the key and value tiles its
+    /// masks reach) take at most half of each bank, so the engine's stages stay busy across the rows of many blocks and heads. Per row and head, a score
+    /// instruction per key block holding a kept column and a weighted-sum instruction per such block (<see cref="Pipelined"/>).</summary>
     public void Lower(Op op, TileBuilder b)
     {
         var a = (QAttention)op;
         Storage qs = b.StorageOf(a.Q), ks = b.StorageOf(a.K), vs = b.StorageOf(a.V), ys = b.StorageOf(a.Output);
         int r = b.Config.ArrayRows, cols = b.Config.ArrayCols, unit = Units(b.Graph).ToList().IndexOf(a);
-        for (int blk = 0; blk < ys.RowBlocks; blk++)
-            for (int t = 0; t < ys.Tiles; t++)
-            {
-                var steps = new List<SattStep>();
-                var ins = new List<int>();
-                int Use(Storage st, int block, int tile) { int x = b.Act(st, block, tile); if (!ins.Contains(x)) ins.Add(x); return x; }
-                for (int hd = 0; hd < a.Heads; hd++)
+        var heads = Enumerable.Range(0, a.Heads).ToLookup(hd => hd * a.Dv / cols);
+        // Row y of head hd: its key blocks with the block's kept columns.
+        List<(int Block, uint Mask)> KeyBlocks(int hd, int y) => a.MaskOf(hd).Columns(y % a.M, a.N).Select(j => y / a.M * a.N + j).GroupBy(j => j / r)
+            .Select(grp => (Block: grp.Key, Mask: grp.Aggregate(0u, (mk, j) => mk | 1u << (j % r)))).OrderBy(x => x.Block).ToList();
+        IEnumerable<(Storage St, int Block, int Tile)> TilesOf(int blk, int t) => heads[t].SelectMany(hd =>
+            Enumerable.Range(blk * r, ys.RowsIn(blk)).SelectMany(y => KeyBlocks(hd, y))
+                .SelectMany(k => new[] { (ks, k.Block, hd * a.Dk / cols), (vs, k.Block, hd * a.Dv / cols) })
+                .Append((qs, blk, hd * a.Dk / cols)).Append((ys, blk, t)));
+        bool Fits(IEnumerable<(Storage St, int Block, int Tile)> tiles) =>
+            tiles.GroupBy(x => x.St.Bank).All(g => g.Sum(x => (long)x.St.TileLines(x.Block, x.Tile)) <= b.Config.LinesOf(g.Key) / 2);
+
+        void Make(List<(int Blk, int T)> group)
+        {
+            var rows = new List<(List<SattStep> Scores, List<SattStep> Sums)>();
+            var ins = new List<int>();
+            var outs = new List<int>();
+            int Use(Storage st, int block, int tile) { int x = b.Act(st, block, tile); if (!ins.Contains(x)) ins.Add(x); return x; }
+            foreach (var (blk, t) in group)
+                foreach (int hd in heads[t])
                 {
-                    if (hd * a.Dv / cols != t) continue;
                     int qt = hd * a.Dk / cols, qg = hd * a.Dk % cols / r, yg = hd * a.Dv % cols / r;
-                    var mask = a.MaskOf(hd);
                     for (int y = blk * r; y < blk * r + ys.RowsIn(blk); y++)
                     {
-                        int seq = y / a.M, i = y % a.M;
-                        var blocks = mask.Columns(i, a.N).Select(j => seq * a.N + j).GroupBy(j => j / r)
-                            .Select(grp => (Block: grp.Key, Mask: grp.Aggregate(0u, (mk, j) => mk | 1u << (j % r)))).OrderBy(x => x.Block).ToList();
+                        var blocks = KeyBlocks(hd, y);
                         int qTile = Use(qs, blk, qt), yTile = b.Act(ys, blk, t), count = blocks.Sum(x => System.Numerics.BitOperations.PopCount(x.Mask));
+                        if (!outs.Contains(yTile)) outs.Add(yTile);
+                        var row = (Scores: new List<SattStep>(), Sums: new List<SattStep>());
+                        // The row's key blocks two to an instruction (two of the same rows, so of one stride).
+                        var chunks = new List<((int Block, uint Mask) A, (int Block, uint Mask)? B)>();
+                        for (int k = 0; k < blocks.Count; k++)
+                            chunks.Add(k + 1 < blocks.Count && ks.RowsIn(blocks[k].Block) == ks.RowsIn(blocks[k + 1].Block) ? (blocks[k], blocks[++k]) : (blocks[k], null));
                         for (int pass = 0; pass < 2; pass++)
-                            for (int k = 0; k < blocks.Count; k++)
+                            for (int k = 0; k < chunks.Count; k++)
                             {
-                                var (kb, mk) = blocks[k];
+                                var ((kb, mk), second) = chunks[k];
                                 var st = pass == 0 ? ks : vs;
-                                int group = pass == 0 ? qg : yg;
-                                steps.Add(new SattStep(y, hd, kb, mk, pass == 1, k == 0, k == blocks.Count - 1, count, qTile, qg * qs.RowsIn(blk) + y % r, qs.RowsIn(blk),
-                                    Use(st, kb, pass == 0 ? qt : hd * a.Dv / cols), group * st.RowsIn(kb), st.RowsIn(kb), pass == 0 ? a.Dk / r : a.Dv / r,
-                                    yTile, yg * ys.RowsIn(blk) + y % r, unit));
+                                int lines = pass == 0 ? qg : yg, kt = pass == 0 ? qt : hd * a.Dv / cols;
+                                (pass == 0 ? row.Scores : row.Sums).Add(new SattStep(y, hd, kb, mk, pass == 1, k == 0, k == chunks.Count - 1, count, qTile, qg * qs.RowsIn(blk) + y % r, qs.RowsIn(blk),
+                                    Use(st, kb, kt), lines * st.RowsIn(kb), st.RowsIn(kb), pass == 0 ? a.Dk / r : a.Dv / r,
+                                    yTile, yg * ys.RowsIn(blk) + y % r, unit)
+                                {
+                                    Kv2Tile = second is { } b2 ? Use(st, b2.Block, kt) : -1,
+                                    Kv2Offset = second is { } b3 ? lines * st.RowsIn(b3.Block) : 0,
+                                    Mask2 = second?.Mask ?? 0,
+                                });
                             }
+                        rows.Add(row);
                     }
                 }
-                if (steps.Count == 0) continue;
-                int yOut = b.Act(ys, blk, t);
-                b.Task(new SattTask(a, blk, steps, yOut), $"{a.Name}[b{blk},f{t * cols}]", ins, [yOut]);
+            string Piece((int Blk, int T) p) => $"b{p.Blk},f{p.T * cols}";
+            b.Task(new SattTask(a, group[0].Blk, Pipelined(rows)), $"{a.Name}[{Piece(group[0])}{(group.Count > 1 ? $"..{Piece(group[^1])}" : "")}]", ins, outs);
+        }
+
+        // The pieces (row block, output tile) in order, tile by tile, grouped while they fit.
+        var group = new List<(int Blk, int T)>();
+        var tiles = new HashSet<(Storage, int, int)>();
+        for (int t = 0; t < ys.Tiles; t++)
+        {
+            if (!heads[t].Any()) continue;
+            for (int blk = 0; blk < ys.RowBlocks; blk++)
+            {
+                var need = TilesOf(blk, t).ToHashSet();
+                if (group.Count > 0 && !Fits(tiles.Union(need)))
+                {
+                    Make(group);
+                    group.Clear();
+                    tiles.Clear();
+                }
+                group.Add((blk, t));
+                tiles.UnionWith(need);
             }
+        }
+        if (group.Count > 0) Make(group);
+    }
+
+    /// <summary>The order of a task's SATTs that keeps the engine's three stages busy: the score SATTs of row i + 2 interleaved,
+    /// block by block, with the weighted sums of row i (the softmax stage works on row i + 1 meanwhile; <see cref="SattTimer"/>).</summary>
+    public static List<SattStep> Pipelined(IReadOnlyList<(List<SattStep> Scores, List<SattStep> Sums)> rows)
+    {
+        var order = new List<SattStep>();
+        for (int i = 0; i < rows.Count + 2; i++)
+        {
+            var scores = i < rows.Count ? rows[i].Scores : [];
+            var sums = i >= 2 ? rows[i - 2].Sums : [];
+            for (int k = 0; k < Math.Max(scores.Count, sums.Count); k++)
+            {
+                if (k < scores.Count) order.Add(scores[k]);
+                if (k < sums.Count) order.Add(sums[k]);
+            }
+        }
+        return order;
     }
 
     /// <summary>The engine's units' softmax module (the NN-LUT softmax unit with the op's tables).</summary>
@@ -118,17 +181,15 @@ public sealed class SparseAttentionEngine : IDeviceEngine
         var (gk, gv) = Groups(d.Graph, d.Config);
         int cb = Math.Max(6, (int)Math.Ceiling(Math.Log2(units.Max(u => u.N) + 1)) + 1), nmax = 1 << cb;
         int Bit(string name) => Satt.Layout.Fields.Single(f => f.Name == name).Offset;
+        static string Assign(IEnumerable<KeyValuePair<string, string>> ports) => string.Join(" ", ports.Select(kv => $"{kv.Key} = {kv.Value};"));
         var values = new Dictionary<string, object>
         {
-            ["decode"] = Satt.Layout.Decode("ir"), ["wdata_expr"] = common.ActLineToPort("o_line"), ["nmax"] = nmax, ["count_bits"] = cb,
-            ["nunits"] = units.Count, ["mask_lsb"] = Bit("mask"), ["pv_bit"] = Bit("pv"), ["first_bit"] = Bit("first"),
+            ["s_decode"] = Satt.Layout.Decode("s_ir", "s_"), ["v_decode"] = Satt.Layout.Decode("v_ir", "v_"), ["wdata_expr"] = common.ActLineToPort("o_line"),
+            ["nmax"] = nmax, ["count_bits"] = cb, ["nunits"] = units.Count, ["mask_lsb"] = Bit("mask"), ["mask2_lsb"] = Bit("mask2"), ["pv_bit"] = Bit("pv"), ["first_bit"] = Bit("first"),
             ["units"] = units.Select((u, i) => new Dictionary<string, object>
             {
-                ["index"] = i, ["softmax"] = SoftmaxOf(u).Name,
-                ["assign"] = string.Join(" ", SparseScores.Parameters(u).Concat(SparsePv.Parameters(u).Select(kv => (kv.Key switch
-                {
-                    "mult" or "shift" or "lo" or "hi" => "pv_" + kv.Key, var k => k,
-                }, kv.Value)).Select(kv => new KeyValuePair<string, string>(kv.Item1, kv.Value))).Select(kv => $"{kv.Key} = {kv.Value};")),
+                ["index"] = i, ["softmax"] = SoftmaxOf(u).Name, ["score_assign"] = Assign(SparseScores.Parameters(u)),
+                ["pv_assign"] = Assign(SparsePv.Parameters(u).Select(kv => KeyValuePair.Create(kv.Key is "mult" or "shift" or "lo" or "hi" ? "pv_" + kv.Key : kv.Key, kv.Value))),
             }).ToList(),
         };
         yield return (Module, Templates.Render("templates", Module + ".v.sbn", common, values));
@@ -213,23 +274,43 @@ public sealed class SparseAttentionEngine : IDeviceEngine
     }
 }
 
-/// <summary>One SATT of a task: row, head, key block and its column mask, mode and place in the row's sequence, the row's
+/// <summary>One SATT of a task: row, head, key block and its column mask (and a second block's), mode and place in the row's sequence, the row's
 /// score count, and the tiles (task tensor indices) and lines inside them it reads and writes.</summary>
 public sealed record SattStep(int Row, int Head, int KeyBlock, uint Mask, bool Pv, bool First, bool Last, int Count, int QTile, int QOffset, int QStride,
-    int KvTile, int KvOffset, int KvStride, int Groups, int YTile, int YOffset, int Unit);
-
-/// <summary>One output tile of a sparse attention: its rows' SATT instructions, row by row and head by head.</summary>
-public sealed record SattTask(QAttention Att, int Block, IReadOnlyList<SattStep> Steps, int Y) : TileTask(Att, Block)
+    int KvTile, int KvOffset, int KvStride, int Groups, int YTile, int YOffset, int Unit)
 {
-    public override IEnumerable<Instruction> Emit(EmitContext ctx) => Steps.Select(s => new Satt(Att, s.Row, s.Head, s.KeyBlock)
+    /// <summary>The second key block (<see cref="Satt.Mask2"/>): its tile (-1: none) and line offset.</summary>
+    public int Kv2Tile { get; init; } = -1;
+    public int Kv2Offset { get; init; }
+    public uint Mask2 { get; init; }
+}
+
+/// <summary>Some row blocks of an output tile column of a sparse attention: their rows' SATT instructions, in the order that keeps
+/// the engine's stages busy (<see cref="SparseAttentionEngine.Pipelined"/>).</summary>
+public sealed record SattTask(QAttention Att, int Block, IReadOnlyList<SattStep> Steps) : TileTask(Att, Block)
+{
+    public override IEnumerable<Instruction> Emit(EmitContext ctx) => Instructions(ctx.Line);
+
+    IEnumerable<Satt> Instructions(Func<int, int> line) => Steps.Select(s => new Satt(Att, s.Row, s.Head, s.KeyBlock)
     {
-        Owner = Att, QLine = ctx.Line(s.QTile) + s.QOffset, QStride = s.QStride, KvLine = ctx.Line(s.KvTile) + s.KvOffset, KvStride = s.KvStride,
-        DstLine = ctx.Line(Y) + s.YOffset, Mask = s.Mask, Groups = s.Groups, UnitIndex = s.Unit, Pv = s.Pv, First = s.First, Last = s.Last, Count = s.Count,
+        Owner = Att, QLine = line(s.QTile) + s.QOffset, QStride = s.QStride, KvLine = line(s.KvTile) + s.KvOffset, KvStride = s.KvStride,
+        DstLine = line(s.YTile) + s.YOffset, Mask = s.Mask, Kv2Line = s.Kv2Tile < 0 ? 0 : line(s.Kv2Tile) + s.Kv2Offset, Mask2 = s.Mask2, Groups = s.Groups, UnitIndex = s.Unit, Pv = s.Pv, First = s.First, Last = s.Last, Count = s.Count,
     });
 
     public override string Needs(long bytes, HwConfig c) =>
         $"{Att.Mnemonic} '{Att.Name}' keeps, for a block of result rows, the query tiles and the key and value tiles its masks reach, and the output tile: {bytes} bytes";
 
-    public override long Cycles(HwConfig c, IReadOnlyList<TileTensor> tensors) =>
-        Steps.Sum(s => Satt.CyclesOf(s.Pv, s.First, s.Last, System.Numerics.BitOperations.PopCount(s.Mask), s.Groups, s.Count, SparseScores.Latency(Att)));
+    /// <summary>The engine's timer over the task's SATTs alone, each taken as soon as its stage is ready: from the first take to
+    /// the last retirement.</summary>
+    public override long Cycles(HwConfig c, IReadOnlyList<TileTensor> tensors)
+    {
+        var timer = new SattTimer();
+        long a = 0, end = 0;
+        foreach (var i in Instructions(_ => 0))
+        {
+            a = Math.Max(a + 1, timer.ReadyFor(i));
+            end = Math.Max(end, timer.Take(i, a).Retire);
+        }
+        return end;
+    }
 }
