@@ -137,7 +137,9 @@ public sealed class ActMatMulTests
     [InlineData("verilator", 4, 8, 1, 4, 16, 2, false)]
     [InlineData("verilator", 4, 8, 1, 6, 32, 2, false)]
     [InlineData("verilator", 4, 4, 1, 6, 16, 2, false)]
+    [InlineData("verilator", 4, 8, 2, 6, 16, 2, true)]    // 2 sequences of 6 tokens: blocks of 4 rows span two sequences
     [InlineData("icarus", 2, 4, 1, 4, 8, 2, true)]
+    [InlineData("icarus", 2, 4, 2, 3, 8, 2, true)]
     public void Multi_head_attention_is_bit_exact_in_rtl(string simulator, int r, int cols, int batch, int tokens, int d, int heads, bool meanPool)
     {
         using var dir = new TempDir();
