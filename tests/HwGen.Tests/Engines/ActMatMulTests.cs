@@ -146,6 +146,8 @@ public sealed class ActMatMulTests
         var path = AttentionModels.MultiHead(13, batch, tokens, d, heads, meanPool: meanPool).Save(dir.File("m.onnx"));
         var c = Flow.Compile(path, new HwConfig { ArrayRows = r, ArrayCols = cols, PortBytes = 4, ScratchpadBytes = 16384 });
         Assert.Contains(c.Design.Program, i => i is Qmm { Axpy: true });
+        // Sequences that are no multiple of the array rows: some QMMs start past lane 0 (a block of B that spans two sequences).
+        if (batch > 1 && tokens % r != 0) Assert.Contains(c.Design.Program, i => i is Qmm { Lane0: > 0 });
         Flow.WriteDesignDirectory(c, dir.File("out"), [AttentionModels.Input(14, batch, tokens, d)], path);
         if (simulator == "verilator") RtlCheck.LintClean(dir.File("out"));
         RtlCheck.BitExactInEstimatedCycles(simulator, dir.File("out"), c.Design.EstimatedCycles);
