@@ -104,8 +104,8 @@ public static class Flow
 
     /// <summary>The golden model's first output for every row of <paramref name="x"/> (rows along its first axis), by the integer
     /// graph compiled at a batch of <see cref="GoldenChunk"/> rows, a chunk at a time; the last chunk is padded with its last
-    /// row, whose results are dropped. A model the array cannot compile at that batch (sequences that are no multiple of
-    /// arrayRows, such as a class token's 17 tokens at 4 rows) runs a row at a time.</summary>
+    /// row, whose results are dropped. A model the array cannot compile at that batch (a softmax mask whose rows do not fall
+    /// on the array's blocks of rows, say) runs a row at a time.</summary>
     public static Tensor GoldenOutputs(OnnxModel model, HwConfig config, Tensor x, string source)
     {
         int chunk = Math.Min(x.Shape[0], GoldenChunk);

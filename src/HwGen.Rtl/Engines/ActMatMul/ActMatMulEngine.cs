@@ -30,8 +30,9 @@ public sealed class ActMatMulEngine : IDeviceEngine
 
     public bool Implements(Op op) => op is QMatMul;
 
-    /// <summary>Takes the op when its per-sequence and per-head slices fall on whole lines: with heads, a head's features
-    /// (dk, dv) are a multiple of arrayRows; with several sequences, so are B's rows per sequence.</summary>
+    /// <summary>Takes the op when its heads fall on whole lines: with heads, a head's features (dk, dv) are a multiple of
+    /// arrayRows. Sequences may have any length: a block of B's rows that holds the end of one and the start of the next is
+    /// read in two QMMs (<see cref="QmmTask.Plan"/>).</summary>
     public Op Place(Op op, HwConfig c)
     {
         var mm = (QMatMul)op;
@@ -39,10 +40,6 @@ public sealed class ActMatMulEngine : IDeviceEngine
         if (mm.Heads > 1 && (mm.TransposeB ? mm.K : mm.N) % r != 0)
             throw new HwGenException($"{mm.Mnemonic} '{mm.Name}': a head of {(mm.TransposeB ? mm.K : mm.N)} features cannot be tiled by the {r}-byte lines of a " +
                 $"{c.ArrayRows}x{c.ArrayCols} array (each head must be a multiple of arrayRows = {r} features)");
-        int perSequence = mm.TransposeB ? mm.N : mm.K;
-        if (mm.Batch > 1 && perSequence % r != 0)
-            throw new HwGenException($"{mm.Mnemonic} '{mm.Name}': {mm.Batch} sequences of {perSequence} rows of B cannot be tiled by the {r}-row blocks of a " +
-                $"{c.ArrayRows}x{c.ArrayCols} array (the sequence length must be a multiple of arrayRows = {r} when the batch is over 1)");
         return op with { Engine = Name };
     }
 
@@ -115,21 +112,26 @@ public sealed class ActMatMulEngine : IDeviceEngine
 }
 
 /// <summary>One QMM of a task: the A and B tiles it reads (task tensor indices) and the lines inside them, the output lines
-/// inside the task's output tile (<see cref="ARows"/> consecutive ones from <see cref="DstOffset"/>).</summary>
+/// inside the task's output tile (<see cref="ARows"/> consecutive ones from <see cref="DstOffset"/>), and the lane of B's first
+/// row (<see cref="Qmm.Lane0"/>).</summary>
 public sealed record QmmStep(int Row, int Column, int ATile, int AOffset, int AStride, int BTile, int BOffset, int BStride, int Groups,
-    int LastLanes, int Rows, bool First, bool Last, int DstOffset, int ARows = 1);
+    int LastLanes, int Rows, bool First, bool Last, int DstOffset, int ARows = 1, int Lane0 = 0);
 
 /// <summary>One output tile of a product of two activations: per group of its lines, its QMM steps.</summary>
 public sealed record QmmTask(QMatMul Mm, int Block, IReadOnlyList<QmmStep> Steps, int Y) : TileTask(Mm, Block)
 {
     /// <summary>
     /// The QMM steps of output tile (block, tile), per group g of arrayRows result columns and per run of the block's rows
-    /// that read consecutive rows of A and the same rows of B (the whole block when its rows are one sequence and head,
-    /// else row by row):
+    /// that read consecutive rows of A in one of its blocks and the same rows of B (the whole block when its rows are one
+    /// sequence and head and fall on one block of A; else the block splits where the sequence, the head or A's block changes):
     /// - A·Bᵀ: a row's sequence s and head h come from it (y = (s·H + h)·M + m); A's rows s·M + m and the B rows s·N + n of the
-    ///   group's columns are read over the head's features, one step per feature tile of A that holds them;
+    ///   group's columns are read over the head's features, one step per feature tile of A that holds them; when those B rows
+    ///   lie in two blocks (a sequence length that is no multiple of arrayRows), the columns of the second block are a second
+    ///   run of steps into the accumulators from <see cref="Qmm.Lane0"/> on;
     /// - A·B: the head comes from the group's columns (h·dv ≤ column), the row from y = s·M + m; A's rows (s·H + h)·M + m are read
-    ///   one line per block of B's rows s·K + k, with the block's lines of the group's columns.
+    ///   one line per block of B's rows s·K + k, with the block's lines of the group's columns; where a block's rows of the
+    ///   sequence meet bytes of two of A's lines (the sequence does not start at a block's first row), one step per line, its
+    ///   first byte <see cref="Qmm.Lane0"/>.
     /// </summary>
     public static IReadOnlyList<QmmStep> Plan(QMatMul mm, TileBuilder b, int block, int tile)
     {
@@ -145,36 +147,44 @@ public sealed record QmmTask(QMatMul Mm, int Block, IReadOnlyList<QmmStep> Steps
                 ? (y / m / heads, y / m % heads, y / m / heads * m + y % m)
                 : (y / m, col / n, (y / m * heads + col / n) * m + y % m);
             int y0 = block * r;
-            var first = Of(y0);
-            var lastRow = Of(y0 + rows - 1);
-            bool together = first.Seq == lastRow.Seq && first.Head == lastRow.Head && lastRow.ARow - first.ARow == rows - 1
-                && first.ARow / r == lastRow.ARow / r;
-            for (int i = 0; i < rows; i += together ? rows : 1)
+            for (int i = 0, na; i < rows; i += na)
             {
-                int y = y0 + i, na = together ? rows : 1, dst = g * rows + i;
+                int y = y0 + i, dst = g * rows + i;
                 var (seq, head, aRow) = Of(y);
+                // The run of rows from y: one sequence and head, consecutive rows of A in one of its blocks.
+                for (na = 1; i + na < rows && Of(y + na) == (seq, head, aRow + na) && (aRow + na) / r == aRow / r; na++) { }
                 int ab = aRow / r;
                 if (mm.TransposeB)
                 {
-                    int bRow = seq * n + col, bb = bRow / r, nr = Math.Min(r, n - col);
-                    int f0 = head * k, f1 = f0 + k;
-                    for (int kt = f0 / c; kt * c < f1; kt++)
+                    // B's rows seq·N + col .. + nr, in runs of one block each (output lanes lane0 ..).
+                    int bRow0 = seq * n + col, nr = Math.Min(r, n - col), f0 = head * k, f1 = f0 + k;
+                    for (int lane0 = 0; lane0 < nr;)
                     {
-                        int lo = Math.Max(f0, kt * c) - kt * c, hi = Math.Min(f1, kt * c + c) - kt * c, ng = (hi - lo + r - 1) / r;
-                        steps.Add(new QmmStep(y, col, b.Act(sa, ab, kt), lo / r * sa.RowsIn(ab) + aRow % r, sa.RowsIn(ab),
-                            b.Act(sb, bb, kt), lo / r * sb.RowsIn(bb) + bRow % r, sb.RowsIn(bb), ng, hi - lo - (ng - 1) * r, nr,
-                            kt == f0 / c, (kt + 1) * c >= f1, dst, na));
+                        int bRow = bRow0 + lane0, bb = bRow / r, run = Math.Min(nr - lane0, r - bRow % r);
+                        for (int kt = f0 / c; kt * c < f1; kt++)
+                        {
+                            int lo = Math.Max(f0, kt * c) - kt * c, hi = Math.Min(f1, kt * c + c) - kt * c, ng = (hi - lo + r - 1) / r;
+                            steps.Add(new QmmStep(y, col, b.Act(sa, ab, kt), lo / r * sa.RowsIn(ab) + aRow % r, sa.RowsIn(ab),
+                                b.Act(sb, bb, kt), lo / r * sb.RowsIn(bb) + bRow % r, sb.RowsIn(bb), ng, hi - lo - (ng - 1) * r, run,
+                                kt == f0 / c, lane0 + run == nr && (kt + 1) * c >= f1, dst, na, lane0));
+                        }
+                        lane0 += run;
                     }
                 }
                 else
                 {
-                    int firstB = seq * k / r, endB = (seq * k + k + r - 1) / r;
-                    for (int bb = firstB; bb < endB; bb++)
+                    // B's rows seq·K + kk for kk < K, in runs within one block of B and one line of A (A's bytes lane0 ..); the
+                    // runs of one lane0 together, so that they merge (an output line's sum does not depend on the order).
+                    var runs = new List<QmmStep>();
+                    for (int kk = 0; kk < k;)
                     {
-                        int k0 = bb * r - seq * k, kt = k0 / c;
-                        steps.Add(new QmmStep(y, col, b.Act(sa, ab, kt), k0 % c / r * sa.RowsIn(ab) + aRow % r, 0,
-                            b.Act(sb, bb, tile), g * sb.RowsIn(bb), 0, 1, r, sb.RowsIn(bb), bb == firstB, bb == endB - 1, dst, na));
+                        int bRow = seq * k + kk, bb = bRow / r, run = Math.Min(Math.Min(k - kk, r - bRow % r), r - kk % r), kt = kk / c;
+                        runs.Add(new QmmStep(y, col, b.Act(sa, ab, kt), kk % c / r * sa.RowsIn(ab) + aRow % r, 0,
+                            b.Act(sb, bb, tile), g * sb.RowsIn(bb) + bRow % r, 0, 1, r, run, false, false, dst, na, kk % r));
+                        kk += run;
                     }
+                    var ordered = runs.OrderBy(q => q.Lane0).ToList();
+                    steps.AddRange(ordered.Select((q, x) => q with { First = x == 0, Last = x == ordered.Count - 1 }));
                 }
             }
         }
@@ -184,7 +194,7 @@ public sealed record QmmTask(QMatMul Mm, int Block, IReadOnlyList<QmmStep> Steps
     public override IEnumerable<Instruction> Emit(EmitContext ctx) => Steps.Select(s => new Qmm(Mm, s.Row, s.Column)
     {
         Owner = Mm, Axpy = !Mm.TransposeB, ALine = ctx.Line(s.ATile) + s.AOffset, AStride = s.AStride, BLine = ctx.Line(s.BTile) + s.BOffset,
-        BStride = s.BStride, Groups = s.Groups, LastLanes = s.LastLanes, Rows = s.Rows, ARows = s.ARows, First = s.First, Last = s.Last,
+        BStride = s.BStride, Groups = s.Groups, LastLanes = s.LastLanes, Rows = s.Rows, ARows = s.ARows, Lane0 = s.Lane0, First = s.First, Last = s.Last,
         DstLine = ctx.Line(Y) + s.DstOffset, ABank = ctx.Config.BankOf(ctx.Line(s.ATile)), BBank = ctx.Config.BankOf(ctx.Line(s.BTile)),
     });
 

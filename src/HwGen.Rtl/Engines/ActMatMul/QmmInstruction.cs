@@ -17,6 +17,10 @@ namespace HwGen.Rtl.Engines.ActMatMul;
 /// <see cref="ALine"/> + g·<see cref="AStride"/> + i), then for each of the <see cref="Rows"/> rows n of the blocks, block by
 /// block, B's line <see cref="BLine"/> + g·<see cref="BStride"/> + n (row k = n of block g, one group of output columns), and
 /// lane l of row i adds (a_i[k] - za)(b_k[l] - zb) to its accumulator l (blocks after the first: <see cref="MergedWith"/>).
+/// <see cref="Lane0"/> shifts the lanes where a block's sequence does not start at its first row (a batch of sequences whose
+/// length is no multiple of arrayRows): in dot mode row n of B goes to accumulator <see cref="Lane0"/> + n (and
+/// <see cref="First"/> starts only the accumulators it touches, so a group of output columns whose rows of B lie in two
+/// blocks is two QMMs), in axpy mode it meets byte k = <see cref="Lane0"/> + n of A's line.
 /// <para>The engine loads a QMM's A lines into one of two buffers while B's lines of the one before stream past the other,
 /// through port C when <see cref="Prefetch"/> (A's bank is neither its own B's nor the previous QMM's), else through port B
 /// once that stream is over. A last QMM hands its accumulators to the drain, which requantizes and writes the lines while the
@@ -33,6 +37,8 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
     public int LastLanes { get; init; }
     public int Rows { get; init; }
     public int ARows { get; init; } = 1;
+    /// <summary>Dot: the accumulator of B's first row; axpy: A's byte for B's first row.</summary>
+    public int Lane0 { get; init; }
     public bool First { get; init; }
     public bool Last { get; init; }
     public bool Axpy { get; init; }
@@ -71,6 +77,7 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
         new("fence", 7, 9, 1, FieldKind.Bits, i => ((Qmm)i).Fence ? 1 : 0),
         new("pre", 7, 10, 1, FieldKind.Bits, i => ((Qmm)i).Prefetch ? 1 : 0),
         new("na", 7, 16, 8, FieldKind.Bits, i => ((Qmm)i).ARows),
+        new("lane0", 7, 24, 8, FieldKind.Bits, i => ((Qmm)i).Lane0),
     ]);
 
     public override InstructionFormat Format => Layout;
@@ -88,7 +95,7 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
 
     public override string Comment => $"{Op.Name}: rows {Row}..+{ARows} columns {Column}..+{Rows}";
     protected override string Text =>
-        $"QMM   {(Axpy ? "axpy" : "dot")} a={ALine}/{AStride}x{ARows} b={BLine}/{BStride} groups={Groups} rows={Rows}{(First ? " first" : "")}{(Prefetch ? " pre" : "")}{(Fence ? " fence" : "")}{(Last ? $" -> dst={DstLine}" : "")}";
+        $"QMM   {(Axpy ? "axpy" : "dot")} a={ALine}/{AStride}x{ARows} b={BLine}/{BStride} groups={Groups} rows={Rows}{(Lane0 != 0 ? $" lane0={Lane0}" : "")}{(First ? " first" : "")}{(Prefetch ? " pre" : "")}{(Fence ? " fence" : "")}{(Last ? $" -> dst={DstLine}" : "")}";
 
     /// <summary>How many last QMMs' drains can still be writing when the loader reads the next QMM's lines: it may take that QMM
     /// as the streamer takes this one (s), and the drains of the last QMMs three or more before it are done by then (each
@@ -133,7 +140,7 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
     public override Instruction? MergedWith(Instruction next, HwConfig c)
     {
         if (next is not Qmm q || !Axpy || !q.Axpy || Last || q.First || !ReferenceEquals(q.Op, Op) || q.Groups != 1 || Groups >= MaxGroups(c)
-            || q.DstLine != DstLine || q.ARows != ARows || q.Rows != Rows || q.LastLanes != LastLanes || q.ABank != ABank || q.BBank != BBank)
+            || q.DstLine != DstLine || q.ARows != ARows || q.Rows != Rows || q.Lane0 != Lane0 || q.LastLanes != LastLanes || q.ABank != ABank || q.BBank != BBank)
             return null;
         long aStride = Groups == 1 ? (long)q.ALine - ALine : AStride, bStride = Groups == 1 ? (long)q.BLine - BLine : BStride;
         bool Fits(long stride) => stride is >= -128 and < 128 and not 0;
@@ -150,12 +157,14 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
 
     public override void Execute(Machine m, DecodedFields f)
     {
-        int r = m.Config.ArrayRows, ng = f.Int("ng"), nr = f.Int("nr"), klast = f.Int("klast"), na = f.Int("na");
-        if (ng < 1 || ng > MaxGroups(m.Config) || nr < 1 || nr > r || klast < 1 || klast > r || na < 1 || na > r)
-            throw new InstructionSimulator.ProgramException($"QMM of {ng} groups, {nr} rows of B, {na} of A, {klast} last lanes");
+        int r = m.Config.ArrayRows, ng = f.Int("ng"), nr = f.Int("nr"), klast = f.Int("klast"), na = f.Int("na"), l0 = f.Int("lane0");
+        if (ng < 1 || ng > MaxGroups(m.Config) || nr < 1 || l0 + nr > r || klast < 1 || klast > r || na < 1 || na > r)
+            throw new InstructionSimulator.ProgramException($"QMM of {ng} groups, {nr} rows of B from lane {l0}, {na} of A, {klast} last lanes");
         var s = m.State<State>();
-        if (f.Flag("first")) s.Acc = Enumerable.Range(0, r).Select(_ => new long[r]).ToArray();
         bool axpy = f.Flag("axpy");
+        if (s.Acc.Length == 0 || f.Flag("first") && axpy) s.Acc = Enumerable.Range(0, r).Select(_ => new long[r]).ToArray();
+        if (f.Flag("first") && !axpy)
+            foreach (var row in s.Acc) Array.Clear(row, l0, nr);
         for (int n = 0; n < nr; n++)
             for (int g = 0; g < ng; g++)
             {
@@ -164,9 +173,9 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
                 {
                     byte[] a = m.Line(f["a"] + g * f["astride"] + i);
                     if (axpy)
-                        for (int l = 0; l < r; l++) s.Acc[i][l] += ((sbyte)a[n] - f["za"]) * ((sbyte)b[l] - f["zb"]);
+                        for (int l = 0; l < r; l++) s.Acc[i][l] += ((sbyte)a[l0 + n] - f["za"]) * ((sbyte)b[l] - f["zb"]);
                     else
-                        for (int k = 0; k < (g == ng - 1 ? klast : r); k++) s.Acc[i][n] += ((sbyte)a[k] - f["za"]) * ((sbyte)b[k] - f["zb"]);
+                        for (int k = 0; k < (g == ng - 1 ? klast : r); k++) s.Acc[i][l0 + n] += ((sbyte)a[k] - f["za"]) * ((sbyte)b[k] - f["zb"]);
                 }
             }
         if (!f.Flag("last")) return;
@@ -174,7 +183,7 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
         {
             var line = m.Line(f["dst"] + i);
             Array.Clear(line);
-            for (int n = 0; n < (axpy ? r : nr); n++)
+            for (int n = 0; n < (axpy ? r : l0 + nr); n++)
                 line[n] = (byte)(sbyte)QuantMath.Requantize(s.Acc[i][n], f.Int("mult"), f.Int("shift"), f.Int("zy"), f.Int("lo"), f.Int("hi"));
         }
     }
