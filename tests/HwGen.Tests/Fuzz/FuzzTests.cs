@@ -62,7 +62,9 @@ public sealed class FuzzTransformerTests
     public static TheoryData<string, int> StructureCases()
     {
         var d = new TheoryData<string, int>();
-        foreach (var m in Fuzz.All)
+        // Not graph-input-size: a batch of up to 128 sequences is a valid transformer whose compile takes half a minute (the
+        // small sources cover the mutation).
+        foreach (var m in Fuzz.All.Where(m => m.Name != "graph-input-size"))
             for (int seed = 0; seed < StructureSeeds; seed++) d.Add(m.Name, seed);
         return d;
     }
