@@ -34,6 +34,9 @@ public static class Flow
         if (batch is < 1) throw new HwGenException($"--batch must be at least 1, got {batch}");
         phase?.Invoke("load");
         var graph = Import(modelPath, config, dump, batch, phase);
+        // The ONNX model (inline weights: a byte a parameter) is garbage now; collected here, not when the GC gets to it while
+        // the design is built on top of it.
+        GC.Collect();
         return NamingModel(modelPath, () =>
         {
             var built = simLayers is null ? graph : LayerSubset.Of(graph, simLayers);
