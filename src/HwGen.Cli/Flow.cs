@@ -34,6 +34,9 @@ public static class Flow
         if (batch is < 1) throw new HwGenException($"--batch must be at least 1, got {batch}");
         phase?.Invoke("load");
         var graph = Import(modelPath, config, dump, batch, phase);
+        // The ONNX model (inline weights: a byte a parameter) is garbage now; collected here, and its memory given back to the
+        // system, not left in the heap while the design is built on top of it.
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         return NamingModel(modelPath, () =>
         {
             var built = simLayers is null ? graph : LayerSubset.Of(graph, simLayers);

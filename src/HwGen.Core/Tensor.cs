@@ -80,6 +80,49 @@ public sealed class Int8Values(sbyte[] values) : IReadOnlyList<int>
     System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }
 
+/// <summary>Integers in {-1, 0, 1} held two bits each and read as ints (a ternary layer's weights: a quarter byte a parameter).</summary>
+public sealed class TernaryValues : IReadOnlyList<int>
+{
+    /// <summary>Value i in bits [2(i % 4), +2) of byte i / 4, as value + 1 (0, 1 or 2).</summary>
+    readonly byte[] bits;
+
+    public int Count { get; }
+
+    TernaryValues(byte[] bits, int count)
+    {
+        this.bits = bits;
+        Count = count;
+    }
+
+    /// <summary>The values packed, or null when one of them is not -1, 0 or 1.</summary>
+    public static TernaryValues? TryPack(ReadOnlySpan<sbyte> values)
+    {
+        var bits = new byte[(values.Length + 3) / 4];
+        for (int i = 0; i < values.Length; i++)
+        {
+            int v = values[i];
+            if (v is < -1 or > 1) return null;
+            bits[i >> 2] |= (byte)((v + 1) << ((i & 3) * 2));
+        }
+        return new TernaryValues(bits, values.Length);
+    }
+
+    public int this[int index] => (uint)index < (uint)Count ? (bits[index >> 2] >> ((index & 3) * 2) & 3) - 1
+        : throw new ArgumentOutOfRangeException(nameof(index));
+
+    public IEnumerator<int> GetEnumerator()
+    {
+        for (int i = 0; i < Count; i++) yield return (bits[i >> 2] >> ((i & 3) * 2) & 3) - 1;
+    }
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+}
+
+/// <summary>A layer's int8 weights in the smallest form that holds them: two bits each when all are ternary, else a byte each.</summary>
+public static class WeightCodes
+{
+    public static IReadOnlyList<int> Of(sbyte[] values) => TernaryValues.TryPack(values) ?? (IReadOnlyList<int>)new Int8Values(values);
+}
+
 public static class ShapeUtil
 {
     /// <summary>Activation rows: every dimension but the last (the features) flattened.</summary>

@@ -19,6 +19,11 @@ public sealed class ExternalData : IDisposable
 {
     readonly Dictionary<string, MemoryMappedFile> files = [];
     readonly List<(MemoryMappedViewAccessor View, TensorProto Tensor)> views = [];
+    readonly Dictionary<TensorProto, StoredBytes> sources = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Where a tensor this resolved keeps its bytes (null for one with inline data): a reader that needs them after
+    /// the files are unmapped reads them again from there (<see cref="StoredBytes.Read"/>) rather than holding a copy.</summary>
+    public StoredBytes? Source(TensorProto t) => sources.GetValueOrDefault(t);
 
     ExternalData() { }
 
@@ -77,6 +82,7 @@ public sealed class ExternalData : IDisposable
         }
         if (!files.TryGetValue(full, out var file))
             files[full] = file = MemoryMappedFile.CreateFromFile(full, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        sources[t] = new StoredBytes(full, offset, (int)length);
         var view = file.CreateViewAccessor(offset, length, MemoryMappedFileAccess.Read);
         byte* p = null;
         view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
@@ -95,6 +101,29 @@ public sealed class ExternalData : IDisposable
         views.Clear();
         foreach (var f in files.Values) f.Dispose();
         files.Clear();
+    }
+
+    /// <summary>A tensor's bytes in an external data file: <paramref name="Length"/> bytes from <paramref name="Offset"/>.</summary>
+    public sealed record StoredBytes(string File, long Offset, int Length)
+    {
+        /// <summary>Reads the bytes again (one error naming the model and tensor if the file changed since it loaded).</summary>
+        public byte[] Read(string modelPath, string tensor)
+        {
+            var bytes = new byte[Length];
+            try
+            {
+                using var h = System.IO.File.OpenHandle(File);
+                for (int at = 0, n; at < Length; at += n)
+                    if ((n = RandomAccess.Read(h, bytes.AsSpan(at), Offset + at)) == 0)
+                        throw new IOException($"it ends before byte {Offset + Length}");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw HwGenException.At(modelPath, null, $"tensor '{tensor}': external data file '{System.IO.Path.GetFileName(File)}' changed or " +
+                    $"went away after the model loaded ({e.Message.TrimEnd('.')})");
+            }
+            return bytes;
+        }
     }
 
     /// <summary>Mapped bytes as <see cref="Memory{T}"/>, valid while their view is mapped.</summary>

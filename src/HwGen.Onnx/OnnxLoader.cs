@@ -22,14 +22,15 @@ public static class OnnxLoader
         }
         if (proto.Graph is null || proto.IrVersion <= 0 || (proto.Graph.Node.Count == 0 && proto.Graph.Output.Count == 0))
             throw HwGenException.At(path, null, "not a valid ONNX model (no graph or IR version); the file may be truncated or not ONNX");
-        // Tensors with external data read it from memory-mapped files while the model loads (large initializers keep a copy of
-        // their bytes: Initializers).
+        // Tensors with external data read it from memory-mapped files while the model loads (large initializers read their bytes
+        // again from the file when asked: Initializers).
         using var external = ExternalData.Resolve(proto, path);
-        return FromProto(proto, path);
+        return FromProto(proto, path, external.Source);
     }
 
-    /// <summary>Converts a model that <see cref="OnnxValidator.Validate"/> accepts (it runs first).</summary>
-    public static OnnxModel FromProto(ModelProto proto, string path)
+    /// <summary>Converts a model that <see cref="OnnxValidator.Validate"/> accepts (it runs first). <paramref name="stored"/> says
+    /// where a tensor with external data keeps its bytes.</summary>
+    public static OnnxModel FromProto(ModelProto proto, string path, Func<TensorProto, ExternalData.StoredBytes?>? stored = null)
     {
         OnnxValidator.Validate(proto, path);
         var g = proto.Graph;
@@ -43,10 +44,15 @@ public static class OnnxLoader
                 inits[t.Name] = () => small;
                 continue;
             }
-            // Its stored bytes, copied (external data is memory-mapped only while loading; the model's protobuf is dropped after
-            // it), converted on each use.
-            var keep = new TensorProto(t) { RawData = ByteString.CopyFrom(t.RawData.Span) };
-            inits[t.Name] = () => ToTensor(keep, path);
+            // Converted on each use from its stored bytes: inline data is the protobuf's own (the rest of the model's protobuf is
+            // dropped after loading); external data is read again from its file (it is memory-mapped only while loading), so
+            // the model holds no copy of it.
+            if (stored?.Invoke(t) is { } at)
+            {
+                var meta = new TensorProto(t) { RawData = ByteString.Empty };
+                inits[t.Name] = () => ToTensor(new TensorProto(meta) { RawData = UnsafeByteOperations.UnsafeWrap(at.Read(path, meta.Name)) }, path);
+            }
+            else inits[t.Name] = () => ToTensor(t, path);
         }
         var names = NodeNames(g);
         var nodes = g.Node.Select((nd, i) => new OnnxNode(names[i], nd.OpType, nd.Domain, nd.Input.ToArray(), nd.Output.ToArray(),

@@ -24,7 +24,7 @@ public sealed partial class LowerOnnxToIr
         if (b.Scale.Size != 1 && (b.Scale.Size != n || b.Axis != nAxis))
             throw Error(node, $"weight scales must be per tensor or per output channel (axis {nAxis}); got {b.Scale.Size} scales on axis {b.Axis}");
         if (b.Q.Type is not (DType.Int8 or DType.UInt8)) throw Error(node, $"weights must be int8 or uint8, got {b.Q.Type.Name()}");
-        var w = new sbyte[k * n];   // one byte a weight in the layer (Int8Values), not four
+        var w = new sbyte[k * n];   // while read; the layer keeps them in two bits a weight when ternary, else one byte (WeightCodes)
         var scale = new double[n];
         for (int j = 0; j < n; j++)
         {
@@ -38,7 +38,7 @@ public sealed partial class LowerOnnxToIr
                 w[i * n + j] = (sbyte)q;
             }
         }
-        return (k, n, new Int8Values(w), scale);
+        return (k, n, WeightCodes.Of(w), scale);
     }
 
     /// <summary>Float weights quantized per output channel (along <paramref name="axis"/>) to symmetric int8: scale = absmax / 127, codes

@@ -48,6 +48,9 @@ public sealed partial class LowerOnnxToIr
 
     readonly int? batch;
 
+    /// <summary>Weights of a layer after whose lowering the import collects garbage (<see cref="Lower"/>): 2^22, a 2048² layer.</summary>
+    const long CollectAfterWeights = 1 << 22;
+
     LowerOnnxToIr(OnnxModel model, int? batch)
     {
         this.model = model;
@@ -81,7 +84,12 @@ public sealed partial class LowerOnnxToIr
         for (int i = 0; i < model.Nodes.Count; i++)
         {
             LowerNode(model.Nodes[i]);
-            foreach (var n in releaseAfter[i]) env.Remove(n);
+            bool bigWeightsGone = false;
+            foreach (var n in releaseAfter[i])
+                if (env.Remove(n, out var gone) && gone is QConst { Q.Size: >= CollectAfterWeights }) bigWeightsGone = true;
+            // A big layer's weights as doubles (8 B each, and its int8 codes) are garbage once its product is lowered; left to the
+            // GC's own pace they piled up over the layers to 3-4 times what the import holds (1B ternary: a 4.9 GB peak).
+            if (bigWeightsGone) GC.Collect();
         }
         DropSplitProducers();
         foreach (var o in model.Outputs)

@@ -39,10 +39,11 @@ public static class InstructionSimulator
     /// <summary>A program that does something the hardware cannot: a compiler bug, never a user error.</summary>
     public sealed class ProgramException(string message) : Exception(message);
 
-    /// <summary>Runs the program on <paramref name="image"/> (the off-chip memory with the inputs); returns memory after END.</summary>
+    /// <summary>Runs the program on <paramref name="image"/> (the off-chip memory with the inputs, changed in place: no second
+    /// copy of a big model's image); returns memory after END.</summary>
     public static byte[] Run(Design d, byte[] image)
     {
-        var m = new Machine(d, (byte[])image.Clone());
+        var m = new Machine(d, image);
         for (int pc = 0; pc < d.Program.Count; pc++)
         {
             try { Step(m, d.Program[pc]); }

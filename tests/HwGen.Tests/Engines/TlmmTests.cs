@@ -47,6 +47,9 @@ public sealed class TlmmTests
         var layers = c.Graph.Ops.OfType<QGemm>().ToList();
         Assert.Equal([TlmmEngine.Id, DenseEngine.Id], layers.Select(g => g.Engine));
         Assert.Equal(2, layers[0].TableGroup);
+        // The ternary layer holds its weights in two bits each, the int8 layer in a byte each.
+        Assert.IsType<TernaryValues>(layers[0].Weights);
+        Assert.IsType<Int8Values>(layers[1].Weights);
         Assert.Contains(c.Design.Program, i => i is Tlmm);
         // The report says which engine each layer got, and why: the int8 layer names its first weight TLMM cannot take.
         var first = TlmmEngine.FirstNonTernary(layers[1])!.Value;

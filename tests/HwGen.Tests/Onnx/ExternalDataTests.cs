@@ -96,4 +96,25 @@ public class ExternalDataTests
         var m = OnnxLoader.Load(moved);
         Assert.Equal(bytes.Select(b => (double)(sbyte)b), m.Initializers["l0_w"].Data);
     }
+
+    /// <summary>A loaded model holds no copy of a large initializer's external data: it reads the bytes again from the file
+    /// when the tensor is asked for, so a file cut short after loading is one error naming the model, the tensor and the file.</summary>
+    [Fact]
+    public void External_data_is_read_again_from_its_file_not_held()
+    {
+        using var dir = new TempDir();
+        var (_, external) = Models(dir);
+        var m = OnnxLoader.Load(external);
+        var before = m.Initializers["l1_w"].Data;
+        var weights = dir.File("ext/weights.bin");
+        var bytes = File.ReadAllBytes(weights);
+        // Changed bytes are what the next read sees.
+        File.WriteAllBytes(weights, [.. bytes.Select(b => (byte)(b ^ 1))]);
+        Assert.NotEqual(before, m.Initializers["l1_w"].Data);
+        File.WriteAllBytes(weights, bytes.AsSpan(0, 100).ToArray());
+        var e = Assert.Throws<HwGenException>(() => m.Initializers["l1_w"]);
+        Assert.Contains("model.onnx", e.Message);
+        Assert.Contains("tensor 'l1_w'", e.Message);
+        Assert.Contains("'weights.bin' changed or went away", e.Message);
+    }
 }

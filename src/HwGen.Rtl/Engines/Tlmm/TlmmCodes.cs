@@ -42,13 +42,21 @@ public static class TlmmCodes
     /// ternary digits of 3w0 + w1 = entry - 4 (G = 2) or of 9w0 + 3w1 + w2 = entry (G = 3).</summary>
     public static int[] Pattern(int g, int entry)
     {
-        int c = g == 2 ? entry - 4 : entry;
         var w = new int[g];
-        for (int j = g - 1; j >= 0; j--)
+        for (int j = 0; j < g; j++) w[j] = PatternWeight(g, entry, j);
+        return w;
+    }
+
+    /// <summary>Weight <paramref name="j"/> of <see cref="Pattern"/>(g, entry), without making the pattern (the instruction-level
+    /// model reads every weight of a model so).</summary>
+    public static int PatternWeight(int g, int entry, int j)
+    {
+        int c = g == 2 ? entry - 4 : entry, w = 0;
+        for (int i = g - 1; i >= j; i--)
         {
             int r = ((c % 3) + 3) % 3;
-            w[j] = r == 2 ? -1 : r;
-            c = (c - w[j]) / 3;
+            w = r == 2 ? -1 : r;
+            c = (c - w) / 3;
         }
         return w;
     }
@@ -81,6 +89,8 @@ public static class TlmmCodes
     {
         int at = (col * GroupsPerLine(rows, g) + input / g) * CodeBits(g), code = 0;
         for (int b = 0; b < CodeBits(g); b++) code |= (line[(at + b) / 8] >> (at + b) % 8 & 1) << b;
-        return Decode(g, code)[input % g];
+        var (e, negate) = Lookup(g, code);
+        int w = PatternWeight(g, e, input % g);
+        return negate ? -w : w;
     }
 }

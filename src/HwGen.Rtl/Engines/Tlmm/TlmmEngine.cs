@@ -96,13 +96,13 @@ public sealed class TlmmEngine : IDeviceEngine
         var groups = new List<(int K0, int Count)>();
         for (int s = 0; s < g.K; s += span)
             for (int k0 = s, end = Math.Min(s + span, g.K); k0 < end; k0 += G) groups.Add((k0, Math.Min(G, end - k0)));
-        var code = new int[groups.Count, g.N];
+        var code = new byte[groups.Count, g.N];   // codes have at most 5 bits
         var w = new int[G];
         for (int q = 0; q < groups.Count; q++)
             for (int n = 0; n < g.N; n++)
             {
                 for (int j = 0; j < G; j++) w[j] = j < groups[q].Count ? g.Weights[(groups[q].K0 + j) * g.N + n] : 0;
-                code[q, n] = TlmmCodes.Encode(G, w);
+                code[q, n] = (byte)TlmmCodes.Encode(G, w);
             }
         var patterns = Enumerable.Range(0, TlmmCodes.Entries(G)).Select(e => TlmmCodes.Pattern(G, e)).ToArray();
         var y = new double[m * g.N];
