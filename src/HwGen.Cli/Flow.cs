@@ -34,9 +34,10 @@ public static class Flow
         if (batch is < 1) throw new HwGenException($"--batch must be at least 1, got {batch}");
         phase?.Invoke("load");
         var graph = Import(modelPath, config, dump, batch, phase);
-        // The ONNX model (inline weights: a byte a parameter) is garbage now; collected here, and its memory given back to the
-        // system, not left in the heap while the design is built on top of it.
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        // The ONNX model (inline weights: a byte a parameter) is garbage now; a big one is collected here, and its memory given
+        // back to the system, not left in the heap while the design is built on top of it (small models skip the full
+        // collection, which tests and examples would pay on every compile).
+        if (new FileInfo(modelPath).Length >= BigModelBytes) GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         return NamingModel(modelPath, () =>
         {
             var built = simLayers is null ? graph : LayerSubset.Of(graph, simLayers);
@@ -104,6 +105,9 @@ public static class Flow
     /// <summary>Test rows the golden model takes at once in <see cref="GoldenOutputs"/>: a compile at a whole test set's batch
     /// could exceed the tasks HwGen schedules (a transformer's rows are its sequences times their tokens).</summary>
     public const int GoldenChunk = 32;
+
+    /// <summary>Model files from this size on (4 MiB: about a 2048² int8 layer) get a full collection after the import.</summary>
+    const long BigModelBytes = 1 << 22;
 
     /// <summary>The golden model's first output for every row of <paramref name="x"/> (rows along its first axis), by the integer
     /// graph compiled at a batch of <see cref="GoldenChunk"/> rows, a chunk at a time; the last chunk is padded with its last

@@ -112,7 +112,7 @@ public sealed class TernaryValues : IReadOnlyList<int>
 
     public IEnumerator<int> GetEnumerator()
     {
-        for (int i = 0; i < Count; i++) yield return (bits[i >> 2] >> ((i & 3) * 2) & 3) - 1;
+        for (int i = 0; i < Count; i++) yield return this[i];
     }
     System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }

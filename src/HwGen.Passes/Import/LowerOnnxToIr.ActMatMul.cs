@@ -149,7 +149,7 @@ public sealed partial class LowerOnnxToIr
     /// <summary>The nodes that take attention layout views: Reshape, Flatten, Transpose, a product of two activations, Identity and the
     /// QDQ pair.</summary>
     static bool TakesViews(OnnxNode node, Abs?[] ins) =>
-        node.OpType is "Reshape" or "Flatten" or "Transpose" or "QuantizeLinear" or "DequantizeLinear" or "Identity" || QonnxQuant.Is(node)
+        node.OpType is "Reshape" or "Flatten" or "Transpose" or "Identity" || IsQuantizer(node)
         || node.OpType is "MatMul" or "Gemm" && ins.Take(2).All(x => x is RealView or LayoutView);
 
     /// <summary>The one step before the lowerings for attention layout views (a head split or transpose HwGen moves no data for) and

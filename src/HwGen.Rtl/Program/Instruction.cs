@@ -16,6 +16,9 @@ public sealed record Field(string Name, int Word, int Lsb, int Width, FieldKind 
     public int Offset => Word * 32 + Lsb;
     /// <summary>The field's bits, at bit 0.</summary>
     public ulong Mask => Width == 32 ? uint.MaxValue : (1UL << Width) - 1;
+
+    /// <summary>Whether <paramref name="v"/> fits the field: two's complement for a signed one, else unsigned.</summary>
+    public bool Fits(long v) => Kind == FieldKind.Signed ? v >= -(1L << (Width - 1)) && v < 1L << (Width - 1) : v >= 0 && (ulong)v <= Mask;
 }
 
 /// <summary>One field as the Verilog decoder declares it, e.g. <c>wire [AW-1:0] act_line = instr[32 +: AW];</c>.</summary>
@@ -69,8 +72,7 @@ public sealed class InstructionFormat
         foreach (var f in Fields)
         {
             long v = f.Get(i);
-            bool fits = f.Kind == FieldKind.Signed ? v >= -(1L << (f.Width - 1)) && v < 1L << (f.Width - 1) : v >= 0 && (ulong)v <= f.Mask;
-            if (!fits) throw new HwGenException($"instruction {Mnemonic} ({i.Comment}): field '{f.Name}' = {v} does not fit in {f.Width} bits");
+            if (!f.Fits(v)) throw new HwGenException($"instruction {Mnemonic} ({i.Comment}): field '{f.Name}' = {v} does not fit in {f.Width} bits");
             w[f.Word] |= (uint)(((ulong)v & f.Mask) << f.Lsb);
         }
         return w;

@@ -143,8 +143,7 @@ public sealed record Qmm(QMatMul Op, int Row, int Column) : Instruction
             || q.DstLine != DstLine || q.ARows != ARows || q.Rows != Rows || q.Lane0 != Lane0 || q.LastLanes != LastLanes || q.ABank != ABank || q.BBank != BBank)
             return null;
         long aStride = Groups == 1 ? (long)q.ALine - ALine : AStride, bStride = Groups == 1 ? (long)q.BLine - BLine : BStride;
-        bool Fits(long stride) => stride is >= -128 and < 128 and not 0;
-        return Fits(aStride) && Fits(bStride) && q.ALine == ALine + Groups * aStride && q.BLine == BLine + Groups * bStride
+        return aStride != 0 && bStride != 0 && Layout["astride"].Fits(aStride) && Layout["bstride"].Fits(bStride) && q.ALine == ALine + Groups * aStride && q.BLine == BLine + Groups * bStride
             ? this with { Groups = Groups + 1, AStride = (int)aStride, BStride = (int)bStride, Last = q.Last }
             : null;
     }

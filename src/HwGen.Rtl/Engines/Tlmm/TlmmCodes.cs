@@ -62,11 +62,14 @@ public static class TlmmCodes
     }
 
     /// <summary>The weights a code stands for.</summary>
-    public static int[] Decode(int g, int code)
+    public static int[] Decode(int g, int code) => [.. Enumerable.Range(0, g).Select(j => Weight(g, code, j))];
+
+    /// <summary>Weight <paramref name="j"/> of <see cref="Decode"/>(g, code), without making the array.</summary>
+    public static int Weight(int g, int code, int j)
     {
-        var (e, neg) = Lookup(g, code);
-        var w = Pattern(g, e);
-        return neg ? [.. w.Select(v => -v)] : w;
+        var (e, negate) = Lookup(g, code);
+        int w = PatternWeight(g, e, j);
+        return negate ? -w : w;
     }
 
     /// <summary>Packs one weight line: inputs [k0, k0 + count) of columns [col0, col0 + cols) of row-major K x N weights.</summary>
@@ -89,8 +92,6 @@ public static class TlmmCodes
     {
         int at = (col * GroupsPerLine(rows, g) + input / g) * CodeBits(g), code = 0;
         for (int b = 0; b < CodeBits(g); b++) code |= (line[(at + b) / 8] >> (at + b) % 8 & 1) << b;
-        var (e, negate) = Lookup(g, code);
-        int w = PatternWeight(g, e, input % g);
-        return negate ? -w : w;
+        return Weight(g, code, input % g);
     }
 }
