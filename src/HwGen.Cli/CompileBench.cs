@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Google.Protobuf;
 using HwGen.Core;
+using HwGen.Core.Ir;
 using HwGen.Onnx;
 using HwGen.Onnx.Proto;
 
@@ -20,7 +21,7 @@ public static class CompileBench
 {
     /// <summary>The phases, in order: loading the ONNX file, import and the passes, the design (tiling, schedule, program,
     /// tokens, cycle model, memory image), Verilog, the golden and instruction-level runs, the testbench's vectors, the
-    /// manifest, report and charts, model.hwir, and the marker and move into place.</summary>
+    /// manifest, report and charts, model.hwir and model.consts, and the marker and move into place.</summary>
     public static readonly string[] Phases = ["load", "passes", "schedule", "rtl", "golden", "testbench", "report", "hwir", "commit"];
 
     /// <summary>The sizes the benchmark steps through (parameters), up to its maximum.</summary>
@@ -210,7 +211,7 @@ public static class CompileBench
         long Size(string rel) => new FileInfo(Path.Combine(outDir, rel)).Length;
         long output = Directory.EnumerateFiles(outDir, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
         return new Row((long)width * width * layers, width, layers, c.Design.Tiles.Problem.Ops.Count, c.Design.Program.Count, output,
-            Size("model.hwir"), Size("tb/memory.bin"), clock.Phases, clock.PerPhasePeaks) { Kind = kind, External = external };
+            Size("model.hwir") + Size(Printer.ConstantsFile), Size("tb/memory.bin"), clock.Phases, clock.PerPhasePeaks) { Kind = kind, External = external };
     }
 
     /// <summary>Writes the MLP in a frame of its own, so nothing of the model in memory stays reachable from the caller's while it
@@ -287,7 +288,7 @@ public static class CompileBench
                       $"does (into a temporary directory), on a {cfg.ArrayRows}x{cfg.ArrayCols} array with the {cfg.Scheduler} scheduler, {Environment.ProcessorCount} cores. " +
                       "Each size runs in a process of its own. Peak RSS of a phase is the resident high-water mark during that phase " +
                       "(VmHWM, reset at its start); the total is the highest. Phases: " + string.Join(", ", Phases) + " (see `CompileBench.Phases`).").AppendLine();
-        sb.AppendLine("| params | layers | tasks | instructions | wall s | CPU s | peak RSS MB | µs / param | B RSS / param | output MB | model.hwir MB | memory.bin MB |");
+        sb.AppendLine("| params | layers | tasks | instructions | wall s | CPU s | peak RSS MB | µs / param | B RSS / param | output MB | model.hwir + .consts MB | memory.bin MB |");
         sb.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
         {

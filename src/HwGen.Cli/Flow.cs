@@ -1,5 +1,6 @@
 using HwGen.Core;
 using HwGen.Core.Ir;
+using HwGen.Core.Ir.Text;
 using HwGen.Onnx;
 using HwGen.Passes;
 using HwGen.Rtl.Engines;
@@ -192,7 +193,8 @@ public static class Flow
             using (var w = new StreamWriter(Path.Combine(tmp, "schedule.html"))) ScheduleChart.WriteHtml(c.Design, w);
             phase?.Invoke("hwir");
             using (var ir = new StreamWriter(Path.Combine(tmp, "model.hwir")))
-                Printer.Write(c.Design.Graph, ir, Printer.DefaultElideAbove);
+            using (var consts = new BufferedStream(File.Create(Path.Combine(tmp, Printer.ConstantsFile)), 1 << 16))
+                Printer.Write(c.Design.Graph, ir, new Constants.Writer(consts, Printer.ConstantsFile, Printer.DefaultElideAbove));
             phase?.Invoke("commit");
         }, modelPath);
 

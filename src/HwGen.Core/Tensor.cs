@@ -107,6 +107,10 @@ public sealed class TernaryValues : IReadOnlyList<int>
         return new TernaryValues(bits, values.Length);
     }
 
+    /// <summary>Values already packed in this layout (the caller checked that no two bits are 3).</summary>
+    public static TernaryValues FromBits(byte[] bits, int count) =>
+        bits.Length == (count + 3) / 4 ? new(bits, count) : throw new ArgumentException($"{bits.Length} bytes for {count} ternary values");
+
     public int this[int index] => (uint)index < (uint)Count ? (bits[index >> 2] >> ((index & 3) * 2) & 3) - 1
         : throw new ArgumentOutOfRangeException(nameof(index));
 

@@ -1,38 +1,35 @@
-using System.Buffers.Binary;
-using System.Security.Cryptography;
 using HwGen.Core.Ir.Text;
 
 namespace HwGen.Core.Ir;
 
 /// <summary>
-/// Prints a graph in HwGen's textual IR (grammar: Text/HwIr.g4). Printed in full, the output parses back to an equal graph.
-/// With <c>elideAbove</c>, every list attribute of more values than that (weights, per-column parameters) is printed as a
-/// reference instead, <c>elided&lt;COUNT values, sha256 HASH, [FIRST, ...]&gt;</c>: its count, the first 16 hex digits of the
-/// SHA-256 of its values (each as a little-endian IEEE double, in order) and its first <see cref="ElidedHead"/> values. Such
-/// text is for people: it does not parse back (a comment at its top says so).
+/// Prints a graph in HwGen's textual IR (grammar: Text/HwIr.g4); the output parses back to an equal graph. With a
+/// <see cref="Constants.Writer"/>, every list attribute of more values than its limit (weights, per-column parameters)
+/// goes to the writer's binary constants file and prints as a reference to it (<see cref="Constants"/>); the text then
+/// parses back with that file beside it.
 /// </summary>
 public static class Printer
 {
-    /// <summary>Lists longer than this are elided in the model.hwir that <c>hwgen compile</c> writes.</summary>
+    /// <summary>Lists longer than this go to model.consts in the model.hwir that <c>hwgen compile</c> writes.</summary>
     public const int DefaultElideAbove = 256;
 
-    /// <summary>Values an elided list shows.</summary>
-    public const int ElidedHead = 8;
+    /// <summary>The constants file beside model.hwir.</summary>
+    public const string ConstantsFile = "model.consts";
 
-    public static string Print(Graph g, int? elideAbove = null)
+    public static string Print(Graph g, Constants.Writer? constants = null)
     {
         var w = new StringWriter();
-        Write(g, w, elideAbove);
+        Write(g, w, constants);
         return w.ToString();
     }
 
     /// <summary>Writes the graph to <paramref name="w"/> as it goes, list by list, so no large text is held in memory.</summary>
-    public static void Write(Graph g, TextWriter w, int? elideAbove = null)
+    public static void Write(Graph g, TextWriter w, Constants.Writer? constants = null)
     {
-        if (elideAbove is { } n)
-            w.Write($"// Lists of more than {n} values are elided: their count, the first 16 hex digits of the SHA-256 of their values " +
-                    "(little-endian doubles) and their first values. This text does not parse back; 'hwgen compile --dump-ir DIR' " +
-                    "and 'hwgen opt' print the IR in full.\n");
+        if (constants is not null)
+            w.Write($"// Lists of more than {constants.Above} values are in {constants.FileName}, printed as const<...> references " +
+                    "(file, byte offset, count, stored type, SHA-256 prefix of the stored bytes, first values). The text parses back " +
+                    "with that file beside it ('hwgen opt').\n");
         w.Write($"graph @{g.Name}(");
         w.Write(string.Join(", ", g.Inputs.Select(v => $"%{v.Name}: {Type(v.Type)}")));
         w.Write(") {\n");
@@ -48,7 +45,7 @@ public static class Printer
                 first = false;
                 w.Write(key);
                 w.Write('=');
-                WriteAttr(w, value, elideAbove);
+                WriteAttr(w, value, constants);
             }
             if (!first) w.Write('}');
             w.Write($" : {Type(op.Output.Type)} loc({new Attr.Str(op.Name)})\n");
@@ -58,41 +55,25 @@ public static class Printer
         w.Write("\n}\n");
     }
 
-    static void WriteAttr(TextWriter w, Attr a, int? elideAbove)
+    static void WriteAttr(TextWriter w, Attr a, Constants.Writer? constants)
     {
         if (a is not Attr.List l)
         {
             w.Write(a.ToString());
             return;
         }
-        if (elideAbove is { } n && l.Items.Count > n && Attr.NumbersOf(l) is { } value)
+        if (constants is not null && l.Items.Count > constants.Above && Attr.NumbersOf(l) is { } value)
         {
-            w.Write($"elided<{l.Items.Count} values, sha256 {Hash(value, l.Items.Count)}, [");
-            w.Write(string.Join(", ", Enumerable.Range(0, Math.Min(ElidedHead, l.Items.Count)).Select(i => Attr.Number(value(i)))));
-            w.Write(", ...]>");
+            w.Write(constants.Add(value, l.Items.Count));
             return;
         }
         w.Write('[');
         for (int i = 0; i < l.Items.Count; i++)
         {
             if (i > 0) w.Write(", ");
-            WriteAttr(w, l.Items[i], elideAbove);
+            WriteAttr(w, l.Items[i], constants);
         }
         w.Write(']');
-    }
-
-    /// <summary>The first 16 hex digits of the SHA-256 of <paramref name="count"/> numbers as little-endian doubles.</summary>
-    static string Hash(Func<int, double> value, int count)
-    {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = new byte[8 * 8192];
-        for (int start = 0; start < count; start += 8192)
-        {
-            int m = Math.Min(8192, count - start);
-            for (int i = 0; i < m; i++) BinaryPrimitives.WriteDoubleLittleEndian(buffer.AsSpan(8 * i), value(start + i));
-            sha.AppendData(buffer, 0, 8 * m);
-        }
-        return Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
     }
 
     public static string Type(TensorType t)

@@ -17,7 +17,7 @@ public sealed class CliTests
         Assert.True(exit == 0, err);
         Assert.Contains("estimated", stdout);
         foreach (var f in new[] { "rtl/hwgen_top.v", "rtl/hwgen_controller.v", "rtl/hwgen_queue.v", "rtl/hwgen_dma.v", "rtl/hwgen_dense_engine.v", "rtl/hwgen_spad.v", "tb/tb_hwgen.v",
-                     "tb/memory.bin", "tb/inputs.hex", "tb/expected.hex", "run_verilator.sh", "run_icarus.sh", "manifest.json", "report.md", "model.hwir" })
+                     "tb/memory.bin", "tb/inputs.hex", "tb/expected.hex", "run_verilator.sh", "run_icarus.sh", "manifest.json", "report.md", "model.hwir", "model.consts" })
             Assert.True(File.Exists(Path.Combine(dir.File("out"), f)), f);
         var report = File.ReadAllText(dir.File("out/report.md"));
         Assert.Contains("| l0_gemm | dense | [2x10] | [2x6] |", report);

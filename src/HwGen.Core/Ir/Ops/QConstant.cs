@@ -13,7 +13,7 @@ public sealed record QConstant(string Name, Value Output, IReadOnlyList<int> Cod
     public override IEnumerable<(string, Text.Attr)> Attributes() => [("codes", Text.Attr.Of(Codes))];
 
     public static QConstant FromText(string name, IReadOnlyList<Value> operands, Value output, Text.AttrMap a) => operands.Count == 0
-        ? new(name, output, a.Ints("codes"))
+        ? new(name, output, a.IntList("codes"))
         : throw new HwGenException($"hw.qconstant takes no operands, got {operands.Count}");
 
     public override string? Check()

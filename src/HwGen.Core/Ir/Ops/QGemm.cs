@@ -87,7 +87,7 @@ public sealed record QGemm(string Name, Value Input, Value Output) : Op(Name, [I
         RealMultiplier = a.Doubles("real_multiplier"),
         Multiplier = a.Has("multiplier") ? a.Ints("multiplier") : [],
         Shift = a.Has("shift") ? a.Ints("shift") : [],
-        Bias = a.Ints("bias"), Weights = a.Ints("weights"),
+        Bias = a.Ints("bias"), Weights = a.IntList("weights"),
         OutputQuant = output.Type.Quant ?? throw new HwGenException($"op '{name}': hw.qgemm needs a quantized result type"),
     };
 

@@ -22,6 +22,7 @@ public abstract record Attr
     /// <see cref="Num"/> made when read.</summary>
     sealed class Numbers<T>(IReadOnlyList<T> values, Func<T, double> toDouble) : IReadOnlyList<Attr>, INumbers
     {
+        public object Source => values;
         public double ValueAt(int index) => toDouble(values[index]);
         public Attr this[int index] => new Num(toDouble(values[index]));
         public int Count => values.Count;
@@ -37,6 +38,8 @@ public abstract record Attr
     {
         int Count { get; }
         double ValueAt(int index);
+        /// <summary>The list the numbers are read from.</summary>
+        object Source { get; }
     }
 
     /// <summary>The i-th value of a list of numbers, or null when an item is not a number.</summary>
@@ -80,6 +83,10 @@ public sealed class AttrMap(IReadOnlyDictionary<string, Attr> attrs, Func<string
     public double[] Doubles(string key) => Get(key) is Attr.List l
         ? l.Items.Select(i => i is Attr.Num n ? n.Value : throw error($"attribute '{key}' must be a list of numbers")).ToArray()
         : throw error($"attribute '{key}' must be a list");
+
+    /// <summary>A list of integers as it is held (a constant read from a constants file: its compact form, not copied).</summary>
+    public IReadOnlyList<int> IntList(string key) =>
+        Get(key) is Attr.List { Items: Attr.INumbers { Source: IReadOnlyList<int> held } } ? held : Ints(key);
 
     public int[] Ints(string key) => Doubles(key).Select(d => d == Math.Floor(d) && d is >= int.MinValue and <= int.MaxValue
         ? (int)d : throw error($"attribute '{key}' must be a list of integers")).ToArray();

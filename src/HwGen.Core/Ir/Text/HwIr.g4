@@ -6,6 +6,9 @@
 //     %o = hw.dequantize(%y) : f32[1,10] loc("out")
 //     return %o
 //   }
+//
+// A long list may be printed as a reference into a binary constants file beside the text (Constants.cs):
+//   weights=const<file="model.consts", offset=0, count=640, type=i8, sha256="1f0c...", head=[3, -7, ...]>
 grammar HwIr;
 
 module     : graph* EOF ;
@@ -20,6 +23,7 @@ attrValue  : NUMBER                                   # numberAttr
            | STRING                                   # stringAttr
            | IDENT                                    # identAttr
            | '[' (attrValue (',' attrValue)*)? ']'    # listAttr
+           | IDENT '<' attr (',' attr)* '>'           # refAttr     // const<file="model.consts", offset=0, ...>: Constants.cs
            ;
 type       : IDENT '[' (NUMBER (',' NUMBER)*)? ']' quant? ;
 quant      : 'q' '<' NUMBER ',' NUMBER '>'                                                    # perTensor

@@ -4,11 +4,14 @@ using HwGen.Core.Ir.Text.Generated;
 
 namespace HwGen.Core.Ir.Text;
 
-/// <summary>Parses textual HwGen IR (Text/HwIr.g4) into graphs. Errors name the file, line and column.</summary>
+/// <summary>Parses textual HwGen IR (Text/HwIr.g4) into graphs. Errors name the file, line and column.
+/// A <c>const&lt;...&gt;</c> reference is read from its constants file in <paramref name="constantsDirectory"/>: by
+/// default the directory of <c>file</c> (the current directory for text that is not a file).</summary>
 public static class Parser
 {
-    public static IReadOnlyList<Graph> Parse(string text, string file = "<input>")
+    public static IReadOnlyList<Graph> Parse(string text, string file = "<input>", string? constantsDirectory = null)
     {
+        using var constants = new Constants.Reader(constantsDirectory ?? (File.Exists(file) ? Path.GetDirectoryName(Path.GetFullPath(file))! : "."));
         var lexer = new HwIrLexer(new AntlrInputStream(text));
         var parser = new HwIrParser(new CommonTokenStream(lexer));
         var errors = new ErrorListener(file);
@@ -17,11 +20,11 @@ public static class Parser
         parser.RemoveErrorListeners();
         parser.AddErrorListener(errors);
         var tree = parser.module();
-        return tree.graph().Select(g => Build(g, file)).ToList();
+        return tree.graph().Select(g => Build(g, file, constants)).ToList();
     }
 
-    public static Graph ParseOne(string text, string file = "<input>") =>
-        Parse(text, file) is [var g] ? g : throw new HwGenException($"{file}: expected exactly one graph");
+    public static Graph ParseOne(string text, string file = "<input>", string? constantsDirectory = null) =>
+        Parse(text, file, constantsDirectory) is [var g] ? g : throw new HwGenException($"{file}: expected exactly one graph");
 
     static HwGenException At(string file, IToken t, string why) => new($"{file}:{t.Line}:{t.Column + 1}: {why}");
 
@@ -39,7 +42,7 @@ public static class Parser
         _ => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture),
     };
 
-    static Graph Build(HwIrParser.GraphContext g, string file)
+    static Graph Build(HwIrParser.GraphContext g, string file, Constants.Reader constants)
     {
         var graph = new Graph(g.GRAPHNAME().GetText()[1..]);
         var values = new Dictionary<string, Value>();
@@ -58,7 +61,9 @@ public static class Parser
             var mnemonic = o.IDENT().GetText();
             if (!OpSyntax.Ops.TryGetValue(mnemonic, out var factory)) throw At(file, o.IDENT().Symbol, $"unknown op {mnemonic}");
             var operands = o.VALUE().Skip(1).Select(Use).ToList();
-            var attrs = o.attrs()?.attr().ToDictionary(a => a.IDENT().GetText(), a => ToAttr(a.attrValue())) ?? [];
+            var attrs = new Dictionary<string, Attr>();
+            foreach (var a in o.attrs()?.attr() ?? [])
+                if (!attrs.TryAdd(a.IDENT().GetText(), ToAttr(a.attrValue(), file, constants))) throw At(file, a.Start, $"{mnemonic}: attribute '{a.IDENT().GetText()}' is given twice");
             var result = Define(new(o.VALUE(0)), Type(o.type(), file));
             var name = o.loc() is { } l ? ((Attr.Str)ToString(l.STRING().GetText())).Value : result.Name;
             try
@@ -79,14 +84,24 @@ public static class Parser
 
     static Attr ToString(string quoted) => new Attr.Str(System.Text.RegularExpressions.Regex.Unescape(quoted[1..^1]));
 
-    static Attr ToAttr(HwIrParser.AttrValueContext c) => c switch
+    static Attr ToAttr(HwIrParser.AttrValueContext c, string file, Constants.Reader? constants) => c switch
     {
         HwIrParser.NumberAttrContext n => new Attr.Num(Number(n.NUMBER().GetText())),
         HwIrParser.StringAttrContext s => ToString(s.STRING().GetText()),
         HwIrParser.IdentAttrContext i => new Attr.Ident(i.IDENT().GetText()),
-        HwIrParser.ListAttrContext l => new Attr.List(l.attrValue().Select(ToAttr).ToArray()),
+        HwIrParser.ListAttrContext l => new Attr.List(l.attrValue().Select(v => ToAttr(v, file, constants)).ToArray()),
+        HwIrParser.RefAttrContext r => Reference(r, file, constants),
         _ => throw new InvalidOperationException("unknown attribute form"),
     };
+
+    static Attr Reference(HwIrParser.RefAttrContext r, string file, Constants.Reader? constants)
+    {
+        if (r.IDENT().GetText() != "const" || constants is null) throw At(file, r.Start, $"unknown reference {r.IDENT().GetText()}<...> (only const<...> in attributes)");
+        var fields = new Dictionary<string, Attr>();
+        foreach (var a in r.attr())
+            if (!fields.TryAdd(a.IDENT().GetText(), ToAttr(a.attrValue(), file, null))) throw At(file, a.Start, $"const<...> gives '{a.IDENT().GetText()}' twice");
+        return constants.Read(fields, why => At(file, r.Start, why));
+    }
 
     static readonly Dictionary<string, DType> Elems = Enum.GetValues<DType>().ToDictionary(t => t.Name());
 
@@ -100,7 +115,7 @@ public static class Parser
             null => null,
             HwIrParser.PerTensorContext p => QuantParams.PerTensor(Number(p.NUMBER(0).GetText()), (long)Number(p.NUMBER(1).GetText())),
             HwIrParser.PerChannelContext p => new QuantParams(
-                ListOf(ToAttr(p.attrValue(0))), ListOf(ToAttr(p.attrValue(1))).Select(d => (long)d).ToArray(), (int)Number(p.NUMBER().GetText())),
+                ListOf(ToAttr(p.attrValue(0), file, null)), ListOf(ToAttr(p.attrValue(1), file, null)).Select(d => (long)d).ToArray(), (int)Number(p.NUMBER().GetText())),
             _ => null,
         };
         return new TensorType(elem, shape, q);

@@ -112,6 +112,13 @@ public interface IHwIrVisitor<Result> : IParseTreeVisitor<Result> {
 	/// <return>The visitor result.</return>
 	Result VisitListAttr([NotNull] HwIrParser.ListAttrContext context);
 	/// <summary>
+	/// Visit a parse tree produced by the <c>refAttr</c>
+	/// labeled alternative in <see cref="HwIrParser.attrValue"/>.
+	/// </summary>
+	/// <param name="context">The parse tree.</param>
+	/// <return>The visitor result.</return>
+	Result VisitRefAttr([NotNull] HwIrParser.RefAttrContext context);
+	/// <summary>
 	/// Visit a parse tree produced by <see cref="HwIrParser.type"/>.
 	/// </summary>
 	/// <param name="context">The parse tree.</param>
