@@ -128,8 +128,11 @@ public sealed class IrConstantsTests
     [InlineData("field", "has no field 'stride'")]
     [InlineData("twice", "gives 'count' twice")]
     [InlineData("kind", "unknown reference ref<...>")]
-    [InlineData("count", "needs 'count' (an integer of at least 0)")]
+    [InlineData("count", "needs 'count' (an integer in [0, 2^53))")]
     [InlineData("ternary", "not a ternary code")]
+    [InlineData("offset", "needs 'offset'")]
+    [InlineData("far", "past the end")]
+    [InlineData("huge", "more than one list holds")]
     public void A_reference_that_does_not_match_its_file_is_a_clear_error(string what, string expected)
     {
         using var dir = new TempDir();
@@ -150,6 +153,9 @@ public sealed class IrConstantsTests
             case "twice": text = text.Replace("count=960,", "count=960, count=960,"); break;
             case "kind": text = text.Replace("weights=const<", "weights=ref<"); break;
             case "count": text = text.Replace("count=960,", "count=-1,"); break;
+            case "offset": text = text.Replace("offset=0,", "offset=9223372036854775807,"); break;
+            case "far": text = text.Replace("offset=0,", "offset=9007199254740000,"); break;
+            case "huge": text = text.Replace("count=960, type=i8", "count=2000000000, type=f64"); break;
             case "ternary":
                 // A byte of four codes whose last is 3 (no ternary value), with the hash made to match.
                 int at = (int)(bytes.Length - 960 / 4);

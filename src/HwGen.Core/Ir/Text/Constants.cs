@@ -114,15 +114,16 @@ public static class Constants
         {
             string Str(string key) => fields.TryGetValue(key, out var a) && a is Attr.Str or Attr.Ident
                 ? a is Attr.Str s ? s.Value : ((Attr.Ident)a).Value : throw error($"const<...> needs '{key}' (a string)");
-            long Long(string key) => fields.TryGetValue(key, out var a) && a is Attr.Num n && n.Value == Math.Floor(n.Value) && n.Value is >= 0 and <= long.MaxValue
-                ? (long)n.Value : throw error($"const<...> needs '{key}' (an integer of at least 0)");
+            long Long(string key) => fields.TryGetValue(key, out var a) && a is Attr.Num n && n.Value == Math.Floor(n.Value) && n.Value is >= 0 and < 9007199254740992.0
+                ? (long)n.Value : throw error($"const<...> needs '{key}' (an integer in [0, 2^53))");
             foreach (var key in fields.Keys)
                 if (key is not ("file" or "offset" or "count" or "type" or "sha256" or "head")) throw error($"const<...> has no field '{key}'");
             var name = Str("file");
             long offset = Long("offset"), countL = Long("count");
             var typeName = Str("type");
             var encoding = EncodingNamed(typeName) ?? throw error($"const<...>: unknown type '{typeName}' (one of {string.Join(", ", Encodings.Select(e => e.Name))})");
-            if (countL > Array.MaxLength) throw error($"const<...>: {countL} values is more than a list holds");
+            if (countL > Array.MaxLength || encoding.Bytes(countL) > Array.MaxLength)
+                throw error($"const<...>: {countL} values of {encoding.Name} are more than one list holds ({Array.MaxLength} bytes)");
             int count = (int)countL;
             long length = encoding.Bytes(count);
             if (name.Length == 0 || Path.IsPathRooted(name) || name.Contains('/') || name.Contains('\\') || name is "." or "..")
@@ -133,7 +134,7 @@ public static class Constants
                 try { f = files[name] = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16); }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw error($"const<...>: cannot read {path}: {e.Message}"); }
             }
-            if (offset + length > f.Length) throw error($"const<...>: bytes [{offset}, {offset + length}) are past the end of {path} ({f.Length} bytes)");
+            if (offset > f.Length - length) throw error($"const<...>: bytes [{offset}, {offset + length}) are past the end of {path} ({f.Length} bytes)");
             var bytes = new byte[length];
             f.Position = offset;
             f.ReadExactly(bytes);
