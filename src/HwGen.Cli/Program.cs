@@ -348,8 +348,7 @@ public static class Program
                     break;
                 case "onnx":
                     var m = HwGen.Onnx.OnnxLoader.Load(modelPath);
-                    var name = m.RuntimeInputs.First().Name;
-                    y = OnnxEvaluator.Run(m, new Dictionary<string, Tensor> { [name] = x.WithType(DType.Float32) }).Values.First();
+                    y = OnnxEvaluator.Run(m, m.Feed(x, pr.GetValue(input)!)).Values.First();
                     break;
                 default:
                     throw new HwGenException($"--semantics must be 'hardware' or 'onnx', got '{pr.GetValue(semantics)}'");

@@ -154,8 +154,9 @@ public sealed record HwConfig
         var c = new HwConfig();
         foreach (var p in json.EnumerateObject())
         {
-            var f = Fields.FirstOrDefault(f => f.Name == p.Name)
-                ?? throw HwGenException.At(source, null, $"unknown config field '{p.Name}' (known: {string.Join(", ", Fields.Select(f => f.Name))})");
+            var name = ConfigField.Text(() => p.Name, source, "a field name");
+            var f = Fields.FirstOrDefault(f => f.Name == name)
+                ?? throw HwGenException.At(source, null, $"unknown config field '{name}' (known: {string.Join(", ", Fields.Select(f => f.Name))})");
             c = f.Read(c, p.Value, source);
         }
         if (complete && Fields.FirstOrDefault(f => !json.TryGetProperty(f.Name, out _)) is { } missing)
@@ -220,12 +221,20 @@ public sealed record ConfigField(string Name, ConfigKind Kind, Func<HwConfig, ob
         var v => JsonValue.Create((string)v)!,
     };
 
+    /// <summary>A JSON string's text, or an error naming <paramref name="source"/> when its escapes are no valid UTF-16 (a lone
+    /// surrogate such as "\ud800", which JSON's grammar allows and .NET's reader refuses only when the text is read).</summary>
+    public static string Text(Func<string> read, string source, string what)
+    {
+        try { return read(); }
+        catch (InvalidOperationException) { throw HwGenException.At(source, null, $"{what} holds an escape that is no valid UTF-16 (a lone surrogate)"); }
+    }
+
     /// <summary>Sets this field of <paramref name="c"/> from a JSON value, or names <paramref name="source"/> and the field when the value has the wrong type.</summary>
     public HwConfig Read(HwConfig c, JsonElement v, string source)
     {
         HwGenException Wrong(string what) => HwGenException.At(source, null, $"config field '{Name}' must be {what}");
         if (Kind == ConfigKind.String)
-            return Set(c, v.ValueKind == JsonValueKind.String ? v.GetString()! : throw Wrong("a string"));
+            return Set(c, v.ValueKind == JsonValueKind.String ? Text(() => v.GetString()!, source, $"config field '{Name}'") : throw Wrong("a string"));
         if (v.ValueKind != JsonValueKind.Number) throw Wrong("a number");
         if (Kind == ConfigKind.Int) return Set(c, v.TryGetInt32(out var i) ? i : throw Wrong("an integer"));
         return Set(c, v.TryGetDouble(out var d) ? d : throw Wrong("a finite number"));

@@ -36,10 +36,13 @@ public sealed class ExternalData : IDisposable
         {
             var graph = model.Graph;
             if (graph is null) return x;
-            var tensors = graph.Initializer.Concat(graph.Node.SelectMany(n => n.Attribute)
-                .SelectMany(a => a.T is null ? a.Tensors : a.Tensors.Prepend(a.T)));
-            foreach (var t in tensors.Where(t => t.DataLocation == TensorProto.Types.DataLocation.External).ToList())
-                x.Map(t, modelPath);
+            // Each tensor with where messages name it: an initializer by its name, a node's tensor by the node and attribute.
+            var names = OnnxLoader.NodeNames(graph);
+            var tensors = graph.Initializer.Select(t => (T: t, Node: (string?)null, What: $"tensor '{t.Name}'"))
+                .Concat(graph.Node.SelectMany((n, i) => n.Attribute.SelectMany(a => (a.T is null ? a.Tensors : a.Tensors.Prepend(a.T))
+                    .Select(t => (T: t, Node: (string?)names[i], What: t.Name.Length > 0 ? $"tensor '{t.Name}'" : $"the tensor of attribute '{a.Name}'")))));
+            foreach (var (t, node, what) in tensors.Where(t => t.T.DataLocation == TensorProto.Types.DataLocation.External).ToList())
+                x.Map(t, modelPath, node, what);
             return x;
         }
         catch
@@ -49,7 +52,7 @@ public sealed class ExternalData : IDisposable
         }
     }
 
-    unsafe void Map(TensorProto t, string modelPath)
+    unsafe void Map(TensorProto t, string modelPath, string? node, string what)
     {
         string? location = null, offsetText = null, lengthText = null;
         foreach (var e in t.ExternalData)
@@ -58,8 +61,9 @@ public sealed class ExternalData : IDisposable
             else if (e.Key == "offset") offsetText = e.Value;
             else if (e.Key == "length") lengthText = e.Value;
         }
-        HwGenException Bad(string why) => HwGenException.At(modelPath, null, $"tensor '{t.Name}': external data {why}");
+        HwGenException Bad(string why) => HwGenException.At(modelPath, node, $"{what}: external data {why}");
         if (string.IsNullOrEmpty(location)) throw Bad("has no 'location' entry");
+        if (location.Contains('\0')) throw Bad($"location '{location.Replace("\0", "\\0")}' holds a NUL character, which no file name has");
         var dir = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
         var full = Path.GetFullPath(Path.Combine(dir, location));
         if (Path.IsPathRooted(location) || location.Split('/', '\\').Contains("..") || !full.StartsWith(dir + Path.DirectorySeparatorChar, StringComparison.Ordinal))

@@ -63,4 +63,20 @@ public sealed class OnnxModel
 
     /// <summary>Graph inputs that are not initializers: what a user feeds.</summary>
     public IEnumerable<OnnxValueInfo> RuntimeInputs => Inputs.Where(i => !Initializers.ContainsKey(i.Name));
+
+    /// <summary>The model's one runtime input bound to <paramref name="x"/>, read from <paramref name="source"/>, as float32:
+    /// of its shape, or of its size when the shape is fixed (then reshaped, as the hardware model takes inputs), else one error
+    /// naming the file (a model with another number of inputs names the model).</summary>
+    public Dictionary<string, Tensor> Feed(Tensor x, string source)
+    {
+        var inputs = RuntimeInputs.ToList();
+        if (inputs.Count != 1) throw HwGenException.At(Path, null, $"the model takes {inputs.Count} inputs; one .npy input feeds one");
+        var want = inputs[0];
+        bool fixedShape = want.Shape.All(d => d >= 0);
+        bool fits = fixedShape
+            ? x.Size == want.Shape.Aggregate(1L, (n, d) => n * d)
+            : x.Shape.Length == want.Shape.Count && x.Shape.Zip(want.Shape).All(p => p.Second < 0 || p.First == p.Second);
+        if (!fits) throw HwGenException.At(source, null, $"input '{want.Name}' needs shape [{string.Join("x", want.Shape.Select(d => d < 0 ? "?" : d.ToString()))}], got {ShapeUtil.Format(x.Shape)}");
+        return new() { [want.Name] = (fixedShape ? x.Reshaped([.. want.Shape]) : x).WithType(DType.Float32) };
+    }
 }

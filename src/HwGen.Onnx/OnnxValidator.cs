@@ -248,11 +248,14 @@ public static class OnnxValidator
         };
     }
 
-    /// <summary>A graph input or output: a supported element type, dims within int32 and a size within <see cref="Limits"/>.</summary>
+    /// <summary>A graph input or output: a tensor type (ONNX's checker requires one, with its element type and shape, for the
+    /// main graph's inputs and outputs), a supported element type, dims within int32 and a size within <see cref="Limits"/>.</summary>
     static void CheckValueInfo(ValueInfoProto v, string what, string path)
     {
         var tt = v.Type?.TensorType;
-        if (tt is null) return;
+        if (tt is null || tt.Shape is null)
+            throw HwGenException.At(path, null, $"{what} '{v.Name}' {(v.Type is null ? "has no type" : tt is null ? "is not a tensor" : "has no shape")}; " +
+                                                "a model's inputs and outputs need a tensor type with an element type and a shape");
         OnnxLoader.ToDType(tt.ElemType, path, v.Name);
         var dims = tt.Shape?.Dim.Select(d => d.HasDimValue ? d.DimValue : 1).ToList() ?? [];
         if (Limits.ShapeProblem(dims) is { } why) throw HwGenException.At(path, null, $"{what} '{v.Name}': {why}");

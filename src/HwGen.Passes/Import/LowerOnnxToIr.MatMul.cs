@@ -90,7 +90,7 @@ public sealed partial class LowerOnnxToIr
         if (gemm && (!(node.Float("alpha", 1) > 0) || !float.IsFinite(node.Float("alpha", 1)) || !float.IsFinite(node.Float("beta", 1))))
             throw Error(node, $"Gemm alpha must be positive and finite and beta finite (HwGen folds them into the scales), got alpha {node.Float("alpha", 1)}, beta {node.Float("beta", 1)}");
         var (k, n, w, scale) = Weights(node, b, gemm && node.Int("transB", 0) != 0, gemm ? node.Float("alpha", 1) : 1);
-        if (a.V.Type.Shape[^1] != k)
+        if (a.V.Type.Shape.Count == 0 || a.V.Type.Shape[^1] != k)
             throw Error(node, $"shape mismatch: A is {ShapeUtil.Format(a.V.Type.Shape)} but B needs {k} input features");
         var bias = gemm && ins.ElementAtOrDefault(2) is { } c ? BiasVector(node, c, n, node.Float("beta", 1)) : null;
         return new PendingMatMul(a.V, k, n, w, scale, bias, double.NegativeInfinity, double.PositiveInfinity, node.Name) { QonnxBits = b.QonnxBits };
@@ -150,7 +150,7 @@ public sealed partial class LowerOnnxToIr
         if (!a.V.Type.Quant!.SameAs(aq)) throw Error(node, "QLinearMatMul A parameters differ from those A was quantized with");
         var bq = new QConst(b.T, ConstIn(node, ins, 4, "b_scale").T, ConstIn(node, ins, 5, "b_zero_point").T, 1, () => b.T);
         var (k, n, w, scale) = Weights(node, bq, false, 1);
-        if (a.V.Type.Shape[^1] != k) throw Error(node, $"shape mismatch: A is {ShapeUtil.Format(a.V.Type.Shape)} but B needs {k} input features");
+        if (a.V.Type.Shape.Count == 0 || a.V.Type.Shape[^1] != k) throw Error(node, $"shape mismatch: A is {ShapeUtil.Format(a.V.Type.Shape)} but B needs {k} input features");
         var (yq, onnxType) = ActivationQuant(node, [null, ins[6], ins[7]]);
         var pm = new PendingMatMul(a.V, k, n, w, scale, null, double.NegativeInfinity, double.PositiveInfinity, node.Name);
         return new Quantized(EmitGemm(node, pm, yq, FullRange), onnxType);

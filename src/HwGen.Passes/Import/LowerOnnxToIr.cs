@@ -68,6 +68,8 @@ public sealed partial class LowerOnnxToIr
         {
             if (i.Type != DType.Float32)
                 throw Error(null, $"graph input '{i.Name}' is {i.Type.Name()}; HwGen takes float32 inputs and quantizes them with the model's QuantizeLinear");
+            if (i.Shape.Count == 0)
+                throw Error(null, $"graph input '{i.Name}' is a scalar (shape []); HwGen takes inputs of rank 1 or more (rows of features)");
             var shape = i.Shape.Select((d, k) => k == 0 && batch is { } b ? b : d <= 0 ? 1 : d).ToArray();
             if (Limits.ShapeProblem(shape) is { } why)
                 throw Error(null, $"graph input '{i.Name}'{(batch is { } n ? $" with --batch {n}" : "")}: {why}");

@@ -1,3 +1,4 @@
+using HwGen.Core;
 using HwGen.Tests.Support;
 
 namespace HwGen.Tests.Fuzz;
@@ -125,5 +126,113 @@ public sealed class FuzzRegressionTests
             case "npy": Fuzz.RunNpy(seed); break;
             default: Fuzz.RunStructure(family, source, seed); break;
         }
+    }
+}
+
+/// <summary>Classes the fuzz driver (bench/fuzz) found crashing, one minimized input each, built here: every one must now be one
+/// clean error naming the file and what is wrong.</summary>
+public sealed class FuzzDriverRegressionTests
+{
+    /// <summary>The one-layer model with <paramref name="edit"/> applied to its protobuf, written back as model.onnx.</summary>
+    static string Edited(TempDir dir, Action<HwGen.Onnx.Proto.ModelProto> edit)
+    {
+        var m = HwGen.Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Cli.BadInputTests.Model(dir)));
+        edit(m);
+        File.WriteAllBytes(dir.File("model.onnx"), Google.Protobuf.MessageExtensions.ToByteArray(m));
+        return dir.File("model.onnx");
+    }
+
+    [Theory]
+    [InlineData("no type", "has no type")]
+    [InlineData("sequence", "is not a tensor")]
+    [InlineData("no shape", "has no shape")]
+    public void A_graph_input_without_a_tensor_type_and_shape(string how, string message)
+    {
+        // Was: the input compiled as a scalar, an ArgumentOutOfRangeException in LowerMatMul.
+        using var dir = new TempDir();
+        var model = Edited(dir, m =>
+        {
+            var x = m.Graph.Input[0];
+            if (how == "no type") x.Type = null;
+            else if (how == "sequence") x.Type = new() { SequenceType = new() { ElemType = x.Type.Clone() } };
+            else x.Type.TensorType.Shape = null;
+        });
+        CleanFailure.Assert(dir, ["compile", model], "model.onnx", "graph input 'x'", message);
+    }
+
+    [Fact]
+    public void A_scalar_graph_input()
+    {
+        // Was: an ArgumentOutOfRangeException in LowerMatMul (and LowerNonlinear on the torch exports).
+        using var dir = new TempDir();
+        var model = Edited(dir, m => m.Graph.Input[0].Type.TensorType.Shape.Dim.Clear());
+        CleanFailure.Assert(dir, ["compile", model], "model.onnx", "graph input 'x' is a scalar");
+    }
+
+    [Fact]
+    public void Run_with_onnx_semantics_checks_the_input_against_the_model()
+    {
+        // Was: a model whose only graph input is also an initializer made 'run --semantics onnx' throw InvalidOperationException
+        // (no runtime input), and an input of another shape failed inside a node without naming the .npy file.
+        using var dir = new TempDir();
+        var model = Edited(dir, m => m.Graph.Initializer.Add(new HwGen.Onnx.Proto.TensorProto
+        {
+            Name = "x", DataType = (int)HwGen.Onnx.Proto.TensorProto.Types.DataType.Float, Dims = { 1, 4 }, FloatData = { 0, 0, 0, 0 },
+        }));
+        Npy.Write(dir.File("x.npy"), new Tensor(DType.Float32, [1, 4], [0, 0.25, 0.5, 0.75]));
+        CleanFailure.Run(dir, ["run", model, "--input", dir.File("x.npy"), "--output", dir.File("y.npy"), "--semantics", "onnx"], dir.File("y.npy"),
+            mayPass: false, "model.onnx", "takes 0 inputs");
+        model = Edited(dir, _ => { });
+        Npy.Write(dir.File("x.npy"), new Tensor(DType.Float32, [1, 3], [0, 0.25, 0.5]));
+        CleanFailure.Run(dir, ["run", model, "--input", dir.File("x.npy"), "--output", dir.File("y.npy"), "--semantics", "onnx"], dir.File("y.npy"),
+            mayPass: false, "x.npy", "input 'x' needs shape [1x4], got [1x3]");
+    }
+
+    [Theory]
+    [InlineData("""{ "scheduler": "\ud800" }""", "config field 'scheduler'")]
+    [InlineData("""{ "sch\udc00": 1 }""", "a field name")]
+    public void A_config_string_with_a_lone_surrogate(string json, string what)
+    {
+        // Was: InvalidOperationException from JsonElement.GetString (JSON's grammar allows the escape, .NET refuses it when read).
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("hw.json"), json);
+        CleanFailure.Assert(dir, ["compile", Cli.BadInputTests.Model(dir), "--config", dir.File("hw.json")], "hw.json", what, "lone surrogate");
+    }
+
+    [Fact]
+    public void An_external_data_location_with_a_NUL()
+    {
+        // Was: ArgumentException from Path.GetFullPath.
+        using var dir = new TempDir();
+        var model = Edited(dir, m =>
+        {
+            var w = m.Graph.Initializer.Single(t => t.Name == "w");
+            w.DataLocation = HwGen.Onnx.Proto.TensorProto.Types.DataLocation.External;
+            w.ExternalData.Add(new HwGen.Onnx.Proto.StringStringEntryProto { Key = "location", Value = "w\0.bin" });
+        });
+        CleanFailure.Assert(dir, ["compile", model], "model.onnx", "tensor 'w'", "NUL");
+    }
+
+    const string Ir = """
+        graph @g(%x: f32[1,4]) {
+          %q = hw.quantize(%x) : i8[1,4] q<0.02, 0> loc("q")
+          %o = hw.dequantize(%q) : f32[1,4] loc("o")
+          return %o
+        }
+        """;
+
+    [Theory]
+    [InlineData("%q = hw.quantize(%x) :", "%q = hw.quantize(%x) {a=1, a=2} :", "attribute 'a' is given twice")]   // was ArgumentException (a dictionary key twice)
+    [InlineData("i8[1,4] q<0.02, 0>", "i8[1,4] q<axis=-1, [], []>", "needs at least one scale")]   // was ArgumentOutOfRangeException printing the type
+    [InlineData("i8[1,4] q<0.02, 0>", "i8[1,4] q<axis=1, [0.1, 0.2], [0]>", "one zero point per scale")]
+    [InlineData("f32[1,4]) {", "f32[65536,65536]) {", "more than 16777216 elements")]   // was OverflowException in ShapeUtil.Size
+    [InlineData("f32[1,4]) {", "f32[1,-4]) {", "a dim must be an integer")]
+    [InlineData("q<0.02, 0>", "q<0.02, 1.5>", "a zero point must be an integer")]
+    public void Textual_ir_that_does_not_make_a_type_or_an_op(string find, string replace, string message)
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("in.hwir"), Ir.Replace(find, replace));
+        foreach (var passes in new[] { "", "all" })
+            CleanFailure.Run(dir, ["opt", dir.File("in.hwir"), "--passes", passes], dir.File("none"), mayPass: false, "in.hwir:", message);
     }
 }

@@ -103,22 +103,38 @@ public static class Parser
         return constants.Read(fields, why => At(file, r.Start, why));
     }
 
+    /// <summary>Why per-channel parameters are malformed: no scales, or not one zero point per scale. (Their axis may lie outside
+    /// the shape: a layout no-op keeps its operand's parameters.)</summary>
+    static string? QuantProblem(QuantParams q) =>
+        q.Scales.Count == 0 ? "per-channel quantization needs at least one scale"
+        : q.ZeroPoints.Count != q.Scales.Count ? $"per-channel quantization has {q.Scales.Count} scales and {q.ZeroPoints.Count} zero points; it needs one zero point per scale"
+        : null;
+
     static readonly Dictionary<string, DType> Elems = Enum.GetValues<DType>().ToDictionary(t => t.Name());
 
     static TensorType Type(HwIrParser.TypeContext t, string file)
     {
         var elemName = t.IDENT().GetText();
         if (!Elems.TryGetValue(elemName, out var elem)) throw At(file, t.IDENT().Symbol, $"unknown element type {elemName}");
-        var shape = t.NUMBER().Select(n => (int)Number(n.GetText())).ToArray();
+        var shape = t.NUMBER().Select(n => (int)Integer(n.Symbol, "a dim", 0, int.MaxValue)).ToArray();
+        if (Limits.ShapeProblem(shape) is { } bad) throw At(file, t.Start, bad);
         QuantParams? q = t.quant() switch
         {
             null => null,
-            HwIrParser.PerTensorContext p => QuantParams.PerTensor(Number(p.NUMBER(0).GetText()), (long)Number(p.NUMBER(1).GetText())),
-            HwIrParser.PerChannelContext p => new QuantParams(
-                ListOf(ToAttr(p.attrValue(0), file, null)), ListOf(ToAttr(p.attrValue(1), file, null)).Select(d => (long)d).ToArray(), (int)Number(p.NUMBER().GetText())),
+            HwIrParser.PerTensorContext p => QuantParams.PerTensor(Number(p.NUMBER(0).GetText()), Integer(p.NUMBER(1).Symbol, "a zero point", int.MinValue, int.MaxValue)),
+            HwIrParser.PerChannelContext p => new QuantParams(ListOf(ToAttr(p.attrValue(0), file, null)),
+                ListOf(ToAttr(p.attrValue(1), file, null)).Select(d => d == Math.Floor(d) && d is >= int.MinValue and <= int.MaxValue ? (long)d : throw At(file, t.Start, "zero points must be integers")).ToArray(),
+                (int)Integer(p.NUMBER().Symbol, "an axis", int.MinValue, int.MaxValue)),
             _ => null,
         };
+        if (t.quant() is HwIrParser.PerChannelContext && QuantProblem(q!) is { } why) throw At(file, t.Start, why);
         return new TensorType(elem, shape, q);
+
+        long Integer(IToken token, string what, long min, long max)
+        {
+            double d = Number(token.Text);
+            return d == Math.Floor(d) && d >= min && d <= max ? (long)d : throw At(file, token, $"{what} must be an integer in [{min}, {max}], got {token.Text}");
+        }
 
         double[] ListOf(Attr a) => a is Attr.List l && l.Items.All(i => i is Attr.Num)
             ? l.Items.Select(i => ((Attr.Num)i).Value).ToArray() : throw At(file, t.Start, "per-channel scales and zero points must be lists of numbers");
