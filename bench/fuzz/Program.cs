@@ -39,6 +39,21 @@ public static class Program
             Console.WriteLine(Google.Protobuf.JsonFormatter.Default.Format(m));
             return 0;
         }
+        if (o.Phases is { } spec)
+        {
+            // MODEL:BATCH: where a slow case's time goes, phase by phase (wall seconds).
+            var (model, batch) = (spec[..spec.LastIndexOf(':')], int.Parse(spec[(spec.LastIndexOf(':') + 1)..]));
+            var sw = Stopwatch.StartNew();
+            string last = "start";
+            void Phase(string p) { Console.WriteLine($"  {last}: {sw.Elapsed.TotalSeconds:F2} s"); last = p; sw.Restart(); }
+            var cfg = HwConfig.Default with { Scheduler = "greedy" };
+            var c = HwGen.Cli.Flow.Compile(model, cfg, batch: batch, phase: Phase);
+            var dir = Path.Combine(Path.GetTempPath(), "hwgen-fuzz-phases");
+            HwGen.Cli.Flow.WriteDesignDirectory(c, dir, HwGen.Cli.Flow.DefaultInputs(c.Graph), model, Phase);
+            Phase("end");
+            Directory.Delete(dir, true);
+            return 0;
+        }
         if (o.Case is { } id)
         {
             var result = Worker.Run(Case.Parse(id), verbose: true, keep: o.Keep);
@@ -49,7 +64,7 @@ public static class Program
     }
 }
 
-sealed record Options(string[] Kinds, int Seeds, int First, string? Sources, double Timeout, string? Report, string? Keep, string? Case, bool Worker, string? Inspect)
+sealed record Options(string[] Kinds, int Seeds, int First, string? Sources, double Timeout, string? Report, string? Keep, string? Case, bool Worker, string? Inspect, string? Phases = null)
 {
     public static Options Parse(string[] args)
     {
@@ -69,6 +84,7 @@ sealed record Options(string[] Kinds, int Seeds, int First, string? Sources, dou
                 "--case" => o with { Case = Next() },
                 "--worker" => o with { Worker = true },
                 "--inspect" => o with { Inspect = Next() },
+                "--phases" => o with { Phases = Next() },
                 _ => throw new ArgumentException($"unknown option {args[i]}"),
             };
         }

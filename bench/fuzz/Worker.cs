@@ -206,6 +206,7 @@ static class Worker
         {
             var type = System.Text.RegularExpressions.Regex.Match(stderr, @"internal error \(([A-Za-z0-9_.]+)\)").Groups[1].Value;
             var at = caught.LastOrDefault(x => x.E.GetType().Name == type);
+            if (verbose && at.Trace is not null) Console.WriteLine("  thrown at:\n" + at.Trace);
             return Fail($"internal {type} at {(at.Trace is null ? "?" : Frame(at.Trace))}", firstLine);
         }
         if (exit is not (0 or 1)) return Fail($"exit {exit}", firstLine + " | " + Clip(stdout, 200));

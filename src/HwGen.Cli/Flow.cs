@@ -49,8 +49,8 @@ public static class Flow
     }
 
     /// <summary>Runs <paramref name="body"/>; a <see cref="HwGenException"/> from it that does not name the model yet gets
-    /// <paramref name="modelPath"/> in front, so every error of a compile names its file.</summary>
-    static T NamingModel<T>(string modelPath, Func<T> body)
+    /// <paramref name="modelPath"/> in front, so every error of a compile (and of <c>hwgen opt</c>) names its file.</summary>
+    internal static T NamingModel<T>(string modelPath, Func<T> body)
     {
         try { return body(); }
         catch (HwGenException e) when (!e.Message.StartsWith(modelPath)) { throw new HwGenException($"{modelPath}: {e.Message}"); }

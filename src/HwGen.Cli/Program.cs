@@ -215,7 +215,7 @@ public static class Program
         return chunks;
     }
 
-    static string Opt(string text, string path, IReadOnlyList<IPass> passes, HwConfig cfg)
+    static string Opt(string text, string path, IReadOnlyList<IPass> passes, HwConfig cfg) => Flow.NamingModel(path, () =>
     {
         var sb = new System.Text.StringBuilder();
         foreach (var g in HwGen.Core.Ir.Text.Parser.Parse(text, path))
@@ -226,7 +226,7 @@ public static class Program
             sb.Append(Printer.Print(g));
         }
         return sb.ToString();
-    }
+    });
 
     static Command BenchCommand(TextWriter o)
     {

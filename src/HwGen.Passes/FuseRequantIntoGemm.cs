@@ -21,6 +21,8 @@ public sealed class FuseRequantIntoGemm : IPass
         foreach (var rq in graph.Ops.OfType<QRequant>().ToList())
         {
             if (graph.ProducerOf(rq.Input) is not QGemm gemm || graph.UseCount(gemm.Output) != 1) continue;
+            // A multiplier no fixed point holds stays unfused: LegalizeRequant names it.
+            if (rq.RealMultiplier >= 1 << 30) continue;
             var (m, s) = QuantMath.FixedPoint(rq.RealMultiplier);
             int Map(int code) => QuantMath.Requantize(code - gemm.OutputZeroPoint, m, s, rq.OutputZeroPoint, -128, 127);
             int lo = Math.Max(rq.ClampMin, Map(gemm.ClampMin)), hi = Math.Min(rq.ClampMax, Map(gemm.ClampMax));

@@ -83,6 +83,7 @@ public abstract record AttentionMask
             for (int i = 0; i < rows; i++)
             {
                 if (RowPointers[i + 1] < RowPointers[i]) return $"CSR row pointers decrease at row {i}";
+                if (RowPointers[i + 1] > ColumnIndices.Count) return $"CSR row pointer {RowPointers[i + 1]} of row {i} is past the {ColumnIndices.Count} column indices";
                 if (needNonZero && RowPointers[i + 1] == RowPointers[i]) return $"row {i} of the CSR mask has no non-zero: its softmax would divide by zero";
                 for (int k = RowPointers[i]; k < RowPointers[i + 1]; k++)
                 {

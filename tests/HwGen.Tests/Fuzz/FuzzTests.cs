@@ -1,4 +1,5 @@
 using HwGen.Core;
+using HwGen.Core.Ir;
 using HwGen.Tests.Support;
 
 namespace HwGen.Tests.Fuzz;
@@ -234,5 +235,31 @@ public sealed class FuzzDriverRegressionTests
         File.WriteAllText(dir.File("in.hwir"), Ir.Replace(find, replace));
         foreach (var passes in new[] { "", "all" })
             CleanFailure.Run(dir, ["opt", dir.File("in.hwir"), "--passes", passes], dir.File("none"), mayPass: false, "in.hwir:", message);
+    }
+
+    [Fact]
+    public void A_requantization_too_large_for_a_fixed_point_behind_a_qgemm()
+    {
+        // Was: FuseRequantIntoGemm converted it before LegalizeRequant could refuse it (ArgumentOutOfRangeException in
+        // QuantMath.FixedPoint); and errors of the passes did not name the file.
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("in.hwir"), """
+            graph @fuse(%x: f32[1,2]) {
+              %q = hw.quantize(%x) : i8[1,2] q<0.02, 0> loc("q")
+              %y = hw.qgemm(%q) {k=2, n=2, zx=0, clamp=[-128, 127], real_multiplier=[0.1, 0.1], bias=[0, 5], weights=[1, -2, 3, -4]} : i8[1,2] q<0.01, -28> loc("fc")
+              %r = hw.qrequant(%y) {clamp=[0, 127], real_multiplier=1e23} : i8[1,2] q<0.02, 0> loc("relu")
+              %o = hw.dequantize(%r) : f32[1,2] loc("out")
+              return %o
+            }
+            """);
+        CleanFailure.Run(dir, ["opt", dir.File("in.hwir"), "--passes", "all"], dir.File("none"), mayPass: false, "in.hwir: node 'relu'", "too large");
+    }
+
+    [Fact]
+    public void A_csr_mask_whose_row_pointers_pass_its_column_indices()
+    {
+        // Was: IndexOutOfRange in CheckRows (the pointers end at the column count but rise past it on the way).
+        var why = AttentionMask.Parse("vitcod(theta=0.5, dense=[0], ptr=[0,0,65536,2,2], col=[1,2])").Check(4, 4);
+        Assert.Contains("row pointer 65536 of row 1 is past the 2 column indices", why);
     }
 }
