@@ -502,6 +502,38 @@ public static class Mutators
 
     // ---- textual IR ----
 
+    static readonly System.Text.RegularExpressions.Regex ConstRe = new(@"const<[^>]*>");
+    static readonly System.Text.RegularExpressions.Regex FieldRe = new(@"(file|offset|count|type|sha256|head)=(""[^""]*""|\[[^\]]*\]|[^,>]+)");
+
+    /// <summary>One field of one <c>const&lt;...&gt;</c> reference changed (another file, offset, count, type, hash or head),
+    /// removed or given twice, or the reference moved to another attribute.</summary>
+    public static string MutateConstRef(string text, Random r)
+    {
+        var refs = ConstRe.Matches(text);
+        if (refs.Count == 0) return MutateIr(text, r);
+        var m = refs[r.Next(refs.Count)];
+        var fields = FieldRe.Matches(m.Value);
+        if (fields.Count == 0) return text;
+        var f = fields[r.Next(fields.Count)];
+        string key = f.Groups[1].Value;
+        string value = key switch
+        {
+            "file" => Pick(new[] { "\"\"", "\".\"", "\"..\"", "\"in.hwir\"", "\"missing.consts\"", "\"a/b\"", "\"/etc/hostname\"", "\"x\\u0000y\"", "\"sub\"", "model" }, r),
+            "offset" or "count" => Pick(EdgeNumbers.Concat(["4", "8", "64", "3072", "16777216", "16777217", "2147483591", "9223372036854775000"]).ToArray(), r),
+            "type" => Pick(new[] { "t2", "i8", "i16", "i32", "f64", "f32", "u8", "\"i8\"", "x" }, r),
+            "sha256" => Pick(new[] { "\"\"", "\"0000000000000000\"", "0", "[]" }, r),
+            _ => Pick(new[] { "[]", "[0]", "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]", "[nan]", "\"s\"", "[[0]]" }, r),
+        };
+        string changed = r.Next(5) switch
+        {
+            0 => m.Value.Remove(f.Index, f.Length),
+            1 => m.Value.Insert(f.Index, f.Value + ", "),
+            2 => m.Value.Insert(m.Value.Length - 1, ", extra=1"),
+            _ => m.Value[..f.Index] + key + "=" + value + m.Value[(f.Index + f.Length)..],
+        };
+        return text[..m.Index] + changed + text[(m.Index + m.Length)..];
+    }
+
     static readonly System.Text.RegularExpressions.Regex NumberRe = new(@"(?<![A-Za-z_%@0-9.])-?(\d+(\.\d*)?([eE][+-]?\d+)?|inf|nan)(?![A-Za-z_0-9])");
     static readonly System.Text.RegularExpressions.Regex ValueRe = new(@"%[A-Za-z0-9_]+");
     static readonly System.Text.RegularExpressions.Regex IdentRe = new(@"\b(hw\.[a-z_]+|[a-z]+\d+|[a-z_]+)\b");

@@ -149,7 +149,8 @@ static class Sources
         "npy" => ["mlp_digits", "ffn_digits", "torch_encoder_digits/op17"],
         "config" => ["mlp_digits", "ffn_digits", "ternary_mlp_digits/qdq", "tiny_vit_digits"],
         "hwir" => Directory.GetFiles(Path.Combine(Repo.Root, "tests", "HwGen.Tests", "Lit"), "*.hwir").Select(f => "lit:" + Path.GetFileNameWithoutExtension(f)).Order(StringComparer.Ordinal)
-            .Concat(["dump:mlp_digits", "dump:ffn_digits", "dump:tiny_vit_digits", "dump:qonnx_mlp_digits"]),
+            .Concat(["dump:mlp_digits", "dump:ffn_digits", "dump:tiny_vit_digits", "dump:qonnx_mlp_digits",
+                "out:mlp_digits", "out:ternary_mlp_digits/qdq", "out:tiny_vit_digits", "out:qonnx_mlp_digits"]),
         _ => [],
     };
 
@@ -170,15 +171,25 @@ static class Sources
     public static List<string> Layers(byte[] model) =>
         HwGen.Onnx.OnnxLoader.NodeNames(ModelProto.Parser.ParseFrom(model).Graph).Where(n => n.Length > 0).ToList();
 
-    /// <summary>Textual IR: a lit test file, or a model's IR as imported (hwgen compile --dump-ir, its first file), made once.</summary>
+    /// <summary>Textual IR: a lit test file, a model's IR as imported (dump:, hwgen compile --dump-ir, its first file), or the
+    /// model.hwir a compile writes (out:, its long lists const references into <see cref="Consts"/>), made once.</summary>
     public static string Ir(string name) => Encoding.UTF8.GetString(Cache.GetOrAdd("ir:" + name, n =>
     {
         if (name.StartsWith("lit:")) return File.ReadAllBytes(Path.Combine(Repo.Root, "tests", "HwGen.Tests", "Lit", name[4..] + ".hwir"));
         using var dir = new TempDir();
-        File.WriteAllBytes(dir.File("model.onnx"), Model(name[5..]));
+        File.WriteAllBytes(dir.File("model.onnx"), Model(name[(name.IndexOf(':') + 1)..]));
         File.WriteAllText(dir.File("hw.json"), """{ "scheduler": "greedy" }""");
         var (exit, _, err) = CliRunner.Run("compile", dir.File("model.onnx"), "--config", dir.File("hw.json"), "--dump-ir", dir.File("ir"), "-o", dir.File("out"));
         if (exit != 0) throw new InvalidOperationException($"{name}: {err}");
-        return File.ReadAllBytes(Directory.GetFiles(dir.File("ir"), "*.hwir").Order(StringComparer.Ordinal).First());
+        Cache["consts:" + name] = File.Exists(dir.File("out/model.consts")) ? File.ReadAllBytes(dir.File("out/model.consts")) : [];
+        return name.StartsWith("out:") ? File.ReadAllBytes(dir.File("out/model.hwir"))
+            : File.ReadAllBytes(Directory.GetFiles(dir.File("ir"), "*.hwir").Order(StringComparer.Ordinal).First());
     }));
+
+    /// <summary>The model.consts beside an out: source's model.hwir.</summary>
+    public static byte[] Consts(string name)
+    {
+        Ir(name);
+        return Cache.GetValueOrDefault("consts:" + name) ?? [];
+    }
 }

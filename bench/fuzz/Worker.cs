@@ -129,7 +129,21 @@ static class Worker
             }
             case "hwir":
             {
-                File.WriteAllText(F("in.hwir"), Mutators.MutateIr(Sources.Ir(c.Source), r));
+                var ir = Sources.Ir(c.Source);
+                if (c.Source.StartsWith("out:"))
+                {
+                    // model.hwir with its model.consts: the text, the references' fields or the binary file damaged.
+                    var consts = Sources.Consts(c.Source);
+                    switch (r.Next(3))
+                    {
+                        case 0: ir = Mutators.MutateIr(ir, r); break;
+                        case 1: ir = Mutators.MutateConstRef(ir, r); break;
+                        default: consts = Fuzz.MutateBytes(consts, r); break;
+                    }
+                    File.WriteAllBytes(F("model.consts"), consts);
+                }
+                else ir = Mutators.MutateIr(ir, r);
+                File.WriteAllText(F("in.hwir"), ir);
                 bool split = c.Source.StartsWith("lit:");
                 string[] baseArgs = ["opt", F("in.hwir"), .. split ? new[] { "--split-input-file" } : []];
                 return

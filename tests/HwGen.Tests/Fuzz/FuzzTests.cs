@@ -1,5 +1,6 @@
 using HwGen.Core;
 using HwGen.Core.Ir;
+using HwGen.Tests.Cli;
 using HwGen.Tests.Support;
 
 namespace HwGen.Tests.Fuzz;
@@ -261,5 +262,47 @@ public sealed class FuzzDriverRegressionTests
         // Was: IndexOutOfRange in CheckRows (the pointers end at the column count but rise past it on the way).
         var why = AttentionMask.Parse("vitcod(theta=0.5, dense=[0], ptr=[0,0,65536,2,2], col=[1,2])").Check(4, 4);
         Assert.Contains("row pointer 65536 of row 1 is past the 2 column indices", why);
+    }
+
+    [Theory]
+    [InlineData("q\\q", "unknown escape \\q")]   // was RegexParseException from Regex.Unescape
+    [InlineData("q\\u12", "unknown escape \\u")]
+    public void A_string_with_an_escape_the_printer_never_writes(string name, string message)
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("in.hwir"), Ir.Replace("loc(\"q\")", $"loc(\"{name}\")"));
+        CleanFailure.Run(dir, ["opt", dir.File("in.hwir")], dir.File("none"), mayPass: false, "in.hwir:2:", message);
+    }
+
+    [Fact]
+    public void A_name_with_a_newline_prints_and_parses_back()
+    {
+        // The printer wrote the newline itself, which no string literal may hold: the IR did not parse back.
+        var g = HwGen.Core.Ir.Text.Parser.ParseOne(Ir.Replace("loc(\"q\")", "loc(\"a\\nb\\r\")"));
+        Assert.Equal("a\nb\r", g.Ops[0].Name);
+        var text = Printer.Print(g);
+        Assert.Contains("loc(\"a\\nb\\r\")", text);
+        Assert.Equal(text, Printer.Print(HwGen.Core.Ir.Text.Parser.ParseOne(text)));
+    }
+
+    [Theory]
+    [InlineData("file=\"w.consts\"", "file=\"w\\u0000.consts\"", "must be a file name beside the IR")]   // was ArgumentException (NUL in a path)
+    public void A_const_reference_that_cannot_be_read(string find, string replace, string message)
+    {
+        using var dir = new TempDir();
+        string reference;
+        using (var f = File.Create(dir.File("w.consts")))
+            reference = new HwGen.Core.Ir.Text.Constants.Writer(f, "w.consts", 256).Add(i => i % 7 - 3, 300);
+        File.WriteAllText(dir.File("in.hwir"), $$"""
+            graph @g(%x: f32[1,30]) {
+              %q = hw.quantize(%x) : i8[1,30] q<0.02, 0> loc("q")
+              %y = hw.qgemm(%q) {k=30, n=10, zx=0, clamp=[-128, 127], real_multiplier=[0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1], bias=[0, 0, 0, 0, 0, 0, 0, 0, 0, 0], weights={{reference}}} : i8[1,10] q<0.01, 0> loc("fc")
+              %o = hw.dequantize(%y) : f32[1,10] loc("o")
+              return %o
+            }
+            """);
+        Assert.Equal(0, CliRunner.Run("opt", dir.File("in.hwir")).Exit);
+        File.WriteAllText(dir.File("in.hwir"), File.ReadAllText(dir.File("in.hwir")).Replace(find, replace));
+        CleanFailure.Run(dir, ["opt", dir.File("in.hwir")], dir.File("none"), mayPass: false, "in.hwir:3:", message);
     }
 }

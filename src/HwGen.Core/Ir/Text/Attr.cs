@@ -52,7 +52,7 @@ public abstract record Attr
     public sealed override string ToString() => this switch
     {
         Num n => Number(n.Value),
-        Str s => "\"" + s.Value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"",
+        Str s => "\"" + s.Value.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("\n", "\\n").Replace("\r", "\\r") + "\"",
         Ident i => i.Value,
         List l => "[" + string.Join(", ", l.Items) + "]",
         _ => "?",

@@ -126,7 +126,7 @@ public static class Constants
                 throw error($"const<...>: {countL} values of {encoding.Name} are more than one list holds ({Array.MaxLength} bytes)");
             int count = (int)countL;
             long length = encoding.Bytes(count);
-            if (name.Length == 0 || Path.IsPathRooted(name) || name.Contains('/') || name.Contains('\\') || name is "." or "..")
+            if (name.Length == 0 || Path.IsPathRooted(name) || name.Contains('/') || name.Contains('\\') || name.Contains('\0') || name is "." or "..")
                 throw error($"const<...>: file '{name}' must be a file name beside the IR");
             var path = Path.Combine(directory, name);
             if (!files.TryGetValue(name, out var f))

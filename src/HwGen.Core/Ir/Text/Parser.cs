@@ -65,7 +65,7 @@ public static class Parser
             foreach (var a in o.attrs()?.attr() ?? [])
                 if (!attrs.TryAdd(a.IDENT().GetText(), ToAttr(a.attrValue(), file, constants))) throw At(file, a.Start, $"{mnemonic}: attribute '{a.IDENT().GetText()}' is given twice");
             var result = Define(new(o.VALUE(0)), Type(o.type(), file));
-            var name = o.loc() is { } l ? ((Attr.Str)ToString(l.STRING().GetText())).Value : result.Name;
+            var name = o.loc() is { } l ? Unquote(l.STRING().Symbol, file).Value : result.Name;
             try
             {
                 graph.Ops.Add(factory(name, operands, result, new AttrMap(attrs, why => At(file, o.Start, $"{mnemonic}: {why}"))));
@@ -82,12 +82,35 @@ public static class Parser
         public IToken Token => Node.Symbol;
     }
 
-    static Attr ToString(string quoted) => new Attr.Str(System.Text.RegularExpressions.Regex.Unescape(quoted[1..^1]));
+    /// <summary>A string literal's text: the escapes the printer writes (<c>\\</c>, <c>\"</c>, <c>\n</c>, <c>\r</c>, <c>\t</c>,
+    /// <c>\uXXXX</c>); another escape is an error at the literal.</summary>
+    static Attr.Str Unquote(IToken token, string file)
+    {
+        var q = token.Text;
+        var sb = new System.Text.StringBuilder(q.Length);
+        for (int i = 1; i < q.Length - 1; i++)
+        {
+            if (q[i] != '\\') { sb.Append(q[i]); continue; }
+            char e = q[++i];
+            if (e == 'u' && i + 4 < q.Length - 1 && ushort.TryParse(q.AsSpan(i + 1, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var u))
+            {
+                sb.Append((char)u);
+                i += 4;
+                continue;
+            }
+            sb.Append(e switch
+            {
+                '\\' or '"' => e, 'n' => '\n', 'r' => '\r', 't' => '\t',
+                _ => throw At(file, token, $"string {q} has an unknown escape \\{e} (known: \\\\, \\\", \\n, \\r, \\t, \\uXXXX)"),
+            });
+        }
+        return new Attr.Str(sb.ToString());
+    }
 
     static Attr ToAttr(HwIrParser.AttrValueContext c, string file, Constants.Reader? constants) => c switch
     {
         HwIrParser.NumberAttrContext n => new Attr.Num(Number(n.NUMBER().GetText())),
-        HwIrParser.StringAttrContext s => ToString(s.STRING().GetText()),
+        HwIrParser.StringAttrContext s => Unquote(s.STRING().Symbol, file),
         HwIrParser.IdentAttrContext i => new Attr.Ident(i.IDENT().GetText()),
         HwIrParser.ListAttrContext l => new Attr.List(l.attrValue().Select(v => ToAttr(v, file, constants)).ToArray()),
         HwIrParser.RefAttrContext r => Reference(r, file, constants),
