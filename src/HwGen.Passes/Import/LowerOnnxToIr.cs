@@ -230,12 +230,19 @@ public sealed partial class LowerOnnxToIr
 
     Value NewValue(string onnxName, TensorType type) => new(Legal(onnxName), type);
 
-    /// <summary>A unique identifier made from an ONNX name: letters, digits and '_' only.</summary>
+    /// <summary>Characters an identifier keeps of a longer ONNX name; the rest becomes a hash of the whole name, so module and
+    /// file names the RTL makes of it stay far below the file system's 255 bytes.</summary>
+    const int MaxIdentifier = 96;
+
+    /// <summary>A unique identifier made from an ONNX name: letters, digits and '_' only, at most <see cref="MaxIdentifier"/>
+    /// characters and a hash.</summary>
     string Legal(string raw)
     {
         var sb = new StringBuilder();
         foreach (var c in raw.TrimStart('/')) sb.Append(char.IsAsciiLetterOrDigit(c) ? c : '_');
         var s = sb.Length == 0 || char.IsAsciiDigit(sb[0]) ? "v" + sb : sb.ToString();
+        if (s.Length > MaxIdentifier)
+            s = s[..MaxIdentifier] + "_" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(raw)))[..8];
         var u = s;
         for (int i = 1; !names.Add(u); i++) u = $"{s}_{i}";
         return u;

@@ -305,4 +305,19 @@ public sealed class FuzzDriverRegressionTests
         File.WriteAllText(dir.File("in.hwir"), File.ReadAllText(dir.File("in.hwir")).Replace(find, replace));
         CleanFailure.Run(dir, ["opt", dir.File("in.hwir")], dir.File("none"), mayPass: false, "in.hwir:3:", message);
     }
+
+    [Fact]
+    public void A_node_name_longer_than_a_file_name()
+    {
+        // Was: the vector engine's unit module hwgen_nl_<name>.v could not be written (an IOException whose message named
+        // the temporary file, not the model). Identifiers keep 96 characters of a name and a hash of it.
+        using var dir = new TempDir();
+        var m = HwGen.Onnx.Proto.ModelProto.Parser.ParseFrom(NonlinearModels.Build(NonlinearKind.Tanh, 2, 8, gemm: true).Bytes());
+        for (int i = 0; i < m.Graph.Node.Count; i++) m.Graph.Node[i].Name = $"n{i}_" + new string('n', 5000);   // ops take their nodes' names
+        File.WriteAllBytes(dir.File("model.onnx"), Google.Protobuf.MessageExtensions.ToByteArray(m));
+        var (exit, _, err) = CliRunner.Run("compile", dir.File("model.onnx"), "-o", dir.File("out"));
+        Assert.True(exit == 0, err);
+        Assert.All(Directory.GetFiles(dir.File("out/rtl")), f => Assert.True(Path.GetFileName(f).Length < 128, f));
+        Assert.Contains(Directory.GetFiles(dir.File("out/rtl")), f => Path.GetFileName(f).StartsWith("hwgen_nl_tanh_n"));
+    }
 }
