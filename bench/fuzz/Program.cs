@@ -39,6 +39,12 @@ public static class Program
             Console.WriteLine(Google.Protobuf.JsonFormatter.Default.Format(m));
             return 0;
         }
+        if (o.Export is { } export)
+        {
+            // NAME:FILE: a source model as the mutations start from it.
+            File.WriteAllBytes(export[(export.LastIndexOf(':') + 1)..], Sources.Model(export[..export.LastIndexOf(':')]));
+            return 0;
+        }
         if (o.Phases is { } spec)
         {
             // MODEL:BATCH: where a slow case's time goes, phase by phase (wall seconds).
@@ -64,7 +70,7 @@ public static class Program
     }
 }
 
-sealed record Options(string[] Kinds, int Seeds, int First, string? Sources, double Timeout, string? Report, string? Keep, string? Case, bool Worker, string? Inspect, string? Phases = null)
+sealed record Options(string[] Kinds, int Seeds, int First, string? Sources, double Timeout, string? Report, string? Keep, string? Case, bool Worker, string? Inspect, string? Phases = null, string? Export = null)
 {
     public static Options Parse(string[] args)
     {
@@ -85,6 +91,7 @@ sealed record Options(string[] Kinds, int Seeds, int First, string? Sources, dou
                 "--worker" => o with { Worker = true },
                 "--inspect" => o with { Inspect = Next() },
                 "--phases" => o with { Phases = Next() },
+                "--export" => o with { Export = Next() },
                 _ => throw new ArgumentException($"unknown option {args[i]}"),
             };
         }
@@ -124,6 +131,19 @@ sealed record Case(string Kind, string Source, string Mutation, int Seed)
 /// <summary>The inputs the mutations start from.</summary>
 static class Sources
 {
+    /// <summary>Models the tests build, for forms the examples lack: QOperator (QLinearMatMul, MatMulInteger), residual adds,
+    /// multi-head attention with a causal mask, a positional constant, nonlinear ops after a Gemm.</summary>
+    static readonly Dictionary<string, Func<byte[]>> Synthetic = new()
+    {
+        ["one_layer"] = () => { using var dir = new TempDir(); return File.ReadAllBytes(BadInputTests.Model(dir)); },
+        ["synth/qlinearmatmul"] = () => QdqModels.Mlp(1, 2, [16, 12, 8], QdqStyle.QLinearMatMul).Bytes(),
+        ["synth/matmulinteger"] = () => QdqModels.Mlp(2, 2, [16, 12, 8], QdqStyle.MatMulInteger).Bytes(),
+        ["synth/residual"] = () => ResidualModels.Build(3, 2, 16, 2, reluBetweenQdq: true).Bytes(),
+        ["synth/attention"] = () => AttentionModels.MultiHead(4, 1, 8, 16, 2, mask: AttentionModels.MaskKind.Causal).Bytes(),
+        ["synth/positional"] = () => PositionalModels.Build(5, 1, 8, 16, ConstantStyle.Quantized).Bytes(),
+        ["synth/layernorm-gelu"] = () => NonlinearModels.Chain([NonlinearKind.LayerNorm, NonlinearKind.Gelu, NonlinearKind.Softmax], 2, 16, gemm: true).Bytes(),
+    };
+
     /// <summary>Every example model and torch export, by short name (examples/DIR/model.onnx is DIR, model_X.onnx is DIR/X,
     /// the torch exports are torch/NAME), and the tests' one-layer model.</summary>
     public static readonly SortedDictionary<string, string> Onnx = Find();
@@ -139,9 +159,10 @@ static class Sources
         }
         foreach (var f in Directory.GetFiles(Path.Combine(Repo.Root, "tests", "HwGen.Tests", "Onnx", "TorchExports"), "*.onnx"))
             d["torch/" + Path.GetFileNameWithoutExtension(f)] = f;
-        d["one_layer"] = "";
+        foreach (var name in Synthetic.Keys) d[name] = "";
         return d;
     }
+
 
     public static IEnumerable<string> For(string kind) => kind switch
     {
@@ -156,12 +177,7 @@ static class Sources
 
     static readonly ConcurrentDictionary<string, byte[]> Cache = new();
 
-    public static byte[] Model(string name) => Cache.GetOrAdd(name, n =>
-    {
-        if (n != "one_layer") return File.ReadAllBytes(Onnx[n]);
-        using var dir = new TempDir();
-        return File.ReadAllBytes(BadInputTests.Model(dir));
-    });
+    public static byte[] Model(string name) => Cache.GetOrAdd(name, n => Synthetic.TryGetValue(n, out var make) ? make() : File.ReadAllBytes(Onnx[n]));
 
     /// <summary>The first graph input's shape (a symbolic dim as 1).</summary>
     public static int[] InputShape(byte[] model) =>
