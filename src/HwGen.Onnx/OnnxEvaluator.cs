@@ -193,6 +193,14 @@ public static partial class OnnxEvaluator
 
     public static Tensor MatMulInteger(Tensor a, Tensor b, Tensor? azp, Tensor? bzp)
     {
+        // ONNX: a zero point per tensor, or one per row of A (its dim -2) / per column of B (its last dim).
+        void Fits(Tensor? zp, string what, int count)
+        {
+            if (zp is not null && zp.Size != 1 && zp.Size != count)
+                throw new ArgumentException($"{what} zero point of shape {ShapeUtil.Format(zp.Shape)} is neither one value nor one per {(what == "A" ? "row" : "column")} ({count})");
+        }
+        Fits(azp, "A", a.Rank >= 2 ? a.Shape[^2] : 1);
+        Fits(bzp, "B", b.Rank >= 1 ? b.Shape[^1] : 1);
         double Za(int row) => azp is null ? 0 : azp.Size == 1 ? azp.Data[0] : azp.Data[row];
         double Zb(int col) => bzp is null ? 0 : bzp.Size == 1 ? bzp.Data[0] : bzp.Data[col];
         return MatMulCore(a, b, DType.Int32, (ia, ib, i, j) => (a.Data[ia] - Za(i)) * (b.Data[ib] - Zb(j)), false);

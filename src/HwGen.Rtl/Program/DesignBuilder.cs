@@ -195,7 +195,10 @@ public sealed class DesignBuilder
         var rows = p.Ops.Select(o => o.Position is { } x && x > 0 ? (int)Math.Round(1 / x) : 1).DefaultIfEmpty(1).Max();
         for (int chunks = 2; chunks <= rows; chunks *= 2)
         {
-            var s = GreedyScheduler.Solve(p, p.TopologicalOrder(chunks)!, doubleBuffer: true);
+            // No chunked order keeps every chain of tasks together (found by fuzzing: tiny_vit_digits at scratchpadBytes 1024,
+            // a NullReferenceException): the orders tried so far stand.
+            if (p.TopologicalOrder(chunks) is not { } order) break;
+            var s = GreedyScheduler.Solve(p, order, doubleBuffer: true);
             if (!s.NoWorseThan(p, best) || s.Cost(p) == best.Cost(p)) break;
             best = s with { Solver = $"greedy in {chunks} chunks of rows" };
         }

@@ -320,4 +320,40 @@ public sealed class FuzzDriverRegressionTests
         Assert.All(Directory.GetFiles(dir.File("out/rtl")), f => Assert.True(Path.GetFileName(f).Length < 128, f));
         Assert.Contains(Directory.GetFiles(dir.File("out/rtl")), f => Path.GetFileName(f).StartsWith("hwgen_nl_tanh_n"));
     }
+
+    [Fact]
+    public void A_type_whose_scale_is_not_positive_and_finite()
+    {
+        // Was: q<nan, 0> parsed, and the vector engine's table fit threw ArgumentException (target not finite) in SelectEngines.
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("in.hwir"), Ir.Replace("q<0.02, 0>", "q<nan, 0>"));
+        CleanFailure.Run(dir, ["opt", dir.File("in.hwir"), "--passes", "all"], dir.File("none"), mayPass: false, "in.hwir:2:", "scale nan is not positive and finite");
+    }
+
+    [Fact]
+    public void A_matmulinteger_zero_point_of_another_size_in_onnx_semantics()
+    {
+        // Was: IndexOutOfRange in OnnxEvaluator.MatMulInteger (an empty a_zero_point read per row).
+        using var dir = new TempDir();
+        var m = HwGen.Onnx.Proto.ModelProto.Parser.ParseFrom(QdqModels.Mlp(2, 2, [16, 12, 8], QdqStyle.MatMulInteger).Bytes());
+        var azp = m.Graph.Initializer.Single(t => t.Name == "l0_azp");
+        azp.Dims.Clear();
+        azp.Dims.Add(0);
+        azp.RawData = Google.Protobuf.ByteString.Empty;
+        azp.Int32Data.Clear();
+        File.WriteAllBytes(dir.File("model.onnx"), Google.Protobuf.MessageExtensions.ToByteArray(m));
+        Npy.Write(dir.File("x.npy"), QdqModels.Input(1, 2, 16));
+        CleanFailure.Run(dir, ["run", dir.File("model.onnx"), "--input", dir.File("x.npy"), "--output", dir.File("y.npy"), "--semantics", "onnx"], dir.File("y.npy"),
+            mayPass: false, "model.onnx", "node 'l0_mmi'", "A zero point of shape [0]");
+    }
+
+    [Fact]
+    public void A_scratchpad_where_no_chunked_order_keeps_the_chains()
+    {
+        // Was: a NullReferenceException in the greedy (ChunkedGreedy passed a null chunked order); the unchunked order stands.
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("hw.json"), """{ "scheduler": "greedy", "scratchpadBytes": 1024 }""");
+        var (exit, _, err) = CliRunner.Run("compile", Path.Combine(Repo.Root, "examples", "tiny_vit_digits", "model.onnx"), "--config", dir.File("hw.json"), "-o", dir.File("out"));
+        Assert.True(exit == 0, err);
+    }
 }

@@ -126,11 +126,13 @@ public static class Parser
         return constants.Read(fields, why => At(file, r.Start, why));
     }
 
-    /// <summary>Why per-channel parameters are malformed: no scales, or not one zero point per scale. (Their axis may lie outside
-    /// the shape: a layout no-op keeps its operand's parameters.)</summary>
+    /// <summary>Why quantization parameters are malformed: no scales, not one zero point per scale, or a scale that is not
+    /// positive and finite. (A per-channel axis may lie outside the shape: a layout no-op keeps its operand's parameters.)</summary>
     static string? QuantProblem(QuantParams q) =>
         q.Scales.Count == 0 ? "per-channel quantization needs at least one scale"
         : q.ZeroPoints.Count != q.Scales.Count ? $"per-channel quantization has {q.Scales.Count} scales and {q.ZeroPoints.Count} zero points; it needs one zero point per scale"
+        : q.Scales.Where(x => !(x > 0) || !double.IsFinite(x)).Select(x => (double?)x).FirstOrDefault() is { } bad
+            ? $"scale {Attr.Number(bad)} is not positive and finite"
         : null;
 
     static readonly Dictionary<string, DType> Elems = Enum.GetValues<DType>().ToDictionary(t => t.Name());
@@ -150,7 +152,7 @@ public static class Parser
                 (int)Integer(p.NUMBER().Symbol, "an axis", int.MinValue, int.MaxValue)),
             _ => null,
         };
-        if (t.quant() is HwIrParser.PerChannelContext && QuantProblem(q!) is { } why) throw At(file, t.Start, why);
+        if (q is not null && QuantProblem(q) is { } why) throw At(file, t.Start, why);
         return new TensorType(elem, shape, q);
 
         long Integer(IToken token, string what, long min, long max)
