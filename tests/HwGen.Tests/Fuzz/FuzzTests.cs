@@ -331,6 +331,21 @@ public sealed class FuzzDriverRegressionTests
     }
 
     [Fact]
+    public void An_empty_matmulinteger_weight_zero_point()
+    {
+        // Was: IndexOutOfRange in the importer's Weights (an empty b_zero_point read per column).
+        using var dir = new TempDir();
+        var m = HwGen.Onnx.Proto.ModelProto.Parser.ParseFrom(QdqModels.Mlp(2, 2, [16, 12, 8], QdqStyle.MatMulInteger).Bytes());
+        var wzp = m.Graph.Initializer.Single(t => t.Name == "l1_wzp");
+        wzp.Dims.Clear();
+        wzp.Dims.Add(0);
+        wzp.RawData = Google.Protobuf.ByteString.Empty;
+        wzp.Int32Data.Clear();
+        File.WriteAllBytes(dir.File("model.onnx"), Google.Protobuf.MessageExtensions.ToByteArray(m));
+        CleanFailure.Assert(dir, ["compile", dir.File("model.onnx")], "model.onnx", "node 'l1_mmi'", "weight zero points must be one or one per output channel (8); got 0");
+    }
+
+    [Fact]
     public void A_matmulinteger_zero_point_of_another_size_in_onnx_semantics()
     {
         // Was: IndexOutOfRange in OnnxEvaluator.MatMulInteger (an empty a_zero_point read per row).
