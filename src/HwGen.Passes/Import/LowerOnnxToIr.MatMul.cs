@@ -107,6 +107,7 @@ public sealed partial class LowerOnnxToIr
         }
         return ins[0] switch
         {
+            Quantized q => ClampCodes(node, q, ins),
             PendingMatMul pm => pm with { ClampLo = Math.Max(pm.ClampLo, lo), ClampHi = Math.Min(pm.ClampHi, hi) },
             RealView rv => new PendingClamp(rv.V, lo, hi, node.Name),
             PendingClamp pc => pc with { Lo = Math.Max(pc.Lo, lo), Hi = Math.Min(pc.Hi, hi) },
@@ -116,6 +117,42 @@ public sealed partial class LowerOnnxToIr
             PendingActMatMul pm => pm with { Lo = Math.Max(pm.Lo, lo), Hi = Math.Min(pm.Hi, hi) },
             _ => throw Error(node, $"{node.OpType} is supported after a quantized matrix product or Add, or on a dequantized tensor"),
         };
+    }
+
+    /// <summary>Relu or Clip of the integer codes themselves, between QuantizeLinear and DequantizeLinear: torch writes Clip(q, , 127)
+    /// there for its reduced activation range (quant_min 0, quant_max 127). Bounds are codes of the tensor's ONNX type; the
+    /// result keeps the tensor's quantization (a QClamp, fused into the layer before it when there is one).</summary>
+    Abs ClampCodes(OnnxNode node, Quantized q, Abs?[] ins)
+    {
+        int offset = q.OnnxType == DType.UInt8 ? 128 : 0;
+        int Code(int i, int unbounded)
+        {
+            if (ins.ElementAtOrDefault(i) is not Const c) return unbounded;
+            if (c.T.Size != 1 || c.T.Data[0] != Math.Floor(c.T.Data[0]))
+                throw Error(node, $"{node.OpType} of integer codes needs integer scalar bounds, got {ShapeUtil.Format(c.T.Shape)} '{node.Inputs[i]}'");
+            return (int)Math.Clamp(c.T.Data[0] - offset, -128, 127);
+        }
+        // Relu: max(q, 0) in the ONNX type, the held code -offset.
+        int lo = node.OpType == "Relu" ? -offset : Code(1, -128), hi = node.OpType == "Relu" ? 127 : Code(2, 127);
+        var v = Emit(new QClamp(Legal(node.Name), q.V, NewValue(node.Outputs[0], q.V.Type), lo, Math.Max(lo, hi)));
+        return new Quantized(v, q.OnnxType);
+    }
+
+    /// <summary>A Relu or Clip of a dequantized tensor that a node other than a QuantizeLinear reads (torch's fake-quantized
+    /// models: DequantizeLinear, Relu, Gemm): the clamp in the tensor's own quantization, exact when each finite bound is a
+    /// code of it (Relu's 0 is the zero point), so the reader gets a dequantized tensor again.</summary>
+    RealView ClampInPlace(OnnxNode reader, PendingClamp pc)
+    {
+        var q = pc.V.Type.Quant!;
+        foreach (var bound in new[] { pc.Lo, pc.Hi }.Where(double.IsFinite))
+        {
+            double code = bound / q.Scale + q.ZeroPoint;
+            if (Math.Abs(code - Math.Round(code)) > 1e-6 && code > -128 && code < 127)
+                throw Error(reader, $"{reader.OpType} reads the Relu/Clip '{pc.Node}' without a QuantizeLinear between, and its bound {bound} is no code of " +
+                    $"its input's quantization (scale {q.Scale}, zero point {q.ZeroPoint}): quantize the Relu/Clip's output");
+        }
+        var (lo, hi) = QuantizedBounds(pc.Lo, pc.Hi, q, FullRange);
+        return new RealView(Emit(new QClamp(Legal(pc.Node), pc.V, NewValue(pc.Node + "_clamped", pc.V.Type), lo, hi)));
     }
 
     Abs LowerReshape(OnnxNode node, Abs?[] ins)

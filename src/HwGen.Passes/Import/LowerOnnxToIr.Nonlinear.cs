@@ -138,7 +138,8 @@ public sealed partial class LowerOnnxToIr
     double[]? Vector(OnnxNode node, Abs?[] ins, int i, string what, int n)
     {
         if (ins.ElementAtOrDefault(i) is null) return null;
-        var t = ConstIn(node, ins, i, what).T;
+        // ONNX Runtime's quantizer writes LayerNormalization's scale and bias as DequantizeLinear of int8 and int32 constants.
+        var t = ins[i] is QConst qc ? qc.Real : ConstIn(node, ins, i, what).T;
         if (t.Size == 1) return Enumerable.Repeat(t.Data[0], n).ToArray();
         if (t.Size != n) throw Error(node, $"{what} has {t.Size} values; the last axis has {n}");
         return t.Data.ToArray();

@@ -122,7 +122,7 @@ public sealed partial class LowerOnnxToIr
     {
         bool qonnx = QonnxQuant.Is(node);
         if (!qonnx && (node.Domain is not ("" or "ai.onnx") || !OnnxEvaluator.SupportedOps.Contains(node.OpType)))
-            throw Error(node, $"unsupported op {(node.Domain is "" ? "" : node.Domain + ".")}{node.OpType} ({OpsetName(node)})");
+            throw Error(node, $"unsupported op {(node.Domain is "" ? "" : node.Domain + ".")}{node.OpType} ({OpsetName(node)}){UnsupportedWhy(node)}");
         var ins = node.Inputs.Select(n => n.Length == 0 ? null : Lookup(n)
             ?? throw Error(node, $"input '{n}' is not produced by any earlier node, initializer or graph input")).ToArray();
 
@@ -150,11 +150,23 @@ public sealed partial class LowerOnnxToIr
         env[node.Outputs[0]] = LowerFramed(node, ins) ?? LowerOp(node, ins);
     }
 
+    /// <summary>Why an op that exporters write is not taken, completing "unsupported op X (opset n)"; empty for others.</summary>
+    static string UnsupportedWhy(OnnxNode node) => (OnnxValidator.Domain(node.Domain), node.OpType) switch
+    {
+        ("", "DynamicQuantizeLinear") => ": quantize_dynamic computes each input's scale and zero point at run time, and the hardware " +
+            "needs them fixed when it is compiled; quantize statically (ONNX Runtime's quantize_static, QDQ or QOperator format)",
+        ("", "ConvInteger") => ": convolutions are not in the hardware yet (they need an im2col layout engine)",
+        (OnnxValidator.ContribDomain, _) => ": ONNX Runtime's contrib ops (com.microsoft) are not supported except QuantizeLinear and " +
+            "DequantizeLinear; quantize to the QDQ format (quantize_static's default), whose ops are standard",
+        _ => "",
+    };
+
     /// <summary>The lowering of one node whose inputs are no <see cref="Framed"/> values.</summary>
     Abs LowerOp(OnnxNode node, Abs?[] ins)
     {
         bool qonnx = QonnxQuant.Is(node);
         ins = AdmitViews(node, ins);
+        if (!(qonnx || node.OpType is "QuantizeLinear" or "Relu" or "Clip" or "Identity")) ins = ins.Select(a => a is PendingClamp pc ? ClampInPlace(node, pc) : a).ToArray();
         if (LowerNonlinear(node, ins) is { } nonlinear) return nonlinear;
         return qonnx ? LowerQonnx(node, ins) : node.OpType switch
         {
