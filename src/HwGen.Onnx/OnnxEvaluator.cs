@@ -13,7 +13,7 @@ public static partial class OnnxEvaluator
     {
         "Constant", "ConstantOfShape", "Identity", "Cast", "QuantizeLinear", "DequantizeLinear", "QLinearMatMul",
         "MatMulInteger", "MatMul", "Gemm", "Conv", "QLinearConv", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Reshape", "Flatten", "Transpose",
-        "Erf", "Sigmoid", "Tanh", "Sqrt", "Exp", "Pow", "ReduceMean", "Softmax", "LayerNormalization",
+        "Erf", "Gelu", "Sigmoid", "Tanh", "Sqrt", "Exp", "Pow", "ReduceMean", "Softmax", "LayerNormalization",
         "Shape", "Gather", "Slice", "Concat", "Split", "Unsqueeze", "Squeeze", "Expand", "Equal", "Where",
     };
 
@@ -68,7 +68,7 @@ public static partial class OnnxEvaluator
                 "Reshape" => [Reshape(In(0), In(1), node.Int("allowzero", 0) != 0)],
                 "Flatten" => [Flatten(In(0), (int)node.Int("axis", 1))],
                 "Transpose" => [Transpose(In(0), node.Ints("perm"))],
-                "Erf" or "Sigmoid" or "Tanh" or "Sqrt" or "Exp" or "Pow" or "ReduceMean" or "Softmax" or "LayerNormalization" => Nonlinear(node, x, opset, file),
+                "Erf" or "Gelu" or "Sigmoid" or "Tanh" or "Sqrt" or "Exp" or "Pow" or "ReduceMean" or "Softmax" or "LayerNormalization" => Nonlinear(node, x, opset, file),
                 _ => throw HwGenException.At(file, node.Name, $"unsupported op {node.OpType}"),
             };
         }

@@ -56,6 +56,7 @@ public static class OnnxValidator
         "Add" or "Sub" or "Mul" or "Div" or "Pow" => new(1, 2, 2, LegacyBroadcast),
         "Relu" or "Sigmoid" or "Tanh" or "Sqrt" or "Exp" => new(1, 1, 1, Legacy),
         "Erf" => new(9, 1, 1, Attrs()),
+        "Gelu" => new(20, 1, 1, Attrs(("approximate", AT.String))),
         "Clip" => opset < 11 ? new(1, 1, 1, Attrs(("min", AT.Float), ("max", AT.Float), ("consumed_inputs", AT.Ints))) : new(1, 1, 3, Attrs()),
         "Reshape" => opset < 5 ? new(1, 1, 1, Attrs(("shape", AT.Ints), ("consumed_inputs", AT.Ints))) : new(1, 2, 2, Attrs(("allowzero", AT.Int))),
         "Flatten" => new(1, 1, 1, Attrs(("axis", AT.Int))),

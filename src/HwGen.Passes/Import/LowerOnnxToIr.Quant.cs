@@ -32,6 +32,7 @@ public sealed partial class LowerOnnxToIr
         var (q, onnxType) = ActivationQuant(node, ins);
         if (QuantizeLayout(node, ins[0], q, onnxType, FullRange) is { } layout) return layout;
         if (ins[0] is MaskedScores { OnnxType: null } masked) return QuantizeMasked(node, masked, q, onnxType);
+        if (QuantizeFunction(node, ins[0], q, onnxType) is { } function) return function;
         return new Quantized(QuantizeTo(node, ins[0], q, FullRange, null), onnxType);
     }
 
@@ -110,6 +111,8 @@ public sealed partial class LowerOnnxToIr
                 return DequantizeLayout(node, lv, ins);
             case MaskedScores { OnnxType: not null } ms:
                 return DequantizeMasked(node, ms, ins);
+            case QuantizedFunction qf:
+                return DequantizeFunction(node, qf, ins);
             case Quantized qv:
                 var (q, _) = ActivationQuant(node, ins);
                 if (!qv.V.Type.Quant!.SameAs(q))

@@ -98,6 +98,8 @@ public sealed partial class LowerOnnxToIr
             graph.Outputs.Add(a switch
             {
                 RealView rv => Emit(new Dequantize(Legal("dequantize_" + o.Name), rv.V, NewValue(o.Name, new TensorType(DType.Float32, rv.V.Type.Shape)))),
+                QuantizedFunction qf => throw qf.Why,
+                RealFunction { Approximate: true } rf => throw rf.Unresolved ?? NotAUnit(model.Nodes.Last(n => n.Outputs.Contains(o.Name)), rf),
                 Quantized or LayoutView { OnnxType: not null } or MaskedScores { OnnxType: not null } =>
                     throw Error(null, $"graph output '{o.Name}' is an integer tensor; end the graph with DequantizeLinear so HwGen can return real values"),
                 LayoutView lv => throw Error(null, $"graph output '{o.Name}' is an activation in a changed layout ({Describe(lv)}, {ShapeUtil.Format(lv.Shape)}): " +
@@ -167,7 +169,10 @@ public sealed partial class LowerOnnxToIr
         bool qonnx = QonnxQuant.Is(node);
         ins = AdmitViews(node, ins);
         if (!(qonnx || node.OpType is "QuantizeLinear" or "Relu" or "Clip" or "Identity")) ins = ins.Select(a => a is PendingClamp pc ? ClampInPlace(node, pc) : a).ToArray();
+        if (node.OpType != "DequantizeLinear" && ins.OfType<QuantizedFunction>().FirstOrDefault() is { } qf) throw qf.Why;
         if (LowerNonlinear(node, ins) is { } nonlinear) return nonlinear;
+        if (!qonnx && node.OpType != "QuantizeLinear" && ins.OfType<RealFunction>().FirstOrDefault(f => f.Approximate) is { } approximate)
+            throw approximate.Unresolved ?? NotAUnit(node, approximate);
         return qonnx ? LowerQonnx(node, ins) : node.OpType switch
         {
             "QuantizeLinear" => LowerQuantize(node, ins),

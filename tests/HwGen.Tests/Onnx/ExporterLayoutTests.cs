@@ -85,6 +85,46 @@ public sealed class ExporterLayoutTests(ITestOutputHelper log)
         Assert.True(sameArgmax >= rows * 9 / 10, $"{sameArgmax} of {rows}");
     }
 
+    /// <summary>GELU in a feed-forward block as quantize_static leaves it: torch's erf chain with QDQ pairs after Erf, the Add and each
+    /// Mul (their constants DequantizeLinear'd), or opset 20's Gelu op (erf or tanh form) between two pairs. Each runs on the GELU unit;
+    /// the chain's own roundings are not the unit's, so its output stays within 3 quanta of ONNX Runtime's (measured: 1 for the op and
+    /// for the chain with uint8 activations, 2 for the chain with int8 ones).</summary>
+    [Theory]
+    [InlineData(OrtLayouts.Gelu.ErfChain, false)]
+    [InlineData(OrtLayouts.Gelu.ErfChain, true)]
+    [InlineData(OrtLayouts.Gelu.Op, false)]
+    [InlineData(OrtLayouts.Gelu.OpTanh, false)]
+    public void Ort_quantize_static_gelu_runs_on_the_gelu_unit(OrtLayouts.Gelu gelu, bool int8)
+    {
+        using var dir = new TempDir();
+        var model = OrtLayouts.GeluFfn(4, gelu, new OrtOptions(Int8Activations: int8)).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(model, HwConfig.Default);
+        Assert.Equal("gelu", Assert.Single(c.Graph.Ops.OfType<QLut>()).Function);
+        Assert.Equal(2, c.Graph.Ops.OfType<QGemm>().Count());
+        double scale = OutputScale(c), worst = 0, sum = 0;
+        int n = 0;
+        for (int seed = 0; seed < 16; seed++)
+        {
+            var x = OrtLayouts.Input(seed, 4, 16);
+            var hw = HardwareModel.Outputs(c.Graph, [x])[0];
+            var ort = GoldenAgreementTests.RunOrt(model, x);
+            foreach (var d in hw.Data.Zip(ort.Data, (a, b) => Math.Abs(a - b) / scale)) { worst = Math.Max(worst, d); sum += d; n++; }
+        }
+        log.WriteLine($"{gelu}, int8 {int8}: golden vs ONNX Runtime at most {worst:F1} quanta, mean {sum / n:F3}");
+        Assert.True(worst <= 3, $"{worst} quanta apart");
+    }
+
+    /// <summary>A chain with QDQ pairs inside that is no unit's function (the erf chain times 0.3 instead of 0.5) fails naming its
+    /// last QuantizeLinear and the chain up to it, when a node other than a DequantizeLinear reads it.</summary>
+    [Fact]
+    public void An_erf_chain_that_is_no_gelu_is_refused_naming_the_node()
+    {
+        using var dir = new TempDir();
+        var model = OrtLayouts.GeluFfn(4, OrtLayouts.Gelu.ErfChain, new OrtOptions(), half: 0.3).Save(dir.File("m.onnx"));
+        log.WriteLine(CleanFailure.Assert(dir, ["compile", model], "node '/act/Mul_1_out_QuantizeLinear'", "Div, Erf, QuantizeLinear, DequantizeLinear, Add, QuantizeLinear, DequantizeLinear, Mul, QuantizeLinear, DequantizeLinear, Mul)",
+            "not one the NN-LUT units compute"));
+    }
+
     /// <summary>torch's own quantization, exported: QAT with the fbgemm qconfig (QuantizeLinear, Clip(0, 127), DequantizeLinear per
     /// fake quantizer, float weights behind per-channel Q/DQ, a ReLU read directly by the next Gemm), with qnnpack's (no Clip), and a
     /// converted (quantized::linear) model: each compiles to two QGemms within one quantum of ONNX Runtime.</summary>

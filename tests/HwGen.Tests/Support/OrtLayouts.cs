@@ -132,6 +132,54 @@ public static class OrtLayouts
         return w.B;
     }
 
+    /// <summary>How a model writes GELU.</summary>
+    public enum Gelu
+    {
+        /// <summary>torch's export before opset 20: Div(√2), Erf, Add(1), Mul(x), Mul(0.5); quantize_static quantizes the Add and the
+        /// Muls (in its op list), so a QDQ pair follows Erf, the Add and each Mul, and their constants are DequantizeLinear'd.</summary>
+        ErfChain,
+        /// <summary>The Gelu op of opset 20 (approximate "none"), which quantize_static leaves in float between two QDQ pairs.</summary>
+        Op,
+        /// <summary>Gelu with approximate "tanh".</summary>
+        OpTanh,
+    }
+
+    /// <summary>A feed-forward block x [4, 16] → MatMul 16×32 → GELU → MatMul 32×8, quantized by quantize_static, GELU written as
+    /// <paramref name="gelu"/> says (the erf chain's last factor <paramref name="half"/>, 0.5 in GELU).</summary>
+    public static OnnxBuilder GeluFfn(int seed, Gelu gelu, OrtOptions o, double half = 0.5)
+    {
+        const int K = 16, H = 32, N = 8;
+        var rng = new Random(seed);
+        var w = new Writer(new OnnxBuilder(gelu == Gelu.ErfChain ? o.Opset : Math.Max(20, o.Opset)), o);
+        w.B.Input("x", DType.Float32, 4, K);
+        var calib = Enumerable.Range(0, 64).Select(_ => Random(rng, K, 1)).ToArray();
+        (double S, double Z) Range(IEnumerable<double> v) => w.Params(v.Min(), v.Max());
+        var x = w.Qdq("x", w.Params(-1, 1));
+        var w1 = Random(rng, K * H, 3 / Math.Sqrt(K));
+        var h = w.B.Node("MatMul", [x, w.Weights("fc1.weight", w1, K, H, 1).Dq], "/fc1/MatMul");
+        var hReal = Forward(calib, w1, K, H, false, new double[H], false).SelectMany(r => r).ToArray();
+        h = w.Qdq(h, Range(hReal));
+        double Phi(double v) => 0.5 * (1 + HwGen.Reference.NnLut.Functions.Erf(v / Math.Sqrt(2)));
+        string g;
+        if (gelu == Gelu.ErfChain)
+        {
+            var erf = w.B.Node("Erf", [w.B.Node("Div", [h, w.B.Init("sqrt2", DType.Float32, [], 1.4142135381698608)], "/act/Div")], "/act/Erf");
+            erf = w.Qdq(erf, w.Params(-1, 1));
+            var add = w.Qdq(w.B.Node("Add", [erf, w.ActivationConstant("one", [1.0], [])], "/act/Add"), w.Params(0, 2));
+            var mul = w.Qdq(w.B.Node("Mul", [h, add], "/act/Mul"), Range(hReal.Select(v => 2 * v * Phi(v))));
+            g = w.B.Node("Mul", [mul, w.ActivationConstant("half", [half], [])], "/act/Mul_1");
+        }
+        else g = w.B.Node("Gelu", [h], "/act/Gelu", ("approximate", gelu == Gelu.OpTanh ? "tanh" : "none"));
+        var gReal = hReal.Select(v => v * Phi(v)).ToArray();
+        g = w.Qdq(g, Range(gReal));
+        var w2 = Random(rng, H * N, 1.5 / Math.Sqrt(H));
+        var y = w.B.Node("MatMul", [g, w.Weights("fc2.weight", w2, H, N, 1).Dq], "/fc2/MatMul");
+        var gRows = Enumerable.Range(0, calib.Length).Select(r => gReal.Skip(r * H).Take(H).ToArray()).ToArray();
+        y = w.Qdq(y, Range(Forward(gRows, w2, H, N, false, new double[N], false).SelectMany(r => r)));
+        w.B.Output(y, DType.Float32, 4, N);
+        return w.B;
+    }
+
     /// <summary>
     /// A transformer-style block on x [2, 4, 16] as torch exports it for 3-D inputs (MatMul, then Add of the bias) quantized by
     /// quantize_static: MatMul with weights per channel on axis 1, its output QDQ'd, the Add's bias quantized like an activation,
