@@ -59,6 +59,8 @@ public static partial class OnnxEvaluator
                 "Conv" => [Conv(node, In(0), In(1), Opt(2))],
                 "QLinearConv" => [QLinearConv(node, In(0), In(1), In(2), In(3), In(4), In(5), In(6), In(7), Opt(8))],
                 "Gemm" => [Gemm(In(0), In(1), Opt(2), node.Float("alpha", 1), node.Float("beta", 1), node.Int("transA", 0) != 0, node.Int("transB", 0) != 0)],
+                "QGemm" => [QGemm(node, In(0), In(1), Opt(2), In(3), In(4), Opt(5), Opt(6), Opt(7), Opt(8))],
+                "QLinearAdd" => [QLinearAdd(In(0), In(1), Opt(2), In(3), In(4), Opt(5), In(6), Opt(7))],
                 "Add" => [Binary(In(0), In(1), (a, b) => a + b)],
                 "Sub" => [Binary(In(0), In(1), (a, b) => a - b)],
                 "Mul" => [Binary(In(0), In(1), (a, b) => a * b)],

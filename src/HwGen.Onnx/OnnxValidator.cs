@@ -96,6 +96,15 @@ public static class OnnxValidator
         _ => null,
     };
 
+    /// <summary>ONNX Runtime's contrib QOperator ops HwGen reads, as its ContribOperators.md defines them (one version).</summary>
+    static Schema? ContribSchemaOf(string op) => op switch
+    {
+        "QGemm" => new(0, 6, 9, Attrs(("alpha", AT.Float), ("transA", AT.Int), ("transB", AT.Int)),
+            InputNames: ["A", "a_scale", "a_zero_point", "B", "b_scale", "b_zero_point", "C", "y_scale", "y_zero_point"]),
+        "QLinearAdd" => new(0, 7, 8, Attrs(), InputNames: ["A", "A_scale", "A_zero_point", "B", "B_scale", "B_zero_point", "C_scale", "C_zero_point"]),
+        _ => null,
+    };
+
     /// <summary>What a model's float data must be, completing "... holds NaN or Inf ...; ".</summary>
     const string FiniteRule = "weights, biases, scales, zero points and attention masks must be finite (a mask's masked positions hold a large negative number such as -10^4, not -Inf)";
 
@@ -200,7 +209,7 @@ public static class OnnxValidator
         }
         if (n.Output.Count == 0) throw Bad($"{n.OpType} has no outputs");
         bool qonnx = QonnxQuant.Domains.Contains(domain);
-        if ((domain == "" ? SchemaOf(n.OpType, opset) : qonnx ? QonnxSchemaOf(n.OpType) : null) is not { } s) return;
+        if ((domain == "" ? SchemaOf(n.OpType, opset) : qonnx ? QonnxSchemaOf(n.OpType) : domain == ContribDomain ? ContribSchemaOf(n.OpType) : null) is not { } s) return;
         if (domain == "" && opset < s.Since) throw Bad($"{n.OpType} does not exist at opset {opset} of the default domain (it came in opset {s.Since})");
         string version = qonnx ? $"in {DomainName(domain)}" : $"at opset {opset}";
         if (n.Input.Count < s.MinInputs || n.Input.Count > s.MaxInputs)

@@ -123,7 +123,8 @@ public sealed partial class LowerOnnxToIr
     void LowerNode(OnnxNode node)
     {
         bool qonnx = QonnxQuant.Is(node);
-        if (!qonnx && (node.Domain is not ("" or "ai.onnx") || !OnnxEvaluator.SupportedOps.Contains(node.OpType)))
+        bool contrib = OnnxValidator.Domain(node.Domain) == OnnxValidator.ContribDomain && OnnxEvaluator.ContribOps.Contains(node.OpType);
+        if (!qonnx && !contrib && (node.Domain is not ("" or "ai.onnx") || !OnnxEvaluator.SupportedOps.Contains(node.OpType)))
             throw Error(node, $"unsupported op {(node.Domain is "" ? "" : node.Domain + ".")}{node.OpType} ({OpsetName(node)}){UnsupportedWhy(node)}");
         var ins = node.Inputs.Select(n => n.Length == 0 ? null : Lookup(n)
             ?? throw Error(node, $"input '{n}' is not produced by any earlier node, initializer or graph input")).ToArray();
@@ -158,8 +159,8 @@ public sealed partial class LowerOnnxToIr
         ("", "DynamicQuantizeLinear") => ": quantize_dynamic computes each input's scale and zero point at run time, and the hardware " +
             "needs them fixed when it is compiled; quantize statically (ONNX Runtime's quantize_static, QDQ or QOperator format)",
         ("", "ConvInteger") => ": convolutions are not in the hardware yet (they need an im2col layout engine)",
-        (OnnxValidator.ContribDomain, _) => ": ONNX Runtime's contrib ops (com.microsoft) are not supported except QuantizeLinear and " +
-            "DequantizeLinear; quantize to the QDQ format (quantize_static's default), whose ops are standard",
+        (OnnxValidator.ContribDomain, _) => $": of ONNX Runtime's contrib ops (com.microsoft) HwGen takes QuantizeLinear, DequantizeLinear, " +
+            $"{string.Join(" and ", OnnxEvaluator.ContribOps)}; quantize to the QDQ format (quantize_static's default), whose ops are standard",
         _ => "",
     };
 
@@ -190,6 +191,8 @@ public sealed partial class LowerOnnxToIr
             "Slice" => LowerSlice(node, ins),
             "Gather" => LowerGather(node, ins),
             "Concat" => LowerConcat(node, ins),
+            "QGemm" => LowerQGemm(node, ins),
+            "QLinearAdd" => LowerQLinearAdd(node, ins),
             _ => throw Error(node, $"op {node.OpType} ({OpsetName(node)}) is supported by the golden model but not on quantized tensors in the hardware flow"),
         };
     }

@@ -11,10 +11,10 @@ using Tensor = HwGen.Core.Tensor;
 namespace HwGen.Tests.Onnx;
 
 /// <summary>
-/// The exact layouts real exporters write: ONNX Runtime's quantize_static in QDQ format with its options (<see cref="OrtLayouts"/>),
+/// The exact layouts real exporters write: ONNX Runtime's quantize_static in QDQ and QOperator format with its options (<see cref="OrtLayouts"/>),
 /// torch 1.13's own quantization tools exported to ONNX (TorchExports/make_quantized.py), and what they write that the 8-bit
-/// hardware does not take (quantize_dynamic, 16-bit activations, INT4 weights, blocked scales, ONNX Runtime's contrib QOperator
-/// ops), which fails with one line naming the node and the reason.
+/// hardware does not take (quantize_dynamic, 16-bit activations, INT4 weights, blocked scales, ONNX Runtime's contrib QOperator ops
+/// other than QGemm and QLinearAdd), which fails with one line naming the node and the reason.
 /// </summary>
 public sealed class ExporterLayoutTests(ITestOutputHelper log)
 {
@@ -48,6 +48,25 @@ public sealed class ExporterLayoutTests(ITestOutputHelper log)
         if (options.ReduceRange) Assert.All(gemms, g => Assert.True(g.Weights.Max(Math.Abs) <= 63));
         log.WriteLine($"{name}: {string.Join(", ", c.Graph.Ops.Select(o => o.Mnemonic))}");
         Agreement.WithinOneQuantum(model, c, OrtLayouts.Input(2, Batch, 16), OutputScale(c));
+    }
+
+    /// <summary>The MLP in QOperator format: ONNX Runtime's contrib QGemm per layer (per-channel weights, int32 bias), or the last layer
+    /// as QLinearMatMul and a contrib QLinearAdd of its bias: QGemms (and a QAdd) within one quantum of ONNX semantics, which is within
+    /// one of ONNX Runtime.</summary>
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void Ort_qoperator_mlps_with_contrib_ops_compile_and_agree_with_onnx_runtime(bool int8, bool matMulAdd)
+    {
+        using var dir = new TempDir();
+        const int Batch = 8;
+        var model = OrtLayouts.QOperatorMlp(5, Batch, [16, 12, 8], new OrtOptions(Int8Activations: int8), matMulAdd).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(model, HwConfig.Default, batch: Batch);
+        Assert.Equal(2, c.Graph.Ops.OfType<QGemm>().Count());
+        Assert.Equal(matMulAdd ? 1 : 0, c.Graph.Ops.OfType<QAdd>().Count());
+        log.WriteLine(string.Join(", ", c.Graph.Ops.Select(o => o.Mnemonic)));
+        Agreement.WithinOneQuantum(model, c, OrtLayouts.Input(6, Batch, 16), OutputScale(c));
     }
 
     /// <summary>A transformer-style block as quantize_static writes it (MatMul with per-channel weights on axis 1, the bias Add's
@@ -201,16 +220,15 @@ public sealed class ExporterLayoutTests(ITestOutputHelper log)
                     b.Init("W_zero_point", DType.Int8, [2, 8], new double[16])], "W_DequantizeLinear", ("axis", 0), ("block_size", 8));
                 return QdqModels.Dq(b, QdqModels.Q(b, b.Node("MatMul", [xr, w], "mm"), 0.05, 128, DType.UInt8, "y"), 0.05, 128, DType.UInt8, "y");
             }, 21, ["node 'W_DequantizeLinear'", "block_size 8", "per-tensor or per-axis"] },
-        { "QOperator QGemm (com.microsoft)", (b, x) =>
+        { "QOperator QLinearSoftmax (com.microsoft)", (b, x) =>
             {
                 var s = b.Init("x_scale", DType.Float32, [], 2.0 / 255);
                 var z = b.Init("x_zero_point", DType.UInt8, [], 128);
                 var q = b.Node("QuantizeLinear", [x, s, z], "x_QuantizeLinear");
-                var y = b.NodeIn("com.microsoft", "QGemm", [q, s, z, b.Init("W_quantized", DType.Int8, [8, 16], Codes(128)), b.Init("W_scale", DType.Float32, [], 0.01),
-                    b.Init("W_zero_point", DType.Int8, [], 0), b.Init("B_quantized", DType.Int32, [8], new double[8]), b.Init("y_scale", DType.Float32, [], 0.05),
-                    b.Init("y_zero_point", DType.UInt8, [], 128)], "fc_quant", ("transB", 1));
+                var y = b.NodeIn("com.microsoft", "QLinearSoftmax", [q, s, z, b.Init("y_scale", DType.Float32, [], 1.0 / 256), b.Init("y_zero_point", DType.UInt8, [], 0)],
+                    "softmax_quant", ("axis", -1), ("opset", 13));
                 return b.Node("DequantizeLinear", [y, "y_scale", "y_zero_point"], "y_DequantizeLinear");
-            }, 13, ["node 'fc_quant'", "com.microsoft.QGemm", "QDQ format"] },
+            }, 13, ["node 'softmax_quant'", "com.microsoft.QLinearSoftmax", "QGemm and QLinearAdd", "QDQ format"] },
     };
 
     /// <summary>What the 8-bit static hardware does not take: exit 1, one line naming the node (or tensor) and the reason.</summary>

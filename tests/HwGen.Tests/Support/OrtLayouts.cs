@@ -132,6 +132,66 @@ public static class OrtLayouts
         return w.B;
     }
 
+    /// <summary>
+    /// The MLP of <see cref="GemmMlp"/> as quantize_static writes it in QOperator format: QuantizeLinear of the input, a contrib
+    /// QGemm (com.microsoft) per layer with the per-channel int8 weights, their zero-point vector and the int32 bias at scale sx·sw[j]
+    /// (ReLU removed), DequantizeLinear of the output; with <paramref name="matMulAdd"/> the last layer is torch's MatMul and Add
+    /// instead: QLinearMatMul (per-tensor weights) and a contrib QLinearAdd of the bias, quantized per tensor like the activation
+    /// (QLinearAdd binds both operands to one type).
+    /// </summary>
+    public static OnnxBuilder QOperatorMlp(int seed, int batch, int[] dims, OrtOptions o, bool matMulAdd = false)
+    {
+        var rng = new Random(seed);
+        var w = new Writer(new OnnxBuilder(o.Opset).Import("com.microsoft", 1), o);
+        w.B.Input("x", DType.Float32, batch, dims[0]);
+        var calib = Enumerable.Range(0, 64).Select(_ => Random(rng, dims[0], 1)).ToArray();
+        var p = w.Params(-1, 1);
+        string s = w.B.Init("x_scale", DType.Float32, [], p.S), z = w.B.Init("x_zero_point", w.Act, [], p.Z);
+        string cur = w.B.Node("QuantizeLinear", ["x", s, z], "x_QuantizeLinear");
+        for (int l = 0; l + 1 < dims.Length; l++)
+        {
+            int k = dims[l], n = dims[l + 1];
+            bool last = l + 2 == dims.Length;
+            var wf = Random(rng, n * k, 1.5 / Math.Sqrt(k));   // [n, k]
+            var bias = Random(rng, n, 0.2);
+            calib = Forward(calib, wf, k, n, true, bias, relu: !last);
+            var next = w.Params(calib.Min(r => r.Min()), calib.Max(r => r.Max()));
+            string ys = w.B.Init($"fc{l}_output_scale", DType.Float32, [], next.S), yz = w.B.Init($"fc{l}_output_zero_point", w.Act, [], next.Z);
+            if (matMulAdd && last)
+            {
+                // MatMul weights [k, n], one scale; then the Add of the bias, an int8 constant with its own scale.
+                var wkn = new double[k * n];
+                for (int j = 0; j < n; j++) for (int i = 0; i < k; i++) wkn[i * n + j] = wf[j * k + i];
+                double ws = (float)(wkn.Max(Math.Abs) / 127);
+                var mm = calib.Select(r => r.Select((v, j) => v - bias[j]).ToArray()).ToArray();
+                var mp = w.Params(mm.Min(r => r.Min()), mm.Max(r => r.Max()));
+                string ms = w.B.Init($"fc{l}_mm_scale", DType.Float32, [], mp.S), mz = w.B.Init($"fc{l}_mm_zero_point", w.Act, [], mp.Z);
+                cur = w.B.Node("QLinearMatMul", [cur, s, z, w.B.Init($"fc{l}.weight_quantized", DType.Int8, [k, n], wkn.Select(v => Math.Round(v / ws)).ToArray()),
+                    w.B.Init($"fc{l}.weight_scale", DType.Float32, [], ws), w.B.Init($"fc{l}.weight_zero_point", DType.Int8, [], 0), ms, mz], $"/fc{l}/MatMul_quant");
+                // QLinearAdd binds both operands to one type: the constant is quantized like the activation.
+                var (bs, bz) = w.Params(bias.Min(), bias.Max());
+                var (lo, hi) = w.Act.Range();
+                cur = w.B.NodeIn("com.microsoft", "QLinearAdd", [cur, ms, mz, w.B.Init($"fc{l}.bias_quantized", w.Act, [n],
+                        bias.Select(v => Math.Clamp(Math.Round(v / bs, MidpointRounding.ToEven) + bz, lo, hi)).ToArray()),
+                    w.B.Init($"fc{l}.bias_scale", DType.Float32, [], bs), w.B.Init($"fc{l}.bias_zero_point", w.Act, [], bz), ys, yz], $"/fc{l}/Add_quant");
+            }
+            else
+            {
+                int qmax = o.ReduceRange ? 63 : 127;
+                var ws = Enumerable.Range(0, n).Select(j => (double)(float)(Enumerable.Range(0, k).Max(i => Math.Abs(wf[j * k + i])) / qmax)).ToArray();
+                var bq = bias.Select((v, j) => Math.Round(v / (double)((float)p.S * (float)ws[j]), MidpointRounding.ToEven)).ToArray();
+                cur = w.B.NodeIn("com.microsoft", "QGemm", [cur, s, z,
+                    w.B.Init($"fc{l}.weight_quantized", DType.Int8, [n, k], wf.Select((v, i) => Math.Clamp(Math.Round(v / ws[i / k], MidpointRounding.ToEven), -qmax, qmax)).ToArray()),
+                    w.B.Init($"fc{l}.weight_scale", DType.Float32, [n], ws), w.B.Init($"fc{l}.weight_zero_point", DType.Int8, [n], new double[n]),
+                    w.B.Init($"fc{l}.bias_quantized", DType.Int32, [n], bq), ys, yz], $"/fc{l}/Gemm_quant", ("alpha", 1f), ("transB", 1));
+            }
+            (s, z, p) = (ys, yz, next);
+        }
+        var y = w.B.Node("DequantizeLinear", [cur, s, z], "y_DequantizeLinear");
+        w.B.Output(y, DType.Float32, batch, dims[^1]);
+        return w.B;
+    }
+
     /// <summary>How a model writes GELU.</summary>
     public enum Gelu
     {
