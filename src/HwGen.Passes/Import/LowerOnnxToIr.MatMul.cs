@@ -23,6 +23,7 @@ public sealed partial class LowerOnnxToIr
         int nAxis = transposed ? 0 : 1;
         if (b.Scale.Size != 1 && (b.Scale.Size != n || b.Axis != nAxis))
             throw Error(node, $"weight scales must be per tensor or per output channel (axis {nAxis}); got {b.Scale.Size} scales on axis {b.Axis}");
+        if (b.QonnxBits > 8) throw Error(node, $"weights of {b.QonnxBits} bits (a QONNX Quant) do not fit the 8-bit datapath (2 to 8 bits)");
         if (b.Q.Type is not (DType.Int8 or DType.UInt8)) throw Error(node, $"weights must be int8 or uint8, got {b.Q.Type.Name()}");
         var w = new sbyte[k * n];   // while read; the layer keeps them in two bits a weight when ternary, else one byte (WeightCodes)
         var scale = new double[n];
