@@ -120,6 +120,33 @@ public sealed partial class LowerOnnxToIr
         };
     }
 
+    /// <summary>
+    /// A Reshape or Flatten that moves data between rows, of a graph input quantized on the host and read by nothing else (an image
+    /// MLP's Flatten of [B, 1, H, W], as torch and ONNX Runtime's quantizer write it: QuantizeLinear, DequantizeLinear, Flatten): the
+    /// host quantizes the input already reshaped, the same elements in the same order, so the graph input takes the new shape (any
+    /// input of the old shape's size is accepted, as for every input). Null when the input is no such value.
+    /// </summary>
+    Value? ReshapeOnHost(OnnxNode node, Value v, int[] target)
+    {
+        if (graph.Ops.OfType<Quantize>().SingleOrDefault(q => q.Output == v) is not { } quantize) return null;
+        int i = graph.Inputs.IndexOf(quantize.Input);
+        if (i < 0) return null;
+        // Each ONNX value from the graph input to this node has one reader: the graph input, its QuantizeLinear, a DequantizeLinear.
+        for (var name = node.Inputs[0]; ; )
+        {
+            if (model.Nodes.Count(n => n.Inputs.Contains(name)) != 1 || model.Outputs.Any(o => o.Name == name)) return null;
+            if (model.RuntimeInputs.Any(r => r.Name == name)) break;
+            if (model.Nodes.SingleOrDefault(n => n.Outputs.Contains(name)) is not { OpType: "QuantizeLinear" or "DequantizeLinear" or "Quant" or "IntQuant" } producer)
+                return null;
+            name = producer.Inputs[0];
+        }
+        var input = new Value(quantize.Input.Name, quantize.Input.Type with { Shape = target });
+        var output = new Value(v.Name, v.Type with { Shape = target });
+        graph.Inputs[i] = input;
+        graph.Replace(quantize, new Quantize(quantize.Name, input, output, quantize.Target, quantize.Quant) { Qonnx = quantize.Qonnx });
+        return output;
+    }
+
     /// <summary>Relu or Clip of the integer codes themselves, between QuantizeLinear and DequantizeLinear: torch writes Clip(q, , 127)
     /// there for its reduced activation range (quant_min 0, quant_max 127). Bounds are codes of the tensor's ONNX type; the
     /// result keeps the tensor's quantization (a QClamp, fused into the layer before it when there is one).</summary>
@@ -174,6 +201,8 @@ public sealed partial class LowerOnnxToIr
         }
         catch (ArgumentException e) { throw Error(node, $"shape mismatch: {e.Message}"); }
         if (LowerActReshape(node, ins, target) is { } layout) return layout;
+        if (lv.Axes == "td" && ShapeUtil.Rows(lv.V.Type.Shape) != ShapeUtil.Rows(target) && ReshapeOnHost(node, lv.V, target) is { } onHost)
+            return lv.OnnxType is { } ht ? new Quantized(onHost, ht) : new RealView(onHost);
         var v = lv.V;
         var o = NewValue(node.Outputs[0], v.Type with { Shape = target });
         var r = Emit(new Reshape(Legal(node.Name), v, o, target));

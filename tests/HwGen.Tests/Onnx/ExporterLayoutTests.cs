@@ -50,6 +50,27 @@ public sealed class ExporterLayoutTests(ITestOutputHelper log)
         Agreement.WithinOneQuantum(model, c, OrtLayouts.Input(2, Batch, 16), OutputScale(c));
     }
 
+    /// <summary>An image MLP: x [8, 1, 4, 4], QDQ, Flatten, QDQ, then the layers. The Flatten moves data between rows, which only the
+    /// host can do for free: the graph input takes the flattened shape (the host quantizes it so). Within one quantum of ONNX
+    /// Runtime, which reads the image.</summary>
+    [Fact]
+    public void Ort_quantize_static_image_mlp_flattens_its_input_on_the_host()
+    {
+        using var dir = new TempDir();
+        const int Batch = 8;
+        var model = OrtLayouts.GemmMlp(7, Batch, [16, 12, 8], new OrtOptions(), image: (4, 4)).Save(dir.File("m.onnx"));
+        var c = Flow.Compile(model, HwConfig.Default, batch: Batch);
+        Assert.Equal([Batch, 16], c.Graph.Inputs.Single().Type.Shape);
+        Assert.DoesNotContain(c.Graph.Ops, o => o is Reshape);
+        var image = OrtLayouts.Input(8, Batch, 1, 4, 4);
+        var hw = HardwareModel.Outputs(c.Graph, Flow.CheckInputs(c.Graph, [image], "test"))[0];
+        var ort = GoldenAgreementTests.RunOrt(model, image);
+        double scale = OutputScale(c), worst = hw.Data.Zip(ort.Data).Max(p => Math.Abs(p.First - p.Second)) / scale;
+        log.WriteLine($"golden vs ONNX Runtime at most {worst} quanta");
+        Assert.True(worst <= 1 + 1e-4, $"{worst} quanta");
+        Assert.True(hw.Data.Distinct().Count() > 5, "the outputs hardly vary");
+    }
+
     /// <summary>The MLP in QOperator format: ONNX Runtime's contrib QGemm per layer (per-channel weights, int32 bias), or the last layer
     /// as QLinearMatMul and a contrib QLinearAdd of its bias: QGemms (and a QAdd) within one quantum of ONNX semantics, which is within
     /// one of ONNX Runtime.</summary>

@@ -106,15 +106,19 @@ public static class OrtLayouts
     /// weights per channel on axis 0, the int32 bias behind DequantizeLinear, ReLU (removed: the Gemm's output QDQ takes its
     /// range) on every layer but the last.
     /// </summary>
-    public static OnnxBuilder GemmMlp(int seed, int batch, int[] dims, OrtOptions o)
+    /// <param name="image">the input is an image [batch, 1, h, w] (h·w = dims[0]) that a Flatten (axis 1) makes rows, QDQ'd before
+    /// and after as quantize_static does for Flatten (an op it quantizes).</param>
+    public static OnnxBuilder GemmMlp(int seed, int batch, int[] dims, OrtOptions o, (int H, int W)? image = null)
     {
         var rng = new Random(seed);
         var w = new Writer(new OnnxBuilder(o.Opset), o);
         if (o.ContribQdq) w.B.Import("com.microsoft", 1);
-        w.B.Input("x", DType.Float32, batch, dims[0]);
+        if (image is var (ih, iw)) w.B.Input("x", DType.Float32, batch, 1, ih, iw);
+        else w.B.Input("x", DType.Float32, batch, dims[0]);
         var calib = Enumerable.Range(0, 64).Select(_ => Random(rng, dims[0], 1)).ToArray();
         var p = w.Params(-1, 1);
         string cur = w.Qdq("x", p);
+        if (image is not null) cur = w.Qdq(w.B.Node("Flatten", [cur], "/Flatten", ("axis", 1)), p);
         for (int l = 0; l + 1 < dims.Length; l++)
         {
             int k = dims[l], n = dims[l + 1];
