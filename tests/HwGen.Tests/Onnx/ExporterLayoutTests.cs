@@ -52,7 +52,7 @@ public sealed class ExporterLayoutTests(ITestOutputHelper log)
 
     /// <summary>An image MLP: x [8, 1, 4, 4], QDQ, Flatten, QDQ, then the layers. The Flatten moves data between rows, which only the
     /// host can do for free: the graph input takes the flattened shape (the host quantizes it so). Within one quantum of ONNX
-    /// Runtime, which reads the image.</summary>
+    /// Runtime, which reads the image; bit-exact in Verilator.</summary>
     [Fact]
     public void Ort_quantize_static_image_mlp_flattens_its_input_on_the_host()
     {
@@ -69,6 +69,10 @@ public sealed class ExporterLayoutTests(ITestOutputHelper log)
         log.WriteLine($"golden vs ONNX Runtime at most {worst} quanta");
         Assert.True(worst <= 1 + 1e-4, $"{worst} quanta");
         Assert.True(hw.Data.Distinct().Count() > 5, "the outputs hardly vary");
+        // A new path to the testbench: the image, given in its own shape, quantized by the host as rows. Bit-exact in Verilator.
+        var c2 = Flow.Compile(model, HwConfig.Default with { Scheduler = "greedy" }, batch: 2);
+        Flow.WriteDesignDirectory(c2, dir.File("out"), Flow.CheckInputs(c2.Graph, [OrtLayouts.Input(9, 2, 1, 4, 4)], "random"), model);
+        RtlCheck.BitExactInEstimatedCycles("verilator", dir.File("out"), c2.Design.EstimatedCycles);
     }
 
     /// <summary>The MLP in QOperator format: ONNX Runtime's contrib QGemm per layer (per-channel weights, int32 bias), or the last layer
@@ -241,6 +245,14 @@ public sealed class ExporterLayoutTests(ITestOutputHelper log)
                     b.Init("W_zero_point", DType.Int8, [2, 8], new double[16])], "W_DequantizeLinear", ("axis", 0), ("block_size", 8));
                 return QdqModels.Dq(b, QdqModels.Q(b, b.Node("MatMul", [xr, w], "mm"), 0.05, 128, DType.UInt8, "y"), 0.05, 128, DType.UInt8, "y");
             }, 21, ["node 'W_DequantizeLinear'", "block_size 8", "per-tensor or per-axis"] },
+        { "SiLU with a QDQ pair between its Sigmoid and its Mul", (b, x) =>
+            {
+                var xr = QdqModels.Dq(b, QdqModels.Q(b, x, 2.0 / 255, 128, DType.UInt8, "x"), 2.0 / 255, 128, DType.UInt8, "x");
+                var sig = QdqModels.Dq(b, QdqModels.Q(b, b.Node("Sigmoid", [xr], "sig"), 1.0 / 255, 0, DType.UInt8, "sig"), 1.0 / 255, 0, DType.UInt8, "sig");
+                var w = b.Node("DequantizeLinear", [b.Init("W_quantized", DType.Int8, [16, 8], Codes(128)), b.Init("W_scale", DType.Float32, [], 0.01)], "W_DequantizeLinear");
+                var silu = QdqModels.Dq(b, QdqModels.Q(b, b.Node("Mul", [xr, sig], "silu_mul"), 0.01, 30, DType.UInt8, "silu"), 0.01, 30, DType.UInt8, "silu");
+                return QdqModels.Dq(b, QdqModels.Q(b, b.Node("MatMul", [silu, w], "mm"), 0.05, 128, DType.UInt8, "y"), 0.05, 128, DType.UInt8, "y");
+            }, 13, ["node 'silu_mul'", "Mul of two activations", "nodes_to_exclude"] },
         { "QOperator QLinearSoftmax (com.microsoft)", (b, x) =>
             {
                 var s = b.Init("x_scale", DType.Float32, [], 2.0 / 255);
