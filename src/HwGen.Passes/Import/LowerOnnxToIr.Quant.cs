@@ -44,6 +44,21 @@ public sealed partial class LowerOnnxToIr
     /// </summary>
     Value QuantizeTo(OnnxNode node, Abs? x, QuantParams q, (int Lo, int Hi) range, QonnxRule? qonnx)
     {
+        // One op per quantization of a value: ONNX Runtime's DedicatedQDQPair gives each reader of a tensor its own QuantizeLinear
+        // with the same parameters, which would otherwise compute the layer (or unit) once per reader.
+        if (x is null) return QuantizeOnce(node, x, q, range, qonnx);
+        var done = quantizedAlready.TryGetValue(x, out var list) ? list : quantizedAlready[x] = [];
+        if (done.FirstOrDefault(d => d.Q.SameAs(q) && d.Range == range && d.Qonnx == qonnx) is { V: { } v }) return v;
+        var y = QuantizeOnce(node, x, q, range, qonnx);
+        done.Add((q, range, qonnx, y));
+        return y;
+    }
+
+    /// <summary>The quantizations of each abstract value made so far (by reference: two equal pending products are two products).</summary>
+    readonly Dictionary<Abs, List<(QuantParams Q, (int Lo, int Hi) Range, QonnxRule? Qonnx, Value V)>> quantizedAlready = new(ReferenceEqualityComparer.Instance);
+
+    Value QuantizeOnce(OnnxNode node, Abs? x, QuantParams q, (int Lo, int Hi) range, QonnxRule? qonnx)
+    {
         if (x is not null && EmitNonlinear(node, x, q) is { } nonlinear)
             return range == FullRange ? nonlinear : throw Error(node, $"the nonlinear units give 8-bit codes; quantizing their output to [{range.Lo}, {range.Hi}] is not supported");
         switch (x)

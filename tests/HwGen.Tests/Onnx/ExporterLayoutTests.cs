@@ -75,6 +75,34 @@ public sealed class ExporterLayoutTests(ITestOutputHelper log)
         RtlCheck.BitExactInEstimatedCycles("verilator", dir.File("out"), c2.Design.EstimatedCycles);
     }
 
+    /// <summary>quantize_static's DedicatedQDQPair: a tensor read by two nodes (a projection and a residual Add) gets one
+    /// QuantizeLinear/DequantizeLinear pair per reader, with the same parameters. The product is computed once (two QGemms in all,
+    /// not three) and the result is within one quantum of ONNX Runtime.</summary>
+    [Fact]
+    public void Ort_dedicated_qdq_pairs_compute_the_layer_once()
+    {
+        var rng = new Random(11);
+        var b = new OnnxBuilder();
+        b.Input("x", DType.Float32, 4, 16);
+        var t = DType.UInt8;
+        var x = QdqModels.Dq(b, QdqModels.Q(b, "x", 2.0 / 255, 128, t, "x"), 2.0 / 255, 128, t, "x");
+        string Weights(string name) => b.Node("DequantizeLinear", [b.Init(name + "_quantized", DType.Int8, [16, 16], Enumerable.Range(0, 256).Select(_ => (double)rng.Next(-127, 128)).ToArray()),
+            b.Init(name + "_scale", DType.Float32, [], 0.004), b.Init(name + "_zero_point", DType.Int8, [], 0)], name + "_DequantizeLinear");
+        var mm = b.Node("MatMul", [x, Weights("W1")], "mm1");
+        var s = b.Init("mm1_scale", DType.Float32, [], 0.02);
+        var z = b.Init("mm1_zero_point", t, [], 128);
+        var forNext = b.Node("DequantizeLinear", [b.Node("QuantizeLinear", [mm, s, z], "mm1_QuantizeLinear"), s, z], "mm1_DequantizeLinear");
+        var forAdd = b.Node("DequantizeLinear", [b.Node("QuantizeLinear", [mm, s, z], "mm1_QuantizeLinear_1"), s, z], "mm1_DequantizeLinear_1");
+        var mm2 = QdqModels.Dq(b, QdqModels.Q(b, b.Node("MatMul", [forNext, Weights("W2")], "mm2"), 0.02, 128, t, "mm2"), 0.02, 128, t, "mm2");
+        var y = QdqModels.Dq(b, QdqModels.Q(b, b.Node("Add", [mm2, forAdd], "residual"), 0.03, 128, t, "y"), 0.03, 128, t, "y");
+        b.Output(y, DType.Float32, 4, 16);
+        using var dir = new TempDir();
+        var model = b.Save(dir.File("m.onnx"));
+        var c = Flow.Compile(model, HwConfig.Default);
+        Assert.Equal(2, c.Graph.Ops.OfType<QGemm>().Count());
+        Agreement.WithinOneQuantum(model, c, OrtLayouts.Input(12, 4, 16), 0.03);
+    }
+
     /// <summary>The MLP in QOperator format: ONNX Runtime's contrib QGemm per layer (per-channel weights, int32 bias), or the last layer
     /// as QLinearMatMul and a contrib QLinearAdd of its bias: QGemms (and a QAdd) within one quantum of ONNX semantics, which is within
     /// one of ONNX Runtime.</summary>
