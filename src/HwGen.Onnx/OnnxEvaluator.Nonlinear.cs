@@ -16,6 +16,7 @@ public static partial class OnnxEvaluator
         return node.OpType switch
         {
             "Erf" => [Unary(In(0), Functions.Erf)],
+            "Gelu" => [Unary(In(0), Gelu(node, file))],
             "Sigmoid" => [Unary(In(0), v => 1 / (1 + Math.Exp(-v)))],
             "Tanh" => [Unary(In(0), Math.Tanh)],
             "Sqrt" => [Unary(In(0), Math.Sqrt)],
@@ -27,6 +28,14 @@ public static partial class OnnxEvaluator
             _ => throw HwGenException.At(file, node.Name, $"unsupported op {node.OpType}"),
         };
     }
+
+    /// <summary>Gelu (opset 20) as its attribute approximate says: "none", x·Φ(x) with erf; "tanh", its tanh form.</summary>
+    public static Func<double, double> Gelu(OnnxNode node, string file) => node.Str("approximate", "none") switch
+    {
+        "none" => x => 0.5 * x * (1 + Functions.Erf(x / Math.Sqrt(2))),
+        "tanh" => x => 0.5 * x * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))),
+        var a => throw HwGenException.At(file, node.Name, $"Gelu's approximate is '{a}'; ONNX defines 'none' and 'tanh'"),
+    };
 
     static int Axis(int axis, int rank) =>
         (axis < 0 ? axis + rank : axis) is var a && a >= 0 && a < rank ? a : throw new ArgumentException($"axis {axis} is outside rank {rank}");

@@ -8,7 +8,8 @@ namespace HwGen.Onnx;
 /// bitwidth and attributes signed (default 1), narrow (default 1, as qonnx declares them) and rounding_mode (default
 /// ROUND), or <c>BipolarQuant</c> with inputs x, scale. Domains qonnx.custom_op.general, finn.custom_op.general (older FINN models) and onnx.brevitas (Brevitas's export before
 /// QONNX's cleanup renames it).
-/// Bit widths 2 to 8 (1-bit signed is BipolarQuant's job).
+/// Bit widths 2 to 32 (1-bit signed is BipolarQuant's job): the hardware takes 2 to 8, wider only on constants that are no
+/// weights (Brevitas's Int32Bias writes a bias behind a 32-bit Quant), which the importer checks.
 /// </summary>
 public sealed record QonnxQuant(bool Bipolar, int Bits, bool Signed, bool Narrow, Rounding Rounding)
 {
@@ -27,8 +28,8 @@ public sealed record QonnxQuant(bool Bipolar, int Bits, bool Signed, bool Narrow
         if (bitwidth is null || bitwidth.Size != 1)
             throw HwGenException.At(file, node.Name, $"{node.OpType} needs a scalar constant bit width (input 3)");
         double b = bitwidth.Data[0];
-        if (b != Math.Floor(b) || b is < 2 or > 8)
-            throw HwGenException.At(file, node.Name, $"{node.OpType} bit width {b} is not supported (integers 2 to 8; BipolarQuant for 1 bit)");
+        if (b != Math.Floor(b) || b is < 2 or > 32)
+            throw HwGenException.At(file, node.Name, $"{node.OpType} bit width {b} is not supported (integers 2 to 32; BipolarQuant for 1 bit)");
         string mode = node.Str("rounding_mode", "ROUND");
         var rounding = RoundingModes.Parse(mode) ?? throw HwGenException.At(file, node.Name,
             $"{node.OpType} rounding_mode '{mode}' is not one of ROUND, HALF_EVEN, CEIL, FLOOR, ROUND_TO_ZERO, DOWN, UP, HALF_UP, HALF_DOWN");

@@ -13,7 +13,7 @@ public static partial class OnnxEvaluator
     {
         "Constant", "ConstantOfShape", "Identity", "Cast", "QuantizeLinear", "DequantizeLinear", "QLinearMatMul",
         "MatMulInteger", "MatMul", "Gemm", "Conv", "QLinearConv", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Reshape", "Flatten", "Transpose",
-        "Erf", "Sigmoid", "Tanh", "Sqrt", "Exp", "Pow", "ReduceMean", "Softmax", "LayerNormalization",
+        "Erf", "Gelu", "Sigmoid", "Tanh", "Sqrt", "Exp", "Pow", "ReduceMean", "Softmax", "LayerNormalization",
         "Shape", "Gather", "Slice", "Concat", "Split", "Unsqueeze", "Squeeze", "Expand", "Equal", "Where",
     };
 
@@ -59,6 +59,8 @@ public static partial class OnnxEvaluator
                 "Conv" => [Conv(node, In(0), In(1), Opt(2))],
                 "QLinearConv" => [QLinearConv(node, In(0), In(1), In(2), In(3), In(4), In(5), In(6), In(7), Opt(8))],
                 "Gemm" => [Gemm(In(0), In(1), Opt(2), node.Float("alpha", 1), node.Float("beta", 1), node.Int("transA", 0) != 0, node.Int("transB", 0) != 0)],
+                "QGemm" => [QGemm(node, In(0), In(1), Opt(2), In(3), In(4), Opt(5), Opt(6), Opt(7), Opt(8))],
+                "QLinearAdd" => [QLinearAdd(In(0), In(1), Opt(2), In(3), In(4), Opt(5), In(6), Opt(7))],
                 "Add" => [Binary(In(0), In(1), (a, b) => a + b)],
                 "Sub" => [Binary(In(0), In(1), (a, b) => a - b)],
                 "Mul" => [Binary(In(0), In(1), (a, b) => a * b)],
@@ -68,7 +70,7 @@ public static partial class OnnxEvaluator
                 "Reshape" => [Reshape(In(0), In(1), node.Int("allowzero", 0) != 0)],
                 "Flatten" => [Flatten(In(0), (int)node.Int("axis", 1))],
                 "Transpose" => [Transpose(In(0), node.Ints("perm"))],
-                "Erf" or "Sigmoid" or "Tanh" or "Sqrt" or "Exp" or "Pow" or "ReduceMean" or "Softmax" or "LayerNormalization" => Nonlinear(node, x, opset, file),
+                "Erf" or "Gelu" or "Sigmoid" or "Tanh" or "Sqrt" or "Exp" or "Pow" or "ReduceMean" or "Softmax" or "LayerNormalization" => Nonlinear(node, x, opset, file),
                 _ => throw HwGenException.At(file, node.Name, $"unsupported op {node.OpType}"),
             };
         }

@@ -55,7 +55,7 @@ public static class OnnxLoader
             else inits[t.Name] = () => ToTensor(t, path);
         }
         var names = NodeNames(g);
-        var nodes = g.Node.Select((nd, i) => new OnnxNode(names[i], nd.OpType, nd.Domain, nd.Input.ToArray(), nd.Output.ToArray(),
+        var nodes = g.Node.Select((nd, i) => new OnnxNode(names[i], nd.OpType, OnnxValidator.Domain(nd), nd.Input.ToArray(), nd.Output.ToArray(),
             nd.Attribute.ToDictionary(a => a.Name, a => ToAttribute(a, path)))).ToList();
         string name = g.Name.Length > 0 ? g.Name : System.IO.Path.GetFileNameWithoutExtension(path);
         return new OnnxModel
@@ -107,7 +107,15 @@ public static class OnnxLoader
         TryDType(elemType) ?? throw HwGenException.At(path, node, $"tensor '{what}' {Unsupported(elemType)}");
 
     /// <summary>The reason an element type is refused, completing "tensor 'x' ...".</summary>
-    public static string Unsupported(int elemType) => $"has element type {(TensorProto.Types.DataType)elemType}, which HwGen does not support";
+    public static string Unsupported(int elemType) => $"has element type {TypeName(elemType)}, which HwGen does not support" +
+        (elemType is 4 or 5 or 21 or 22 ? " (HwGen's datapath is 8-bit: quantize weights and activations to int8 or uint8)" : "");
+
+    /// <summary>An element type's name, also for the types newer than this build's onnx.proto (as onnx.proto spells them).</summary>
+    static string TypeName(int elemType) => elemType switch
+    {
+        17 => "FLOAT8E4M3FN", 18 => "FLOAT8E4M3FNUZ", 19 => "FLOAT8E5M2", 20 => "FLOAT8E5M2FNUZ", 21 => "UINT4", 22 => "INT4", 23 => "FLOAT4E2M1",
+        _ => ((TensorProto.Types.DataType)elemType).ToString(),
+    };
 
     /// <summary>HwGen's type for an ONNX element type, or null when HwGen does not support it.</summary>
     public static DType? TryDType(int elemType) => (TensorProto.Types.DataType)elemType switch

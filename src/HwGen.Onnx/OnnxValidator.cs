@@ -56,6 +56,7 @@ public static class OnnxValidator
         "Add" or "Sub" or "Mul" or "Div" or "Pow" => new(1, 2, 2, LegacyBroadcast),
         "Relu" or "Sigmoid" or "Tanh" or "Sqrt" or "Exp" => new(1, 1, 1, Legacy),
         "Erf" => new(9, 1, 1, Attrs()),
+        "Gelu" => new(20, 1, 1, Attrs(("approximate", AT.String))),
         "Clip" => opset < 11 ? new(1, 1, 1, Attrs(("min", AT.Float), ("max", AT.Float), ("consumed_inputs", AT.Ints))) : new(1, 1, 3, Attrs()),
         "Reshape" => opset < 5 ? new(1, 1, 1, Attrs(("shape", AT.Ints), ("consumed_inputs", AT.Ints))) : new(1, 2, 2, Attrs(("allowzero", AT.Int))),
         "Flatten" => new(1, 1, 1, Attrs(("axis", AT.Int))),
@@ -95,11 +96,27 @@ public static class OnnxValidator
         _ => null,
     };
 
+    /// <summary>ONNX Runtime's contrib QOperator ops HwGen reads, as its ContribOperators.md defines them (one version).</summary>
+    static Schema? ContribSchemaOf(string op) => op switch
+    {
+        "QGemm" => new(0, 6, 9, Attrs(("alpha", AT.Float), ("transA", AT.Int), ("transB", AT.Int)),
+            InputNames: ["A", "a_scale", "a_zero_point", "B", "b_scale", "b_zero_point", "C", "y_scale", "y_zero_point"]),
+        "QLinearAdd" => new(0, 7, 8, Attrs(), InputNames: ["A", "A_scale", "A_zero_point", "B", "B_scale", "B_zero_point", "C_scale", "C_zero_point"]),
+        _ => null,
+    };
+
     /// <summary>What a model's float data must be, completing "... holds NaN or Inf ...; ".</summary>
     const string FiniteRule = "weights, biases, scales, zero points and attention masks must be finite (a mask's masked positions hold a large negative number such as -10^4, not -Inf)";
 
     /// <summary>A domain as opset_import names it: "ai.onnx" is the default domain "".</summary>
     public static string Domain(string d) => d == "ai.onnx" ? "" : d;
+
+    /// <summary>The domain a node's op is read in: ONNX Runtime's contrib QuantizeLinear and DequantizeLinear (domain com.microsoft,
+    /// which its quantizer writes with UseQDQContribOps, or for 16-bit and 4-bit types before opset 21) are the standard ops.</summary>
+    public static string Domain(NodeProto n) => Domain(n.Domain) == ContribDomain && n.OpType is "QuantizeLinear" or "DequantizeLinear" ? "" : Domain(n.Domain);
+
+    /// <summary>ONNX Runtime's contrib operator domain.</summary>
+    public const string ContribDomain = "com.microsoft";
 
     /// <summary>How messages name a domain.</summary>
     public static string DomainName(string d) => Domain(d) == "" ? "the default domain" : $"domain {d}";
@@ -148,7 +165,7 @@ public static class OnnxValidator
         }
         for (int i = 0; i < g.Node.Count; i++)
         {
-            var domain = Domain(g.Node[i].Domain);
+            var domain = Domain(g.Node[i]);
             if (domain == "") CheckQuantParams(g.Node[i], consts, path, nodeNames[i]);
             else if (QonnxQuant.Domains.Contains(domain)) CheckQonnxParams(g.Node[i], consts, path, nodeNames[i]);
         }
@@ -174,7 +191,7 @@ public static class OnnxValidator
     {
         HwGenException Bad(string reason) => HwGenException.At(path, name, reason);
         if (n.OpType.Length == 0) throw Bad("node has no op_type");
-        var domain = Domain(n.Domain);
+        var domain = Domain(n);
         // QONNX's ops have one version, and exporters (older FINN, Brevitas) often leave their domain out of opset_import.
         if (!opsets.TryGetValue(domain, out var opset) && !QonnxQuant.Domains.Contains(domain))
             throw Bad($"{n.OpType} is in {DomainName(domain)}, which the model's opset_import does not list");
@@ -192,7 +209,7 @@ public static class OnnxValidator
         }
         if (n.Output.Count == 0) throw Bad($"{n.OpType} has no outputs");
         bool qonnx = QonnxQuant.Domains.Contains(domain);
-        if ((domain == "" ? SchemaOf(n.OpType, opset) : qonnx ? QonnxSchemaOf(n.OpType) : null) is not { } s) return;
+        if ((domain == "" ? SchemaOf(n.OpType, opset) : qonnx ? QonnxSchemaOf(n.OpType) : domain == ContribDomain ? ContribSchemaOf(n.OpType) : null) is not { } s) return;
         if (domain == "" && opset < s.Since) throw Bad($"{n.OpType} does not exist at opset {opset} of the default domain (it came in opset {s.Since})");
         string version = qonnx ? $"in {DomainName(domain)}" : $"at opset {opset}";
         if (n.Input.Count < s.MinInputs || n.Input.Count > s.MaxInputs)
@@ -340,6 +357,8 @@ public static class OnnxValidator
             {
                 if (s.DataType != (int)DT.Float)
                     throw HwGenException.At(path, name, $"scale '{s.Name}' of {n.OpType} is {OnnxLoader.ToDType(s.DataType, path, s.Name).Name()}; HwGen reads float32 scales");
+                if (n.Attribute.FirstOrDefault(a => a.Name == "block_size") is { I: not 0 } block)
+                    throw HwGenException.At(path, name, $"{n.OpType} has block_size {block.I} (blocked quantization, a scale per block of {block.I} along axis {axis}); HwGen reads per-tensor or per-axis (1-D) scales");
                 if (s.Dims.Count > 1) throw HwGenException.At(path, name, $"scale '{s.Name}' has rank {s.Dims.Count}; HwGen reads per-tensor or per-axis (1-D) scales");
                 if (x is { } xi && C(xi) is { } xt && Size(s) > 1 && ax >= 0)
                 {
@@ -358,7 +377,8 @@ public static class OnnxValidator
             if (C(zp) is not { } z) return;
             var zt = (DT)z.DataType;
             if (zt is not (DT.Int8 or DT.Uint8) && !(int32 && zt == DT.Int32))
-                throw HwGenException.At(path, name, $"zero point '{z.Name}' of {n.OpType} is {OnnxLoader.ToDType(z.DataType, path, z.Name).Name()}; HwGen reads int8 or uint8{(int32 ? " (int32 for int32 inputs)" : "")} zero points");
+                throw HwGenException.At(path, name, $"zero point '{z.Name}' of {n.OpType} is {OnnxLoader.ToDType(z.DataType, path, z.Name).Name()}; HwGen reads int8 or uint8{(int32 ? " (int32 for int32 inputs)" : "")} zero points" +
+                    (zt is DT.Int16 or DT.Uint16 ? " (16-bit activations, as ONNX Runtime's A16W8 quantization writes them, do not fit the 8-bit datapath)" : ""));
             if (x is { } xi && C(xi) is { } xt && xt.DataType != z.DataType)
                 throw HwGenException.At(path, name, $"zero point '{z.Name}' is {OnnxLoader.ToDType(z.DataType, path, z.Name).Name()} but '{xt.Name}' is {OnnxLoader.ToDType(xt.DataType, path, xt.Name).Name()}; ONNX needs the same type");
         }

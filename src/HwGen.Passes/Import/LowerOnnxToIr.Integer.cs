@@ -36,6 +36,10 @@ public sealed partial class LowerOnnxToIr
         if (ScaledMatMul(node, ins) is { } scaled) return scaled;
         if (node.OpType == "Div")
             throw Error(node, "Div is supported by a positive constant scalar, of a quantized matrix product or a dequantized tensor");
+        if (ins[0] is RealView && ins[1] is RealView)
+            throw Error(node, "Mul of two activations is not in the hardware (the element-wise engine adds). A gate such as SiLU's x·sigmoid(x) " +
+                "runs on its unit when written as one element-wise chain of one tensor: with no QuantizeLinear between the Sigmoid and the Mul " +
+                "(for ONNX Runtime's quantize_static, leave the Sigmoid out: nodes_to_exclude or op_types_to_quantize)");
         var (pm, c) = ins[0] is PendingIntMatMul p ? (p, ins[1]) : ins[1] is PendingIntMatMul q ? (q, ins[0]) : (null, null);
         if (pm is null || !pm.AsFloat || c is not Const s || s.T.Type.IsInteger())
             throw Error(node, "Mul is supported by a positive constant scalar, of a quantized matrix product or a dequantized tensor, " +

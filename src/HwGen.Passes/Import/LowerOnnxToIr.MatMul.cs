@@ -25,6 +25,7 @@ public sealed partial class LowerOnnxToIr
             throw Error(node, $"weight scales must be per tensor or per output channel (axis {nAxis}); got {b.Scale.Size} scales on axis {b.Axis}");
         if (b.Zp is { Size: not 1 } && b.Zp.Size != n)
             throw Error(node, $"weight zero points must be one or one per output channel ({n}); got {b.Zp.Size}");
+        if (b.QonnxBits > 8) throw Error(node, $"weights of {b.QonnxBits} bits (a QONNX Quant) do not fit the 8-bit datapath (2 to 8 bits)");
         if (b.Q.Type is not (DType.Int8 or DType.UInt8)) throw Error(node, $"weights must be int8 or uint8, got {b.Q.Type.Name()}");
         var w = new sbyte[k * n];   // while read; the layer keeps them in two bits a weight when ternary, else one byte (WeightCodes)
         var scale = new double[n];
@@ -109,6 +110,7 @@ public sealed partial class LowerOnnxToIr
         }
         return ins[0] switch
         {
+            Quantized q => ClampCodes(node, q, ins),
             PendingMatMul pm => pm with { ClampLo = Math.Max(pm.ClampLo, lo), ClampHi = Math.Min(pm.ClampHi, hi) },
             RealView rv => new PendingClamp(rv.V, lo, hi, node.Name),
             PendingClamp pc => pc with { Lo = Math.Max(pc.Lo, lo), Hi = Math.Min(pc.Hi, hi) },
@@ -118,6 +120,69 @@ public sealed partial class LowerOnnxToIr
             PendingActMatMul pm => pm with { Lo = Math.Max(pm.Lo, lo), Hi = Math.Min(pm.Hi, hi) },
             _ => throw Error(node, $"{node.OpType} is supported after a quantized matrix product or Add, or on a dequantized tensor"),
         };
+    }
+
+    /// <summary>
+    /// A Reshape or Flatten that moves data between rows, of a graph input quantized on the host and read by nothing else (an image
+    /// MLP's Flatten of [B, 1, H, W], as torch and ONNX Runtime's quantizer write it: QuantizeLinear, DequantizeLinear, Flatten): the
+    /// host quantizes the input already reshaped, the same elements in the same order, so the graph input takes the new shape (any
+    /// input of the old shape's size is accepted, as for every input). Null when the input is no such value.
+    /// </summary>
+    Value? ReshapeOnHost(OnnxNode node, Value v, int[] target)
+    {
+        if (graph.Ops.OfType<Quantize>().SingleOrDefault(q => q.Output == v) is not { } quantize) return null;
+        int i = graph.Inputs.IndexOf(quantize.Input);
+        if (i < 0) return null;
+        // Each ONNX value from the graph input to this node has one reader: the graph input, its QuantizeLinear, a DequantizeLinear.
+        for (var name = node.Inputs[0]; ; )
+        {
+            if (model.Nodes.Count(n => n.Inputs.Contains(name)) != 1 || model.Outputs.Any(o => o.Name == name)) return null;
+            if (model.RuntimeInputs.Any(r => r.Name == name)) break;
+            if (model.Nodes.SingleOrDefault(n => n.Outputs.Contains(name)) is not { OpType: "QuantizeLinear" or "DequantizeLinear" or "Quant" or "IntQuant" } producer)
+                return null;
+            name = producer.Inputs[0];
+        }
+        var input = new Value(quantize.Input.Name, quantize.Input.Type with { Shape = target });
+        var output = new Value(v.Name, v.Type with { Shape = target });
+        graph.Inputs[i] = input;
+        graph.Replace(quantize, new Quantize(quantize.Name, input, output, quantize.Target, quantize.Quant) { Qonnx = quantize.Qonnx });
+        return output;
+    }
+
+    /// <summary>Relu or Clip of the integer codes themselves, between QuantizeLinear and DequantizeLinear: torch writes Clip(q, , 127)
+    /// there for its reduced activation range (quant_min 0, quant_max 127). Bounds are codes of the tensor's ONNX type; the
+    /// result keeps the tensor's quantization (a QClamp, fused into the layer before it when there is one).</summary>
+    Abs ClampCodes(OnnxNode node, Quantized q, Abs?[] ins)
+    {
+        int offset = q.OnnxType == DType.UInt8 ? 128 : 0;
+        int Code(int i, int unbounded)
+        {
+            if (ins.ElementAtOrDefault(i) is not Const c) return unbounded;
+            if (c.T.Size != 1 || c.T.Data[0] != Math.Floor(c.T.Data[0]))
+                throw Error(node, $"{node.OpType} of integer codes needs integer scalar bounds, got {ShapeUtil.Format(c.T.Shape)} '{node.Inputs[i]}'");
+            return (int)Math.Clamp(c.T.Data[0] - offset, -128, 127);
+        }
+        // Relu: max(q, 0) in the ONNX type, the held code -offset.
+        int lo = node.OpType == "Relu" ? -offset : Code(1, -128), hi = node.OpType == "Relu" ? 127 : Code(2, 127);
+        var v = Emit(new QClamp(Legal(node.Name), q.V, NewValue(node.Outputs[0], q.V.Type), lo, Math.Max(lo, hi)));
+        return new Quantized(v, q.OnnxType);
+    }
+
+    /// <summary>A Relu or Clip of a dequantized tensor that a node other than a QuantizeLinear reads (torch's fake-quantized
+    /// models: DequantizeLinear, Relu, Gemm): the clamp in the tensor's own quantization, exact when each finite bound is a
+    /// code of it (Relu's 0 is the zero point), so the reader gets a dequantized tensor again.</summary>
+    RealView ClampInPlace(OnnxNode reader, PendingClamp pc)
+    {
+        var q = pc.V.Type.Quant!;
+        foreach (var bound in new[] { pc.Lo, pc.Hi }.Where(double.IsFinite))
+        {
+            double code = bound / q.Scale + q.ZeroPoint;
+            if (Math.Abs(code - Math.Round(code)) > 1e-6 && code > -128 && code < 127)
+                throw Error(reader, $"{reader.OpType} reads the Relu/Clip '{pc.Node}' without a QuantizeLinear between, and its bound {bound} is no code of " +
+                    $"its input's quantization (scale {q.Scale}, zero point {q.ZeroPoint}): quantize the Relu/Clip's output");
+        }
+        var (lo, hi) = QuantizedBounds(pc.Lo, pc.Hi, q, FullRange);
+        return new RealView(Emit(new QClamp(Legal(pc.Node), pc.V, NewValue(pc.Node + "_clamped", pc.V.Type), lo, hi)));
     }
 
     Abs LowerReshape(OnnxNode node, Abs?[] ins)
@@ -138,6 +203,8 @@ public sealed partial class LowerOnnxToIr
         }
         catch (ArgumentException e) { throw Error(node, $"shape mismatch: {e.Message}"); }
         if (LowerActReshape(node, ins, target) is { } layout) return layout;
+        if (lv.Axes == "td" && ShapeUtil.Rows(lv.V.Type.Shape) != ShapeUtil.Rows(target) && ReshapeOnHost(node, lv.V, target) is { } onHost)
+            return lv.OnnxType is { } ht ? new Quantized(onHost, ht) : new RealView(onHost);
         var v = lv.V;
         var o = NewValue(node.Outputs[0], v.Type with { Shape = target });
         var r = Emit(new Reshape(Legal(node.Name), v, o, target));

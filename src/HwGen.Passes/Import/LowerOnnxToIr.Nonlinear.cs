@@ -1,6 +1,7 @@
 using HwGen.Core;
 using HwGen.Core.Ir;
 using HwGen.Onnx;
+using HwGen.Reference;
 using HwGen.Reference.NnLut;
 
 namespace HwGen.Passes.Import;
@@ -15,8 +16,19 @@ namespace HwGen.Passes.Import;
 /// </summary>
 public sealed partial class LowerOnnxToIr
 {
-    /// <summary>A real element-wise function of a dequantized tensor, built from the nodes in Chain.</summary>
-    sealed record RealFunction(Value V, Func<double, double> F, string Chain) : Abs;
+    /// <summary>A real element-wise function of a dequantized tensor, built from the nodes in Chain; <paramref name="Approximate"/> when it
+    /// only approximates a unit: the chain passes through QuantizeLinear/DequantizeLinear pairs of its own (<see cref="QuantizedFunction"/>),
+    /// or it holds GELU's tanh form.</summary>
+    sealed record RealFunction(Value V, Func<double, double> F, string Chain, bool Approximate = false) : Abs
+    {
+        /// <summary>The error of the last QuantizeLinear in the chain that was no unit's (<see cref="QuantizedFunction.Why"/>): what
+        /// fails when the chain ends anywhere but at a QuantizeLinear a unit completes.</summary>
+        public HwGenException? Unresolved { get; init; }
+    }
+    /// <summary>QuantizeLinear of an element-wise function that is no unit's, waiting for a DequantizeLinear that continues the chain:
+    /// ONNX Runtime's quantizer puts QDQ pairs inside torch's GELU (after Erf, Add and each Mul). Anything else that reads it fails
+    /// with <paramref name="Why"/> (the error of its QuantizeLinear).</summary>
+    sealed record QuantizedFunction(RealFunction F, QuantParams Q, DType OnnxType, HwGenException Why) : Abs;
     /// <summary>Softmax of a dequantized tensor over its last axis, waiting for its QuantizeLinear.</summary>
     sealed record PendingSoftmax(Value V, string Node, MaskedScores? Mask = null) : Abs;
     /// <summary>Layer normalization of a dequantized tensor over its last axis, waiting for its QuantizeLinear.</summary>
@@ -37,7 +49,13 @@ public sealed partial class LowerOnnxToIr
         _ => null,
     };
 
-    static double? Scalar(Abs? a) => a is Const c && c.T.Size == 1 && !c.T.Type.IsInteger() ? c.T.Data[0] : null;
+    /// <summary>A float scalar constant, or DequantizeLinear of an integer one (ONNX Runtime quantizes an Add's or Mul's constant).</summary>
+    static double? Scalar(Abs? a) => a switch
+    {
+        Const c when c.T.Size == 1 && !c.T.Type.IsInteger() => c.T.Data[0],
+        QConst q when q.Q.Size == 1 => q.Real.Data[0],
+        _ => null,
+    };
 
     static string Then(string chain, string op) => chain.Length == 0 ? op : chain + ", " + op;
 
@@ -115,8 +133,11 @@ public sealed partial class LowerOnnxToIr
             }
         }
 
+        // Gelu (opset 20): the GELU unit computes its erf form; the tanh form lies within 4e-4 of it.
+        if (op == "Gelu" && AsFunction(a) is { } fg && OnnxEvaluator.Gelu(node, model.Path) is var gelu)
+            return new RealFunction(fg.V, x => gelu(fg.F(x)), Then(fg.Chain, op), fg.Approximate || node.Str("approximate", "none") == "tanh") { Unresolved = fg.Unresolved };
         if (UnaryOps.TryGetValue(op, out var g) && AsFunction(a) is { } fa)
-            return new RealFunction(fa.V, x => g(fa.F(x)), Then(fa.Chain, op));
+            return new RealFunction(fa.V, x => g(fa.F(x)), Then(fa.Chain, op), fa.Approximate) { Unresolved = fa.Unresolved };
         if (op is not ("Add" or "Sub" or "Mul" or "Div")) return null;
         // A dequantized activation plus or minus a float scalar is an Add of a constant (LowerAdd), as a tensor constant is.
         if (op is "Add" or "Sub" && ((a is RealView && Scalar(b) is not null) || (b is RealView && Scalar(a) is not null))) return null;
@@ -126,11 +147,15 @@ public sealed partial class LowerOnnxToIr
         };
         var (f1, f2) = (AsFunction(a), AsFunction(b));
         if (f1 is not null && f2 is not null && f1.V == f2.V)
-            return new RealFunction(f1.V, x => bin(f1.F(x), f2.F(x)), Then(f1.Chain.Length >= f2.Chain.Length ? f1.Chain : f2.Chain, op));
+        {
+            var longer = f1.Chain.Length >= f2.Chain.Length ? f1 : f2;
+            return new RealFunction(f1.V, x => bin(f1.F(x), f2.F(x)), Then(longer.Chain, op), f1.Approximate || f2.Approximate)
+                { Unresolved = longer.Unresolved ?? f1.Unresolved ?? f2.Unresolved };
+        }
         if (f1 is not null && Scalar(b) is { } cb)
-            return new RealFunction(f1.V, x => bin(f1.F(x), cb), Then(f1.Chain, op));
+            return new RealFunction(f1.V, x => bin(f1.F(x), cb), Then(f1.Chain, op), f1.Approximate) { Unresolved = f1.Unresolved };
         if (f2 is not null && Scalar(a) is { } ca)
-            return new RealFunction(f2.V, x => bin(ca, f2.F(x)), Then(f2.Chain, op));
+            return new RealFunction(f2.V, x => bin(ca, f2.F(x)), Then(f2.Chain, op), f2.Approximate) { Unresolved = f2.Unresolved };
         return null;
     }
 
@@ -138,7 +163,8 @@ public sealed partial class LowerOnnxToIr
     double[]? Vector(OnnxNode node, Abs?[] ins, int i, string what, int n)
     {
         if (ins.ElementAtOrDefault(i) is null) return null;
-        var t = ConstIn(node, ins, i, what).T;
+        // ONNX Runtime's quantizer writes LayerNormalization's scale and bias as DequantizeLinear of int8 and int32 constants.
+        var t = ins[i] is QConst qc ? qc.Real : ConstIn(node, ins, i, what).T;
         if (t.Size == 1) return Enumerable.Repeat(t.Data[0], n).ToArray();
         if (t.Size != n) throw Error(node, $"{what} has {t.Size} values; the last axis has {n}");
         return t.Data.ToArray();
@@ -153,7 +179,7 @@ public sealed partial class LowerOnnxToIr
                 return EmitRequant(quantNode, f.V, q, double.NegativeInfinity, double.PositiveInfinity, FullRange, c);
             case RealFunction f:
             {
-                var name = Recognize(quantNode, f);
+                var name = Recognize(quantNode, f, q);
                 var y = NewValue(quantNode.Outputs[0], new TensorType(DType.Int8, f.V.Type.Shape, q));
                 return Emit(new QLut(Legal(quantNode.Name.Length > 0 ? $"{name}_{quantNode.Name}" : name), f.V, y, name) { OutputQuant = q });
             }
@@ -194,17 +220,52 @@ public sealed partial class LowerOnnxToIr
         return c is { } v && v > 0 && double.IsFinite(v) ? v : null;
     }
 
-    /// <summary>The unit function equal to <paramref name="f"/> on every int8 code of its input, or an error.</summary>
-    string Recognize(OnnxNode node, RealFunction f)
+    /// <summary>The unit function equal to <paramref name="f"/> on every int8 code of its input, or an error. A chain with QDQ pairs of
+    /// its own (<see cref="RealFunction.Approximate"/>) is the unit closest to it when that is within <see cref="ApproximateChainQuanta"/> of
+    /// the output <paramref name="q"/> on every code: those pairs' roundings are not the unit's, so the hardware then differs from
+    /// ONNX by their error too (measured against ONNX Runtime on torch's GELU as its quantizer writes it: ExporterLayoutTests).</summary>
+    string Recognize(OnnxNode node, RealFunction f, QuantParams q) => TryRecognize(f, q) ?? throw NotAUnit(node, f);
+
+    /// <summary>How far, in output quanta, a chain with QDQ pairs inside may lie from the unit that computes it, on the codes where
+    /// none of those pairs saturates: the pairs' roundings (in torch's GELU as ONNX Runtime quantizes it, half a quantum of 1 + erf
+    /// times x, then of the product) reach about 1.3. Where a pair saturates (codes outside the range calibration saw), the unit
+    /// computes the function, not the saturated value.</summary>
+    const double ApproximateChainQuanta = 2;
+
+    string? TryRecognize(RealFunction f, QuantParams q)
     {
-        var q = f.V.Type.Quant!;
-        var xs = Enumerable.Range(-128, 256).Select(c => (c - q.ZeroPoint) * q.Scale).ToArray();
-        foreach (var name in QLut.Functions)
+        var qx = f.V.Type.Quant!;
+        var xs = Enumerable.Range(-128, 256).Select(c => (c - qx.ZeroPoint) * qx.Scale).ToArray();
+        // An approximate chain is compared where its QDQ pairs inside do not saturate (NaN elsewhere): on the codes calibration saw.
+        if (f.Approximate) xs = xs.Where(x => !double.IsNaN(f.F(x))).ToArray();
+        if (xs.Length < 128) return null;
+        double Worst(string name)
         {
             var fn = Functions.Parse(name);
-            if (xs.All(x => Math.Abs(f.F(x) - Functions.Eval(fn, x)) <= 1e-5 * Math.Max(1, Math.Abs(Functions.Eval(fn, x)))))
-                return name;
+            return xs.Max(x => Math.Abs(f.F(x) - Functions.Eval(fn, x)) / (f.Approximate ? q.Scale : 1e-5 * Math.Max(1, Math.Abs(Functions.Eval(fn, x)))));
         }
-        throw Error(node, $"the element-wise function ({(f.Chain.Length == 0 ? "identity" : f.Chain)}) of a dequantized tensor is not one the NN-LUT units compute ({string.Join(", ", QLut.Functions)}) nor a positive scaling");
+        var (best, error) = QLut.Functions.Select(n => (n, Worst(n))).MinBy(p => p.Item2);
+        return error <= (f.Approximate ? ApproximateChainQuanta : 1) ? best : null;
+    }
+
+    HwGenException NotAUnit(OnnxNode node, RealFunction f) => Error(node, $"the element-wise function ({(f.Chain.Length == 0 ? "identity" : f.Chain)}) of a " +
+        $"dequantized tensor is not one the NN-LUT units compute ({string.Join(", ", QLut.Functions)}) nor a positive scaling" +
+        (f.Approximate ? $" (nor within {ApproximateChainQuanta} output quanta of one where the QuantizeLinear/DequantizeLinear pairs inside it do not saturate)" : ""));
+
+    /// <summary>QuantizeLinear of an element-wise function: its unit, or a requantization, or, when it is neither, a function that a
+    /// DequantizeLinear may continue (<see cref="QuantizedFunction"/>); null for other inputs.</summary>
+    Abs? QuantizeFunction(OnnxNode node, Abs? x, QuantParams q, DType onnxType) =>
+        x is RealFunction f && Scaling(f) is null && TryRecognize(f, q) is null ? new QuantizedFunction(f, q, onnxType, NotAUnit(node, f)) : null;
+
+    /// <summary>DequantizeLinear of a <see cref="QuantizedFunction"/>: the function with that rounding, for the chain to go on.</summary>
+    RealFunction DequantizeFunction(OnnxNode node, QuantizedFunction qf, Abs?[] ins)
+    {
+        var (q, _) = ActivationQuant(node, ins);
+        if (!qf.Q.SameAs(q)) throw Error(node, "DequantizeLinear parameters differ from those the tensor was quantized with");
+        var f = qf.F.F;
+        // NaN where the pair saturates: there the chain is no longer the function it approximates (TryRecognize skips those codes).
+        return new RealFunction(qf.F.V, x => f(x) is var v && v / q.Scale + q.ZeroPoint is < -128.5 or > 127.5 ? double.NaN
+                : QuantMath.Dequantize(QuantMath.Quantize(v, q.Scale, q.ZeroPoint, DType.Int8), q.Scale, q.ZeroPoint),
+            Then(qf.F.Chain, "QuantizeLinear, DequantizeLinear"), Approximate: true) { Unresolved = qf.Why };
     }
 }

@@ -28,6 +28,8 @@ public sealed partial class LowerOnnxToIr
         if (zp.Data.Any(z => z < min || z > max))
             throw Error(node, $"zero point {zp.Data.First(z => z < min || z > max)} is outside the code range [{min}, {max}]");
         if (ins[0] is Const c) return QonnxConstant(node, spec, c.T, scale, zp);
+        if (spec.Bits > 8)
+            throw Error(node, $"bit width {spec.Bits} of an activation is not supported: the datapath is 8-bit (2 to 8 bits; wider Quant only on constants such as a bias)");
         if (spec.Bipolar)
             throw Error(node, "BipolarQuant of activations is not supported (the requantizers round to the nearest code, not to the sign); BipolarQuant of weights is");
         if (scale.Size != 1 || zp.Size != 1)
@@ -67,7 +69,8 @@ public sealed partial class LowerOnnxToIr
             for (long i = 0; i < w.Size; i++) real[i] = spec.Real(w.Data[i], At(scale, i), At(zp, i));
             return new Tensor(DType.Float32, w.Shape, real);
         }
-        var type = spec.Signed ? DType.Int8 : DType.UInt8;
+        // Codes of more than 8 bits (a bias behind Brevitas's Int32Bias) are int32: a layer reads a bias as reals, weights must fit int8.
+        var type = spec.Bits > 8 ? DType.Int32 : spec.Signed ? DType.Int8 : DType.UInt8;
         var flat = (Tensor p) => new Tensor(p.Type, p.Size == 1 ? [] : [n], p.Data.ToArray());
         return new QConst(new Tensor(type, w.Shape, codes), flat(scale), new Tensor(type, flat(zp).Shape, zp.Data.ToArray()),
             Math.Max(axis, 0), Real) { QonnxBits = spec.Bipolar ? 1 : spec.Bits };

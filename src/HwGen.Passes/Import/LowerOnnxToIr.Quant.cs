@@ -32,6 +32,7 @@ public sealed partial class LowerOnnxToIr
         var (q, onnxType) = ActivationQuant(node, ins);
         if (QuantizeLayout(node, ins[0], q, onnxType, FullRange) is { } layout) return layout;
         if (ins[0] is MaskedScores { OnnxType: null } masked) return QuantizeMasked(node, masked, q, onnxType);
+        if (QuantizeFunction(node, ins[0], q, onnxType) is { } function) return function;
         return new Quantized(QuantizeTo(node, ins[0], q, FullRange, null), onnxType);
     }
 
@@ -42,6 +43,21 @@ public sealed partial class LowerOnnxToIr
     /// itself or a QClamp. Every requantization in hardware rounds half toward +infinity.
     /// </summary>
     Value QuantizeTo(OnnxNode node, Abs? x, QuantParams q, (int Lo, int Hi) range, QonnxRule? qonnx)
+    {
+        // One op per quantization of a value: ONNX Runtime's DedicatedQDQPair gives each reader of a tensor its own QuantizeLinear
+        // with the same parameters, which would otherwise compute the layer (or unit) once per reader.
+        if (x is null) return QuantizeOnce(node, x, q, range, qonnx);
+        var done = quantizedAlready.TryGetValue(x, out var list) ? list : quantizedAlready[x] = [];
+        if (done.FirstOrDefault(d => d.Q.SameAs(q) && d.Range == range && d.Qonnx == qonnx) is { V: { } v }) return v;
+        var y = QuantizeOnce(node, x, q, range, qonnx);
+        done.Add((q, range, qonnx, y));
+        return y;
+    }
+
+    /// <summary>The quantizations of each abstract value made so far (by reference: two equal pending products are two products).</summary>
+    readonly Dictionary<Abs, List<(QuantParams Q, (int Lo, int Hi) Range, QonnxRule? Qonnx, Value V)>> quantizedAlready = new(ReferenceEqualityComparer.Instance);
+
+    Value QuantizeOnce(OnnxNode node, Abs? x, QuantParams q, (int Lo, int Hi) range, QonnxRule? qonnx)
     {
         if (x is not null && EmitNonlinear(node, x, q) is { } nonlinear)
             return range == FullRange ? nonlinear : throw Error(node, $"the nonlinear units give 8-bit codes; quantizing their output to [{range.Lo}, {range.Hi}] is not supported");
@@ -110,6 +126,8 @@ public sealed partial class LowerOnnxToIr
                 return DequantizeLayout(node, lv, ins);
             case MaskedScores { OnnxType: not null } ms:
                 return DequantizeMasked(node, ms, ins);
+            case QuantizedFunction qf:
+                return DequantizeFunction(node, qf, ins);
             case Quantized qv:
                 var (q, _) = ActivationQuant(node, ins);
                 if (!qv.V.Type.Quant!.SameAs(q))

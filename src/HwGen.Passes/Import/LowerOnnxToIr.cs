@@ -100,6 +100,8 @@ public sealed partial class LowerOnnxToIr
             graph.Outputs.Add(a switch
             {
                 RealView rv => Emit(new Dequantize(Legal("dequantize_" + o.Name), rv.V, NewValue(o.Name, new TensorType(DType.Float32, rv.V.Type.Shape)))),
+                QuantizedFunction qf => throw qf.Why,
+                RealFunction { Approximate: true } rf => throw rf.Unresolved ?? NotAUnit(model.Nodes.Last(n => n.Outputs.Contains(o.Name)), rf),
                 Quantized or LayoutView { OnnxType: not null } or MaskedScores { OnnxType: not null } =>
                     throw Error(null, $"graph output '{o.Name}' is an integer tensor; end the graph with DequantizeLinear so HwGen can return real values"),
                 LayoutView lv => throw Error(null, $"graph output '{o.Name}' is an activation in a changed layout ({Describe(lv)}, {ShapeUtil.Format(lv.Shape)}): " +
@@ -123,8 +125,9 @@ public sealed partial class LowerOnnxToIr
     void LowerNode(OnnxNode node)
     {
         bool qonnx = QonnxQuant.Is(node);
-        if (!qonnx && (node.Domain is not ("" or "ai.onnx") || !OnnxEvaluator.SupportedOps.Contains(node.OpType)))
-            throw Error(node, $"unsupported op {(node.Domain is "" ? "" : node.Domain + ".")}{node.OpType} ({OpsetName(node)})");
+        bool contrib = OnnxValidator.Domain(node.Domain) == OnnxValidator.ContribDomain && OnnxEvaluator.ContribOps.Contains(node.OpType);
+        if (!qonnx && !contrib && (node.Domain is not ("" or "ai.onnx") || !OnnxEvaluator.SupportedOps.Contains(node.OpType)))
+            throw Error(node, $"unsupported op {(node.Domain is "" ? "" : node.Domain + ".")}{node.OpType} ({OpsetName(node)}){UnsupportedWhy(node)}");
         var ins = node.Inputs.Select(n => n.Length == 0 ? null : Lookup(n)
             ?? throw Error(node, $"input '{n}' is not produced by any earlier node, initializer or graph input")).ToArray();
 
@@ -152,12 +155,27 @@ public sealed partial class LowerOnnxToIr
         env[node.Outputs[0]] = LowerFramed(node, ins) ?? LowerOp(node, ins);
     }
 
+    /// <summary>Why an op that exporters write is not taken, completing "unsupported op X (opset n)"; empty for others.</summary>
+    static string UnsupportedWhy(OnnxNode node) => (OnnxValidator.Domain(node.Domain), node.OpType) switch
+    {
+        ("", "DynamicQuantizeLinear") => ": quantize_dynamic computes each input's scale and zero point at run time, and the hardware " +
+            "needs them fixed when it is compiled; quantize statically (ONNX Runtime's quantize_static, QDQ or QOperator format)",
+        ("", "ConvInteger") => ": convolutions are not in the hardware yet (they need an im2col layout engine)",
+        (OnnxValidator.ContribDomain, _) => $": of ONNX Runtime's contrib ops (com.microsoft) HwGen takes QuantizeLinear, DequantizeLinear, " +
+            $"{string.Join(" and ", OnnxEvaluator.ContribOps)}; quantize to the QDQ format (quantize_static's default), whose ops are standard",
+        _ => "",
+    };
+
     /// <summary>The lowering of one node whose inputs are no <see cref="Framed"/> values.</summary>
     Abs LowerOp(OnnxNode node, Abs?[] ins)
     {
         bool qonnx = QonnxQuant.Is(node);
         ins = AdmitViews(node, ins);
+        if (!(qonnx || node.OpType is "QuantizeLinear" or "Relu" or "Clip" or "Identity")) ins = ins.Select(a => a is PendingClamp pc ? ClampInPlace(node, pc) : a).ToArray();
+        if (node.OpType != "DequantizeLinear" && ins.OfType<QuantizedFunction>().FirstOrDefault() is { } qf) throw qf.Why;
         if (LowerNonlinear(node, ins) is { } nonlinear) return nonlinear;
+        if (!qonnx && node.OpType != "QuantizeLinear" && ins.OfType<RealFunction>().FirstOrDefault(f => f.Approximate) is { } approximate)
+            throw approximate.Unresolved ?? NotAUnit(node, approximate);
         return qonnx ? LowerQonnx(node, ins) : node.OpType switch
         {
             "QuantizeLinear" => LowerQuantize(node, ins),
@@ -175,6 +193,8 @@ public sealed partial class LowerOnnxToIr
             "Slice" => LowerSlice(node, ins),
             "Gather" => LowerGather(node, ins),
             "Concat" => LowerConcat(node, ins),
+            "QGemm" => LowerQGemm(node, ins),
+            "QLinearAdd" => LowerQLinearAdd(node, ins),
             _ => throw Error(node, $"op {node.OpType} ({OpsetName(node)}) is supported by the golden model but not on quantized tensors in the hardware flow"),
         };
     }

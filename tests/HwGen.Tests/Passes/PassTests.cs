@@ -89,13 +89,22 @@ public sealed class PassTests
     }
 
     [Fact]
-    public void FuseClampIntoGemm_leaves_a_gemm_with_other_users_alone()
+    public void FuseClampIntoGemm_leaves_a_gemm_with_other_users_alone_and_requantizes_at_multiplier_1()
     {
         var g = TorchStyleGraph();
         var gemm = g.Ops.OfType<QGemm>().Single();
         g.Outputs.Add(gemm.Output);  // a second use of the pre-ReLU value
-        new FuseClampIntoGemm().Run(g, HwConfig.Default);
-        Assert.Contains(g.Ops, o => o is QClamp);
+        var x = QdqModels.Input(5, 3, 4);
+        Pipeline.Run(g, HwConfig.Default, [new InferShapes(), new LegalizeRequant()]);   // the QGemm as the hardware computes it
+        var before = Eval(g, x);
+        Pipeline.Run(g, HwConfig.Default, [new FuseClampIntoGemm(), new LegalizeRequant()]);   // and the requantization in fixed point
+        Assert.Equal((-128, 127), (g.Ops.OfType<QGemm>().Single().ClampMin, g.Ops.OfType<QGemm>().Single().ClampMax));
+        var r = Assert.Single(g.Ops.OfType<QRequant>());
+        Assert.Equal((1.0, -28, 127), (r.RealMultiplier, r.ClampMin, r.ClampMax));
+        var after = Eval(g, x);
+        Assert.Equal(before[0].Data, after[0].Data);
+        Assert.Equal(before[1].Data, after[1].Data);
+        Assert.Contains(before[1].Data, v => v < 0);   // the clamp has work to do
     }
 
     [Fact]
@@ -149,8 +158,7 @@ public sealed class PassTests
     {
         var g = TorchStyleGraph();
         var gemm = g.Ops.OfType<QGemm>().Single();
-        g.Outputs.Add(gemm.Output);  // keeps the QClamp unfused
-        new FuseClampIntoGemm().Run(g, HwConfig.Default);
+        g.Outputs.Add(gemm.Output);  // keeps the QClamp unfused (FuseClampIntoGemm would make it a QRequant: not run)
         var e = Assert.Throws<HwGenException>(() => new SelectEngines().Run(g, HwConfig.Default));
         Assert.Contains("hw.qclamp", e.Message);
     }

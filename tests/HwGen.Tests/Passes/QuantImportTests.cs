@@ -131,6 +131,8 @@ public sealed class QuantImportTests(ITestOutputHelper log)
         { "IntQuant, finn domain", new QonnxLayer(Op: "IntQuant", Domain: "finn.custom_op.general") },
         { "Brevitas's domain, not in opset_import", new QonnxLayer(Domain: "onnx.brevitas", ImportDomain: false) },
         { "bipolar weights", new QonnxLayer(Bipolar: true) },
+        { "Int32Bias (a 32-bit Quant on the bias), Gemm", new QonnxLayer(Int32Bias: true) },
+        { "Int32Bias, MatMul + Add, per-tensor", new QonnxLayer(Int32Bias: true, MatMulAdd: true, PerChannel: false) },
         { "input zero point 3, CEIL", new QonnxLayer(InputZeroPoint: 3, InputRounding: "CEIL") },
         { "input FLOOR", new QonnxLayer(InputRounding: "FLOOR") },
         { "input ROUND_TO_ZERO", new QonnxLayer(InputRounding: "ROUND_TO_ZERO") },
@@ -195,6 +197,9 @@ public sealed class QuantImportTests(ITestOutputHelper log)
         Assert.Contains("'w_quant'", oneBit);
         Assert.Contains("rounding_mode 'SIDEWAYS'", Fails(new QonnxLayer(InputRounding: "SIDEWAYS")));
         Assert.Contains("zero point 0.5 is not an integer", Fails(new QonnxLayer(InputZeroPoint: 0.5)));
+        // Wider than 8 bits: refused on activations and weights (a bias may be: Brevitas's Int32Bias).
+        Assert.Contains("bit width 16 of an activation is not supported", Fails(new QonnxLayer(), b => b.Replace("out_bitwidth", DType.Float32, [], 16)));
+        Assert.Contains("weights of 12 bits (a QONNX Quant) do not fit", Fails(new QonnxLayer(), b => b.Replace("w_bitwidth", DType.Float32, [], 12)));
         // 8-bit unsigned weights do not fit the dense engine's int8.
         Assert.Contains("does not fit int8", Fails(new QonnxLayer(WeightBits: 8, WeightSigned: false, Narrow: false)));
     }

@@ -84,8 +84,10 @@ public sealed class QonnxSemanticsTests
         Assert.Equal([1.0], Quant([1.25], 0.5, 0, 4, true, false));
         Assert.Equal([1.0], Quant([1.25], 0.5, 0, 4, true, false, op: "IntQuant"));
         Assert.Equal([1.0], Quant([1.25], 0.5, 0, 4, true, false, domain: "finn.custom_op.general"));
-        var e = Assert.Throws<HwGenException>(() => Quant([1], 1, 0, 9, true, false));
-        Assert.Contains("bit width 9", e.Message);
+        var e = Assert.Throws<HwGenException>(() => Quant([1], 1, 0, 33, true, false));
+        Assert.Contains("bit width 33", e.Message);
+        // A 32-bit Quant (Brevitas's Int32Bias) is QONNX's rounding to the grid: 2^20 + 0.5 rounds half to even.
+        Assert.Equal([1048576.0], Quant([1048576.5], 1, 0, 32, true, false));
         Assert.Throws<HwGenException>(() => Quant([1], 1, 0, 4, true, false, "SIDEWAYS"));
     }
 

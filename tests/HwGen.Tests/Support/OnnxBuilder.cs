@@ -43,6 +43,15 @@ public sealed class OnnxBuilder
         return name;
     }
 
+    /// <summary>An initializer of any ONNX element type (also those HwGen does not read, such as INT4 = 22) from its raw bytes.</summary>
+    public string InitRaw(string name, int elemType, int[] shape, byte[] raw)
+    {
+        var t = new TensorProto { Name = name, DataType = elemType, RawData = ByteString.CopyFrom(raw) };
+        t.Dims.AddRange(shape.Select(d => (long)d));
+        g.Initializer.Add(t);
+        return name;
+    }
+
     /// <summary>Imports another operator domain (QONNX's, say) at a version.</summary>
     public OnnxBuilder Import(string domain, long version)
     {

@@ -6,7 +6,7 @@ namespace HwGen.Tests.Support;
 /// <summary>How a QONNX (Brevitas-style) layer is written.</summary>
 public sealed record QonnxLayer(int WeightBits = 4, bool WeightSigned = true, bool Narrow = true, bool PerChannel = true,
     bool MatMulAdd = false, bool Bipolar = false, string Op = "Quant", string Domain = "qonnx.custom_op.general",
-    string InputRounding = "ROUND", double InputZeroPoint = 0, bool Relu = true, bool ImportDomain = true);
+    string InputRounding = "ROUND", double InputZeroPoint = 0, bool Relu = true, bool ImportDomain = true, bool Int32Bias = false);
 
 /// <summary>One Brevitas-style QONNX layer: Quant on the input (unsigned 8-bit), float weights behind a Quant (or
 /// BipolarQuant), a float bias, ReLU, and a Quant on the output (unsigned after ReLU, else signed 8-bit).</summary>
@@ -32,18 +32,21 @@ public static class QonnxModels
         var (_, qmax) = QuantMath.QonnxRange(l.WeightBits, l.WeightSigned, l.Narrow);
         var ws = Enumerable.Range(0, l.PerChannel ? n : 1).Select(j => (double)(float)(w.Skip(l.PerChannel ? j * k : 0).Take(l.PerChannel ? k : k * n).Max(Math.Abs) / qmax)).ToArray();
         var bias = Enumerable.Range(0, n).Select(_ => (double)(float)(rng.NextDouble() * 0.2 - 0.1)).ToArray();
+        // Brevitas's Int32Bias: the float bias behind a 32-bit signed Quant at the accumulator's scale, input scale times weight scale.
+        string Bias(string init) => !l.Int32Bias ? init : Quant(b, l, init, "bias",
+            Enumerable.Range(0, n).Select(j => (double)((float)(1 / 255.0) * (float)ws[l.PerChannel ? j : 0])).ToArray(), [n], 32, true, false);
         string y;
         if (l.MatMulAdd)
         {
             var wkn = new double[k * n];
             for (int j = 0; j < n; j++) for (int i = 0; i < k; i++) wkn[i * n + j] = w[j * k + i];
             var wq = Quant(b, l, b.Init("w", DType.Float32, [k, n], wkn), "w", ws, l.PerChannel ? [1, n] : [], l.WeightBits, l.WeightSigned, l.Narrow);
-            y = b.Node("Add", [b.Node("MatMul", [x, wq], "fc"), b.Init("bias", DType.Float32, [n], bias)], "bias_add");
+            y = b.Node("Add", [b.Node("MatMul", [x, wq], "fc"), Bias(b.Init("bias", DType.Float32, [n], bias))], "bias_add");
         }
         else
         {
             var wq = Quant(b, l, b.Init("w", DType.Float32, [n, k], w), "w", ws, l.PerChannel ? [n, 1] : [], l.WeightBits, l.WeightSigned, l.Narrow);
-            y = b.Node("Gemm", [x, wq, b.Init("bias", DType.Float32, [n], bias)], "fc", ("transB", 1));
+            y = b.Node("Gemm", [x, wq, Bias(b.Init("bias", DType.Float32, [n], bias))], "fc", ("transB", 1));
         }
         if (l.Relu) y = b.Node("Relu", [y], "relu");
         // Inputs in [0, 1] and |w| <= 1 keep |y| below about k / 4 on average: 8-bit codes over [0, k / 8].
