@@ -330,19 +330,26 @@ public sealed class FuzzDriverRegressionTests
         CleanFailure.Run(dir, ["opt", dir.File("in.hwir"), "--passes", "all"], dir.File("none"), mayPass: false, "in.hwir:2:", "scale nan is not positive and finite");
     }
 
+    /// <summary>A two-layer MatMulInteger MLP (QOperator form) whose zero point <paramref name="name"/> is empty (dims [0]).</summary>
+    static string MatMulIntegerWithEmpty(TempDir dir, string name)
+    {
+        var m = HwGen.Onnx.Proto.ModelProto.Parser.ParseFrom(QdqModels.Mlp(2, 2, [16, 12, 8], QdqStyle.MatMulInteger).Bytes());
+        var zp = m.Graph.Initializer.Single(t => t.Name == name);
+        zp.Dims.Clear();
+        zp.Dims.Add(0);
+        zp.RawData = Google.Protobuf.ByteString.Empty;
+        zp.Int32Data.Clear();
+        File.WriteAllBytes(dir.File("model.onnx"), Google.Protobuf.MessageExtensions.ToByteArray(m));
+        return dir.File("model.onnx");
+    }
+
     [Fact]
     public void An_empty_matmulinteger_weight_zero_point()
     {
         // Was: IndexOutOfRange in the importer's Weights (an empty b_zero_point read per column).
         using var dir = new TempDir();
-        var m = HwGen.Onnx.Proto.ModelProto.Parser.ParseFrom(QdqModels.Mlp(2, 2, [16, 12, 8], QdqStyle.MatMulInteger).Bytes());
-        var wzp = m.Graph.Initializer.Single(t => t.Name == "l1_wzp");
-        wzp.Dims.Clear();
-        wzp.Dims.Add(0);
-        wzp.RawData = Google.Protobuf.ByteString.Empty;
-        wzp.Int32Data.Clear();
-        File.WriteAllBytes(dir.File("model.onnx"), Google.Protobuf.MessageExtensions.ToByteArray(m));
-        CleanFailure.Assert(dir, ["compile", dir.File("model.onnx")], "model.onnx", "node 'l1_mmi'", "weight zero points must be one or one per output channel (8); got 0");
+        CleanFailure.Assert(dir, ["compile", MatMulIntegerWithEmpty(dir, "l1_wzp")], "model.onnx", "node 'l1_mmi'",
+            "weight zero points must be one or one per output channel (8); got 0");
     }
 
     [Fact]
@@ -350,15 +357,9 @@ public sealed class FuzzDriverRegressionTests
     {
         // Was: IndexOutOfRange in OnnxEvaluator.MatMulInteger (an empty a_zero_point read per row).
         using var dir = new TempDir();
-        var m = HwGen.Onnx.Proto.ModelProto.Parser.ParseFrom(QdqModels.Mlp(2, 2, [16, 12, 8], QdqStyle.MatMulInteger).Bytes());
-        var azp = m.Graph.Initializer.Single(t => t.Name == "l0_azp");
-        azp.Dims.Clear();
-        azp.Dims.Add(0);
-        azp.RawData = Google.Protobuf.ByteString.Empty;
-        azp.Int32Data.Clear();
-        File.WriteAllBytes(dir.File("model.onnx"), Google.Protobuf.MessageExtensions.ToByteArray(m));
+        var model = MatMulIntegerWithEmpty(dir, "l0_azp");
         Npy.Write(dir.File("x.npy"), QdqModels.Input(1, 2, 16));
-        CleanFailure.Run(dir, ["run", dir.File("model.onnx"), "--input", dir.File("x.npy"), "--output", dir.File("y.npy"), "--semantics", "onnx"], dir.File("y.npy"),
+        CleanFailure.Run(dir, ["run", model, "--input", dir.File("x.npy"), "--output", dir.File("y.npy"), "--semantics", "onnx"], dir.File("y.npy"),
             mayPass: false, "model.onnx", "node 'l0_mmi'", "A zero point of shape [0]");
     }
 
