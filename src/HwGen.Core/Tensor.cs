@@ -102,14 +102,24 @@ public sealed class TernaryValues : IReadOnlyList<int>
         {
             int v = values[i];
             if (v is < -1 or > 1) return null;
-            bits[i >> 2] |= (byte)((v + 1) << ((i & 3) * 2));
+            bits[i >> 2] |= (byte)Code(v, i);
         }
         return new TernaryValues(bits, values.Length);
     }
 
-    /// <summary>Values already packed in this layout (the caller checked that no two bits are 3).</summary>
-    public static TernaryValues FromBits(byte[] bits, int count) =>
-        bits.Length == (count + 3) / 4 ? new(bits, count) : throw new ArgumentException($"{bits.Length} bytes for {count} ternary values");
+    /// <summary>Values already packed in this layout, or why they are not: a pair of bits that is 3 (no ternary value), or a
+    /// bit set past the last value.</summary>
+    public static (TernaryValues? Values, string? Why) FromBits(byte[] bits, int count)
+    {
+        if (bits.Length != (count + 3) / 4) return (null, $"{bits.Length} bytes for {count} ternary values");
+        for (int i = 0; i < count; i++)
+            if ((bits[i >> 2] >> ((i & 3) * 2) & 3) == 3) return (null, $"value {i} is not a ternary code");
+        if ((count & 3) != 0 && bits[^1] >> ((count & 3) * 2) != 0) return (null, "bits past the last ternary code are set");
+        return (new(bits, count), null);
+    }
+
+    /// <summary>Bits of value <paramref name="v"/> (in {-1, 0, 1}) at position <paramref name="index"/> within its byte.</summary>
+    public static int Code(int v, int index) => (v + 1) << ((index & 3) * 2);
 
     public int this[int index] => (uint)index < (uint)Count ? (bits[index >> 2] >> ((index & 3) * 2) & 3) - 1
         : throw new ArgumentOutOfRangeException(nameof(index));

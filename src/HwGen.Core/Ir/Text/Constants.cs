@@ -60,7 +60,7 @@ public static class Constants
                 {
                     if (fill == buffer.Length) Flush();
                     int b = 0;
-                    for (int j = 0; j < 4 && i + j < count; j++) b |= ((int)value(i + j) + 1) << (2 * j);
+                    for (int j = 0; j < 4 && i + j < count; j++) b |= TernaryValues.Code((int)value(i + j), j);
                     buffer[fill++] = (byte)b;
                 }
             }
@@ -156,10 +156,8 @@ public static class Constants
             switch (e.Name)
             {
                 case "t2":
-                    for (int i = 0; i < count; i++)
-                        if ((b[i >> 2] >> (2 * (i & 3)) & 3) == 3) throw error($"const<...>: value {i} is not a ternary code");
-                    if ((count & 3) != 0 && b[^1] >> (2 * (count & 3)) != 0) throw error("const<...>: bits past the last ternary code are set");
-                    return (Attr.List)Attr.Of(TernaryValues.FromBits(b, count));
+                    var (ternary, why) = TernaryValues.FromBits(b, count);
+                    return ternary is not null ? (Attr.List)Attr.Of(ternary) : throw error($"const<...>: {why}");
                 case "i8":
                     return (Attr.List)Attr.Of(new Int8Values((sbyte[])(Array)b));
                 case "i16":
